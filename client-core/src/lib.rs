@@ -1,0 +1,26 @@
+//! GridSync's shared library.
+//!
+//! Grid workers record tickets and visits offline; every record is an
+//! Automerge document, so records made on many devices merge without loss.
+//! A ticket's status is never stored: it is the fold of its `events` list
+//! over the lifecycle table, so concurrent changes surface as conflicts
+//! instead of silently overwriting each other.
+//!
+//! - [`model`]: the documents (ticket, visit log, grid index), their schema
+//!   and the ticket lifecycle fold.
+//! - [`store`]: a small synchronous, fallible storage trait, with redb and
+//!   in-memory implementations, and the local summary index.
+//! - [`ids`]: newtype identifiers.
+//!
+//! ```
+//! use client_core::model::lifecycle::{fold, Action, Event, Role, Status};
+//!
+//! let created = Event::new(None, Action::Reported, "wang", Role::Worker, 0);
+//! let accepted = Event::new(Some(Status::Reported), Action::Accepted, "li", Role::Supervisor, 1);
+//! let folded = fold(&[Ok(created), Ok(accepted)]);
+//! assert_eq!(folded.status, Some(Status::Accepted));
+//! assert!(folded.conflicts.is_empty());
+//! ```
+
+pub mod ids;
+pub mod model;

@@ -1,0 +1,3 @@
+//! The documents and the ticket lifecycle.
+
+pub mod lifecycle;

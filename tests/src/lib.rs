@@ -1,0 +1,1 @@
+//! End-to-end tests of GridSync across real processes and sockets; see `tests/`.
