@@ -19,7 +19,9 @@ const GRIDSYNC_NAMESPACE: Uuid = Uuid::from_bytes([
 /// Why a piece of text is not a valid identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
-    #[error("`{0}` is not a document id: expected bs58check text of 16 bytes (or `automerge:<id>`)")]
+    #[error(
+        "`{0}` is not a document id: expected bs58check text of 16 bytes (or `automerge:<id>`)"
+    )]
     DocumentId(String),
     #[error("`{0}` is not a UUID")]
     Uuid(String),

@@ -294,21 +294,41 @@ const OPEN_NOT_SUSPENDED: &[Option<Status>] = &[
 /// DOMAIN.md's lifecycle table. Supervisors may also report (12345
 /// transfers and tasks assigned from above are entered by dispatchers).
 pub const RULES: &[Rule] = &[
-    Rule { action: Action::Reported, from: &[None], roles: &[Role::Worker, Role::Supervisor] },
-    Rule { action: Action::Accepted, from: &[Some(Status::Reported)], roles: &[Role::Supervisor] },
-    Rule { action: Action::Invalid, from: &[Some(Status::Reported)], roles: &[Role::Supervisor] },
+    Rule {
+        action: Action::Reported,
+        from: &[None],
+        roles: &[Role::Worker, Role::Supervisor],
+    },
+    Rule {
+        action: Action::Accepted,
+        from: &[Some(Status::Reported)],
+        roles: &[Role::Supervisor],
+    },
+    Rule {
+        action: Action::Invalid,
+        from: &[Some(Status::Reported)],
+        roles: &[Role::Supervisor],
+    },
     Rule {
         action: Action::Dispatched,
         from: &[Some(Status::Accepted), Some(Status::Returned)],
         roles: &[Role::Supervisor],
     },
-    Rule { action: Action::Acknowledged, from: &[Some(Status::Dispatched)], roles: &[Role::Unit] },
+    Rule {
+        action: Action::Acknowledged,
+        from: &[Some(Status::Dispatched)],
+        roles: &[Role::Unit],
+    },
     Rule {
         action: Action::Returned,
         from: &[Some(Status::Dispatched), Some(Status::Acknowledged)],
         roles: &[Role::Unit],
     },
-    Rule { action: Action::InProgress, from: &[Some(Status::Acknowledged)], roles: &[Role::Unit] },
+    Rule {
+        action: Action::InProgress,
+        from: &[Some(Status::Acknowledged)],
+        roles: &[Role::Unit],
+    },
     Rule {
         action: Action::Handled,
         from: &[Some(Status::InProgress)],
@@ -324,11 +344,31 @@ pub const RULES: &[Rule] = &[
         from: &[Some(Status::Handled)],
         roles: &[Role::Worker, Role::Supervisor],
     },
-    Rule { action: Action::Closed, from: OPEN_STATES, roles: &[Role::Supervisor] },
-    Rule { action: Action::Reopened, from: &[Some(Status::Closed)], roles: &[Role::Supervisor] },
-    Rule { action: Action::Suspended, from: OPEN_NOT_SUSPENDED, roles: &[Role::Supervisor] },
-    Rule { action: Action::Resumed, from: &[Some(Status::Suspended)], roles: &[Role::Supervisor] },
-    Rule { action: Action::Rated, from: &[Some(Status::Closed)], roles: &[Role::Supervisor] },
+    Rule {
+        action: Action::Closed,
+        from: OPEN_STATES,
+        roles: &[Role::Supervisor],
+    },
+    Rule {
+        action: Action::Reopened,
+        from: &[Some(Status::Closed)],
+        roles: &[Role::Supervisor],
+    },
+    Rule {
+        action: Action::Suspended,
+        from: OPEN_NOT_SUSPENDED,
+        roles: &[Role::Supervisor],
+    },
+    Rule {
+        action: Action::Resumed,
+        from: &[Some(Status::Suspended)],
+        roles: &[Role::Supervisor],
+    },
+    Rule {
+        action: Action::Rated,
+        from: &[Some(Status::Closed)],
+        roles: &[Role::Supervisor],
+    },
 ];
 
 /// The rule for an action.
@@ -349,12 +389,15 @@ pub fn actions_for(status: Option<Status>, role: Role) -> Vec<Action> {
 }
 
 /// Why an event was not applied.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum ConflictReason {
     /// The event was made from a state the ticket was no longer in: someone
     /// else changed the ticket concurrently.
-    Concurrent { expected: Option<Status>, actual: Option<Status> },
+    Concurrent {
+        expected: Option<Status>,
+        actual: Option<Status>,
+    },
     /// The action is not allowed from the ticket's current state at all.
     WrongState { actual: Option<Status> },
     /// The event's role may not take this action.
@@ -391,7 +434,7 @@ impl fmt::Display for ConflictReason {
 }
 
 /// An event the fold kept but did not apply, for a supervisor to resolve.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Conflict {
     /// Position in the `events` list.
     pub index: usize,
@@ -402,7 +445,7 @@ pub struct Conflict {
 }
 
 /// The state of a ticket after folding its events.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Folded {
     /// `None` only for a ticket whose creation event is missing or invalid.
     pub status: Option<Status>,
@@ -448,7 +491,9 @@ pub fn fold<'a>(events: impl IntoIterator<Item = &'a EventEntry>) -> Folded {
                     event_id: None,
                     action: None,
                     actor: None,
-                    reason: ConflictReason::Unreadable { detail: detail.clone() },
+                    reason: ConflictReason::Unreadable {
+                        detail: detail.clone(),
+                    },
                 });
                 continue;
             }
@@ -477,7 +522,10 @@ pub fn check(st: &Folded, ev: &Event) -> Result<(), ConflictReason> {
         return Err(ConflictReason::ForbiddenRole { role: ev.role });
     }
     if ev.from != st.status {
-        return Err(ConflictReason::Concurrent { expected: ev.from, actual: st.status });
+        return Err(ConflictReason::Concurrent {
+            expected: ev.from,
+            actual: st.status,
+        });
     }
     if !rule.from.contains(&st.status) {
         return Err(ConflictReason::WrongState { actual: st.status });
@@ -490,9 +538,13 @@ pub fn check(st: &Folded, ev: &Event) -> Result<(), ConflictReason> {
         Action::Dispatched if ev.unit.as_deref().is_none_or(str::is_empty) => {
             Err(ConflictReason::MissingField { field: "unit" })
         }
-        Action::Rated if ev.rating.is_none() => Err(ConflictReason::MissingField { field: "rating" }),
+        Action::Rated if ev.rating.is_none() => {
+            Err(ConflictReason::MissingField { field: "rating" })
+        }
         Action::Verified | Action::Rework if st.handled_by.as_deref() == Some(&ev.actor) => {
-            Err(ConflictReason::HandlerVerifies { actor: ev.actor.clone() })
+            Err(ConflictReason::HandlerVerifies {
+                actor: ev.actor.clone(),
+            })
         }
         _ => Ok(()),
     }
@@ -628,8 +680,9 @@ mod tests {
 
     #[test]
     fn every_allowed_transition_applies() {
-        let all_states: Vec<Option<Status>> =
-            std::iter::once(None).chain(Status::ALL.iter().copied().map(Some)).collect();
+        let all_states: Vec<Option<Status>> = std::iter::once(None)
+            .chain(Status::ALL.iter().copied().map(Some))
+            .collect();
         let mut checked = 0;
         for rule in RULES {
             for from in rule.from {
@@ -685,7 +738,12 @@ mod tests {
     #[test]
     fn rework_dispatches_again_and_counts() {
         let mut events = reach(Status::Handled);
-        events.push(ev(Some(Status::Handled), Action::Rework, "s1", Role::Supervisor));
+        events.push(ev(
+            Some(Status::Handled),
+            Action::Rework,
+            "s1",
+            Role::Supervisor,
+        ));
         let folded = fold(&events);
         assert_eq!(folded.status, Some(Status::Dispatched));
         assert_eq!(folded.rework_count, 1);
@@ -694,10 +752,25 @@ mod tests {
     #[test]
     fn handler_may_not_verify_own_work() {
         let mut events = reach(Status::Acknowledged);
-        events.push(ev(Some(Status::Acknowledged), Action::InProgress, "u1", Role::Unit));
+        events.push(ev(
+            Some(Status::Acknowledged),
+            Action::InProgress,
+            "u1",
+            Role::Unit,
+        ));
         // The worker handles it themself, then tries to verify.
-        events.push(ev(Some(Status::InProgress), Action::Handled, "w9", Role::Worker));
-        events.push(ev(Some(Status::Handled), Action::Verified, "w9", Role::Worker));
+        events.push(ev(
+            Some(Status::InProgress),
+            Action::Handled,
+            "w9",
+            Role::Worker,
+        ));
+        events.push(ev(
+            Some(Status::Handled),
+            Action::Verified,
+            "w9",
+            Role::Worker,
+        ));
         let folded = fold(&events);
         assert_eq!(folded.status, Some(Status::Handled));
         assert!(matches!(
@@ -709,8 +782,18 @@ mod tests {
     #[test]
     fn suspend_and_resume_return_to_the_prior_state() {
         let mut events = reach(Status::Dispatched);
-        events.push(ev(Some(Status::Dispatched), Action::Suspended, "s1", Role::Supervisor));
-        events.push(ev(Some(Status::Suspended), Action::Resumed, "s1", Role::Supervisor));
+        events.push(ev(
+            Some(Status::Dispatched),
+            Action::Suspended,
+            "s1",
+            Role::Supervisor,
+        ));
+        events.push(ev(
+            Some(Status::Suspended),
+            Action::Resumed,
+            "s1",
+            Role::Supervisor,
+        ));
         let folded = fold(&events);
         assert_eq!(folded.status, Some(Status::Dispatched));
         assert_eq!(folded.suspensions, vec![(1_000, Some(1_000))]);
@@ -719,16 +802,28 @@ mod tests {
     #[test]
     fn reasons_are_required() {
         let mut events = reach(Status::Reported);
-        let mut bad = Event::new(Some(Status::Reported), Action::Invalid, "s1", Role::Supervisor, 5);
+        let mut bad = Event::new(
+            Some(Status::Reported),
+            Action::Invalid,
+            "s1",
+            Role::Supervisor,
+            5,
+        );
         bad.note = Some("  ".into());
         events.push(Ok(bad));
         let folded = fold(&events);
-        assert_eq!(folded.conflicts[0].reason, ConflictReason::MissingField { field: "note" });
+        assert_eq!(
+            folded.conflicts[0].reason,
+            ConflictReason::MissingField { field: "note" }
+        );
     }
 
     #[test]
     fn unreadable_events_are_kept_as_conflicts() {
-        let events = vec![ev(None, Action::Reported, "w1", Role::Worker), Err("bad".into())];
+        let events = vec![
+            ev(None, Action::Reported, "w1", Role::Worker),
+            Err("bad".into()),
+        ];
         let folded = fold(&events);
         assert_eq!(folded.status, Some(Status::Reported));
         assert_eq!(folded.conflicts.len(), 1);
