@@ -24,3 +24,5 @@
 
 pub mod ids;
 pub mod model;
+pub mod repo;
+pub mod store;

@@ -9,10 +9,10 @@
 //! [`Conflict`], never dropped, and reading never fails.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::text_enum;
 use crate::ids::EventId;
 
 /// Who holds a device or token.
@@ -90,44 +90,6 @@ pub enum CloseReason {
     /// A duplicate of another ticket (its id).
     Duplicate(String),
     Cancelled,
-}
-
-macro_rules! text_enum {
-    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        impl $ty {
-            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
-            pub fn as_str(&self) -> &'static str {
-                match self { $($ty::$variant => $text),+ }
-            }
-        }
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl FromStr for $ty {
-            type Err = UnknownName;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s {
-                    $($text => Ok($ty::$variant),)+
-                    other => Err(UnknownName {
-                        what: stringify!($ty),
-                        name: other.to_owned(),
-                        expected: &[$($text),+],
-                    }),
-                }
-            }
-        }
-    };
-}
-
-/// A name that is not one of a closed set (role, status, action, ...).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} `{name}`: expected one of {}", expected.join(", "))]
-pub struct UnknownName {
-    pub what: &'static str,
-    pub name: String,
-    pub expected: &'static [&'static str],
 }
 
 text_enum!(Role {

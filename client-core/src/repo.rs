@@ -1,0 +1,154 @@
+//! The document layer over a [`Store`]: loads documents, applies edits and
+//! remote changes, and keeps the ticket summary index in step.
+//!
+//! Every write goes through [`Repo::changes_since`], which turns the
+//! changes a document gained into one [`Batch`]: the incremental change
+//! chunk, a compacted snapshot when the chunk list grows long, and the
+//! ticket's new summary. The caller commits the batch (possibly together
+//! with other documents' batches) with [`Repo::commit`], so an edit is
+//! durable before the call that made it returns.
+
+use automerge::transaction::Transaction;
+use automerge::{ActorId, Automerge, AutomergeError, ChangeHash};
+
+use crate::ids::{DocumentId, TicketId};
+use crate::model::schema::{self, DocType, SchemaError};
+use crate::model::summary::TicketSummary;
+use crate::model::ticket::{self, Ticket};
+use crate::store::{Batch, Store, StoreError, StoredDoc};
+
+/// Compact a document once it has this many change chunks.
+pub const COMPACT_AFTER_CHUNKS: usize = 32;
+
+/// Why a document operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "document {doc} could not be loaded ({source}); it may be damaged — sync it again from the relay"
+    )]
+    Load {
+        doc: DocumentId,
+        source: AutomergeError,
+    },
+    #[error("an edit could not be applied: {0}")]
+    Edit(#[from] AutomergeError),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+}
+
+/// Documents over a store, edited as one device (one Automerge actor).
+#[derive(Debug)]
+pub struct Repo<S> {
+    store: S,
+    actor: ActorId,
+}
+
+impl<S: Store> Repo<S> {
+    pub fn new(store: S, actor: ActorId) -> Self {
+        Self { store, actor }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+
+    /// Loads a document; `None` if it was never stored.
+    pub fn load(&self, doc: &DocumentId) -> Result<Option<Automerge>, RepoError> {
+        let Some(stored) = self.store.load(doc)? else {
+            return Ok(None);
+        };
+        Ok(Some(self.load_stored(doc, &stored)?))
+    }
+
+    /// Loads a document, or a new empty one with this device's actor.
+    pub fn load_or_new(&self, doc: &DocumentId) -> Result<Automerge, RepoError> {
+        Ok(self
+            .load(doc)?
+            .unwrap_or_else(|| Automerge::new().with_actor(self.actor.clone())))
+    }
+
+    fn load_stored(&self, doc: &DocumentId, stored: &StoredDoc) -> Result<Automerge, RepoError> {
+        let loaded = Automerge::load(&stored.concat())
+            .map_err(|source| RepoError::Load { doc: *doc, source })?;
+        Ok(loaded.with_actor(self.actor.clone()))
+    }
+
+    /// Applies `f` in one transaction to the document and returns the batch
+    /// that persists it (empty if `f` changed nothing). Nothing is written
+    /// until the batch is committed.
+    pub fn edit<T>(
+        &self,
+        doc_id: &DocumentId,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, AutomergeError>,
+    ) -> Result<(T, Batch), RepoError> {
+        let mut doc = self.load_or_new(doc_id)?;
+        let before = doc.get_heads();
+        let out = doc.transact(f).map_err(|failure| failure.error)?;
+        let batch = self.changes_since(doc_id, &doc, &before)?;
+        Ok((out.result, batch))
+    }
+
+    /// [`Self::edit`] and commit at once.
+    pub fn change<T>(
+        &self,
+        doc_id: &DocumentId,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, AutomergeError>,
+    ) -> Result<T, RepoError> {
+        let (out, batch) = self.edit(doc_id, f)?;
+        self.commit(batch)?;
+        Ok(out)
+    }
+
+    /// The batch that persists what `doc` gained since `before`: the new
+    /// change chunk (or a compacted snapshot) and, for a ticket, its new
+    /// summary.
+    pub fn changes_since(
+        &self,
+        doc_id: &DocumentId,
+        doc: &Automerge,
+        before: &[ChangeHash],
+    ) -> Result<Batch, RepoError> {
+        let mut batch = Batch::new();
+        if doc.get_heads() == before {
+            return Ok(batch);
+        }
+        if self.store.chunk_count(doc_id)? + 1 >= COMPACT_AFTER_CHUNKS {
+            batch.compact(*doc_id, doc.save());
+        } else {
+            batch.append_chunk(*doc_id, doc.save_after(before));
+        }
+        if let Some(summary) = summary_of(doc_id, doc) {
+            batch.put_summary(summary);
+        }
+        Ok(batch)
+    }
+
+    pub fn commit(&self, batch: Batch) -> Result<(), RepoError> {
+        self.store.write(batch)?;
+        Ok(())
+    }
+
+    /// Reads a ticket; `None` if this device has never seen it.
+    pub fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, RepoError> {
+        let Some(doc) = self.load(&id.document_id())? else {
+            return Ok(None);
+        };
+        Ok(Some(ticket::read(&doc, id)?))
+    }
+}
+
+/// The summary of a ticket document; `None` for other documents, tickets
+/// of a newer schema, or tickets whose first change has not arrived.
+pub fn summary_of(doc_id: &DocumentId, doc: &Automerge) -> Option<TicketSummary> {
+    if schema::doc_type(doc).ok()?? != DocType::Ticket {
+        return None;
+    }
+    let t = ticket::read(doc, TicketId::from_document_id(doc_id)).ok()?;
+    TicketSummary::of(&t)
+}

@@ -1,0 +1,185 @@
+//! Local persistence: a small, synchronous, fallible storage trait.
+//!
+//! A document is kept as an optional compacted snapshot plus incremental
+//! change chunks; loading concatenates them (Automerge loads concatenated
+//! saves). Every write is a [`Batch`] applied atomically: a change chunk,
+//! the ticket summary it produces and any sync state land in one
+//! transaction, so the summary index can never disagree with the documents.
+//! [`RedbStore`] is the default; [`MemoryStore`] serves tests.
+//!
+//! Errors are returned, never swallowed or turned into "missing".
+
+mod memory;
+mod redb;
+
+use crate::ids::{DocumentId, GridCode};
+use crate::model::summary::TicketSummary;
+
+pub use self::memory::MemoryStore;
+pub use self::redb::RedbStore;
+
+/// A document as stored: snapshot first, then chunks in write order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredDoc {
+    pub snapshot: Option<Vec<u8>>,
+    pub chunks: Vec<Vec<u8>>,
+}
+
+impl StoredDoc {
+    /// The bytes Automerge loads: snapshot and chunks concatenated.
+    pub fn concat(&self) -> Vec<u8> {
+        let len = self.snapshot.as_ref().map_or(0, Vec::len)
+            + self.chunks.iter().map(Vec::len).sum::<usize>();
+        let mut out = Vec::with_capacity(len);
+        if let Some(s) = &self.snapshot {
+            out.extend_from_slice(s);
+        }
+        for c in &self.chunks {
+            out.extend_from_slice(c);
+        }
+        out
+    }
+
+    pub fn len_bytes(&self) -> usize {
+        self.snapshot.as_ref().map_or(0, Vec::len) + self.chunks.iter().map(Vec::len).sum::<usize>()
+    }
+}
+
+/// One write, applied atomically by [`Store::write`].
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    pub(crate) ops: Vec<Op>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Op {
+    AppendChunk {
+        doc: DocumentId,
+        bytes: Vec<u8>,
+    },
+    /// Replaces the snapshot and drops every chunk written before it.
+    Compact {
+        doc: DocumentId,
+        snapshot: Vec<u8>,
+    },
+    PutSummary(Box<TicketSummary>),
+    PutMeta {
+        key: String,
+        value: Vec<u8>,
+    },
+    PutSyncState {
+        doc: DocumentId,
+        peer: String,
+        state: Vec<u8>,
+    },
+}
+
+impl Batch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Appends an incremental change chunk to a document.
+    pub fn append_chunk(&mut self, doc: DocumentId, bytes: Vec<u8>) -> &mut Self {
+        self.ops.push(Op::AppendChunk { doc, bytes });
+        self
+    }
+
+    /// Replaces a document's chunks by one snapshot that contains them all.
+    pub fn compact(&mut self, doc: DocumentId, snapshot: Vec<u8>) -> &mut Self {
+        self.ops.push(Op::Compact { doc, snapshot });
+        self
+    }
+
+    /// Inserts or replaces a ticket's summary (and its index entries).
+    pub fn put_summary(&mut self, summary: TicketSummary) -> &mut Self {
+        self.ops.push(Op::PutSummary(Box::new(summary)));
+        self
+    }
+
+    pub fn put_meta(&mut self, key: impl Into<String>, value: Vec<u8>) -> &mut Self {
+        self.ops.push(Op::PutMeta {
+            key: key.into(),
+            value,
+        });
+        self
+    }
+
+    /// Persists an encoded `automerge::sync::State` for a known peer.
+    pub fn put_sync_state(
+        &mut self,
+        doc: DocumentId,
+        peer: impl Into<String>,
+        state: Vec<u8>,
+    ) -> &mut Self {
+        self.ops.push(Op::PutSyncState {
+            doc,
+            peer: peer.into(),
+            state,
+        });
+        self
+    }
+}
+
+/// Which summaries a grid listing returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing {
+    Open,
+    All,
+}
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the local database at {path} is damaged ({detail}); move it aside and sync again \
+         from the relay, or restore it from a backup"
+    )]
+    Corrupted { path: String, detail: String },
+    #[error(
+        "the local database at {path} is in use by another gridsync process; close it and retry"
+    )]
+    InUse { path: String },
+    #[error("storage error: {0}")]
+    Redb(#[from] ::redb::Error),
+    #[error("I/O error on the local database: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("a stored record could not be decoded ({0}); the database may be damaged")]
+    Decode(String),
+}
+
+/// Storage for documents, their summaries, sync states and device metadata.
+pub trait Store: Send + Sync {
+    /// A document's snapshot and chunks; `None` if never stored.
+    fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, StoreError>;
+
+    /// How many change chunks a document has beyond its snapshot.
+    fn chunk_count(&self, doc: &DocumentId) -> Result<usize, StoreError>;
+
+    /// Applies a batch atomically and durably: when this returns `Ok`, the
+    /// batch survives a crash.
+    fn write(&self, batch: Batch) -> Result<(), StoreError>;
+
+    /// Every stored document id.
+    fn documents(&self) -> Result<Vec<DocumentId>, StoreError>;
+
+    fn summary(&self, doc: &DocumentId) -> Result<Option<TicketSummary>, StoreError>;
+
+    /// A grid's tickets, from the summary index alone.
+    fn grid_summaries(
+        &self,
+        grid: &GridCode,
+        which: Listing,
+    ) -> Result<Vec<TicketSummary>, StoreError>;
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    fn sync_state(&self, doc: &DocumentId, peer: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,291 @@
+//! The default store: one redb file.
+
+use std::path::{Path, PathBuf};
+
+use redb::{
+    Database, DatabaseError, ReadableDatabase, ReadableTable, StorageError, TableDefinition,
+    TableError,
+};
+
+use super::{Batch, Listing, Op, Store, StoreError, StoredDoc};
+use crate::ids::{DocumentId, GridCode};
+use crate::model::lifecycle::Status;
+use crate::model::summary::TicketSummary;
+
+type Id = [u8; 16];
+
+const SNAPSHOTS: TableDefinition<Id, &[u8]> = TableDefinition::new("doc_snapshots");
+/// (document, sequence) → incremental change chunk.
+const CHUNKS: TableDefinition<(Id, u64), &[u8]> = TableDefinition::new("doc_chunks");
+/// document → JSON [`TicketSummary`].
+const SUMMARIES: TableDefinition<Id, &[u8]> = TableDefinition::new("ticket_summaries");
+/// (grid, status, document) → (): the listing index.
+const GRID_STATUS: TableDefinition<(&str, &str, Id), ()> =
+    TableDefinition::new("grid_status_index");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// (document, peer) → encoded `automerge::sync::State`.
+const SYNC_STATES: TableDefinition<(Id, &str), &[u8]> = TableDefinition::new("sync_states");
+
+/// A [`Store`] in one redb file.
+#[derive(Debug)]
+pub struct RedbStore {
+    db: Database,
+    path: PathBuf,
+}
+
+impl RedbStore {
+    /// Opens the database at `path`, creating it (and its tables) if absent.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let db = Database::create(&path).map_err(|e| open_error(&path, e))?;
+        let store = Self { db, path };
+        store.create_tables()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying database, for callers that keep tables of their own
+    /// (the relay's users and audit trail) in the same file.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    fn create_tables(&self) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(redb::Error::from)?;
+        {
+            tx.open_table(SNAPSHOTS).map_err(|e| self.table_error(e))?;
+            tx.open_table(CHUNKS).map_err(|e| self.table_error(e))?;
+            tx.open_table(SUMMARIES).map_err(|e| self.table_error(e))?;
+            tx.open_table(GRID_STATUS)
+                .map_err(|e| self.table_error(e))?;
+            tx.open_table(META).map_err(|e| self.table_error(e))?;
+            tx.open_table(SYNC_STATES)
+                .map_err(|e| self.table_error(e))?;
+        }
+        tx.commit().map_err(redb::Error::from)?;
+        Ok(())
+    }
+
+    fn table_error(&self, e: TableError) -> StoreError {
+        match e {
+            TableError::Storage(StorageError::Corrupted(detail)) => StoreError::Corrupted {
+                path: self.path.display().to_string(),
+                detail,
+            },
+            TableError::TableTypeMismatch { .. } | TableError::TypeDefinitionChanged { .. } => {
+                StoreError::Corrupted {
+                    path: self.path.display().to_string(),
+                    detail: e.to_string(),
+                }
+            }
+            other => StoreError::Redb(other.into()),
+        }
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&redb::ReadTransaction) -> Result<T, redb::Error>,
+    ) -> Result<T, StoreError> {
+        let tx = self.db.begin_read().map_err(redb::Error::from)?;
+        f(&tx).map_err(|e| self.storage_error(e))
+    }
+
+    fn storage_error(&self, e: redb::Error) -> StoreError {
+        match e {
+            redb::Error::Corrupted(detail) => StoreError::Corrupted {
+                path: self.path.display().to_string(),
+                detail,
+            },
+            other => StoreError::Redb(other),
+        }
+    }
+}
+
+fn open_error(path: &Path, e: DatabaseError) -> StoreError {
+    let path_text = path.display().to_string();
+    match e {
+        DatabaseError::DatabaseAlreadyOpen => StoreError::InUse { path: path_text },
+        DatabaseError::Storage(StorageError::Corrupted(detail)) => StoreError::Corrupted {
+            path: path_text,
+            detail,
+        },
+        DatabaseError::Storage(StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::InvalidData
+                || io.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            StoreError::Corrupted {
+                path: path_text,
+                detail: io.to_string(),
+            }
+        }
+        DatabaseError::UpgradeRequired(v) => StoreError::Corrupted {
+            path: path_text,
+            detail: format!("file format version {v} is not supported"),
+        },
+        other => StoreError::Redb(other.into()),
+    }
+}
+
+fn status_key(s: Status) -> &'static str {
+    s.as_str()
+}
+
+fn decode_summary(bytes: &[u8]) -> Result<TicketSummary, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+impl Store for RedbStore {
+    fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, StoreError> {
+        let id = *doc.as_bytes();
+        self.read(|tx| {
+            let snapshots = tx.open_table(SNAPSHOTS)?;
+            let chunks = tx.open_table(CHUNKS)?;
+            let snapshot = snapshots.get(id)?.map(|v| v.value().to_vec());
+            let mut out = Vec::new();
+            for entry in chunks.range((id, 0)..=(id, u64::MAX))? {
+                out.push(entry?.1.value().to_vec());
+            }
+            if snapshot.is_none() && out.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(StoredDoc {
+                snapshot,
+                chunks: out,
+            }))
+        })
+    }
+
+    fn chunk_count(&self, doc: &DocumentId) -> Result<usize, StoreError> {
+        let id = *doc.as_bytes();
+        self.read(|tx| {
+            let chunks = tx.open_table(CHUNKS)?;
+            let mut n = 0;
+            for entry in chunks.range((id, 0)..=(id, u64::MAX))? {
+                entry?;
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+
+    fn write(&self, batch: Batch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db.begin_write().map_err(redb::Error::from)?;
+        apply(&tx, batch).map_err(|e| self.storage_error(e))?;
+        tx.commit().map_err(|e| self.storage_error(e.into()))?;
+        Ok(())
+    }
+
+    fn documents(&self) -> Result<Vec<DocumentId>, StoreError> {
+        self.read(|tx| {
+            let snapshots = tx.open_table(SNAPSHOTS)?;
+            let chunks = tx.open_table(CHUNKS)?;
+            let mut ids = std::collections::BTreeSet::new();
+            for entry in snapshots.iter()? {
+                ids.insert(entry?.0.value());
+            }
+            for entry in chunks.iter()? {
+                ids.insert(entry?.0.value().0);
+            }
+            Ok(ids.into_iter().map(DocumentId::from_bytes).collect())
+        })
+    }
+
+    fn summary(&self, doc: &DocumentId) -> Result<Option<TicketSummary>, StoreError> {
+        let raw = self.read(|tx| {
+            let t = tx.open_table(SUMMARIES)?;
+            Ok(t.get(*doc.as_bytes())?.map(|v| v.value().to_vec()))
+        })?;
+        raw.map(|b| decode_summary(&b)).transpose()
+    }
+
+    fn grid_summaries(
+        &self,
+        grid: &GridCode,
+        which: Listing,
+    ) -> Result<Vec<TicketSummary>, StoreError> {
+        let statuses: Vec<Status> = Status::ALL
+            .iter()
+            .copied()
+            .filter(|s| which == Listing::All || s.is_open())
+            .collect();
+        let raw = self.read(|tx| {
+            let index = tx.open_table(GRID_STATUS)?;
+            let summaries = tx.open_table(SUMMARIES)?;
+            let mut out = Vec::new();
+            for status in statuses {
+                let (g, s) = (grid.as_str(), status_key(status));
+                for entry in index.range((g, s, [0u8; 16])..=(g, s, [0xffu8; 16]))? {
+                    let id = entry?.0.value().2;
+                    if let Some(v) = summaries.get(id)? {
+                        out.push(v.value().to_vec());
+                    }
+                }
+            }
+            Ok(out)
+        })?;
+        raw.iter().map(|b| decode_summary(b)).collect()
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|tx| Ok(tx.open_table(META)?.get(key)?.map(|v| v.value().to_vec())))
+    }
+
+    fn sync_state(&self, doc: &DocumentId, peer: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|tx| {
+            let t = tx.open_table(SYNC_STATES)?;
+            Ok(t.get((*doc.as_bytes(), peer))?.map(|v| v.value().to_vec()))
+        })
+    }
+}
+
+fn apply(tx: &redb::WriteTransaction, batch: Batch) -> Result<(), redb::Error> {
+    let mut snapshots = tx.open_table(SNAPSHOTS)?;
+    let mut chunks = tx.open_table(CHUNKS)?;
+    let mut summaries = tx.open_table(SUMMARIES)?;
+    let mut grid_status = tx.open_table(GRID_STATUS)?;
+    let mut meta = tx.open_table(META)?;
+    let mut sync_states = tx.open_table(SYNC_STATES)?;
+    for op in batch.ops {
+        match op {
+            Op::AppendChunk { doc, bytes } => {
+                let id = *doc.as_bytes();
+                let next = chunks
+                    .range((id, 0)..=(id, u64::MAX))?
+                    .next_back()
+                    .transpose()?
+                    .map_or(0, |(k, _)| k.value().1 + 1);
+                chunks.insert((id, next), bytes.as_slice())?;
+            }
+            Op::Compact { doc, snapshot } => {
+                let id = *doc.as_bytes();
+                chunks.retain_in((id, 0)..=(id, u64::MAX), |_, _| false)?;
+                snapshots.insert(id, snapshot.as_slice())?;
+            }
+            Op::PutSummary(summary) => {
+                let id = *summary.id.document_id().as_bytes();
+                let old = summaries.get(id)?.map(|v| v.value().to_vec());
+                if let Some(old) =
+                    old.and_then(|b| serde_json::from_slice::<TicketSummary>(&b).ok())
+                {
+                    grid_status.remove((old.grid.as_str(), status_key(old.status), id))?;
+                }
+                let json = serde_json::to_vec(&summary).expect("summaries always serialize");
+                summaries.insert(id, json.as_slice())?;
+                grid_status.insert((summary.grid.as_str(), status_key(summary.status), id), ())?;
+            }
+            Op::PutMeta { key, value } => {
+                meta.insert(key.as_str(), value.as_slice())?;
+            }
+            Op::PutSyncState { doc, peer, state } => {
+                sync_states.insert((*doc.as_bytes(), peer.as_str()), state.as_slice())?;
+            }
+        }
+    }
+    Ok(())
+}
