@@ -54,6 +54,10 @@ impl<S: Store> Repo<S> {
         &self.store
     }
 
+    pub fn set_actor(&mut self, actor: ActorId) {
+        self.actor = actor;
+    }
+
     pub fn actor(&self) -> &ActorId {
         &self.actor
     }

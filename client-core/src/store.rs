@@ -83,6 +83,12 @@ impl Batch {
         self.ops.is_empty()
     }
 
+    /// Adds another batch's operations after this one's.
+    pub fn extend(&mut self, other: Batch) -> &mut Self {
+        self.ops.extend(other.ops);
+        self
+    }
+
     /// Appends an incremental change chunk to a document.
     pub fn append_chunk(&mut self, doc: DocumentId, bytes: Vec<u8>) -> &mut Self {
         self.ops.push(Op::AppendChunk { doc, bytes });

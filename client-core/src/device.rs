@@ -1,0 +1,469 @@
+//! One device: its identity and the operations a person performs on it.
+//!
+//! Everything here works offline. Each operation is one storage batch, so a
+//! ticket and the grid-index entry that makes it discoverable are written
+//! together, and the call returns only once the batch is committed.
+
+use std::collections::BTreeSet;
+
+use automerge::ActorId;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{DocumentId, EventId, GridCode, TicketId, VisitId};
+use crate::model::grid_index;
+use crate::model::lifecycle::{
+    self, Action, CloseReason, ConflictReason, Event, Rating, Role, Status,
+};
+use crate::model::summary::TicketSummary;
+use crate::model::ticket::{self, Comment, NewTicket, Ticket, Urgency};
+use crate::model::visit::{self, Visit, VisitLogKey};
+use crate::repo::{Repo, RepoError};
+use crate::store::{Batch, Listing, Store};
+
+const IDENTITY_KEY: &str = "identity";
+
+/// Who this device acts as. Stored in the local database.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// Login name; recorded as the actor of events.
+    pub user: String,
+    pub role: Role,
+    pub grids: Vec<GridCode>,
+    /// Hex Automerge actor id of this device.
+    pub actor: String,
+}
+
+impl Identity {
+    pub fn new(user: impl Into<String>, role: Role, grids: Vec<GridCode>) -> Self {
+        Self {
+            user: user.into(),
+            role,
+            grids,
+            actor: ActorId::random().to_hex_string(),
+        }
+    }
+
+    pub fn actor_id(&self) -> ActorId {
+        ActorId::try_from(self.actor.as_str()).unwrap_or_else(|_| ActorId::random())
+    }
+}
+
+/// Why a device operation was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error(
+        "this data directory has no identity yet; run `gridsync init --user NAME --role ROLE --grid CODE` first"
+    )]
+    NotInitialized,
+    #[error("this data directory is already set up for `{user}`; use another --data directory")]
+    AlreadyInitialized { user: String },
+    #[error(
+        "no ticket {0} on this device; check the id with `gridsync ticket list`, or sync first"
+    )]
+    UnknownTicket(TicketId),
+    #[error("grid {grid} is not one of yours ({mine}); ask an admin to add it")]
+    ForbiddenGrid { grid: GridCode, mine: String },
+    #[error("role `{0}` cannot do that: reviewers read and export, and write nothing")]
+    ReadOnly(Role),
+    #[error("cannot `{action}` ticket {ticket}: {reason}")]
+    Transition {
+        ticket: TicketId,
+        action: Action,
+        reason: ConflictReason,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the stored identity is unreadable ({0}); the database may be damaged")]
+    BadIdentity(String),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+impl From<crate::store::StoreError> for DeviceError {
+    fn from(e: crate::store::StoreError) -> Self {
+        DeviceError::Repo(RepoError::Store(e))
+    }
+}
+
+/// What a person adds to a lifecycle action.
+#[derive(Clone, Debug, Default)]
+pub struct EventInput {
+    pub note: Option<String>,
+    pub unit: Option<String>,
+    pub due_at: Option<i64>,
+    pub duplicate_of: Option<TicketId>,
+    pub rating: Option<Rating>,
+}
+
+/// A ticket that needs this person's action.
+#[derive(Clone, Debug, Serialize)]
+pub struct TodoItem {
+    pub ticket: TicketSummary,
+    /// What this person can do next.
+    pub actions: Vec<Action>,
+    /// Why it is listed: `action`, `conflict`, `overdue`.
+    pub why: &'static str,
+}
+
+/// A device: an identity over a repo.
+#[derive(Debug)]
+pub struct Device<S> {
+    repo: Repo<S>,
+    identity: Identity,
+}
+
+impl<S: Store> Device<S> {
+    /// Sets up a new device in an empty store.
+    pub fn init(store: S, identity: Identity) -> Result<Self, DeviceError> {
+        if let Some(existing) = read_identity(&store)? {
+            return Err(DeviceError::AlreadyInitialized {
+                user: existing.user,
+            });
+        }
+        let mut batch = Batch::new();
+        batch.put_meta(
+            IDENTITY_KEY,
+            serde_json::to_vec(&identity).expect("identity serializes"),
+        );
+        store.write(batch)?;
+        Ok(Self {
+            repo: Repo::new(store, identity.actor_id()),
+            identity,
+        })
+    }
+
+    /// Opens a device set up earlier with [`Device::init`].
+    pub fn open(store: S) -> Result<Self, DeviceError> {
+        let identity = read_identity(&store)?.ok_or(DeviceError::NotInitialized)?;
+        Ok(Self {
+            repo: Repo::new(store, identity.actor_id()),
+            identity,
+        })
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn repo(&self) -> &Repo<S> {
+        &self.repo
+    }
+
+    /// Replaces the stored identity (after a login refreshed role or grids).
+    pub fn set_identity(&mut self, identity: Identity) -> Result<(), DeviceError> {
+        let mut batch = Batch::new();
+        batch.put_meta(
+            IDENTITY_KEY,
+            serde_json::to_vec(&identity).expect("identity serializes"),
+        );
+        self.repo.commit(batch)?;
+        self.repo.set_actor(identity.actor_id());
+        self.identity = identity;
+        Ok(())
+    }
+
+    fn ensure_writer(&self) -> Result<(), DeviceError> {
+        match self.identity.role {
+            Role::Reviewer => Err(DeviceError::ReadOnly(Role::Reviewer)),
+            _ => Ok(()),
+        }
+    }
+
+    fn ensure_grid(&self, grid: &GridCode) -> Result<(), DeviceError> {
+        if self.identity.grids.contains(grid) {
+            Ok(())
+        } else {
+            Err(DeviceError::ForbiddenGrid {
+                grid: grid.clone(),
+                mine: self
+                    .identity
+                    .grids
+                    .iter()
+                    .map(GridCode::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+    }
+
+    /// Records a new ticket and lists it in its grid's index. Re-sending the
+    /// same ticket id writes nothing.
+    pub fn report(&self, t: &NewTicket, now: i64) -> Result<TicketId, DeviceError> {
+        self.ensure_writer()?;
+        self.ensure_grid(&t.grid)?;
+        if t.title.trim().is_empty() {
+            return Err(DeviceError::Invalid(
+                "a ticket needs a title (--title)".into(),
+            ));
+        }
+        let doc_id = t.id.document_id();
+        if self.repo.store().load(&doc_id)?.is_some() {
+            return Ok(t.id);
+        }
+        let event = Event::new(
+            None,
+            Action::Reported,
+            &self.identity.user,
+            self.identity.role,
+            now,
+        );
+        if let Err(reason) = lifecycle::check(&lifecycle::Folded::default(), &event) {
+            return Err(DeviceError::Transition {
+                ticket: t.id,
+                action: Action::Reported,
+                reason,
+            });
+        }
+        let (_, mut batch) = self.repo.edit(&doc_id, |tx| {
+            ticket::create(tx, t, &self.identity.user, self.identity.role, now)
+        })?;
+        let index_id = t.grid.index_document_id();
+        let (_, index_batch) = self.repo.edit(&index_id, |tx| {
+            grid_index::init(tx, &t.grid)?;
+            grid_index::add_ticket(tx, t.id)
+        })?;
+        batch.extend(index_batch);
+        self.repo.commit(batch)?;
+        Ok(t.id)
+    }
+
+    /// Reads a ticket this device holds.
+    pub fn ticket(&self, id: TicketId) -> Result<Ticket, DeviceError> {
+        self.repo.ticket(id)?.ok_or(DeviceError::UnknownTicket(id))
+    }
+
+    /// Appends a lifecycle event after checking it against the lifecycle
+    /// table, so a forbidden transition is refused here rather than stored
+    /// as a conflict.
+    pub fn act(
+        &self,
+        id: TicketId,
+        action: Action,
+        input: EventInput,
+        now: i64,
+    ) -> Result<Ticket, DeviceError> {
+        self.ensure_writer()?;
+        let current = self.ticket(id)?;
+        let mut ev = Event::new(
+            current.state.status,
+            action,
+            &self.identity.user,
+            self.identity.role,
+            now,
+        );
+        ev.note = input.note.filter(|n| !n.trim().is_empty());
+        ev.unit = input.unit;
+        ev.rating = input.rating;
+        if action == Action::Dispatched {
+            ev.due_at = Some(input.due_at.unwrap_or_else(|| {
+                now + default_time_limit_ms(current.urgency.unwrap_or(Urgency::Normal))
+            }));
+        }
+        if action == Action::Closed {
+            ev.close_reason = Some(match (input.duplicate_of, current.state.status) {
+                (Some(of), _) => CloseReason::Duplicate(of.to_string()),
+                (None, Some(Status::Verified)) => CloseReason::Resolved,
+                (None, _) => CloseReason::Cancelled,
+            });
+        }
+        current
+            .check(&ev)
+            .map_err(|reason| DeviceError::Transition {
+                ticket: id,
+                action,
+                reason,
+            })?;
+        self.repo
+            .change(&id.document_id(), |tx| ticket::append_event(tx, &ev))?;
+        self.ticket(id)
+    }
+
+    pub fn comment(&self, id: TicketId, text: &str, now: i64) -> Result<EventId, DeviceError> {
+        self.ensure_writer()?;
+        if text.trim().is_empty() {
+            return Err(DeviceError::Invalid("a comment needs text".into()));
+        }
+        self.ticket(id)?;
+        let c = Comment {
+            id: EventId::random(),
+            author: self.identity.user.clone(),
+            at: now,
+            text: text.to_owned(),
+        };
+        self.repo
+            .change(&id.document_id(), |tx| ticket::add_comment(tx, &c))?;
+        Ok(c.id)
+    }
+
+    /// Adds a visit to its (grid, worker, day) log and lists the log in the
+    /// grid index.
+    pub fn add_visit(&self, v: &Visit, date: &str) -> Result<VisitId, DeviceError> {
+        self.ensure_writer()?;
+        self.ensure_grid(&v.grid)?;
+        let key = VisitLogKey {
+            grid: v.grid.clone(),
+            worker: v.worker.clone(),
+            date: date.to_owned(),
+        };
+        let (_, mut batch) = self.repo.edit(&key.document_id(), |tx| {
+            visit::init(tx, &key)?;
+            visit::add(tx, v)
+        })?;
+        let index_id = v.grid.index_document_id();
+        let index = self.repo.load(&index_id)?;
+        if index
+            .as_ref()
+            .is_none_or(|d| !grid_index::has_visit_log(d, &key))
+        {
+            let (_, index_batch) = self.repo.edit(&index_id, |tx| {
+                grid_index::init(tx, &v.grid)?;
+                grid_index::add_visit_log(tx, &key)
+            })?;
+            batch.extend(index_batch);
+        }
+        self.repo.commit(batch)?;
+        Ok(v.id)
+    }
+
+    /// Every visit recorded in a grid, in time order.
+    pub fn visits(&self, grid: &GridCode) -> Result<Vec<Visit>, DeviceError> {
+        let Some(index) = self.repo.load(&grid.index_document_id())? else {
+            return Ok(Vec::new());
+        };
+        let index = grid_index::read(&index).map_err(RepoError::from)?;
+        let mut out = Vec::new();
+        for (_, doc_id) in &index.visit_logs {
+            if let Some(doc) = self.repo.load(doc_id)? {
+                out.extend(visit::read(&doc).map_err(RepoError::from)?.0);
+            }
+        }
+        out.sort_by(|a, b| (a.started_at, a.id).cmp(&(b.started_at, b.id)));
+        Ok(out)
+    }
+
+    /// The grids this device lists: its own, or `only` if given (and its).
+    pub fn grids(&self, only: Option<&GridCode>) -> Result<Vec<GridCode>, DeviceError> {
+        match only {
+            Some(g) => {
+                self.ensure_grid(g)?;
+                Ok(vec![g.clone()])
+            }
+            None => Ok(self.identity.grids.clone()),
+        }
+    }
+
+    /// Ticket summaries from the local index, newest first.
+    pub fn tickets(
+        &self,
+        only: Option<&GridCode>,
+        which: Listing,
+    ) -> Result<Vec<TicketSummary>, DeviceError> {
+        let mut out = Vec::new();
+        for grid in self.grids(only)? {
+            out.extend(self.repo.store().grid_summaries(&grid, which)?);
+        }
+        out.sort_by(|a, b| b.reported_at.cmp(&a.reported_at).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// What needs this person's action, most urgent first.
+    pub fn todo(&self, now: i64) -> Result<Vec<TodoItem>, DeviceError> {
+        let mut items: Vec<TodoItem> = self
+            .tickets(None, Listing::Open)?
+            .into_iter()
+            .filter_map(|t| todo_item(&self.identity, t, now))
+            .collect();
+        items.sort_by(|a, b| {
+            (
+                b.why == "conflict",
+                b.why == "overdue",
+                a.ticket.due_at.unwrap_or(i64::MAX),
+            )
+                .cmp(&(
+                    a.why == "conflict",
+                    a.why == "overdue",
+                    b.ticket.due_at.unwrap_or(i64::MAX),
+                ))
+        });
+        Ok(items)
+    }
+
+    /// Every document this device should hold: its grids' indexes and the
+    /// documents they list.
+    pub fn known_documents(&self) -> Result<BTreeSet<DocumentId>, DeviceError> {
+        let mut out = BTreeSet::new();
+        for grid in &self.identity.grids {
+            let index_id = grid.index_document_id();
+            out.insert(index_id);
+            if let Some(doc) = self.repo.load(&index_id)? {
+                out.extend(grid_index::read(&doc).map_err(RepoError::from)?.documents());
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The actions that count as "this is waiting for you", by role. Always
+/// available actions (close as cancelled, suspend) do not make a ticket
+/// a to-do.
+fn todo_item(me: &Identity, t: TicketSummary, now: i64) -> Option<TodoItem> {
+    let actions: Vec<Action> = lifecycle::actions_for(Some(t.status), me.role)
+        .into_iter()
+        .filter(|a| match a {
+            Action::Suspended | Action::Reopened | Action::Rated => false,
+            Action::Closed => t.status == Status::Verified,
+            Action::Resumed => false,
+            Action::Verified | Action::Rework => t.handled_by.as_deref() != Some(&me.user),
+            // A worker handles only tickets they report themselves.
+            Action::Handled if me.role == Role::Worker => false,
+            _ => true,
+        })
+        .collect();
+    let mine = match me.role {
+        Role::Unit => t.unit.as_deref() == Some(&me.user),
+        Role::Worker | Role::Supervisor => true,
+        Role::Reviewer | Role::Admin => false,
+    };
+    if !mine {
+        return None;
+    }
+    if me.role == Role::Supervisor && t.conflicts > 0 {
+        return Some(TodoItem {
+            actions,
+            ticket: t,
+            why: "conflict",
+        });
+    }
+    if actions.is_empty() {
+        return None;
+    }
+    let why = if t.is_overdue(now) {
+        "overdue"
+    } else {
+        "action"
+    };
+    Some(TodoItem {
+        actions,
+        ticket: t,
+        why,
+    })
+}
+
+/// The default handling time limit when a dispatcher gives none: 24 hours
+/// for urgent tickets, 3 days otherwise.
+pub fn default_time_limit_ms(urgency: Urgency) -> i64 {
+    const HOUR: i64 = 3_600_000;
+    match urgency {
+        Urgency::Urgent => 24 * HOUR,
+        Urgency::Normal => 72 * HOUR,
+    }
+}
+
+fn read_identity(store: &impl Store) -> Result<Option<Identity>, DeviceError> {
+    match store.meta(IDENTITY_KEY)? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| DeviceError::BadIdentity(e.to_string())),
+    }
+}
