@@ -337,7 +337,7 @@ impl<S: Store> Device<S> {
                 out.extend(visit::read(&doc).map_err(RepoError::from)?.0);
             }
         }
-        out.sort_by(|a, b| (a.started_at, a.id).cmp(&(b.started_at, b.id)));
+        out.sort_by_key(|v| (v.started_at, v.id));
         Ok(out)
     }
 
@@ -368,8 +368,13 @@ impl<S: Store> Device<S> {
 
     /// What needs this person's action, most urgent first.
     pub fn todo(&self, now: i64) -> Result<Vec<TodoItem>, DeviceError> {
-        let mut items: Vec<TodoItem> = self
-            .tickets(None, Listing::Open)?
+        let mut tickets = self.tickets(None, Listing::Open)?;
+        if self.identity.role == Role::Supervisor {
+            let open: BTreeSet<TicketId> = tickets.iter().map(|t| t.id).collect();
+            let conflicted = self.tickets(None, Listing::Conflicted)?;
+            tickets.extend(conflicted.into_iter().filter(|t| !open.contains(&t.id)));
+        }
+        let mut items: Vec<TodoItem> = tickets
             .into_iter()
             .filter_map(|t| todo_item(&self.identity, t, now))
             .collect();

@@ -30,12 +30,18 @@ pub enum RepoError {
     )]
     Load {
         doc: DocumentId,
-        source: AutomergeError,
+        source: Box<AutomergeError>,
     },
     #[error("an edit could not be applied: {0}")]
-    Edit(#[from] AutomergeError),
+    Edit(Box<AutomergeError>),
     #[error(transparent)]
     Schema(#[from] SchemaError),
+}
+
+impl From<AutomergeError> for RepoError {
+    fn from(e: AutomergeError) -> Self {
+        RepoError::Edit(Box::new(e))
+    }
 }
 
 /// Documents over a store, edited as one device (one Automerge actor).
@@ -78,8 +84,10 @@ impl<S: Store> Repo<S> {
     }
 
     fn load_stored(&self, doc: &DocumentId, stored: &StoredDoc) -> Result<Automerge, RepoError> {
-        let loaded = Automerge::load(&stored.concat())
-            .map_err(|source| RepoError::Load { doc: *doc, source })?;
+        let loaded = Automerge::load(&stored.concat()).map_err(|source| RepoError::Load {
+            doc: *doc,
+            source: Box::new(source),
+        })?;
         Ok(loaded.with_actor(self.actor.clone()))
     }
 
@@ -96,6 +104,26 @@ impl<S: Store> Repo<S> {
         let out = doc.transact(f).map_err(|failure| failure.error)?;
         let batch = self.changes_since(doc_id, &doc, &before)?;
         Ok((out.result, batch))
+    }
+
+    /// Runs `f` on the document (loaded, or new and empty) — for example to
+    /// merge a remote copy or receive a sync message — and commits whatever
+    /// it gained. Returns `f`'s result and whether the document changed.
+    pub fn apply<T, E>(
+        &self,
+        doc_id: &DocumentId,
+        f: impl FnOnce(&mut Automerge) -> Result<T, E>,
+    ) -> Result<(T, bool), RepoError>
+    where
+        RepoError: From<E>,
+    {
+        let mut doc = self.load_or_new(doc_id)?;
+        let before = doc.get_heads();
+        let out = f(&mut doc)?;
+        let batch = self.changes_since(doc_id, &doc, &before)?;
+        let changed = !batch.is_empty();
+        self.commit(batch)?;
+        Ok((out, changed))
     }
 
     /// [`Self::edit`] and commit at once.

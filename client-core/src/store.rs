@@ -136,6 +136,8 @@ impl Batch {
 pub enum Listing {
     Open,
     All,
+    /// Tickets with unresolved lifecycle conflicts, whatever their status.
+    Conflicted,
 }
 
 /// Why a storage operation failed.

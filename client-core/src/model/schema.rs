@@ -95,7 +95,7 @@ pub fn write_header(
     Ok(())
 }
 
-fn scalar<'a>(doc: &'a impl ReadDoc, obj: &ObjId, key: &str) -> Option<ScalarValue> {
+fn scalar(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<ScalarValue> {
     match doc.get(obj, key).ok().flatten()? {
         (Value::Scalar(s), _) => Some(s.into_owned()),
         _ => None,

@@ -190,6 +190,6 @@ pub fn read(doc: &impl ReadDoc) -> Result<(Vec<Visit>, usize), SchemaError> {
             None => unreadable += 1,
         }
     }
-    visits.sort_by(|a, b| (a.started_at, a.id).cmp(&(b.started_at, b.id)));
+    visits.sort_by_key(|v| (v.started_at, v.id));
     Ok((visits, unreadable))
 }

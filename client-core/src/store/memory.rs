@@ -90,7 +90,12 @@ impl Store for MemoryStore {
             .lock()
             .summaries
             .values()
-            .filter(|s| &s.grid == grid && (which == Listing::All || s.status.is_open()))
+            .filter(|s| &s.grid == grid)
+            .filter(|s| match which {
+                Listing::All => true,
+                Listing::Open => s.status.is_open(),
+                Listing::Conflicted => s.conflicts > 0,
+            })
             .cloned()
             .collect();
         out.sort_by_key(|s| (s.status, s.id.document_id()));

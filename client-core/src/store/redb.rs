@@ -133,6 +133,14 @@ fn status_key(s: Status) -> &'static str {
     s.as_str()
 }
 
+/// The index bucket that lists conflicted tickets beside their status.
+const CONFLICT_KEY: &str = "!conflict";
+
+/// The index buckets a summary is listed under.
+fn index_keys(s: &TicketSummary) -> impl Iterator<Item = &'static str> {
+    std::iter::once(status_key(s.status)).chain((s.conflicts > 0).then_some(CONFLICT_KEY))
+}
+
 fn decode_summary(bytes: &[u8]) -> Result<TicketSummary, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Decode(e.to_string()))
 }
@@ -209,17 +217,20 @@ impl Store for RedbStore {
         grid: &GridCode,
         which: Listing,
     ) -> Result<Vec<TicketSummary>, StoreError> {
-        let statuses: Vec<Status> = Status::ALL
-            .iter()
-            .copied()
-            .filter(|s| which == Listing::All || s.is_open())
-            .collect();
+        let buckets: Vec<&str> = match which {
+            Listing::Conflicted => vec![CONFLICT_KEY],
+            Listing::Open | Listing::All => Status::ALL
+                .iter()
+                .filter(|s| which == Listing::All || s.is_open())
+                .map(|s| status_key(*s))
+                .collect(),
+        };
         let raw = self.read(|tx| {
             let index = tx.open_table(GRID_STATUS)?;
             let summaries = tx.open_table(SUMMARIES)?;
             let mut out = Vec::new();
-            for status in statuses {
-                let (g, s) = (grid.as_str(), status_key(status));
+            for s in buckets {
+                let g = grid.as_str();
                 for entry in index.range((g, s, [0u8; 16])..=(g, s, [0xffu8; 16]))? {
                     let id = entry?.0.value().2;
                     if let Some(v) = summaries.get(id)? {
@@ -273,11 +284,15 @@ fn apply(tx: &redb::WriteTransaction, batch: Batch) -> Result<(), redb::Error> {
                 if let Some(old) =
                     old.and_then(|b| serde_json::from_slice::<TicketSummary>(&b).ok())
                 {
-                    grid_status.remove((old.grid.as_str(), status_key(old.status), id))?;
+                    for key in index_keys(&old) {
+                        grid_status.remove((old.grid.as_str(), key, id))?;
+                    }
                 }
                 let json = serde_json::to_vec(&summary).expect("summaries always serialize");
                 summaries.insert(id, json.as_slice())?;
-                grid_status.insert((summary.grid.as_str(), status_key(summary.status), id), ())?;
+                for key in index_keys(&summary) {
+                    grid_status.insert((summary.grid.as_str(), key, id), ())?;
+                }
             }
             Op::PutMeta { key, value } => {
                 meta.insert(key.as_str(), value.as_slice())?;
