@@ -24,3 +24,4 @@
 
 pub mod ids;
 pub mod model;
+pub mod protocol;
