@@ -25,5 +25,6 @@
 pub mod device;
 pub mod ids;
 pub mod model;
+pub mod protocol;
 pub mod repo;
 pub mod store;
