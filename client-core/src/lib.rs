@@ -28,3 +28,4 @@ pub mod model;
 pub mod protocol;
 pub mod repo;
 pub mod store;
+pub mod sync;

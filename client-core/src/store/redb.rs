@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use redb::{
-    Database, DatabaseError, ReadableDatabase, ReadableTable, StorageError, TableDefinition,
-    TableError,
+    ConcurrencyMode, Database, DatabaseError, ReadableDatabase, ReadableTable, StorageError,
+    TableDefinition, TableError,
 };
 
 use super::{Batch, Listing, Op, Store, StoreError, StoredDoc};
@@ -37,7 +37,12 @@ impl RedbStore {
     /// Opens the database at `path`, creating it (and its tables) if absent.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let db = Database::create(&path).map_err(|e| open_error(&path, e))?;
+        // Several processes may share a device's database: `gridsync sync
+        // --watch` runs while the same person records tickets.
+        let db = Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+            .create(&path)
+            .map_err(|e| open_error(&path, e))?;
         let store = Self { db, path };
         store.create_tables()?;
         Ok(store)

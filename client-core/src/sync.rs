@@ -1,0 +1,570 @@
+//! The sync session: a sans-IO state machine that speaks automerge-repo's
+//! v1 protocol for many documents and many peers.
+//!
+//! A [`Hub`] holds one `automerge::sync::State` per (document, peer). The
+//! shell (the relay's connection loop, or the device client) feeds it
+//! [`Message`]s from peers; each call adds to an [`Effects`]: frames to send,
+//! a storage [`Batch`] to commit, connections to close and events to report.
+//! The shell must commit `effects.batch` *before* sending `effects.send`, so
+//! nothing is acknowledged (by sending heads that include it) before it is
+//! durable; it may fold many inputs into one `Effects` to commit them in one
+//! transaction.
+//!
+//! The hub does no network I/O and reads no clock. Storage goes through the
+//! synchronous [`Store`] trait. Documents are loaded on demand and evicted
+//! when more than `capacity` are in memory; sync states for peers with
+//! persistent storage are kept in the store (by storage id) so a
+//! reconnecting peer resumes where it left off.
+//!
+//! ```
+//! use client_core::protocol::{Message, PeerId, PeerMetadata};
+//! use client_core::store::MemoryStore;
+//! use client_core::sync::{Effects, Hub};
+//!
+//! let mut relay = Hub::new(MemoryStore::new(), PeerId::from("relay"), 100);
+//! let mut device = Hub::new(MemoryStore::new(), PeerId::from("phone"), 100);
+//! relay.connect(PeerId::from("phone"), &PeerMetadata::default());
+//! device.connect(PeerId::from("relay"), &PeerMetadata::default());
+//!
+//! // The phone asks for a document nobody has: the relay says so.
+//! let doc = client_core::ids::DocumentId::random();
+//! let mut fx = Effects::default();
+//! device.want(&doc, &PeerId::from("relay"), &mut fx).unwrap();
+//! let (_, request) = fx.send.pop().unwrap();
+//! let mut fx = Effects::default();
+//! relay.receive(&PeerId::from("phone"), request, &mut fx).unwrap();
+//! assert!(matches!(fx.send[0].1, Message::DocUnavailable { .. }));
+//! ```
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{ActorId, Automerge, ChangeHash};
+
+use crate::ids::DocumentId;
+use crate::protocol::{Message, PeerId, PeerMetadata, StorageId};
+use crate::repo::{Repo, RepoError};
+use crate::store::{Batch, Store};
+
+/// What one or more calls into the hub ask the shell to do.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Frames to send, in order, after `batch` is committed.
+    pub send: Vec<(PeerId, Message)>,
+    /// Storage writes to commit before sending.
+    pub batch: Batch,
+    /// Connections to close after sending, with the reason.
+    pub close: Vec<(PeerId, String)>,
+    pub events: Vec<HubEvent>,
+}
+
+/// Things the shell may want to show or act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HubEvent {
+    /// A peer's changes were applied to a document.
+    Changed { doc: DocumentId, by: PeerId },
+    /// A peer has no copy of a document and knows nobody who has.
+    Unavailable { doc: DocumentId, peer: PeerId },
+}
+
+/// Why the hub could not handle an input. Peer misbehaviour is not an
+/// error here (it becomes a close in [`Effects`]); these are local faults.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// A connected peer.
+#[derive(Debug)]
+struct Peer {
+    /// Where its sync states persist; `None` for ephemeral peers.
+    storage: Option<StorageId>,
+    /// Documents it has synced or asked for in this connection.
+    docs: HashSet<DocumentId>,
+    /// Highest ephemeral `count` seen per session, to drop relayed loops.
+    ephemeral_seen: HashMap<String, u64>,
+}
+
+/// A document in memory.
+#[derive(Debug)]
+struct Loaded {
+    doc: Automerge,
+    states: HashMap<PeerId, sync::State>,
+    last_used: u64,
+}
+
+/// The sync state machine for many documents and peers.
+#[derive(Debug)]
+pub struct Hub<S> {
+    repo: Repo<S>,
+    me: PeerId,
+    peers: HashMap<PeerId, Peer>,
+    docs: HashMap<DocumentId, Loaded>,
+    /// Peers that asked for a document nobody had yet.
+    waiting: HashMap<DocumentId, BTreeSet<PeerId>>,
+    /// Connected peers per document, kept when the document is evicted.
+    subscribers: HashMap<DocumentId, BTreeSet<PeerId>>,
+    capacity: usize,
+    tick: u64,
+}
+
+impl<S: Store> Hub<S> {
+    /// A hub over `store`, known to peers as `me`, keeping at most
+    /// `capacity` documents in memory between calls.
+    pub fn new(store: S, me: PeerId, capacity: usize) -> Self {
+        Self::with_actor(store, me, capacity, ActorId::random())
+    }
+
+    pub fn with_actor(store: S, me: PeerId, capacity: usize, actor: ActorId) -> Self {
+        Self {
+            repo: Repo::new(store, actor),
+            me,
+            peers: HashMap::new(),
+            docs: HashMap::new(),
+            waiting: HashMap::new(),
+            subscribers: HashMap::new(),
+            capacity: capacity.max(1),
+            tick: 0,
+        }
+    }
+
+    pub fn me(&self) -> &PeerId {
+        &self.me
+    }
+
+    pub fn repo(&self) -> &Repo<S> {
+        &self.repo
+    }
+
+    /// How many documents are in memory now.
+    pub fn loaded(&self) -> usize {
+        self.docs.len()
+    }
+
+    /// Registers a peer after its handshake.
+    pub fn connect(&mut self, peer: PeerId, meta: &PeerMetadata) {
+        let storage = match meta.is_ephemeral {
+            Some(true) => None,
+            _ => meta.storage_id.clone(),
+        };
+        self.peers.insert(
+            peer,
+            Peer {
+                storage,
+                docs: HashSet::new(),
+                ephemeral_seen: HashMap::new(),
+            },
+        );
+    }
+
+    /// Forgets a peer: its in-memory sync states go, its persisted ones stay.
+    pub fn disconnect(&mut self, peer: &PeerId) {
+        let Some(p) = self.peers.remove(peer) else {
+            return;
+        };
+        for doc in p.docs {
+            if let Some(subs) = self.subscribers.get_mut(&doc) {
+                subs.remove(peer);
+                if subs.is_empty() {
+                    self.subscribers.remove(&doc);
+                }
+            }
+            if let Some(d) = self.docs.get_mut(&doc) {
+                d.states.remove(peer);
+            }
+            if let Some(w) = self.waiting.get_mut(&doc) {
+                w.remove(peer);
+                if w.is_empty() {
+                    self.waiting.remove(&doc);
+                }
+            }
+        }
+    }
+
+    pub fn is_connected(&self, peer: &PeerId) -> bool {
+        self.peers.contains_key(peer)
+    }
+
+    /// Starts syncing `doc` with `peer`: a `sync` if we hold the document,
+    /// a `request` if we do not.
+    pub fn want(
+        &mut self,
+        doc: &DocumentId,
+        peer: &PeerId,
+        fx: &mut Effects,
+    ) -> Result<(), SyncError> {
+        if !self.peers.contains_key(peer) {
+            return Ok(());
+        }
+        let have = self.ensure_loaded(doc)?;
+        self.subscribe(doc, peer);
+        if !have {
+            self.docs.insert(
+                *doc,
+                Loaded {
+                    doc: self.repo.load_or_new(doc)?,
+                    states: HashMap::new(),
+                    last_used: self.tick,
+                },
+            );
+        }
+        self.send_sync(doc, peer, !have, fx)?;
+        Ok(())
+    }
+
+    /// Tells every subscribed peer about local changes to `doc` made
+    /// outside the hub (already committed by the caller).
+    pub fn local_change(&mut self, doc: &DocumentId, fx: &mut Effects) -> Result<(), SyncError> {
+        if let Some(d) = self.docs.get_mut(doc) {
+            // Reload: the change was written through another repo handle.
+            if let Some(fresh) = self.repo.load(doc)? {
+                d.doc = fresh;
+            }
+        }
+        let peers: Vec<PeerId> = self
+            .subscribers
+            .get(doc)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        for p in peers {
+            self.ensure_loaded(doc)?;
+            self.send_sync(doc, &p, false, fx)?;
+        }
+        Ok(())
+    }
+
+    /// Whether `peer` has acknowledged everything we hold of `doc` and we
+    /// hold everything it has: its last reported heads equal ours.
+    pub fn in_sync(&self, doc: &DocumentId, peer: &PeerId) -> Option<bool> {
+        let d = self.docs.get(doc)?;
+        let state = d.states.get(peer)?;
+        let theirs: BTreeSet<ChangeHash> = state.their_heads.as_ref()?.iter().copied().collect();
+        let ours: BTreeSet<ChangeHash> = d.doc.get_heads().into_iter().collect();
+        Some(theirs == ours)
+    }
+
+    /// Heads of a document as held now (loading it if needed).
+    pub fn heads(&mut self, doc: &DocumentId) -> Result<Vec<ChangeHash>, SyncError> {
+        if self.ensure_loaded(doc)? {
+            Ok(self.docs[doc].doc.get_heads())
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Handles one frame from `from`.
+    pub fn receive(
+        &mut self,
+        from: &PeerId,
+        msg: Message,
+        fx: &mut Effects,
+    ) -> Result<(), SyncError> {
+        self.tick += 1;
+        if !self.peers.contains_key(from) {
+            fx.close
+                .push((from.clone(), "a message before the join handshake".into()));
+            return Ok(());
+        }
+        match msg {
+            Message::Sync {
+                document_id, data, ..
+            } => self.on_sync(from, document_id, &data, false, fx)?,
+            Message::Request {
+                document_id, data, ..
+            } => self.on_sync(from, document_id, &data, true, fx)?,
+            Message::DocUnavailable { document_id, .. } => {
+                fx.events.push(HubEvent::Unavailable {
+                    doc: document_id,
+                    peer: from.clone(),
+                });
+            }
+            Message::Ephemeral {
+                sender_id,
+                count,
+                session_id,
+                document_id,
+                data,
+                ..
+            } => {
+                self.on_ephemeral(from, sender_id, count, session_id, document_id, data, fx);
+            }
+            Message::Leave { .. } => fx.close.push((from.clone(), "peer left".into())),
+            Message::Error { message, .. } => {
+                fx.close
+                    .push((from.clone(), format!("peer reported an error: {message}")));
+            }
+            // Remote-heads gossip is optional; this hub does not take part.
+            Message::RemoteSubscriptionChange { .. } | Message::RemoteHeadsChanged { .. } => {}
+            Message::Join { .. } | Message::Peer { .. } => {
+                self.refuse(from, "a second handshake on an open connection", fx);
+            }
+            Message::Extension { type_name, .. } => {
+                self.refuse(from, &format!("unsupported message type `{type_name}`"), fx);
+            }
+        }
+        self.evict_idle();
+        Ok(())
+    }
+
+    /// Answers a misbehaving peer with an `error` frame and closes it.
+    pub fn refuse(&mut self, peer: &PeerId, reason: &str, fx: &mut Effects) {
+        fx.send.push((
+            peer.clone(),
+            Message::Error {
+                sender_id: Some(self.me.clone()),
+                target_id: Some(peer.clone()),
+                message: reason.to_owned(),
+            },
+        ));
+        fx.close.push((peer.clone(), reason.to_owned()));
+    }
+
+    fn on_sync(
+        &mut self,
+        from: &PeerId,
+        doc_id: DocumentId,
+        data: &[u8],
+        is_request: bool,
+        fx: &mut Effects,
+    ) -> Result<(), SyncError> {
+        let msg = match sync::Message::decode(data) {
+            Ok(m) => m,
+            Err(e) => {
+                self.refuse(
+                    from,
+                    &format!("undecodable sync message for {doc_id}: {e}"),
+                    fx,
+                );
+                return Ok(());
+            }
+        };
+        let have = self.ensure_loaded(&doc_id)?;
+        self.subscribe(&doc_id, from);
+        if !have {
+            if is_request && msg.heads.is_empty() {
+                // Nobody here has it: say so, and remember who asked.
+                self.waiting.entry(doc_id).or_default().insert(from.clone());
+                fx.send.push((
+                    from.clone(),
+                    Message::DocUnavailable {
+                        sender_id: self.me.clone(),
+                        target_id: from.clone(),
+                        document_id: doc_id,
+                    },
+                ));
+                return Ok(());
+            }
+            let doc = self.repo.load_or_new(&doc_id)?;
+            self.docs.insert(
+                doc_id,
+                Loaded {
+                    doc,
+                    states: HashMap::new(),
+                    last_used: self.tick,
+                },
+            );
+        }
+        let storage = self.peers.get(from).and_then(|p| p.storage.clone());
+        let state = self.state_for(&doc_id, from, storage.as_ref())?;
+        let d = self.docs.get_mut(&doc_id).expect("loaded above");
+        d.last_used = self.tick;
+        let before = d.doc.get_heads();
+        let shared_before = state.shared_heads.clone();
+        let mut state = state;
+        if let Err(e) = d.doc.receive_sync_message(&mut state, msg) {
+            d.states.insert(from.clone(), state);
+            self.refuse(
+                from,
+                &format!("sync message for {doc_id} could not be applied: {e}"),
+                fx,
+            );
+            return Ok(());
+        }
+        if let Some(storage) = &storage
+            && state.shared_heads != shared_before
+        {
+            fx.batch
+                .put_sync_state(doc_id, storage.as_str(), state.encode());
+        }
+        d.states.insert(from.clone(), state);
+        let changed = d.doc.get_heads() != before;
+        if changed {
+            let batch = self
+                .repo
+                .changes_since(&doc_id, &self.docs[&doc_id].doc, &before)?;
+            fx.batch.extend(batch);
+            fx.events.push(HubEvent::Changed {
+                doc: doc_id,
+                by: from.clone(),
+            });
+        }
+        self.send_sync(&doc_id, from, false, fx)?;
+        if changed {
+            let waiting = self.waiting.remove(&doc_id).unwrap_or_default();
+            let others: BTreeSet<PeerId> = self
+                .subscribers
+                .get(&doc_id)
+                .into_iter()
+                .flatten()
+                .chain(waiting.iter())
+                .filter(|p| *p != from && self.peers.contains_key(*p))
+                .cloned()
+                .collect();
+            for p in others {
+                self.subscribe(&doc_id, &p);
+                self.send_sync(&doc_id, &p, false, fx)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_ephemeral(
+        &mut self,
+        from: &PeerId,
+        sender: PeerId,
+        count: u64,
+        session: String,
+        doc: DocumentId,
+        data: Vec<u8>,
+        fx: &mut Effects,
+    ) {
+        let Some(peer) = self.peers.get_mut(from) else {
+            return;
+        };
+        let seen = peer
+            .ephemeral_seen
+            .entry(format!("{sender}/{session}"))
+            .or_insert(0);
+        if count != 0 && count <= *seen {
+            return;
+        }
+        *seen = count;
+        for p in self.subscribers.get(&doc).into_iter().flatten() {
+            if p != from {
+                fx.send.push((
+                    p.clone(),
+                    Message::Ephemeral {
+                        sender_id: sender.clone(),
+                        target_id: p.clone(),
+                        count,
+                        session_id: session.clone(),
+                        document_id: doc,
+                        data: data.clone(),
+                    },
+                ));
+            }
+        }
+    }
+
+    fn subscribe(&mut self, doc: &DocumentId, peer: &PeerId) {
+        if let Some(p) = self.peers.get_mut(peer)
+            && p.docs.insert(*doc)
+        {
+            self.subscribers
+                .entry(*doc)
+                .or_default()
+                .insert(peer.clone());
+        }
+    }
+
+    /// Loads `doc` into memory if stored; false if we have no copy.
+    fn ensure_loaded(&mut self, doc: &DocumentId) -> Result<bool, SyncError> {
+        if let Some(d) = self.docs.get_mut(doc) {
+            d.last_used = self.tick;
+            return Ok(true);
+        }
+        match self.repo.load(doc)? {
+            Some(loaded) => {
+                self.docs.insert(
+                    *doc,
+                    Loaded {
+                        doc: loaded,
+                        states: HashMap::new(),
+                        last_used: self.tick,
+                    },
+                );
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The sync state for (doc, peer), from memory, the store, or new.
+    fn state_for(
+        &mut self,
+        doc: &DocumentId,
+        peer: &PeerId,
+        storage: Option<&StorageId>,
+    ) -> Result<sync::State, SyncError> {
+        if let Some(s) = self.docs.get_mut(doc).and_then(|d| d.states.remove(peer)) {
+            return Ok(s);
+        }
+        if let Some(storage) = storage
+            && let Some(bytes) = self
+                .repo
+                .store()
+                .sync_state(doc, storage.as_str())
+                .map_err(RepoError::from)?
+            && let Ok(state) = sync::State::decode(&bytes)
+        {
+            return Ok(state);
+        }
+        Ok(sync::State::new())
+    }
+
+    /// Generates the next sync message for (doc, peer) and queues it.
+    fn send_sync(
+        &mut self,
+        doc: &DocumentId,
+        peer: &PeerId,
+        as_request: bool,
+        fx: &mut Effects,
+    ) -> Result<(), SyncError> {
+        let storage = self.peers.get(peer).and_then(|p| p.storage.clone());
+        let mut state = self.state_for(doc, peer, storage.as_ref())?;
+        let d = self.docs.get_mut(doc).expect("caller loads the document");
+        if let Some(msg) = d.doc.generate_sync_message(&mut state) {
+            let data = msg.encode();
+            let (sender_id, target_id, document_id) = (self.me.clone(), peer.clone(), *doc);
+            fx.send.push((
+                peer.clone(),
+                if as_request {
+                    Message::Request {
+                        sender_id,
+                        target_id,
+                        document_id,
+                        data,
+                    }
+                } else {
+                    Message::Sync {
+                        sender_id,
+                        target_id,
+                        document_id,
+                        data,
+                    }
+                },
+            ));
+        }
+        d.states.insert(peer.clone(), state);
+        Ok(())
+    }
+
+    /// Drops least recently used documents beyond capacity. In-memory sync
+    /// states go with them; a later message rebuilds them from the
+    /// persisted shared heads, which the sync protocol tolerates.
+    /// Runs when a quarter over capacity, so its cost is amortised.
+    fn evict_idle(&mut self) {
+        if self.docs.len() <= self.capacity + self.capacity / 4 {
+            return;
+        }
+        let excess = self.docs.len() - self.capacity;
+        let mut by_age: Vec<(u64, DocumentId)> =
+            self.docs.iter().map(|(id, d)| (d.last_used, *id)).collect();
+        by_age.select_nth_unstable(excess - 1);
+        for (_, id) in by_age.into_iter().take(excess) {
+            self.docs.remove(&id);
+        }
+    }
+}
