@@ -7,8 +7,8 @@
 //! last one wins, as in JS).
 //!
 //! Memory stays linear in the frame length: ciborium grows buffers as bytes
-//! arrive rather than trusting length prefixes, nesting is capped at
-//! [`MAX_DEPTH`], and the transport caps the frame length.
+//! arrive rather than trusting length prefixes, and nesting is capped at
+//! [`MAX_DEPTH`]. Capping the frame length itself is the transport's job.
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! [`Message`] to CBOR bytes that the JS decoder (cbor-x) reads as the
 //! object automerge-repo itself would send: one map with camelCase text
-//! keys, ids as text, `data` as a plain byte string (no tag), integers as
-//! CBOR integers, and absent optional keys left out.
+//! keys, ids as text, `data` as a plain byte string (no tag), numbers as
+//! cbor-x writes them (see [`js_number`]), and absent optional keys left out.
 
 use std::collections::BTreeMap;
 
@@ -81,7 +81,7 @@ pub fn encode(message: &Message) -> Vec<u8> {
             data,
         } => {
             map.route(sender_id, target_id, document_id);
-            map.put("count", Value::from(*count));
+            map.put("count", js_number(*count));
             map.text("sessionId", session_id);
             map.put("data", Value::Bytes(data.clone()));
         }
@@ -173,11 +173,24 @@ fn heads(new_heads: &BTreeMap<StorageId, HeadsInfo>) -> Value {
     let entries = new_heads.iter().map(|(storage_id, info)| {
         let mut map = Map(Vec::new());
         map.put("heads", text_list(&info.heads));
-        map.put("timestamp", Value::from(info.timestamp));
+        map.put("timestamp", js_number(info.timestamp));
         (
             Value::Text(storage_id.as_str().to_owned()),
             Value::Map(map.0),
         )
     });
     Value::Map(entries.collect())
+}
+
+/// A number as cbor-x writes a JS number: an integer up to 2³²−1, a float
+/// above. cbor-x reads a 64-bit CBOR integer as a `BigInt`, which the repo
+/// cannot use (`Date.now()` timestamps are past 2³²). Integers above 2⁵³,
+/// which no JS number holds exactly, stay 64-bit integers so nothing is lost.
+fn js_number(n: u64) -> Value {
+    const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+    if n > u64::from(u32::MAX) && n <= MAX_SAFE_INTEGER {
+        Value::Float(n as f64)
+    } else {
+        Value::from(n)
+    }
 }

@@ -350,6 +350,36 @@ fn encoding_uses_plain_byte_strings_text_ids_and_js_keys() {
 }
 
 #[test]
+fn large_numbers_are_written_as_cbor_x_writes_them() {
+    let heads = |timestamp| Message::RemoteHeadsChanged {
+        sender_id: peer("alice"),
+        target_id: peer("bob"),
+        document_id: doc(),
+        new_heads: BTreeMap::from([(
+            StorageId::from("s"),
+            HeadsInfo {
+                heads: vec![],
+                timestamp,
+            },
+        )]),
+    };
+    // cbor-x writes Date.now() as float64.
+    let frame = encode(&heads(1_795_449_974_893));
+    let expected = float64(1_795_449_974_893.0);
+    assert!(frame.ends_with(&expected), "{frame:02x?}");
+    for timestamp in [
+        0,
+        u64::from(u32::MAX),
+        1 << 40,
+        (1 << 53) - 1,
+        1 << 60,
+        u64::MAX,
+    ] {
+        assert_eq!(decode(&encode(&heads(timestamp))), Ok(heads(timestamp)));
+    }
+}
+
+#[test]
 fn optional_keys_are_left_out_when_absent() {
     let message = Message::RemoteSubscriptionChange {
         sender_id: peer("alice"),
