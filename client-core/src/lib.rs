@@ -22,6 +22,7 @@
 //! assert!(folded.conflicts.is_empty());
 //! ```
 
+pub mod client;
 pub mod device;
 pub mod ids;
 pub mod model;

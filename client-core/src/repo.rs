@@ -92,8 +92,8 @@ impl<S: Store> Repo<S> {
     }
 
     /// Applies `f` in one transaction to the document and returns the batch
-    /// that persists it (empty if `f` changed nothing). Nothing is written
-    /// until the batch is committed.
+    /// that persists it (empty if `f` changed nothing) and puts the document
+    /// in the outbox. Nothing is written until the batch is committed.
     pub fn edit<T>(
         &self,
         doc_id: &DocumentId,
@@ -102,7 +102,10 @@ impl<S: Store> Repo<S> {
         let mut doc = self.load_or_new(doc_id)?;
         let before = doc.get_heads();
         let out = doc.transact(f).map_err(|failure| failure.error)?;
-        let batch = self.changes_since(doc_id, &doc, &before)?;
+        let mut batch = self.changes_since(doc_id, &doc, &before)?;
+        if !batch.is_empty() {
+            batch.mark_local(*doc_id);
+        }
         Ok((out.result, batch))
     }
 
