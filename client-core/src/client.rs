@@ -45,6 +45,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Largest frame accepted from the relay.
     pub max_frame_bytes: usize,
+    /// Documents to sync besides those the device's grids list (for
+    /// example a document another automerge-repo client shared by URL).
+    pub extra_documents: Vec<DocumentId>,
 }
 
 impl ClientConfig {
@@ -55,6 +58,7 @@ impl ClientConfig {
             idle_timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(10),
             max_frame_bytes: 64 << 20,
+            extra_documents: Vec::new(),
         }
     }
 }
@@ -62,13 +66,25 @@ impl ClientConfig {
 /// What the client reports while it works.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientEvent {
-    Connected { relay: String },
+    Connected {
+        relay: String,
+    },
     /// `done` of `total` documents acknowledged.
-    Progress { done: usize, total: usize },
+    Progress {
+        done: usize,
+        total: usize,
+    },
     /// The relay sent changes to a document.
-    RemoteChange { doc: DocumentId },
-    Disconnected { reason: String },
-    Retrying { after: Duration, attempt: u32 },
+    RemoteChange {
+        doc: DocumentId,
+    },
+    Disconnected {
+        reason: String,
+    },
+    Retrying {
+        after: Duration,
+        attempt: u32,
+    },
 }
 
 /// The outcome of a sync round.
@@ -91,10 +107,19 @@ pub struct SyncReport {
 /// Why a sync round failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("could not reach the relay at {url}: {source}; check the address and your signal, then retry")]
-    Connect { url: String, source: Box<tungstenite::Error> },
+    #[error(
+        "could not reach the relay at {url}: {source}; check the address and your signal, then retry"
+    )]
+    Connect {
+        url: String,
+        source: Box<tungstenite::Error>,
+    },
     #[error("the relay at {url} refused the connection: HTTP {status}{hint}")]
-    Refused { url: String, status: u16, hint: &'static str },
+    Refused {
+        url: String,
+        status: u16,
+        hint: &'static str,
+    },
     #[error("timed out connecting to {0}; check the address and your signal, then retry")]
     ConnectTimeout(String),
     #[error("the relay broke the protocol: {0}")]
@@ -140,11 +165,14 @@ async fn connect(cfg: &ClientConfig) -> Result<Socket, ClientError> {
         .url
         .as_str()
         .into_client_request()
-        .map_err(|e| ClientError::Connect { url: cfg.url.clone(), source: Box::new(e) })?;
+        .map_err(|e| ClientError::Connect {
+            url: cfg.url.clone(),
+            source: Box::new(e),
+        })?;
     if let Some(token) = &cfg.token {
-        let value = format!("Bearer {token}")
-            .parse()
-            .map_err(|_| ClientError::Protocol("the token contains characters a header cannot carry".into()))?;
+        let value = format!("Bearer {token}").parse().map_err(|_| {
+            ClientError::Protocol("the token contains characters a header cannot carry".into())
+        })?;
         request.headers_mut().insert("authorization", value);
     }
     let ws_config = WebSocketConfig::default()
@@ -162,9 +190,16 @@ async fn connect(cfg: &ClientConfig) -> Result<Socket, ClientError> {
                 503 => ": the relay is full; it will be retried",
                 _ => "",
             };
-            Err(ClientError::Refused { url: cfg.url.clone(), status, hint })
+            Err(ClientError::Refused {
+                url: cfg.url.clone(),
+                status,
+                hint,
+            })
         }
-        Ok(Err(e)) => Err(ClientError::Connect { url: cfg.url.clone(), source: Box::new(e) }),
+        Ok(Err(e)) => Err(ClientError::Connect {
+            url: cfg.url.clone(),
+            source: Box::new(e),
+        }),
     }
 }
 
@@ -178,7 +213,11 @@ async fn handshake(
     let join = Message::Join {
         sender_id: me.clone(),
         supported_protocol_versions: vec![protocol::PROTOCOL_VERSION.to_owned()],
-        peer_metadata: PeerMetadata { storage_id: Some(storage.clone()), is_ephemeral: Some(false), ..Default::default() },
+        peer_metadata: PeerMetadata {
+            storage_id: Some(storage.clone()),
+            is_ephemeral: Some(false),
+            ..Default::default()
+        },
     };
     socket
         .send(WsMessage::Binary(protocol::encode(&join).into()))
@@ -192,16 +231,25 @@ async fn handshake(
             None => return Err(ClientError::Lost("closed during the handshake".into())),
             Some(Err(e)) => return Err(ClientError::Lost(e.to_string())),
             Some(Ok(WsMessage::Binary(bytes))) => match protocol::decode(&bytes) {
-                Ok(Message::Peer { sender_id, peer_metadata, .. }) => return Ok((sender_id, peer_metadata)),
+                Ok(Message::Peer {
+                    sender_id,
+                    peer_metadata,
+                    ..
+                }) => return Ok((sender_id, peer_metadata)),
                 Ok(Message::Error { message, .. }) => return Err(ClientError::Protocol(message)),
                 Ok(other) => {
-                    return Err(ClientError::Protocol(format!("expected `peer`, got `{}`", other.type_name())));
+                    return Err(ClientError::Protocol(format!(
+                        "expected `peer`, got `{}`",
+                        other.type_name()
+                    )));
                 }
                 Err(e) => return Err(ClientError::Protocol(e.to_string())),
             },
             Some(Ok(WsMessage::Close(frame))) => {
                 let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
-                return Err(ClientError::Lost(format!("closed during the handshake: {reason}")));
+                return Err(ClientError::Lost(format!(
+                    "closed during the handshake: {reason}"
+                )));
             }
             Some(Ok(_)) => {}
         }
@@ -217,6 +265,7 @@ struct Session<S> {
     unavailable: HashSet<DocumentId>,
     outbox: Vec<(DocumentId, u64)>,
     received: BTreeSet<DocumentId>,
+    extra: Vec<DocumentId>,
 }
 
 impl<S: Store + 'static> Session<S> {
@@ -225,6 +274,7 @@ impl<S: Store + 'static> Session<S> {
         let mut docs = self.device.known_documents()?;
         self.outbox = self.hub.repo().store().outbox()?;
         docs.extend(self.outbox.iter().map(|(d, _)| *d));
+        docs.extend(self.extra.iter().copied());
         for doc in docs {
             if self.wanted.insert(doc) {
                 self.hub.want(&doc, &self.relay, fx)?;
@@ -250,7 +300,10 @@ impl<S: Store + 'static> Session<S> {
             }
         }
         // Commit before discovery reads the grid indexes from the store.
-        self.hub.repo().store().write(std::mem::take(&mut fx.batch))?;
+        self.hub
+            .repo()
+            .store()
+            .write(std::mem::take(&mut fx.batch))?;
         if index_changed {
             self.discover(fx)?;
         }
@@ -258,7 +311,11 @@ impl<S: Store + 'static> Session<S> {
     }
 
     fn is_index(&self, doc: &DocumentId) -> bool {
-        self.device.identity().grids.iter().any(|g| g.index_document_id() == *doc)
+        self.device
+            .identity()
+            .grids
+            .iter()
+            .any(|g| g.index_document_id() == *doc)
     }
 
     /// (acknowledged, total): a document counts once the relay's heads
@@ -267,7 +324,9 @@ impl<S: Store + 'static> Session<S> {
         let done = self
             .wanted
             .iter()
-            .filter(|d| self.hub.in_sync(d, &self.relay) == Some(true) || self.unavailable.contains(d))
+            .filter(|d| {
+                self.hub.in_sync(d, &self.relay) == Some(true) || self.unavailable.contains(d)
+            })
             .count();
         (done, self.wanted.len())
     }
@@ -306,14 +365,24 @@ where
     .map_err(|e| ClientError::Lost(format!("sync worker failed: {e}")))?
 }
 
-async fn send_all(socket: &mut Socket, fx: Effects, report: &mut SyncReport) -> Result<(), ClientError> {
+async fn send_all(
+    socket: &mut Socket,
+    fx: Effects,
+    report: &mut SyncReport,
+) -> Result<(), ClientError> {
     for (_, msg) in fx.send {
         let bytes = protocol::encode(&msg);
         report.frames_out += 1;
         report.bytes_out += bytes.len() as u64;
-        socket.feed(WsMessage::Binary(bytes.into())).await.map_err(|e| ClientError::Lost(e.to_string()))?;
+        socket
+            .feed(WsMessage::Binary(bytes.into()))
+            .await
+            .map_err(|e| ClientError::Lost(e.to_string()))?;
     }
-    socket.flush().await.map_err(|e| ClientError::Lost(e.to_string()))?;
+    socket
+        .flush()
+        .await
+        .map_err(|e| ClientError::Lost(e.to_string()))?;
     if let Some((_, reason)) = fx.close.into_iter().next() {
         return Err(ClientError::Protocol(reason));
     }
@@ -328,7 +397,9 @@ pub async fn sync_until_quiescent<S: Store + 'static>(
     mut on_event: impl FnMut(ClientEvent) + Send,
 ) -> Result<SyncReport, ClientError> {
     let (mut socket, session) = open_session(store, cfg).await?;
-    on_event(ClientEvent::Connected { relay: cfg.url.clone() });
+    on_event(ClientEvent::Connected {
+        relay: cfg.url.clone(),
+    });
     let mut report = SyncReport::default();
     let result = run_session(&mut socket, &session, cfg, &mut report, &mut on_event, None).await;
     let _ = socket.close(None).await;
@@ -366,7 +437,11 @@ async fn open_session<S: Store + 'static>(
         .await
         .map_err(|e| ClientError::Lost(e.to_string()))??
     };
-    let me = PeerId::new(format!("gridsync-{}-{}", device.identity().user, &storage.as_str()[..8]));
+    let me = PeerId::new(format!(
+        "gridsync-{}-{}",
+        device.identity().user,
+        &storage.as_str()[..8]
+    ));
     let mut socket = connect(cfg).await?;
     let (relay, relay_meta) = handshake(&mut socket, &me, &storage, cfg.connect_timeout).await?;
     let mut hub = Hub::with_actor(store, me, 100_000, device.identity().actor_id());
@@ -379,6 +454,7 @@ async fn open_session<S: Store + 'static>(
         unavailable: HashSet::new(),
         outbox: Vec::new(),
         received: BTreeSet::new(),
+        extra: cfg.extra_documents.clone(),
     };
     Ok((socket, Arc::new(Mutex::new(session))))
 }
@@ -406,6 +482,9 @@ async fn run_session<S: Store + 'static>(
     loop {
         let (done, total) = blocking(session, |s| Ok(s.progress())).await?;
         if (done, total) != last_progress {
+            // Acknowledged edits leave the outbox as soon as they are, so a
+            // lost connection never forgets what the relay already holds.
+            blocking(session, |s| s.settle_outbox().map(drop)).await?;
             on_event(ClientEvent::Progress { done, total });
             last_progress = (done, total);
         }
@@ -456,12 +535,20 @@ async fn run_session<S: Store + 'static>(
                     report.bytes_in += bytes.len() as u64;
                     match protocol::decode(&bytes) {
                         Ok(m) => frames.push(m),
-                        Err(e) => return Err(ClientError::Protocol(format!("undecodable frame from the relay: {e}"))),
+                        Err(e) => {
+                            return Err(ClientError::Protocol(format!(
+                                "undecodable frame from the relay: {e}"
+                            )));
+                        }
                     }
                 }
                 Some(Ok(WsMessage::Close(frame))) => {
-                    let reason = frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "no reason given".into());
-                    return Err(ClientError::Lost(format!("the relay closed the connection: {reason}")));
+                    let reason = frame
+                        .map(|f| f.reason.to_string())
+                        .unwrap_or_else(|| "no reason given".into());
+                    return Err(ClientError::Lost(format!(
+                        "the relay closed the connection: {reason}"
+                    )));
                 }
                 Some(Ok(_)) => {}
             }
@@ -503,9 +590,19 @@ pub async fn watch<S: Store + 'static>(
     loop {
         let round = async {
             let (mut socket, session) = open_session(Arc::clone(&store), cfg).await?;
-            on_event(ClientEvent::Connected { relay: cfg.url.clone() });
+            on_event(ClientEvent::Connected {
+                relay: cfg.url.clone(),
+            });
             let mut report = SyncReport::default();
-            let result = run_session(&mut socket, &session, cfg, &mut report, &mut on_event, Some(poll)).await;
+            let result = run_session(
+                &mut socket,
+                &session,
+                cfg,
+                &mut report,
+                &mut on_event,
+                Some(poll),
+            )
+            .await;
             let _ = socket.close(None).await;
             result
         };
@@ -516,7 +613,9 @@ pub async fn watch<S: Store + 'static>(
         match result {
             Err(ClientError::Device(e)) => return Err(ClientError::Device(e)),
             Err(ClientError::Sync(e)) => return Err(ClientError::Sync(e)),
-            Err(e) => on_event(ClientEvent::Disconnected { reason: e.to_string() }),
+            Err(e) => on_event(ClientEvent::Disconnected {
+                reason: e.to_string(),
+            }),
             Ok(()) => attempt = 0,
         }
         let after = backoff(attempt, fastrand::f64());

@@ -74,9 +74,15 @@ pub(crate) enum Op {
     },
     /// Marks a document as having local changes the relay has not
     /// acknowledged, with a fresh token.
-    MarkLocal { doc: DocumentId, token: u64 },
+    MarkLocal {
+        doc: DocumentId,
+        token: u64,
+    },
     /// Clears the mark if it still carries `token` (no edit since).
-    ClearLocal { doc: DocumentId, token: u64 },
+    ClearLocal {
+        doc: DocumentId,
+        token: u64,
+    },
 }
 
 impl Batch {
@@ -123,7 +129,10 @@ impl Batch {
     /// Records that `doc` has local changes not yet acknowledged by the
     /// relay (the outbox).
     pub fn mark_local(&mut self, doc: DocumentId) -> &mut Self {
-        self.ops.push(Op::MarkLocal { doc, token: fastrand::u64(1..) });
+        self.ops.push(Op::MarkLocal {
+            doc,
+            token: fastrand::u64(1..),
+        });
         self
     }
 

@@ -115,7 +115,11 @@ fn behaves_like_a_store(store: &dyn Store) {
     let mut b = Batch::new();
     b.clear_local(doc, token);
     store.write(b).unwrap();
-    assert_eq!(store.outbox().unwrap().len(), 1, "edited again since: still pending");
+    assert_eq!(
+        store.outbox().unwrap().len(),
+        1,
+        "edited again since: still pending"
+    );
     let token = store.outbox().unwrap()[0].1;
     let mut b = Batch::new();
     b.clear_local(doc, token);
