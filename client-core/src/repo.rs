@@ -158,6 +158,7 @@ impl<S: Store> Repo<S> {
         } else {
             batch.append_chunk(*doc_id, doc.save_after(before));
         }
+        batch.put_heads(*doc_id, &doc.get_heads());
         if let Some(summary) = summary_of(doc_id, doc) {
             batch.put_summary(summary);
         }

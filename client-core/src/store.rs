@@ -72,6 +72,11 @@ pub(crate) enum Op {
         peer: String,
         state: Vec<u8>,
     },
+    /// Records a document's current heads (32-byte change hashes).
+    PutHeads {
+        doc: DocumentId,
+        heads: Vec<[u8; 32]>,
+    },
     /// Marks a document as having local changes the relay has not
     /// acknowledged, with a fresh token.
     MarkLocal {
@@ -122,6 +127,16 @@ impl Batch {
         self.ops.push(Op::PutMeta {
             key: key.into(),
             value,
+        });
+        self
+    }
+
+    /// Records a document's heads, so sync can compare heads without
+    /// loading the document.
+    pub fn put_heads(&mut self, doc: DocumentId, heads: &[automerge::ChangeHash]) -> &mut Self {
+        self.ops.push(Op::PutHeads {
+            doc,
+            heads: heads.iter().map(|h| h.0).collect(),
         });
         self
     }
@@ -219,6 +234,9 @@ pub trait Store: Send + Sync {
     /// Documents with local changes the relay has not acknowledged, with
     /// their outbox tokens.
     fn outbox(&self) -> Result<Vec<(DocumentId, u64)>, StoreError>;
+
+    /// A document's heads as last written; `None` if never stored.
+    fn heads(&self, doc: &DocumentId) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError>;
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -252,6 +270,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn outbox(&self) -> Result<Vec<(DocumentId, u64)>, StoreError> {
         (**self).outbox()
+    }
+    fn heads(&self, doc: &DocumentId) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError> {
+        (**self).heads(doc)
     }
 }
 

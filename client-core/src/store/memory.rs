@@ -14,6 +14,7 @@ struct Inner {
     meta: BTreeMap<String, Vec<u8>>,
     sync_states: BTreeMap<(DocumentId, String), Vec<u8>>,
     outbox: BTreeMap<DocumentId, u64>,
+    heads: BTreeMap<DocumentId, Vec<[u8; 32]>>,
 }
 
 /// A [`Store`] held in memory; lost on drop.
@@ -66,6 +67,9 @@ impl Store for MemoryStore {
                 }
                 Op::PutSyncState { doc, peer, state } => {
                     inner.sync_states.insert((doc, peer), state);
+                }
+                Op::PutHeads { doc, heads } => {
+                    inner.heads.insert(doc, heads);
                 }
                 Op::MarkLocal { doc, token } => {
                     inner.outbox.insert(doc, token);
@@ -121,6 +125,14 @@ impl Store for MemoryStore {
             .sync_states
             .get(&(*doc, peer.to_owned()))
             .cloned())
+    }
+
+    fn heads(&self, doc: &DocumentId) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError> {
+        Ok(self
+            .lock()
+            .heads
+            .get(doc)
+            .map(|h| h.iter().map(|b| automerge::ChangeHash(*b)).collect()))
     }
 
     fn outbox(&self) -> Result<Vec<(DocumentId, u64)>, StoreError> {
