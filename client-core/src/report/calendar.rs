@@ -320,7 +320,9 @@ impl Calendar {
                 return Err(lines.field(
                     span,
                     format!("holiday[{i}].to"),
-                    format!("{to} is before `from` {from}"),
+                    format!(
+                        "{to} is before `from` {from}: give the last day off, on or after `from`"
+                    ),
                 ));
             }
             for day in from.iter_days().take_while(|d| *d <= to) {
