@@ -3,8 +3,9 @@
 //!
 //! Time limits and on-time figures count working time only. A working day is
 //! a day that is not a weekend day and not a holiday, or a make-up working
-//! day; a working day is worked during its working periods (by default
-//! 09:00–12:00 and 13:30–17:30 local time, 7 hours). Instants are
+//! day; a working day is worked during its working periods, set by the
+//! file's `working_hours` (09:00–12:00 and 13:30–17:30 local time, 7 hours,
+//! when the file leaves them out). Instants are
 //! milliseconds since the Unix epoch; local dates and times are taken at a
 //! fixed UTC offset (+08:00 in mainland China).
 //!
@@ -44,6 +45,12 @@ pub const DAY_MS: i64 = 86_400_000;
 /// Milliseconds in an hour.
 pub const HOUR_MS: i64 = 3_600_000;
 const MINUTE_MS: i64 = 60_000;
+/// Working periods when a calendar file names none: 09:00–12:00 and
+/// 13:30–17:30, the office day of street and community offices (7 hours).
+pub const DEFAULT_WORKING_HOURS: [(i64, i64); 2] = [
+    (9 * HOUR_MS, 12 * HOUR_MS),
+    (13 * HOUR_MS + 30 * MINUTE_MS, 17 * HOUR_MS + 30 * MINUTE_MS),
+];
 /// `NaiveDate::num_days_from_ce` of 1970-01-01.
 const UNIX_EPOCH_CE_DAY: i64 = 719_163;
 
@@ -138,7 +145,8 @@ struct RawCalendar {
     years: Spanned<Vec<i32>>,
     #[serde(default)]
     weekend: Option<Spanned<Vec<Spanned<String>>>>,
-    working_hours: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    working_hours: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     holiday: Vec<RawHoliday>,
     #[serde(default)]
@@ -247,26 +255,32 @@ impl Calendar {
         }
 
         let mut periods = Vec::new();
-        for p in raw.working_hours.get_ref() {
-            let period = parse_period(p.get_ref()).ok_or_else(|| {
-                lines.field(
-                    p.span().start,
-                    "working_hours",
-                    format!(
-                        "`{}` is not a working period: write \"HH:MM-HH:MM\" with the start \
-                         before the end, e.g. \"09:00-12:00\"",
-                        p.get_ref()
-                    ),
-                )
-            })?;
-            periods.push((period, p.span().start));
-        }
-        if periods.is_empty() {
-            return Err(lines.field(
-                raw.working_hours.span().start,
-                "working_hours",
-                "is empty: give at least one period, e.g. [\"09:00-12:00\", \"13:30-17:30\"]",
-            ));
+        match &raw.working_hours {
+            None => periods.extend(DEFAULT_WORKING_HOURS.iter().map(|p| (*p, 0))),
+            Some(hours) => {
+                for p in hours.get_ref() {
+                    let period = parse_period(p.get_ref()).ok_or_else(|| {
+                        lines.field(
+                            p.span().start,
+                            "working_hours",
+                            format!(
+                                "`{}` is not a working period: write \"HH:MM-HH:MM\" with the \
+                                 start before the end, e.g. \"09:00-12:00\"",
+                                p.get_ref()
+                            ),
+                        )
+                    })?;
+                    periods.push((period, p.span().start));
+                }
+                if periods.is_empty() {
+                    return Err(lines.field(
+                        hours.span().start,
+                        "working_hours",
+                        "is empty: give at least one period, e.g. [\"09:00-12:00\", \"13:30-17:30\"], \
+                         or leave the field out for that default",
+                    ));
+                }
+            }
         }
         periods.sort();
         for pair in periods.windows(2) {
@@ -876,6 +890,14 @@ mod tests {
             matches!(err, CalendarError::Syntax { line: Some(6), .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn working_hours_and_weekend_have_defaults() {
+        let cal = Calendar::from_toml("name = \"x\"\nyears = [2025]\n").unwrap();
+        assert_eq!(cal.working_hours_text(), "09:00-12:00, 13:30-17:30");
+        assert!(!cal.is_working_day(date(2025, 3, 1)), "a Saturday");
+        assert!(cal.is_working_day(date(2025, 3, 3)), "a Monday");
     }
 
     #[test]
