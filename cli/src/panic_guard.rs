@@ -50,11 +50,14 @@ pub fn run<T>(database: &Path, f: impl FnOnce() -> Result<T, CliError>) -> Resul
 }
 
 fn classify(database: &Path, message: &str, file: &str) -> CliError {
-    let in_storage_engine = file.contains("/redb-") || file.contains("\\redb-");
-    if in_storage_engine {
+    let engine_file = file
+        .find("/redb-")
+        .or_else(|| file.find("\\redb-"))
+        .map(|i| &file[i + 1..]);
+    if let Some(at) = engine_file {
         CliError::from(StoreError::Corrupted {
             path: database.display().to_string(),
-            detail: format!("the storage engine failed: {message} at {file}"),
+            detail: format!("the storage engine failed: {message} at {at}"),
         })
     } else {
         CliError::Internal(format!(
@@ -79,6 +82,10 @@ mod tests {
         );
         assert_eq!(storage.exit_code(), EXIT_STORAGE);
         assert!(storage.to_string().contains("damaged"), "{storage}");
+        assert!(
+            storage.to_string().contains("at redb-4.6.0/src/tree_store"),
+            "{storage}"
+        );
         let bug = classify(db, "boom", "cli/src/output.rs:1:1");
         assert_eq!(bug.exit_code(), EXIT_INTERNAL);
         assert!(bug.to_string().contains("boom"), "{bug}");
