@@ -234,3 +234,45 @@ fn the_handler_may_not_verify_their_own_work() {
     assert_eq!(t["state"]["status"], "dispatched");
     assert_eq!(t["state"]["rework_count"], 1);
 }
+
+#[test]
+fn concurrent_offline_decisions_surface_as_a_conflict_with_its_reason() {
+    let wang = Gs::init("王芳", "worker", &[GRID]);
+    let li = Gs::init("李明", "supervisor", &[GRID]);
+    let zhao = Gs::init("赵强", "supervisor", &[GRID]);
+    let id = wang.report(GRID, "小区绿地被占用种菜", &[]);
+    merge(&wang, &li);
+    merge(&wang, &zhao);
+    // Both dispatchers decide offline: one accepts, the other marks it invalid.
+    li.ok(&["ticket", "event", &id, "accepted"]);
+    zhao.ok(&[
+        "ticket",
+        "event",
+        &id,
+        "invalid",
+        "--note",
+        "不属于受理范围",
+    ]);
+    merge(&zhao, &li);
+
+    let t = li.json(&["ticket", "show", &id]);
+    let conflicts = t["state"]["conflicts"].as_array().expect("conflicts");
+    assert_eq!(conflicts.len(), 1, "{t:#}");
+    assert_eq!(conflicts[0]["reason"]["kind"], "concurrent");
+    assert_eq!(conflicts[0]["reason"]["expected"], "reported");
+    let kept = conflicts[0]["actor"].as_str().expect("actor");
+    assert!(kept == "李明" || kept == "赵强");
+    assert_eq!(
+        t["events"].as_array().map(Vec::len),
+        Some(3),
+        "both events are kept"
+    );
+
+    let todo = li.todo();
+    assert_eq!(todo.len(), 1);
+    assert_eq!(todo[0].2, "conflict");
+    let shown = li.ok(&["ticket", "show", &id]);
+    assert!(shown.contains("冲突 conflicts"), "{shown}");
+    assert!(shown.contains("(concurrent change)"), "{shown}");
+    assert!(li.ok(&["todo"]).contains("冲突 conflict"));
+}

@@ -29,20 +29,17 @@ pub fn run(args: &TicketListArgs, dir: &DataDir, out: &mut Output) -> Result<(),
     if tickets.is_empty() {
         let grids = device.grids(args.grid.as_ref())?;
         let grids: Vec<&str> = grids.iter().map(|g| g.as_str()).collect();
-        let what = if listing == Listing::Open {
-            "open tickets"
-        } else {
-            "tickets"
+        let what = match (args.status, listing) {
+            (Some(s), _) => format!("tickets with status {}", s.both()),
+            (None, Listing::Open) => "open tickets".to_owned(),
+            (None, Listing::All) => "tickets".to_owned(),
         };
-        return out.line(format!(
-            "no {what} in {}{}",
-            grids.join(", "),
-            if listing == Listing::Open {
-                " (--all includes closed ones)"
-            } else {
-                ""
-            }
-        ));
+        let hint = if listing == Listing::Open && args.status.is_none() {
+            " (--all includes closed ones)"
+        } else {
+            ""
+        };
+        return out.line(format!("no {what} in {}{hint}", grids.join(", ")));
     }
     out.table(&table(&tickets, time::now_ms()))
 }
