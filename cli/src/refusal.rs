@@ -24,7 +24,7 @@ pub fn explain(err: DeviceError, status: Option<Status>, role: Role) -> CliError
         ConflictReason::ForbiddenRole { .. } => {
             let who: Vec<String> = rule.roles.iter().map(Named::both).collect();
             format!(
-                "only {} may {}; {}",
+                "Only {} may {}; {}.",
                 who.join(" or "),
                 action.both(),
                 you_can(status, role)
@@ -37,29 +37,34 @@ pub fn explain(err: DeviceError, status: Option<Status>, role: Role) -> CliError
                 .map(|s| s.map_or_else(|| "new".to_owned(), |s| s.both()))
                 .collect();
             format!(
-                "{} applies only to tickets that are {}; {}",
+                "{} applies only to tickets that are {}; {}.",
                 action.both(),
                 from.join(", "),
                 you_can(status, role)
             )
         }
         ConflictReason::MissingField { field } => match *field {
-            "note" => "add --note TEXT with the reason".to_owned(),
-            "unit" => "add --unit NAME naming the handling unit (处置单位)".to_owned(),
-            "rating" => "add --rating satisfied|basic|dissatisfied".to_owned(),
-            other => format!("add --{other}"),
+            "note" => "Add --note TEXT with the reason.".to_owned(),
+            "unit" => "Add --unit NAME naming the handling unit (处置单位).".to_owned(),
+            "rating" => "Add --rating satisfied|basic|dissatisfied.".to_owned(),
+            other => format!("Add --{other}."),
         },
         ConflictReason::HandlerVerifies { .. } => {
-            "the handler may not check their own work; ask another worker or a supervisor"
+            "The handler may not check their own work; ask another worker or a supervisor."
                 .to_owned()
         }
         ConflictReason::Unreadable { .. } => String::new(),
     };
     let status_text = status.map_or_else(|| "new".to_owned(), |s| s.both());
-    CliError::Refused(format!(
-        "cannot {} ticket {ticket} ({status_text}): {reason}. {hint}",
+    let message = format!(
+        "cannot {} ticket {ticket} ({status_text}): {reason}.",
         action.both()
-    ))
+    );
+    CliError::Refused(if hint.is_empty() {
+        message
+    } else {
+        format!("{message} {hint}")
+    })
 }
 
 /// `as 网格员 worker you can now: 核查通过 verified, 返工 rework`.
@@ -86,7 +91,7 @@ mod tests {
         };
         let msg = explain(err, Some(Status::Reported), Role::Worker).to_string();
         assert!(
-            msg.contains("only 调度员 supervisor may 立案 accepted"),
+            msg.contains("Only 调度员 supervisor may 立案 accepted"),
             "{msg}"
         );
         assert!(msg.contains("nothing to do"), "{msg}");

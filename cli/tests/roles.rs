@@ -58,7 +58,7 @@ fn a_supervisor_enters_a_hotline_ticket_and_moves_it_on() {
     assert!(li.todo().is_empty(), "{:?}", li.todo());
     li.run(&["ticket", "event", &id, "acknowledged"])
         .fails_with(REFUSED)
-        .stderr_has("only 处置单位 unit may 签收 acknowledged");
+        .stderr_has("Only 处置单位 unit may 签收 acknowledged");
     assert_eq!(li.status(&id), "dispatched");
 }
 
@@ -69,7 +69,7 @@ fn a_worker_may_not_accept_and_the_ticket_stays_as_it_was() {
     let r = wang.run(&["ticket", "event", &id, "accepted"]);
     r.fails_with(REFUSED)
         .stderr_has("role `worker` may not do this")
-        .stderr_has("only 调度员 supervisor may 立案 accepted");
+        .stderr_has("Only 调度员 supervisor may 立案 accepted");
     assert_eq!(wang.status(&id), "reported");
     let events = wang.json(&["ticket", "show", &id])["events"]
         .as_array()
@@ -188,7 +188,7 @@ fn flags_that_do_not_fit_the_action_are_usage_errors() {
         .fails_with(USAGE);
     li.run(&["ticket", "event", &id, "invalid"])
         .fails_with(REFUSED)
-        .stderr_has("add --note");
+        .stderr_has("Add --note");
     li.run(&["ticket", "event", &id, "closed", "--duplicate-of", &id])
         .fails_with(USAGE)
         .stderr_has("duplicate of itself");
