@@ -174,6 +174,9 @@ pub struct TicketListArgs {
     /// Only tickets in this status
     #[arg(long, value_name = "S", value_parser = values::named::<Status>())]
     pub status: Option<Status>,
+    /// Only tickets with unresolved lifecycle conflicts (冲突), open or closed
+    #[arg(long)]
+    pub conflicts: bool,
 }
 
 #[derive(Debug, Args)]

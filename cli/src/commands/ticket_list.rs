@@ -14,7 +14,9 @@ use crate::uuid_prefix::short;
 pub fn run(args: &TicketListArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliError> {
     let device = dir.open_device()?;
     let closed_status = args.status.is_some_and(|s| !s.is_open());
-    let listing = if args.all || closed_status {
+    let listing = if args.conflicts {
+        Listing::Conflicted
+    } else if args.all || closed_status {
         Listing::All
     } else {
         Listing::Open
@@ -33,6 +35,7 @@ pub fn run(args: &TicketListArgs, dir: &DataDir, out: &mut Output) -> Result<(),
             (Some(s), _) => format!("tickets with status {}", s.both()),
             (None, Listing::Open) => "open tickets".to_owned(),
             (None, Listing::All) => "tickets".to_owned(),
+            (None, Listing::Conflicted) => "tickets with conflicts".to_owned(),
         };
         let hint = if listing == Listing::Open && args.status.is_none() {
             " (--all includes closed ones)"
