@@ -78,6 +78,22 @@ pub enum Command {
     Todo,
     /// Who this device acts as (user, role, grids)
     Whoami,
+    /// Sync with the relay (同步): send local records, receive everyone else's
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The relay, for example ws://relay.example:3030/ (remembered for next time)
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Keep syncing: stay connected, send local edits as they are made,
+    /// receive changes as they come, reconnect when the signal returns
+    #[arg(long)]
+    pub watch: bool,
+    /// Give up when the relay sends nothing for this many seconds
+    #[arg(long, value_name = "SECS", default_value_t = 20)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One module per command; this one routes to them.
 
 mod init;
+mod sync;
 mod ticket_comment;
 mod ticket_event;
 mod ticket_import;
@@ -27,6 +28,7 @@ pub fn run(cli: &Cli, dir: &DataDir, out: &mut Output) -> Result<(), CliError> {
         Command::Init(a) => init::run(a, dir, out),
         Command::Whoami => whoami::run(dir, out),
         Command::Todo => todo::run(dir, out),
+        Command::Sync(a) => sync::run(a, dir, out),
         Command::Ticket(t) => match t {
             TicketCommand::New(a) => ticket_new::run(a, dir, out),
             TicketCommand::List(a) => ticket_list::run(a, dir, out),

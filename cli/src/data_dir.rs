@@ -59,6 +59,12 @@ impl DataDir {
         Ok(Device::open(store)?)
     }
 
+    /// Opens the device's store for sharing with a sync client.
+    pub fn open_shared(&self) -> Result<std::sync::Arc<RedbStore>, CliError> {
+        let device = self.open_device()?;
+        Ok(std::sync::Arc::new(device.into_repo().into_store()))
+    }
+
     /// Creates the directory (owner-only: it holds residents' contact
     /// details) and sets up a new device in it.
     pub fn init_device(&self, identity: Identity) -> Result<Device<RedbStore>, CliError> {

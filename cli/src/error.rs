@@ -1,5 +1,6 @@
 //! The one error type of the binary and its exit codes.
 
+use client_core::client::ClientError;
 use client_core::device::DeviceError;
 use client_core::repo::RepoError;
 use client_core::store::StoreError;
@@ -10,6 +11,9 @@ pub const EXIT_REFUSED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// The local database is damaged, in use, or cannot be written.
 pub const EXIT_STORAGE: u8 = 3;
+/// Sync did not finish: the relay is unreachable, refused us, or did not
+/// acknowledge every local change.
+pub const EXIT_SYNC: u8 = 4;
 /// A bug in gridsync (a panic outside the storage engine), as Rust reports panics.
 pub const EXIT_INTERNAL: u8 = 101;
 
@@ -34,6 +38,12 @@ pub enum CliError {
     /// Writing to stdout failed (a closed pipe is not reported).
     #[error("cannot write the output: {0}")]
     Output(std::io::Error),
+    /// Sync could not reach the relay or finish.
+    #[error(transparent)]
+    Sync(Box<ClientError>),
+    /// Sync finished but some local changes are not acknowledged yet.
+    #[error("{0}")]
+    Unacknowledged(String),
     /// A bug: a panic outside the storage engine.
     #[error("{0}")]
     Internal(String),
@@ -46,6 +56,12 @@ pub enum CliError {
 impl From<DeviceError> for CliError {
     fn from(e: DeviceError) -> Self {
         CliError::Device(Box::new(e))
+    }
+}
+
+impl From<ClientError> for CliError {
+    fn from(e: ClientError) -> Self {
+        CliError::Sync(Box::new(e))
     }
 }
 
@@ -71,6 +87,12 @@ impl CliError {
             CliError::Usage(_) => EXIT_USAGE,
             CliError::Refused(_) | CliError::Output(_) => EXIT_REFUSED,
             CliError::Storage { .. } => EXIT_STORAGE,
+            CliError::Unacknowledged(_) => EXIT_SYNC,
+            CliError::Sync(e) => match e.as_ref() {
+                // Local faults while syncing: the database, not the network.
+                ClientError::Device(_) | ClientError::Sync(_) => EXIT_STORAGE,
+                _ => EXIT_SYNC,
+            },
             CliError::Device(e) => match e.as_ref() {
                 DeviceError::BadIdentity(_) => EXIT_STORAGE,
                 DeviceError::Repo(RepoError::Store(_) | RepoError::Load { .. }) => EXIT_STORAGE,

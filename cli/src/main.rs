@@ -16,6 +16,7 @@
 //! | 1 | refused: forbidden transition or role, grid not yours, unknown or ambiguous id, not set up yet, bad import file |
 //! | 2 | usage: unknown flag, bad value, flag that does not apply (clap) |
 //! | 3 | storage: the local database is damaged, in use by another gridsync, or unwritable |
+//! | 4 | sync: the relay is unreachable or refused us, or some local changes are not acknowledged yet |
 //! | 101 | a bug in gridsync (reported as `error: gridsync hit a bug ...`, no backtrace) |
 //!
 //! Every error prints one `error: <what happened; what to do next>` line on

@@ -60,6 +60,10 @@ impl<S: Store> Repo<S> {
         &self.store
     }
 
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
     pub fn set_actor(&mut self, actor: ActorId) {
         self.actor = actor;
     }

@@ -34,7 +34,11 @@ fn peak_rss_mb(pid: u32) -> f64 {
 
 fn worker_store(dir: &std::path::Path, i: usize, tickets: usize) -> Arc<RedbStore> {
     let store = Arc::new(RedbStore::open(dir.join(format!("worker-{i}.redb"))).unwrap());
-    let device = Device::init(store.clone(), Identity::new(format!("worker-{i}"), Role::Worker, vec![grid(i)])).unwrap();
+    let device = Device::init(
+        store.clone(),
+        Identity::new(format!("worker-{i}"), Role::Worker, vec![grid(i)]),
+    )
+    .unwrap();
     for n in 0..tickets {
         let t = NewTicket {
             id: TicketId::random(),
@@ -67,20 +71,31 @@ fn wire(r: &SyncReport) -> u64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let docs: usize = std::env::var("GRIDSYNC_BENCH_DOCS").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000);
+    let docs: usize = std::env::var("GRIDSYNC_BENCH_DOCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
     let per_worker = docs / WORKERS;
     let tmp = tempfile::tempdir().unwrap();
     eprintln!("preparing {WORKERS} worker devices with {per_worker} tickets each ...");
-    let workers: Vec<Arc<RedbStore>> = (0..WORKERS).map(|i| worker_store(tmp.path(), i, per_worker)).collect();
+    let workers: Vec<Arc<RedbStore>> = (0..WORKERS)
+        .map(|i| worker_store(tmp.path(), i, per_worker))
+        .collect();
     let relay = Relay::start(&tmp.path().join("relay"));
-    println!("workload (relay: {}, {} documents)", relay.url(), WORKERS * per_worker);
+    println!(
+        "workload (relay: {}, {} documents)",
+        relay.url(),
+        WORKERS * per_worker
+    );
 
     // 1. Fifty workers upload their new documents at once.
     let start = Instant::now();
     let mut tasks = Vec::new();
     for store in &workers {
         let (store, cfg) = (store.clone(), ClientConfig::new(relay.url()));
-        tasks.push(tokio::spawn(async move { client::sync_until_quiescent(store, &cfg, |_| {}).await }));
+        tasks.push(tokio::spawn(async move {
+            client::sync_until_quiescent(store, &cfg, |_| {}).await
+        }));
     }
     let mut bytes = 0;
     for t in tasks {
@@ -88,21 +103,51 @@ async fn main() {
         assert!(r.pending.is_empty(), "every upload acknowledged");
         bytes += wire(&r);
     }
-    line(&format!("{WORKERS} workers upload {} new docs at once", WORKERS * per_worker), WORKERS * per_worker, start.elapsed().as_secs_f64(), bytes, peak_rss_mb(relay.pid()));
+    line(
+        &format!(
+            "{WORKERS} workers upload {} new docs at once",
+            WORKERS * per_worker
+        ),
+        WORKERS * per_worker,
+        start.elapsed().as_secs_f64(),
+        bytes,
+        peak_rss_mb(relay.pid()),
+    );
 
     // 2. A fresh supervisor device downloads every document.
     let sup_store = Arc::new(RedbStore::open(tmp.path().join("supervisor.redb")).unwrap());
-    let sup = Device::init(sup_store.clone(), Identity::new("chen", Role::Supervisor, (0..WORKERS).map(grid).collect())).unwrap();
+    let sup = Device::init(
+        sup_store.clone(),
+        Identity::new("chen", Role::Supervisor, (0..WORKERS).map(grid).collect()),
+    )
+    .unwrap();
     let start = Instant::now();
-    let r = client::sync_until_quiescent(sup_store.clone(), &ClientConfig::new(relay.url()), |_| {}).await.expect("download");
+    let r =
+        client::sync_until_quiescent(sup_store.clone(), &ClientConfig::new(relay.url()), |_| {})
+            .await
+            .expect("download");
     let secs = start.elapsed().as_secs_f64();
     let listed = sup.tickets(None, Listing::All).unwrap().len();
     assert_eq!(listed, WORKERS * per_worker);
-    line(&format!("fresh device downloads {listed} docs"), r.documents, secs, wire(&r), peak_rss_mb(relay.pid()));
+    line(
+        &format!("fresh device downloads {listed} docs"),
+        r.documents,
+        secs,
+        wire(&r),
+        peak_rss_mb(relay.pid()),
+    );
 
     // 3. The same device reconnects with nothing changed.
     let start = Instant::now();
-    let r = client::sync_until_quiescent(sup_store, &ClientConfig::new(relay.url()), |_| {}).await.expect("reconnect");
-    line(&format!("reconnect, {} docs unchanged", r.documents), r.documents, start.elapsed().as_secs_f64(), wire(&r), peak_rss_mb(relay.pid()));
+    let r = client::sync_until_quiescent(sup_store, &ClientConfig::new(relay.url()), |_| {})
+        .await
+        .expect("reconnect");
+    line(
+        &format!("reconnect, {} docs unchanged", r.documents),
+        r.documents,
+        start.elapsed().as_secs_f64(),
+        wire(&r),
+        peak_rss_mb(relay.pid()),
+    );
     assert_eq!(r.received, 0);
 }
