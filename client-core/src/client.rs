@@ -297,6 +297,7 @@ impl<S: Store + 'static> Session<S> {
                 HubEvent::Unavailable { doc, .. } => {
                     self.unavailable.insert(*doc);
                 }
+                HubEvent::Refused { .. } | HubEvent::Denied { .. } => {}
             }
         }
         // Commit before discovery reads the grid indexes from the store.
