@@ -266,6 +266,14 @@ impl<S: Store> Hub<S> {
         }
     }
 
+    /// Drops a document from memory, with its in-memory sync states; the
+    /// next message about it reloads it (and persisted sync states) from
+    /// the store. For a shell whose commit failed: memory must never claim
+    /// more than the store holds. Peers stay subscribed.
+    pub fn forget(&mut self, doc: &DocumentId) {
+        self.docs.remove(doc);
+    }
+
     pub fn is_connected(&self, peer: &PeerId) -> bool {
         self.peers.contains_key(peer)
     }

@@ -459,3 +459,28 @@ fn a_denied_document_looks_unavailable_and_refused_changes_are_not_stored() {
         "the refused ticket is not stored"
     );
 }
+
+#[test]
+fn a_forgotten_document_is_reloaded_from_the_store() {
+    let mut net = Net::new(1000);
+    let a = net.add_device("wang", Role::Worker);
+    let t = net.devices[a]
+        .device
+        .as_ref()
+        .unwrap()
+        .report(&ticket("垃圾堆放"), 1)
+        .unwrap();
+    net.connect(a);
+    net.sync_device(a);
+    net.run_until_quiescent();
+    let loaded = net.relay.hub.loaded();
+    net.relay.hub.forget(&t.document_id());
+    assert_eq!(net.relay.hub.loaded(), loaded - 1);
+    // A peer that arrives later still gets it: from the store.
+    let s = net.add_device("chen", Role::Supervisor);
+    net.connect(s);
+    net.sync_device(s);
+    net.run_until_quiescent();
+    assert_eq!(listed(&net.devices[s]), vec![t]);
+    assert!(net.closed.is_empty(), "{:?}", net.closed);
+}

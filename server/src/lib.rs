@@ -1,1 +1,129 @@
+//! The GridSync relay: automerge-repo's network protocol v1 over WebSocket,
+//! persisted to redb.
+//!
+//! Devices connect to `/` (as to the JS sync server), send `join`, get
+//! `peer`, and then sync documents; the relay keeps every document it is
+//! sent and hands it to every device that asks. `/healthz` reports
+//! liveness. [`run`] serves a bound listener until its `shutdown` future
+//! completes; the `gridsync-server` binary wraps it.
+//!
+//! # Threading model
+//!
+//! ```text
+//!  tokio tasks (one per WebSocket)          one OS thread ("gridsync-hub")
+//!  ┌──────────────────────────┐  Input    ┌──────────────────────────────┐
+//!  │ reader: frame → Message ─┼──────────▶│ block for one input, drain   │
+//!  │                          │ (bounded) │ up to 256 more, Hub::receive │
+//!  │ writer: Message → frame ◀┼───────────┤ each, ONE store.write, then  │
+//!  └──────────────────────────┘ Outbound  │ try_send frames to queues    │
+//!                               (bounded, └──────────────────────────────┘
+//!                                per connection)
+//! ```
+//!
+//! - **Connection tasks** (tokio) own the sockets. Each decodes frames into
+//!   [`client_core::protocol::Message`] and awaits room in the hub's input
+//!   queue before reading the next one, so a busy hub slows clients down
+//!   through TCP instead of buffering without bound. Its writer drains the
+//!   connection's own outbound queue and sends keepalive pings.
+//! - **The hub thread** owns the sans-IO [`client_core::sync::Hub`] over
+//!   the [`RedbStore`]; storage is synchronous and never runs on a tokio
+//!   worker. It folds every input already queued into one `Effects`
+//!   (**group commit**), commits the batch, and only then routes the frames:
+//!   nothing is acknowledged before it is durable. If the commit fails,
+//!   nothing from that round is sent, its documents are dropped from memory
+//!   and its peers are closed so they retry.
+//! - **Backpressure**: the hub never waits for a socket. Frames go to a
+//!   connection with `try_send`; a connection whose queue is full (a client
+//!   that stopped reading) is closed, and everyone else keeps being served.
+//! - **Shutdown**: stop accepting, close every WebSocket with a normal
+//!   close frame (after the frames already queued for it), let the hub
+//!   commit what it has, join its thread, return.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use client_core::store::RedbStore;
+//!
+//! # async fn example() -> anyhow::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3030").await?;
+//! let store = Arc::new(RedbStore::open("relay.redb")?);
+//! let stop = async { tokio::signal::ctrl_c().await.ok(); };
+//! server::run(listener, store, server::Config::default(), stop).await?;
+//! # Ok(())
+//! # }
+//! ```
 
+mod config;
+mod connection;
+mod error;
+mod identity;
+mod relay;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use client_core::store::RedbStore;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+pub use crate::config::Config;
+pub use crate::error::ServerError;
+
+use crate::connection::Shared;
+
+/// Serves the relay on `listener` over `store` until `shutdown` completes,
+/// then drains: stops accepting, closes every connection with a normal
+/// close frame, lets the hub thread commit what it has, and returns. The
+/// store is released when this returns.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    store: Arc<RedbStore>,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    config.validate()?;
+    let documents_in_memory = Arc::new(AtomicUsize::new(0));
+    let relay = relay::start(store, &config, documents_in_memory.clone()).await?;
+    info!(
+        peer_id = %relay.identity.peer_id,
+        storage_id = %relay.identity.storage_id,
+        "relay ready"
+    );
+    let drain_timeout = config.drain_timeout;
+    let stop = Arc::new(watch::Sender::new(false));
+    let shared = Arc::new(Shared {
+        config,
+        identity: relay.identity.clone(),
+        hub: relay.inputs.clone(),
+        connections: watch::Sender::new(0),
+        documents_in_memory,
+        stopping: stop.subscribe(),
+    });
+
+    let signal = {
+        let stop = stop.clone();
+        let hub = relay.inputs.clone();
+        async move {
+            tokio::select! {
+                () = shutdown => info!("shutting down: closing connections"),
+                () = hub.closed() => error!("the hub thread stopped; shutting down"),
+            }
+            stop.send_replace(true);
+        }
+    };
+    let served = connection::serve(listener, shared.clone(), signal).await;
+    // Should `serve` ever fail, the connections still have to be closed.
+    stop.send_replace(true);
+
+    let mut open = shared.connections.subscribe();
+    let drained = tokio::time::timeout(drain_timeout, open.wait_for(|n| *n == 0)).await;
+    if drained.is_err() {
+        warn!(
+            connections = *shared.connections.borrow(),
+            "connections still open after the drain timeout; stopping the hub anyway"
+        );
+    }
+    drop(shared);
+    relay.stop().await?;
+    info!("relay stopped");
+    served.map_err(ServerError::Serve)
+}

@@ -17,7 +17,9 @@ fn init(root: &std::path::Path, user: &str, role: &str) -> Cli {
 }
 
 fn report(cli: &Cli, title: &str) -> String {
-    cli.ok(&["ticket", "new", "--grid", GRID, "--title", title]).trim().to_owned()
+    cli.ok(&["ticket", "new", "--grid", GRID, "--title", title])
+        .trim()
+        .to_owned()
 }
 
 fn sync(cli: &Cli, relay: &Relay) -> Value {
@@ -64,24 +66,49 @@ fn concurrent_changes_merge(order: &[usize]) {
     let people = [&liu, &wuye, &wang, &li];
     for &i in order {
         let report = sync(people[i], &relay);
-        assert_eq!(report["pending"], serde_json::json!([]), "everything acknowledged");
+        assert_eq!(
+            report["pending"],
+            serde_json::json!([]),
+            "everything acknowledged"
+        );
     }
 
     // A supervisor's new device, empty, syncs its grid.
     let chen = init(tmp.path(), "陈静", "supervisor");
     sync(&chen, &relay);
-    let mut listed: Vec<String> = chen.json(&["ticket", "list", "--all"]).as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect();
+    let mut listed: Vec<String> = chen
+        .json(&["ticket", "list", "--all"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
     listed.sort();
     let mut want = vec![t.clone(), a2, b1];
     want.sort();
     assert_eq!(listed, want, "every offline report arrived");
 
     let merged = show(&chen, &t);
-    let comments: Vec<&str> = merged["comments"].as_array().unwrap().iter().map(|c| c["text"].as_str().unwrap()).collect();
+    let comments: Vec<&str> = merged["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
     assert_eq!(comments.len(), 2, "{comments:?}");
-    assert!(comments.contains(&"我已到现场，灯杆编号 L-17") && comments.contains(&"居民又来电话催促"));
-    let actions: Vec<&str> = merged["events"].as_array().unwrap().iter().map(|e| e["Ok"]["to"].as_str().unwrap_or("?")).collect();
-    assert!(actions.contains(&"handled") && actions.contains(&"closed"), "both concurrent events kept: {actions:?}");
+    assert!(
+        comments.contains(&"我已到现场，灯杆编号 L-17") && comments.contains(&"居民又来电话催促")
+    );
+    let actions: Vec<&str> = merged["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["Ok"]["to"].as_str().unwrap_or("?"))
+        .collect();
+    assert!(
+        actions.contains(&"handled") && actions.contains(&"closed"),
+        "both concurrent events kept: {actions:?}"
+    );
     let conflicts = merged["state"]["conflicts"].as_array().unwrap();
     assert_eq!(conflicts.len(), 1, "the losing event is reported: {merged}");
     let status = merged["state"]["status"].as_str().unwrap();
@@ -93,7 +120,13 @@ fn concurrent_changes_merge(order: &[usize]) {
         assert_eq!(show(cli, &t)["state"], merged["state"]);
     }
     let todo = chen.json(&["todo"]);
-    assert!(todo.as_array().unwrap().iter().any(|i| i["ticket"]["id"] == t.as_str() && i["why"] == "conflict"), "{todo}");
+    assert!(
+        todo.as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["ticket"]["id"] == t.as_str() && i["why"] == "conflict"),
+        "{todo}"
+    );
 }
 
 #[test]

@@ -1,0 +1,120 @@
+//! The relay's tunables.
+
+use std::time::Duration;
+
+use crate::ServerError;
+
+/// How the relay serves connections. `Config::default()` suits a city
+/// relay; tests shrink the limits to reach them quickly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Open WebSocket connections beyond which an upgrade gets HTTP 503,
+    /// so a reconnect storm degrades into retries instead of exhausting
+    /// file descriptors and memory.
+    pub max_connections: usize,
+    /// Largest WebSocket frame (and message) accepted from a client. A
+    /// bigger one is refused with close code 1009 before it is buffered.
+    pub max_frame_bytes: usize,
+    /// How long a new connection may take to send its `join`.
+    pub handshake_timeout: Duration,
+    /// How often the relay pings each connection. A connection that sends
+    /// nothing (no pong, no frame) for two intervals is closed, so dead
+    /// phones do not hold slots.
+    pub keepalive_interval: Duration,
+    /// Frames queued for one connection before the relay gives up on it. A
+    /// client that stops reading fills its queue and is closed; the hub
+    /// thread never waits for a slow socket.
+    pub outbound_queue: usize,
+    /// Documents the hub keeps in memory; idle ones beyond this are evicted
+    /// and reloaded from the store when next used.
+    pub doc_capacity: usize,
+    /// Inputs (joins, frames, disconnects) waiting for the hub thread.
+    /// When full, connection tasks stop reading their sockets, so a busy
+    /// hub slows clients down through TCP instead of growing memory.
+    pub hub_queue: usize,
+    /// Most inputs folded into one storage transaction (group commit).
+    pub max_commit_inputs: usize,
+    /// How long a closing connection may take to flush its last frames and
+    /// answer the close frame before the socket is dropped.
+    pub close_timeout: Duration,
+    /// How long shutdown waits for connections to close before stopping
+    /// the hub anyway.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            max_frame_bytes: 16 * 1024 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(15),
+            outbound_queue: 1024,
+            doc_capacity: 2_000,
+            hub_queue: 4096,
+            max_commit_inputs: 256,
+            close_timeout: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Config {
+    /// Rejects settings the relay cannot work with.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        let positive = [
+            ("max_connections", self.max_connections),
+            ("max_frame_bytes", self.max_frame_bytes),
+            ("outbound_queue", self.outbound_queue),
+            ("doc_capacity", self.doc_capacity),
+            ("hub_queue", self.hub_queue),
+            ("max_commit_inputs", self.max_commit_inputs),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(ServerError::InvalidConfig(format!(
+                    "`{name}` must be at least 1"
+                )));
+            }
+        }
+        let durations = [
+            ("handshake_timeout", self.handshake_timeout),
+            ("keepalive_interval", self.keepalive_interval),
+            ("close_timeout", self.close_timeout),
+        ];
+        for (name, value) in durations {
+            if value.is_zero() {
+                return Err(ServerError::InvalidConfig(format!(
+                    "`{name}` must be longer than zero"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn zero_limits_are_named() {
+        let config = Config {
+            outbound_queue: 0,
+            ..Config::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("outbound_queue"), "{err}");
+        let config = Config {
+            keepalive_interval: Duration::ZERO,
+            ..Config::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("keepalive_interval"), "{err}");
+    }
+}

@@ -1,0 +1,672 @@
+//! HTTP and WebSocket: the only module that sees axum or tungstenite types.
+//!
+//! `/` upgrades to a WebSocket speaking automerge-repo v1 (as the JS sync
+//! server does) and `/healthz` reports liveness. Each WebSocket runs as one
+//! task: the handshake (`join` → `peer`), then a reader and a writer raced
+//! against each other, against the hub's kill signal and against shutdown.
+//! Frames become [`Message`]s here and nowhere else.
+//!
+//! The reader awaits room in the hub's input queue before reading the next
+//! frame, so a busy hub slows clients through TCP. The writer drains the
+//! connection's outbound queue and sends keepalive pings. Whoever ends the
+//! connection says why as an `End`, which decides the `error` frame, the
+//! close frame and the log line.
+
+use std::error::Error as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{
+    CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade, close_code,
+};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use client_core::protocol::{self, Message, PeerId, PeerMetadata, negotiate};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, MissedTickBehavior, timeout};
+use tokio_tungstenite::tungstenite;
+use tracing::{debug, info, warn};
+
+use crate::Config;
+use crate::identity::RelayIdentity;
+use crate::relay::{Close, CloseKind, ConnId, Input, Link, Outbound};
+
+/// What every request handler and connection task shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: Config,
+    pub identity: RelayIdentity,
+    pub hub: mpsc::Sender<Input>,
+    /// Open WebSocket connections; a watch so shutdown can wait for zero.
+    pub connections: watch::Sender<usize>,
+    /// Written by the hub thread after every round.
+    pub documents_in_memory: Arc<AtomicUsize>,
+    /// Becomes true when the relay starts shutting down.
+    pub stopping: watch::Receiver<bool>,
+}
+
+/// Serves HTTP on `listener` until `signal` completes and every plain HTTP
+/// request has finished; WebSocket connections live on in their own tasks
+/// (watch `shared.connections` for them).
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/", get(upgrade))
+        .route("/healthz", get(healthz))
+        .with_state(shared);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .await
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    connections: usize,
+    documents_in_memory: usize,
+}
+
+async fn healthz(State(shared): State<Arc<Shared>>) -> axum::Json<Health> {
+    axum::Json(Health {
+        status: "ok",
+        connections: *shared.connections.borrow(),
+        documents_in_memory: shared.documents_in_memory.load(Ordering::Relaxed),
+    })
+}
+
+async fn upgrade(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    if *shared.stopping.borrow() {
+        return unavailable("the relay is shutting down; retry later");
+    }
+    let Some(slot) = Slot::take(&shared) else {
+        warn!(%addr, limit = shared.config.max_connections, "refusing a WebSocket: connection limit reached");
+        return unavailable("too many connections; retry later");
+    };
+    let max = shared.config.max_frame_bytes;
+    ws.max_frame_size(max)
+        .max_message_size(max)
+        .on_failed_upgrade(move |e| debug!(%addr, error = %e, "WebSocket upgrade failed"))
+        .on_upgrade(move |socket| async move {
+            let conn = Connection {
+                id: ConnId::next(),
+                addr,
+                shared: slot.shared.clone(),
+            };
+            conn.run(socket).await;
+            drop(slot);
+        })
+}
+
+fn unavailable(why: &'static str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "5")],
+        why,
+    )
+        .into_response()
+}
+
+/// One counted connection; dropping it frees the slot.
+struct Slot {
+    shared: Arc<Shared>,
+}
+
+impl Slot {
+    fn take(shared: &Arc<Shared>) -> Option<Self> {
+        let max = shared.config.max_connections;
+        let taken = shared.connections.send_if_modified(|n| {
+            if *n < max {
+                *n += 1;
+                true
+            } else {
+                false
+            }
+        });
+        taken.then(|| Self {
+            shared: shared.clone(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.shared.connections.send_modify(|n| *n -= 1);
+    }
+}
+
+/// How a connection ends.
+#[derive(Debug)]
+enum End {
+    /// The client closed or the transport failed: nothing more to send.
+    Gone(String),
+    /// The relay closes it.
+    Close {
+        close: Close,
+        /// Send an `error` message with the reason first.
+        error: bool,
+        /// Send the frames already queued first (shutdown: they are
+        /// committed acknowledgements worth delivering).
+        flush: bool,
+        /// Wait for the client's close frame (not for a dead or desynced
+        /// socket).
+        wait: bool,
+    },
+    /// The hub dropped the connection's queue; the reason, if any, is in
+    /// the kill signal.
+    Dropped,
+}
+
+impl End {
+    /// A protocol violation: `error` frame, then close.
+    fn refuse(kind: CloseKind, reason: impl Into<String>) -> Self {
+        End::Close {
+            close: Close::new(kind, reason),
+            error: true,
+            flush: false,
+            wait: true,
+        }
+    }
+
+    fn close(kind: CloseKind, reason: impl Into<String>) -> Self {
+        End::Close {
+            close: Close::new(kind, reason),
+            error: false,
+            flush: false,
+            wait: true,
+        }
+    }
+
+    fn shutdown() -> Self {
+        End::Close {
+            close: Close::new(CloseKind::Normal, "the relay is shutting down"),
+            error: false,
+            flush: true,
+            wait: true,
+        }
+    }
+}
+
+/// When the client was last heard from (any frame, pongs included),
+/// shared by the reader and the writer of one connection.
+struct Heard {
+    start: Instant,
+    /// Milliseconds after `start`.
+    last: AtomicU64,
+}
+
+impl Heard {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(ms, Ordering::Relaxed);
+    }
+
+    fn silence(&self) -> Duration {
+        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
+}
+
+/// A completed handshake.
+struct Joined {
+    peer: PeerId,
+    metadata: PeerMetadata,
+    version: &'static str,
+}
+
+type Sink = SplitSink<WebSocket, WsMessage>;
+type Stream = SplitStream<WebSocket>;
+
+struct Connection {
+    id: ConnId,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl Connection {
+    async fn run(self, socket: WebSocket) {
+        let (mut sink, mut stream) = socket.split();
+        let mut stopping = self.shared.stopping.clone();
+        let limit = self.shared.config.handshake_timeout;
+        let joined = tokio::select! {
+            joined = timeout(limit, self.handshake(&mut stream)) => match joined {
+                Ok(joined) => joined,
+                Err(_) => Err(End::close(
+                    CloseKind::Policy,
+                    format!("no `join` within {} ms", limit.as_millis()),
+                )),
+            },
+            _ = stopping.wait_for(|s| *s) => Err(End::shutdown()),
+        };
+        let Joined {
+            peer,
+            metadata,
+            version,
+        } = match joined {
+            Ok(joined) => joined,
+            Err(end) => return self.finish(&mut sink, &mut stream, None, None, end).await,
+        };
+
+        let (outbound, mut queue) = mpsc::channel(self.shared.config.outbound_queue);
+        let (kill, mut killed) = oneshot::channel();
+        let connect = Input::Connect {
+            conn: self.id,
+            peer: peer.clone(),
+            metadata,
+            link: Link { outbound, kill },
+        };
+        if self.shared.hub.send(connect).await.is_err() {
+            let end = End::close(CloseKind::Internal, "the relay is stopping");
+            return self
+                .finish(&mut sink, &mut stream, None, Some(&peer), end)
+                .await;
+        }
+        let answer = Message::Peer {
+            sender_id: self.shared.identity.peer_id.clone(),
+            target_id: peer.clone(),
+            selected_protocol_version: version.to_owned(),
+            peer_metadata: self.shared.identity.metadata(),
+        };
+        let end = match sink.send(binary(&answer)).await {
+            Ok(()) => {
+                info!(conn = %self.id, %peer, addr = %self.addr, "peer joined");
+                let heard = Heard::new();
+                tokio::select! {
+                    end = self.read_frames(&mut stream, &peer, &heard) => end,
+                    end = self.write_frames(&mut sink, &mut queue, &heard) => end,
+                    Ok(close) = &mut killed => End::Close { close, error: false, flush: false, wait: false },
+                    _ = stopping.wait_for(|s| *s) => End::shutdown(),
+                }
+            }
+            Err(e) => End::Gone(format!("could not send `peer`: {e}")),
+        };
+        let end = match end {
+            End::Dropped => match killed.try_recv() {
+                Ok(close) => End::Close {
+                    close,
+                    error: false,
+                    flush: false,
+                    wait: false,
+                },
+                Err(_) => End::close(CloseKind::Internal, "the relay stopped serving this peer"),
+            },
+            end => end,
+        };
+        self.finish(&mut sink, &mut stream, Some(&mut queue), Some(&peer), end)
+            .await;
+        let gone = Input::Disconnect {
+            conn: self.id,
+            peer,
+        };
+        // Fails only when the hub thread is already gone.
+        let _ = self.shared.hub.send(gone).await;
+    }
+
+    /// Waits for the first data frame, which must be a `join` offering a
+    /// protocol version this relay speaks.
+    async fn handshake(&self, stream: &mut Stream) -> Result<Joined, End> {
+        loop {
+            match self.next_frame(stream).await? {
+                WsMessage::Binary(bytes) => {
+                    return match protocol::decode(&bytes) {
+                        Ok(Message::Join {
+                            sender_id,
+                            supported_protocol_versions,
+                            peer_metadata,
+                        }) => {
+                            if sender_id.as_str().is_empty() {
+                                return Err(End::refuse(
+                                    CloseKind::Protocol,
+                                    "`join` with an empty senderId",
+                                ));
+                            }
+                            let Some(version) = negotiate(&supported_protocol_versions) else {
+                                return Err(End::refuse(
+                                    CloseKind::Protocol,
+                                    format!(
+                                        "unsupported protocol version: offered {supported_protocol_versions:?}, this relay speaks \"{}\"",
+                                        protocol::PROTOCOL_VERSION
+                                    ),
+                                ));
+                            };
+                            Ok(Joined {
+                                peer: sender_id,
+                                metadata: peer_metadata,
+                                version,
+                            })
+                        }
+                        Ok(other) => Err(End::refuse(
+                            CloseKind::Protocol,
+                            format!(
+                                "expected `join` as the first message, got `{}`",
+                                other.type_name()
+                            ),
+                        )),
+                        Err(e) => Err(End::refuse(
+                            CloseKind::Protocol,
+                            format!("undecodable frame: {e}"),
+                        )),
+                    };
+                }
+                WsMessage::Text(_) => return Err(text_frame()),
+                WsMessage::Ping(_) | WsMessage::Pong(_) => {}
+                WsMessage::Close(frame) => return Err(End::Gone(closed_by_client(frame))),
+            }
+        }
+    }
+
+    /// Reads frames and hands them to the hub until something ends the
+    /// connection.
+    async fn read_frames(&self, stream: &mut Stream, peer: &PeerId, heard: &Heard) -> End {
+        loop {
+            let frame = match self.next_frame(stream).await {
+                Ok(frame) => frame,
+                Err(end) => return end,
+            };
+            heard.touch();
+            match frame {
+                WsMessage::Binary(bytes) => {
+                    let message = match protocol::decode(&bytes) {
+                        Ok(message) => message,
+                        Err(e) => {
+                            return End::refuse(
+                                CloseKind::Protocol,
+                                format!("undecodable frame: {e}"),
+                            );
+                        }
+                    };
+                    if let Message::Join { .. } = message {
+                        return End::refuse(
+                            CloseKind::Protocol,
+                            "a second `join` on an open connection",
+                        );
+                    }
+                    if let Some(sender) = sender_of(&message)
+                        && sender != peer
+                    {
+                        return End::refuse(
+                            CloseKind::Protocol,
+                            format!(
+                                "a `{}` from `{sender}` on a connection that joined as `{peer}`",
+                                message.type_name()
+                            ),
+                        );
+                    }
+                    let input = Input::Frame {
+                        conn: self.id,
+                        peer: peer.clone(),
+                        message,
+                    };
+                    if self.shared.hub.send(input).await.is_err() {
+                        return End::close(CloseKind::Internal, "the relay is stopping");
+                    }
+                }
+                WsMessage::Text(_) => return text_frame(),
+                WsMessage::Ping(_) | WsMessage::Pong(_) => {}
+                WsMessage::Close(frame) => return End::Gone(closed_by_client(frame)),
+            }
+        }
+    }
+
+    /// Sends what the hub queues, and keepalive pings; closes a connection
+    /// that has been silent for two intervals.
+    async fn write_frames(
+        &self,
+        sink: &mut Sink,
+        queue: &mut mpsc::Receiver<Outbound>,
+        heard: &Heard,
+    ) -> End {
+        let period = self.shared.config.keepalive_interval;
+        let mut ticks = tokio::time::interval_at(Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                item = queue.recv() => match item {
+                    Some(Outbound::Frame(message)) => {
+                        if let Err(e) = sink.send(binary(&message)).await {
+                            return End::Gone(format!("write failed: {e}"));
+                        }
+                    }
+                    Some(Outbound::Close(close)) => {
+                        return End::Close { close, error: false, flush: false, wait: true };
+                    }
+                    None => return End::Dropped,
+                },
+                _ = ticks.tick() => {
+                    let silent = heard.silence();
+                    if silent >= period * 2 {
+                        return End::Close {
+                            close: Close::new(
+                                CloseKind::Policy,
+                                format!("no answer to keepalive pings for {} ms", silent.as_millis()),
+                            ),
+                            error: false,
+                            flush: false,
+                            wait: false,
+                        };
+                    }
+                    if let Err(e) = sink.send(WsMessage::Ping(Bytes::new())).await {
+                        return End::Gone(format!("write failed: {e}"));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn next_frame(&self, stream: &mut Stream) -> Result<WsMessage, End> {
+        match stream.next().await {
+            Some(Ok(frame)) => Ok(frame),
+            Some(Err(e)) if is_too_big(&e) => Err(End::Close {
+                close: Close::new(
+                    CloseKind::TooBig,
+                    format!(
+                        "frame larger than the relay's limit of {} bytes",
+                        self.shared.config.max_frame_bytes
+                    ),
+                ),
+                error: true,
+                flush: false,
+                // The rest of the frame is still on the wire: the stream
+                // cannot be read any further.
+                wait: false,
+            }),
+            Some(Err(e)) => Err(End::Gone(format!("read failed: {e}"))),
+            None => Err(End::Gone("the connection dropped".into())),
+        }
+    }
+
+    /// Logs the end, then sends what `end` asks for, bounded by
+    /// `close_timeout`.
+    async fn finish(
+        &self,
+        sink: &mut Sink,
+        stream: &mut Stream,
+        queue: Option<&mut mpsc::Receiver<Outbound>>,
+        peer: Option<&PeerId>,
+        end: End,
+    ) {
+        let who = peer.map_or("-", PeerId::as_str);
+        let limit = self.shared.config.close_timeout;
+        let (close, error, flush, wait) = match end {
+            End::Gone(why) => {
+                info!(conn = %self.id, peer = who, addr = %self.addr, "connection ended: {why}");
+                // Flushes the answer to a client's close frame, if any.
+                let _ = timeout(limit, sink.close()).await;
+                return;
+            }
+            End::Dropped => (
+                Close::new(CloseKind::Internal, "the relay stopped serving this peer"),
+                false,
+                false,
+                false,
+            ),
+            End::Close {
+                close,
+                error,
+                flush,
+                wait,
+            } => (close, error, flush, wait),
+        };
+        match close.kind {
+            CloseKind::Normal => {
+                info!(conn = %self.id, peer = who, addr = %self.addr, reason = %close.reason, "closing connection")
+            }
+            _ => {
+                warn!(conn = %self.id, peer = who, addr = %self.addr, reason = %close.reason, "closing connection")
+            }
+        }
+        let relay = self.shared.identity.peer_id.clone();
+        let goodbye = async {
+            if flush && let Some(queue) = queue {
+                while let Ok(Outbound::Frame(message)) = queue.try_recv() {
+                    sink.send(binary(&message)).await?;
+                }
+            }
+            if error {
+                let message = Message::Error {
+                    sender_id: Some(relay),
+                    target_id: peer.cloned(),
+                    message: close.reason.clone(),
+                };
+                sink.send(binary(&message)).await?;
+            }
+            let frame = CloseFrame {
+                code: close_code_of(close.kind),
+                reason: truncate(&close.reason, MAX_CLOSE_REASON).into(),
+            };
+            sink.send(WsMessage::Close(Some(frame))).await?;
+            if wait {
+                while let Some(Ok(frame)) = stream.next().await {
+                    if let WsMessage::Close(_) = frame {
+                        break;
+                    }
+                }
+            }
+            Ok::<(), axum::Error>(())
+        };
+        match timeout(limit, goodbye).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                debug!(conn = %self.id, peer = who, error = %e, "could not send the close frame")
+            }
+            Err(_) => {
+                debug!(conn = %self.id, peer = who, "the client did not take the close frame in time; dropping the socket")
+            }
+        }
+    }
+}
+
+/// Close reasons must fit a control frame: 125 bytes less the code.
+const MAX_CLOSE_REASON: usize = 123;
+
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+fn close_code_of(kind: CloseKind) -> u16 {
+    match kind {
+        CloseKind::Normal => close_code::NORMAL,
+        CloseKind::Protocol => close_code::PROTOCOL,
+        CloseKind::Unsupported => close_code::UNSUPPORTED,
+        CloseKind::Policy => close_code::POLICY,
+        CloseKind::TooBig => close_code::SIZE,
+        CloseKind::Internal => close_code::ERROR,
+    }
+}
+
+fn binary(message: &Message) -> WsMessage {
+    WsMessage::Binary(Bytes::from(protocol::encode(message)))
+}
+
+fn text_frame() -> End {
+    End::refuse(
+        CloseKind::Unsupported,
+        "text frames are not part of the protocol: send one CBOR message per binary frame",
+    )
+}
+
+fn closed_by_client(frame: Option<CloseFrame>) -> String {
+    match frame {
+        Some(f) if f.reason.as_str().is_empty() => format!("closed by the client ({})", f.code),
+        Some(f) => format!("closed by the client ({}: {})", f.code, f.reason.as_str()),
+        None => "closed by the client".into(),
+    }
+}
+
+fn is_too_big(e: &axum::Error) -> bool {
+    matches!(
+        e.source()
+            .and_then(|s| s.downcast_ref::<tungstenite::Error>()),
+        Some(tungstenite::Error::Capacity(
+            tungstenite::error::CapacityError::MessageTooLong { .. }
+        ))
+    )
+}
+
+/// The peer a frame claims to come from.
+fn sender_of(message: &Message) -> Option<&PeerId> {
+    match message {
+        Message::Join { sender_id, .. }
+        | Message::Peer { sender_id, .. }
+        | Message::Leave { sender_id }
+        | Message::Sync { sender_id, .. }
+        | Message::Request { sender_id, .. }
+        | Message::DocUnavailable { sender_id, .. }
+        | Message::Ephemeral { sender_id, .. }
+        | Message::RemoteSubscriptionChange { sender_id, .. }
+        | Message::RemoteHeadsChanged { sender_id, .. } => Some(sender_id),
+        Message::Error { sender_id, .. } => sender_id.as_ref(),
+        Message::Extension { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_reasons_are_cut_at_a_character_boundary() {
+        let long = "关".repeat(60); // 180 bytes
+        let cut = truncate(&long, MAX_CLOSE_REASON);
+        assert!(cut.len() <= MAX_CLOSE_REASON);
+        assert_eq!(cut.len(), 123);
+        assert_eq!(truncate("short", MAX_CLOSE_REASON), "short");
+    }
+}

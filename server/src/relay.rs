@@ -1,0 +1,837 @@
+//! The hub thread: one OS thread owns the sync [`Hub`] and the store.
+//!
+//! Connection tasks send it [`Input`]s over a bounded channel. The thread
+//! blocks for one input, takes whatever else is already queued (up to
+//! `max_commit_inputs`), feeds all of it to the hub, commits the combined
+//! storage batch in one transaction, and only then hands the frames to the
+//! connections' outbound queues with `try_send`. Nothing is acknowledged
+//! before it is durable, and a busy relay commits many frames per fsync.
+//!
+//! The thread never waits for a socket: a connection whose queue is full is
+//! killed instead. When a commit fails, nothing from that round is sent,
+//! the round's documents are dropped from memory (so memory never claims
+//! more than the store holds) and the round's peers are closed so they
+//! reconnect and sync again.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+
+use client_core::ids::DocumentId;
+use client_core::protocol::{Message, PeerId, PeerMetadata};
+use client_core::store::Store;
+use client_core::sync::{Effects, Hub, HubEvent};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, warn};
+
+use crate::identity::RelayIdentity;
+use crate::{Config, ServerError};
+
+/// One WebSocket connection's number, unique in this process. A peer id
+/// may reconnect on a new connection before the old one is gone; inputs
+/// from a replaced connection are recognised by this and ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ConnId(u64);
+
+impl ConnId {
+    pub(crate) fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// What a connection task tells the hub thread.
+#[derive(Debug)]
+pub(crate) enum Input {
+    /// A peer completed its handshake on `conn`.
+    Connect {
+        conn: ConnId,
+        peer: PeerId,
+        metadata: PeerMetadata,
+        link: Link,
+    },
+    /// A frame from the peer bound to `conn`.
+    Frame {
+        conn: ConnId,
+        peer: PeerId,
+        message: Message,
+    },
+    /// The connection is gone.
+    Disconnect { conn: ConnId, peer: PeerId },
+    /// Commit what is pending and end the thread (graceful shutdown).
+    Stop,
+}
+
+/// How the hub thread reaches one connection.
+#[derive(Debug)]
+pub(crate) struct Link {
+    /// Frames and the final close, in order; bounded by `outbound_queue`.
+    pub outbound: mpsc::Sender<Outbound>,
+    /// Closes at once, skipping queued frames: for a connection that does
+    /// not read, or that a newer connection of the same peer replaces.
+    pub kill: oneshot::Sender<Close>,
+}
+
+/// An item in a connection's outbound queue.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Frame(Message),
+    /// Close after the frames queued before.
+    Close(Close),
+}
+
+/// Why a connection is closed, in terms the connection maps to a
+/// WebSocket close code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Close {
+    pub kind: CloseKind,
+    pub reason: String,
+}
+
+impl Close {
+    pub(crate) fn new(kind: CloseKind, reason: impl Into<String>) -> Self {
+        Self {
+            kind,
+            reason: reason.into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CloseKind {
+    /// Shutdown, `leave`, or replaced by a newer connection.
+    Normal,
+    /// The peer broke the protocol.
+    Protocol,
+    /// A text frame.
+    Unsupported,
+    /// Too slow: no `join`, no keepalive answer, or not reading.
+    Policy,
+    /// A frame over `max_frame_bytes`.
+    TooBig,
+    /// The relay's own fault (storage); the peer should retry.
+    Internal,
+}
+
+/// The running hub thread, as `run` sees it.
+#[derive(Debug)]
+pub(crate) struct RelayHandle {
+    pub inputs: mpsc::Sender<Input>,
+    pub identity: RelayIdentity,
+    thread: JoinHandle<()>,
+}
+
+/// Starts the hub thread over `store`; returns once the relay's identity
+/// is loaded (or created) from the store.
+pub(crate) async fn start<S: Store + 'static>(
+    store: S,
+    config: &Config,
+    documents_in_memory: Arc<AtomicUsize>,
+) -> Result<RelayHandle, ServerError> {
+    let (inputs, receiver) = mpsc::channel(config.hub_queue);
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (capacity, max_inputs, outbound_queue) = (
+        config.doc_capacity,
+        config.max_commit_inputs,
+        config.outbound_queue,
+    );
+    let thread = std::thread::Builder::new()
+        .name("gridsync-hub".into())
+        .spawn(move || {
+            let identity = match RelayIdentity::load_or_create(&store) {
+                Ok(identity) => identity,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let mut relay = Relay::new(store, identity.peer_id.clone(), capacity, outbound_queue);
+            relay.documents_in_memory = documents_in_memory;
+            let _ = ready_tx.send(Ok(identity));
+            relay.serve(receiver, max_inputs);
+        })
+        .map_err(ServerError::SpawnHub)?;
+    match ready_rx.await {
+        Ok(Ok(identity)) => Ok(RelayHandle {
+            inputs,
+            identity,
+            thread,
+        }),
+        Ok(Err(e)) => {
+            join(thread).await?;
+            Err(ServerError::Identity(e))
+        }
+        Err(_) => {
+            join(thread).await?;
+            Err(ServerError::HubPanicked)
+        }
+    }
+}
+
+impl RelayHandle {
+    /// Lets the thread commit what it has, and waits for it to end.
+    pub(crate) async fn stop(self) -> Result<(), ServerError> {
+        // If the thread is already gone, joining reports why.
+        let _ = self.inputs.send(Input::Stop).await;
+        drop(self.inputs);
+        join(self.thread).await
+    }
+}
+
+async fn join(thread: JoinHandle<()>) -> Result<(), ServerError> {
+    match tokio::task::spawn_blocking(move || thread.join()).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(ServerError::HubPanicked),
+    }
+}
+
+/// The hub, the store under it, and the connections it routes to.
+#[derive(Debug)]
+pub(crate) struct Relay<S: Store> {
+    hub: Hub<S>,
+    /// The current connection of each joined peer.
+    links: HashMap<PeerId, (ConnId, Link)>,
+    outbound_queue: usize,
+    /// Published after every round for `/healthz`.
+    documents_in_memory: Arc<AtomicUsize>,
+}
+
+/// Inputs folded into one commit, and whom they concern.
+#[derive(Debug, Default)]
+struct Round {
+    fx: Effects,
+    /// Peers whose frames are in this round.
+    senders: BTreeSet<PeerId>,
+    /// Documents those frames are about.
+    docs: HashSet<DocumentId>,
+}
+
+impl Round {
+    fn absorb(&mut self, fx: Effects) {
+        self.fx.send.extend(fx.send);
+        self.fx.batch.extend(fx.batch);
+        self.fx.close.extend(fx.close);
+        self.fx.events.extend(fx.events);
+    }
+}
+
+impl<S: Store> Relay<S> {
+    pub(crate) fn new(store: S, me: PeerId, capacity: usize, outbound_queue: usize) -> Self {
+        Self {
+            hub: Hub::new(store, me, capacity),
+            links: HashMap::new(),
+            outbound_queue,
+            documents_in_memory: Arc::default(),
+        }
+    }
+
+    /// The thread's loop: one round per wake-up, until `Stop` or until
+    /// every sender is gone.
+    fn serve(mut self, mut inputs: mpsc::Receiver<Input>, max_inputs: usize) {
+        let mut pending = Vec::with_capacity(max_inputs);
+        while let Some(first) = inputs.blocking_recv() {
+            pending.push(first);
+            while pending.len() < max_inputs {
+                match inputs.try_recv() {
+                    Ok(input) => pending.push(input),
+                    Err(_) => break,
+                }
+            }
+            if self.round(pending.drain(..)) {
+                break;
+            }
+        }
+        debug!(
+            connections = self.links.len(),
+            "hub thread stopped; remaining connections close"
+        );
+    }
+
+    /// Handles a batch of inputs with one commit. Returns whether `Stop`
+    /// was among them.
+    pub(crate) fn round(&mut self, inputs: impl IntoIterator<Item = Input>) -> bool {
+        let mut round = Round::default();
+        let mut stop = false;
+        for input in inputs {
+            match input {
+                Input::Connect {
+                    conn,
+                    peer,
+                    metadata,
+                    link,
+                } => {
+                    if self.links.contains_key(&peer) {
+                        // Frames for the old connection must not reach the
+                        // new one: route them before replacing it.
+                        self.flush(&mut round);
+                        self.kill(
+                            &peer,
+                            Close::new(
+                                CloseKind::Normal,
+                                "replaced by a newer connection of the same peer",
+                            ),
+                        );
+                    }
+                    self.hub.connect(peer.clone(), &metadata);
+                    self.links.insert(peer, (conn, link));
+                }
+                Input::Frame {
+                    conn,
+                    peer,
+                    message,
+                } => {
+                    if !self.is_current(&peer, conn) {
+                        continue;
+                    }
+                    let doc = document_of(&message);
+                    let mut fx = Effects::default();
+                    match self.hub.receive(&peer, message, &mut fx) {
+                        Ok(()) => {
+                            round.senders.insert(peer);
+                            round.docs.extend(doc);
+                            round.absorb(fx);
+                        }
+                        Err(e) => {
+                            // A local fault (the store could not be read).
+                            // Keep what earlier inputs did, drop this one's
+                            // half-done work, and let the peer retry.
+                            self.flush(&mut round);
+                            if let Some(doc) = doc {
+                                self.hub.forget(&doc);
+                            }
+                            error!(%peer, error = %e, "could not handle a frame; closing the connection so the peer retries");
+                            self.deliver(
+                                &peer,
+                                Message::Error {
+                                    sender_id: Some(self.hub.me().clone()),
+                                    target_id: Some(peer.clone()),
+                                    message: format!("the relay could not handle this message ({e}); reconnect and retry"),
+                                },
+                            );
+                            self.close(
+                                &peer,
+                                Close::new(CloseKind::Internal, "relay storage error; retry"),
+                            );
+                        }
+                    }
+                }
+                Input::Disconnect { conn, peer } => {
+                    if self.is_current(&peer, conn) {
+                        self.links.remove(&peer);
+                        self.hub.disconnect(&peer);
+                    }
+                }
+                Input::Stop => stop = true,
+            }
+        }
+        self.flush(&mut round);
+        self.documents_in_memory
+            .store(self.hub.loaded(), Ordering::Relaxed);
+        stop
+    }
+
+    fn is_current(&self, peer: &PeerId, conn: ConnId) -> bool {
+        self.links.get(peer).is_some_and(|(c, _)| *c == conn)
+    }
+
+    /// Commits the round's batch, then routes its frames and closes.
+    fn flush(&mut self, round: &mut Round) {
+        let Round { fx, senders, docs } = std::mem::take(round);
+        let Effects {
+            send,
+            batch,
+            close,
+            events,
+        } = fx;
+        if let Err(e) = self.hub.repo().store().write(batch) {
+            let mut affected = senders;
+            let mut docs = docs;
+            for (peer, message) in &send {
+                affected.insert(peer.clone());
+                docs.extend(document_of(message));
+            }
+            error!(
+                error = %e,
+                peers = affected.len(),
+                documents = docs.len(),
+                "commit failed: sending nothing from this round, dropping its documents from memory and closing its peers so they sync again"
+            );
+            for doc in &docs {
+                self.hub.forget(doc);
+            }
+            for peer in &affected {
+                self.close(
+                    peer,
+                    Close::new(
+                        CloseKind::Internal,
+                        "the relay could not store changes; reconnect and sync again",
+                    ),
+                );
+            }
+            return;
+        }
+        let refused: HashSet<PeerId> = send
+            .iter()
+            .filter(|(_, m)| matches!(m, Message::Error { .. }))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for (peer, message) in send {
+            self.deliver(&peer, message);
+        }
+        for (peer, reason) in close {
+            let kind = if refused.contains(&peer) {
+                CloseKind::Protocol
+            } else {
+                CloseKind::Normal
+            };
+            self.close(&peer, Close::new(kind, reason));
+        }
+        for event in events {
+            match event {
+                HubEvent::Changed { doc, by, changes } => {
+                    debug!(%doc, %by, changes, "document changed")
+                }
+                HubEvent::Unavailable { doc, peer } => {
+                    debug!(%doc, %peer, "peer has no copy of a document")
+                }
+                HubEvent::Refused { doc, by, reason } => {
+                    warn!(%doc, peer = %by, %reason, "refused changes")
+                }
+                HubEvent::Denied { doc, peer } => {
+                    debug!(%doc, %peer, "denied a document the peer may not see")
+                }
+            }
+        }
+    }
+
+    /// Queues a frame; kills a connection whose queue is full.
+    fn deliver(&mut self, peer: &PeerId, message: Message) {
+        let Some((_, link)) = self.links.get(peer) else {
+            return;
+        };
+        match link.outbound.try_send(Outbound::Frame(message)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                let reason = format!(
+                    "not reading: {} frames waiting to be sent",
+                    self.outbound_queue
+                );
+                self.kill(peer, Close::new(CloseKind::Policy, reason));
+            }
+            Err(TrySendError::Closed(_)) => {
+                self.unlink(peer);
+            }
+        }
+    }
+
+    /// Closes after the frames already queued (or at once if the queue is
+    /// full: the client is not reading them anyway).
+    fn close(&mut self, peer: &PeerId, close: Close) {
+        let Some((_, link)) = self.unlink(peer) else {
+            return;
+        };
+        if let Err(TrySendError::Full(Outbound::Close(close))) =
+            link.outbound.try_send(Outbound::Close(close))
+        {
+            let _ = link.kill.send(close);
+        }
+    }
+
+    /// Closes at once, dropping queued frames.
+    fn kill(&mut self, peer: &PeerId, close: Close) {
+        if let Some((_, link)) = self.unlink(peer) {
+            let _ = link.kill.send(close);
+        }
+    }
+
+    fn unlink(&mut self, peer: &PeerId) -> Option<(ConnId, Link)> {
+        let link = self.links.remove(peer)?;
+        self.hub.disconnect(peer);
+        Some(link)
+    }
+}
+
+/// The document a frame is about, if any.
+fn document_of(message: &Message) -> Option<DocumentId> {
+    match message {
+        Message::Sync { document_id, .. }
+        | Message::Request { document_id, .. }
+        | Message::DocUnavailable { document_id, .. }
+        | Message::Ephemeral { document_id, .. }
+        | Message::RemoteHeadsChanged { document_id, .. } => Some(*document_id),
+        Message::Join { .. }
+        | Message::Peer { .. }
+        | Message::Error { .. }
+        | Message::Leave { .. }
+        | Message::RemoteSubscriptionChange { .. }
+        | Message::Extension { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The hub thread's rounds, driven directly (no thread, no sockets)
+    //! over a store whose commits can be made to fail.
+
+    use std::sync::atomic::AtomicBool;
+
+    use automerge::ROOT;
+    use automerge::sync::{State, SyncDoc};
+    use automerge::transaction::Transactable;
+    use client_core::ids::GridCode;
+    use client_core::model::summary::TicketSummary;
+    use client_core::store::{Batch, Listing, MemoryStore, StoreError, StoredDoc};
+
+    use super::*;
+
+    /// A memory store whose non-empty writes fail while `fail` is set, and
+    /// that counts the writes that succeed.
+    #[derive(Debug, Default)]
+    struct Faulty {
+        inner: MemoryStore,
+        fail: AtomicBool,
+        commits: AtomicUsize,
+    }
+
+    impl Store for Faulty {
+        fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, StoreError> {
+            self.inner.load(doc)
+        }
+        fn chunk_count(&self, doc: &DocumentId) -> Result<usize, StoreError> {
+            self.inner.chunk_count(doc)
+        }
+        fn write(&self, batch: Batch) -> Result<(), StoreError> {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(StoreError::Io(std::io::Error::other("disk full")));
+            }
+            self.commits.fetch_add(1, Ordering::SeqCst);
+            self.inner.write(batch)
+        }
+        fn documents(&self) -> Result<Vec<DocumentId>, StoreError> {
+            self.inner.documents()
+        }
+        fn summary(&self, doc: &DocumentId) -> Result<Option<TicketSummary>, StoreError> {
+            self.inner.summary(doc)
+        }
+        fn grid_summaries(
+            &self,
+            grid: &GridCode,
+            which: Listing,
+        ) -> Result<Vec<TicketSummary>, StoreError> {
+            self.inner.grid_summaries(grid, which)
+        }
+        fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.meta(key)
+        }
+        fn sync_state(&self, doc: &DocumentId, peer: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.sync_state(doc, peer)
+        }
+    }
+
+    fn relay_id() -> PeerId {
+        PeerId::from("relay")
+    }
+
+    /// The connection side of a link: what the hub queued, and the kill.
+    struct Socket {
+        conn: ConnId,
+        peer: PeerId,
+        queue: mpsc::Receiver<Outbound>,
+        killed: oneshot::Receiver<Close>,
+    }
+
+    impl Socket {
+        fn connect(peer: &str, capacity: usize) -> (Self, Input) {
+            let (outbound, queue) = mpsc::channel(capacity);
+            let (kill, killed) = oneshot::channel();
+            let socket = Socket {
+                conn: ConnId::next(),
+                peer: PeerId::from(peer),
+                queue,
+                killed,
+            };
+            let input = Input::Connect {
+                conn: socket.conn,
+                peer: socket.peer.clone(),
+                metadata: PeerMetadata {
+                    storage_id: Some(format!("{peer}-storage").into()),
+                    is_ephemeral: Some(false),
+                    ..PeerMetadata::default()
+                },
+                link: Link { outbound, kill },
+            };
+            (socket, input)
+        }
+
+        fn frame(&self, message: Message) -> Input {
+            Input::Frame {
+                conn: self.conn,
+                peer: self.peer.clone(),
+                message,
+            }
+        }
+
+        fn drain(&mut self) -> Vec<Outbound> {
+            std::iter::from_fn(|| self.queue.try_recv().ok()).collect()
+        }
+    }
+
+    /// A device: a client-side hub over its own store, with one document.
+    struct Phone {
+        hub: Hub<MemoryStore>,
+        socket: Socket,
+        doc: DocumentId,
+    }
+
+    impl Phone {
+        fn new(name: &str, capacity: usize) -> (Self, Input) {
+            let hub = Hub::new(MemoryStore::new(), PeerId::from(name), 10);
+            let doc = DocumentId::random();
+            hub.repo()
+                .change(&doc, |tx| tx.put(ROOT, "title", name).map(|_| ()))
+                .unwrap();
+            let (socket, input) = Socket::connect(name, capacity);
+            let mut phone = Phone { hub, socket, doc };
+            phone.hub.connect(relay_id(), &PeerMetadata::default());
+            (phone, input)
+        }
+
+        /// Frames the phone wants to send now: the start of a sync.
+        fn start(&mut self) -> Vec<Input> {
+            let mut fx = Effects::default();
+            self.hub.want(&self.doc, &relay_id(), &mut fx).unwrap();
+            self.outputs(fx)
+        }
+
+        /// Takes what the relay queued; returns the phone's answers and
+        /// any close.
+        fn answer(&mut self) -> (Vec<Input>, Option<Close>) {
+            let mut fx = Effects::default();
+            let mut closed = None;
+            for item in self.socket.drain() {
+                match item {
+                    Outbound::Frame(m) => self.hub.receive(&relay_id(), m, &mut fx).unwrap(),
+                    Outbound::Close(c) => closed = Some(c),
+                }
+            }
+            (self.outputs(fx), closed)
+        }
+
+        fn outputs(&self, fx: Effects) -> Vec<Input> {
+            self.hub.repo().store().write(fx.batch).unwrap();
+            fx.send
+                .into_iter()
+                .map(|(_, m)| self.socket.frame(m))
+                .collect()
+        }
+    }
+
+    fn relay(store: Arc<Faulty>, outbound_queue: usize) -> Relay<Arc<Faulty>> {
+        Relay::new(store, relay_id(), 100, outbound_queue)
+    }
+
+    fn request(from: &PeerId, doc: DocumentId) -> Message {
+        let empty = automerge::Automerge::new();
+        let data = empty
+            .generate_sync_message(&mut State::new())
+            .unwrap()
+            .encode();
+        Message::Request {
+            sender_id: from.clone(),
+            target_id: relay_id(),
+            document_id: doc,
+            data,
+        }
+    }
+
+    #[test]
+    fn frames_from_many_peers_share_one_commit_and_are_answered_after_it() {
+        let store = Arc::new(Faulty::default());
+        let mut relay = relay(store.clone(), 64);
+        let (mut a, join_a) = Phone::new("a", 64);
+        let (mut b, join_b) = Phone::new("b", 64);
+        relay.round([join_a, join_b]);
+        let mut pending: Vec<Input> = a.start().into_iter().chain(b.start()).collect();
+        let mut rounds = 0;
+        while !pending.is_empty() {
+            rounds += 1;
+            assert!(rounds < 20, "sync did not settle");
+            let before = store.commits.load(Ordering::SeqCst);
+            relay.round(pending.drain(..));
+            let commits = store.commits.load(Ordering::SeqCst) - before;
+            assert!(commits <= 1, "one commit per round, got {commits}");
+            for phone in [&mut a, &mut b] {
+                let (answers, closed) = phone.answer();
+                assert_eq!(closed, None);
+                pending.extend(answers);
+            }
+        }
+        // Both uploads landed in the same rounds: fewer commits than docs.
+        assert_eq!(store.commits.load(Ordering::SeqCst), 1);
+        let mut stored = store.documents().unwrap();
+        stored.sort();
+        let mut want = vec![a.doc, b.doc];
+        want.sort();
+        assert_eq!(stored, want);
+        assert_eq!(a.hub.in_sync(&a.doc, &relay_id()), Some(true));
+        assert_eq!(relay.documents_in_memory.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_failed_commit_sends_nothing_forgets_the_documents_and_closes_the_peer() {
+        let store = Arc::new(Faulty::default());
+        store.fail.store(true, Ordering::SeqCst);
+        let mut relay = relay(store.clone(), 64);
+        let (mut a, join) = Phone::new("a", 64);
+        relay.round([join]);
+        let mut pending = a.start();
+        let close = loop {
+            assert!(!pending.is_empty(), "the relay never tried to commit");
+            relay.round(pending.drain(..));
+            let items = a.socket.drain();
+            if let Some(Outbound::Close(close)) = items.last() {
+                assert_eq!(items.len(), 1, "nothing else from that round: {items:?}");
+                break close.clone();
+            }
+            for item in items {
+                let Outbound::Frame(m) = item else {
+                    unreachable!()
+                };
+                let mut fx = Effects::default();
+                a.hub.receive(&relay_id(), m, &mut fx).unwrap();
+                pending.extend(a.outputs(fx));
+            }
+        };
+        assert_eq!(close.kind, CloseKind::Internal);
+        assert_eq!(
+            relay.hub.loaded(),
+            0,
+            "memory holds nothing the store lacks"
+        );
+        assert!(store.documents().unwrap().is_empty());
+        // Frames still in flight from that connection are ignored.
+        assert!(!relay.round([a.socket.frame(request(&a.socket.peer, a.doc))]));
+        assert!(a.socket.drain().is_empty());
+
+        // The store recovers; the peer reconnects and its document lands.
+        store.fail.store(false, Ordering::SeqCst);
+        a.hub.disconnect(&relay_id());
+        a.hub.connect(relay_id(), &PeerMetadata::default());
+        let (socket, join) = Socket::connect("a", 64);
+        a.socket = socket;
+        relay.round([join]);
+        let mut pending = a.start();
+        while !pending.is_empty() {
+            relay.round(pending.drain(..));
+            let (answers, closed) = a.answer();
+            assert_eq!(closed, None);
+            pending = answers;
+        }
+        assert_eq!(store.documents().unwrap(), vec![a.doc]);
+        assert_eq!(a.hub.in_sync(&a.doc, &relay_id()), Some(true));
+    }
+
+    #[test]
+    fn a_full_queue_kills_only_that_connection() {
+        let store = Arc::new(Faulty::default());
+        let mut relay = relay(store, 64);
+        let (mut fast, join_fast) = Socket::connect("fast", 64);
+        let (mut slow, join_slow) = Socket::connect("slow", 2);
+        relay.round([join_fast, join_slow]);
+        let doc = DocumentId::random();
+        relay.round([
+            fast.frame(request(&fast.peer, doc)),
+            slow.frame(request(&slow.peer, doc)),
+        ]);
+        assert_eq!(fast.drain().len(), 1, "doc-unavailable");
+        assert_eq!(slow.drain().len(), 1, "doc-unavailable");
+        let ephemeral = |count| Message::Ephemeral {
+            sender_id: fast.peer.clone(),
+            target_id: relay_id(),
+            count,
+            session_id: "s".into(),
+            document_id: doc,
+            data: vec![1, 2, 3],
+        };
+        relay.round((1..=3).map(|n| fast.frame(ephemeral(n))));
+        let close = slow.killed.try_recv().expect("killed");
+        assert_eq!(close.kind, CloseKind::Policy);
+        assert!(close.reason.contains("not reading"), "{}", close.reason);
+        // The fast peer is still served.
+        relay.round([fast.frame(request(&fast.peer, DocumentId::random()))]);
+        assert!(matches!(
+            fast.drain().as_slice(),
+            [Outbound::Frame(Message::DocUnavailable { .. })]
+        ));
+    }
+
+    #[test]
+    fn a_newer_connection_of_a_peer_replaces_the_older() {
+        let store = Arc::new(Faulty::default());
+        let mut relay = relay(store, 64);
+        let (mut old, join_old) = Socket::connect("a", 64);
+        relay.round([join_old]);
+        let (mut new, join_new) = Socket::connect("a", 64);
+        relay.round([join_new]);
+        let close = old.killed.try_recv().expect("the older one is closed");
+        assert_eq!(close.kind, CloseKind::Normal);
+        relay.round([old.frame(request(&old.peer, DocumentId::random()))]);
+        assert!(old.drain().is_empty(), "the old connection is ignored");
+        relay.round([new.frame(request(&new.peer, DocumentId::random()))]);
+        assert_eq!(new.drain().len(), 1);
+    }
+
+    #[test]
+    fn a_hub_refusal_is_an_error_frame_then_a_protocol_close() {
+        let store = Arc::new(Faulty::default());
+        let mut relay = relay(store.clone(), 64);
+        let (mut a, join) = Socket::connect("a", 64);
+        relay.round([join]);
+        relay.round([a.frame(Message::Sync {
+            sender_id: a.peer.clone(),
+            target_id: relay_id(),
+            document_id: DocumentId::random(),
+            data: vec![0x42, 0xff, 0x00],
+        })]);
+        let items = a.drain();
+        assert!(
+            matches!(
+                items.as_slice(),
+                [Outbound::Frame(Message::Error { .. }), Outbound::Close(c)] if c.kind == CloseKind::Protocol
+            ),
+            "{items:?}"
+        );
+        assert!(store.documents().unwrap().is_empty());
+
+        let (mut b, join) = Socket::connect("b", 64);
+        relay.round([join]);
+        relay.round([b.frame(Message::Leave {
+            sender_id: b.peer.clone(),
+        })]);
+        assert!(matches!(
+            b.drain().as_slice(),
+            [Outbound::Close(c)] if c.kind == CloseKind::Normal
+        ));
+    }
+
+    #[test]
+    fn stop_ends_the_round_after_committing_it() {
+        let store = Arc::new(Faulty::default());
+        let mut relay = relay(store, 64);
+        let (_a, join) = Socket::connect("a", 64);
+        assert!(!relay.round([join]));
+        assert!(relay.round([Input::Stop]));
+    }
+}
