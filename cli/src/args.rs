@@ -15,7 +15,8 @@ const AFTER_HELP: &str = "\
 Exit codes:
   0    done
   1    refused: forbidden transition or role, grid not yours, unknown or ambiguous id,
-       data directory not set up, invalid import file
+       data directory not set up, invalid import, calendar or grids file,
+       export destination not writable
   2    usage: unknown flag, bad value, or a flag that does not apply
   3    storage: the local database is damaged, in use by another gridsync, or unwritable
   101  a bug in gridsync (please report it)
@@ -40,6 +41,11 @@ JSON output (--json) prints the client-core records on stdout, field names as st
   todo              [TodoItem]: ticket (TicketSummary), actions, why
                     (conflict | overdue | action)
   init, whoami      {user, role, grids, actor, data_dir, database}
+  export            ExportStats: out, calendar, tickets_seen, tickets_exported,
+                    tickets_filtered_out, tickets_outside_period,
+                    tickets_without_location, tickets_outside_calendar,
+                    visits_seen, visits_exported, visits_filtered_out,
+                    visits_outside_period, cells_truncated, total {figures}
 Times in JSON are milliseconds since the Unix epoch; tables show them in +08:00.
 
 Logs go to stderr; set RUST_LOG=debug for more.";
@@ -80,6 +86,22 @@ pub enum Command {
     Whoami,
     /// Sync with the relay (同步): send local records, receive everyone else's
     Sync(SyncArgs),
+    /// Export the district-review report of my grids (XLSX, CSV, GeoJSON, JSON)
+    ///
+    /// Works offline from the local store, for the grids this device holds:
+    /// a summary per grid, community and street for the period (上报, 立案,
+    /// 按期结案率, handling time in working hours, satisfaction, visits,
+    /// households), one row per ticket and one row per visit. Residents'
+    /// personal data (names, phones, descriptions, visit notes) is left out
+    /// unless an admin asks for it with --include-personal.
+    ///
+    /// The period is whole local days at --offset: --from 00:00 to the end of
+    /// --to (inclusive). With neither, the current month; with only --from,
+    /// up to today; with only --to, from the first day of --to's month.
+    ///
+    /// The file is written under a temporary name next to --out and renamed
+    /// when complete, so --out is either the whole export or untouched.
+    Export(ExportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -296,6 +318,92 @@ pub struct VisitListArgs {
     /// Only visits that started on this day (+08:00), YYYY-MM-DD
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::time::parse_date)]
     pub date: Option<String>,
+}
+
+/// What `gridsync export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One workbook: 说明 (metadata), three summary sheets, tickets, visits
+    Xlsx,
+    /// UTF-8 CSV with BOM: a zip of every table, or one table with --table
+    Csv,
+    /// RFC 7946 FeatureCollection of the tickets, [lon, lat] in WGS84
+    Geojson,
+    /// One object: metadata and every table, stable English keys
+    Json,
+}
+
+/// One table of the report, for `--format csv --table`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportTable {
+    /// 按网格汇总: figures per grid
+    ByGrid,
+    /// 按社区汇总: figures per community
+    ByCommunity,
+    /// 按街道汇总: figures per street
+    ByStreet,
+    /// 工单明细: one row per ticket
+    Tickets,
+    /// 走访明细: one row per visit
+    Visits,
+}
+
+/// The language of headers, sheet names and labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportLang {
+    /// 中文
+    Zh,
+    /// English
+    En,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// What to write
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Where to write it; - for stdout (json, geojson, and csv with --table only)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// csv: write only this table, as a plain .csv [default: every table in a zip]
+    #[arg(long, value_enum)]
+    pub table: Option<ExportTable>,
+    /// First day of the period, YYYY-MM-DD [default: the 1st of the current month, or of --to's month]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::time::parse_day)]
+    pub from: Option<chrono::NaiveDate>,
+    /// Last day of the period, inclusive, YYYY-MM-DD [default: the last day of the current month, or today with --from]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::time::parse_day)]
+    pub to: Option<chrono::NaiveDate>,
+    /// Only this grid (one of mine); repeat for more [default: all my grids]
+    #[arg(long = "grid", value_name = "CODE")]
+    pub grids: Vec<GridCode>,
+    /// Only grids in this community (社区), as named in --grids-file
+    #[arg(long, value_name = "NAME", requires = "grids_file", value_parser = values::non_blank)]
+    pub community: Option<String>,
+    /// Only grids in this street (街道), as named in --grids-file
+    #[arg(long, value_name = "NAME", requires = "grids_file", value_parser = values::non_blank)]
+    pub street: Option<String>,
+    /// Only grids in this district (区), as named in --grids-file
+    #[arg(long, value_name = "NAME", requires = "grids_file", value_parser = values::non_blank)]
+    pub district: Option<String>,
+    /// Names of grids and where they sit: a UTF-8 CSV file with the header
+    /// `grid,name,community,street,district` (or 网格编码,网格名称,社区,街道,区)
+    /// and one line per grid code. Grids missing from it read as 未知 (unknown)
+    #[arg(long, value_name = "FILE.csv")]
+    pub grids_file: Option<PathBuf>,
+    /// Language of headers, sheet names and labels
+    #[arg(long, value_enum, default_value = "zh")]
+    pub lang: ExportLang,
+    /// Working-time calendar (TOML, format in client-core/calendars/cn-2025.toml);
+    /// repeat to combine one file per year [default: mainland China 2025 and 2026, built in]
+    #[arg(long = "calendar", value_name = "FILE.toml")]
+    pub calendars: Vec<PathBuf>,
+    /// UTC offset of local dates and written times
+    #[arg(long, value_name = "+HH:MM", default_value = "+08:00", allow_hyphen_values = true, value_parser = crate::time::parse_offset)]
+    pub offset: chrono::FixedOffset,
+    /// Add residents' names and phones, ticket descriptions and visit notes (admins only)
+    #[arg(long)]
+    pub include_personal: bool,
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! One module per command; this one routes to them.
 
+mod export;
 mod init;
 mod sync;
 mod ticket_comment;
@@ -29,6 +30,7 @@ pub fn run(cli: &Cli, dir: &DataDir, out: &mut Output) -> Result<(), CliError> {
         Command::Whoami => whoami::run(dir, out),
         Command::Todo => todo::run(dir, out),
         Command::Sync(a) => sync::run(a, dir, out),
+        Command::Export(a) => export::run(a, dir, out),
         Command::Ticket(t) => match t {
             TicketCommand::New(a) => ticket_new::run(a, dir, out),
             TicketCommand::List(a) => ticket_list::run(a, dir, out),

@@ -13,7 +13,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | done |
-//! | 1 | refused: forbidden transition or role, grid not yours, unknown or ambiguous id, not set up yet, bad import file |
+//! | 1 | refused: forbidden transition or role, grid not yours, unknown or ambiguous id, not set up yet, bad import, calendar or grids file, export destination not writable |
 //! | 2 | usage: unknown flag, bad value, flag that does not apply (clap) |
 //! | 3 | storage: the local database is damaged, in use by another gridsync, or unwritable |
 //! | 4 | sync: the relay is unreachable or refused us, or some local changes are not acknowledged yet |

@@ -51,6 +51,43 @@ pub fn parse_date(s: &str) -> Result<String, String> {
         .map_err(|_| format!("`{s}` is not a date; write YYYY-MM-DD, for example 2025-03-01"))
 }
 
+/// Parses a `YYYY-MM-DD` date.
+pub fn parse_day(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a date; write YYYY-MM-DD, for example 2025-03-01"))
+}
+
+/// Parses a UTC offset, `+08:00` (also `+0800`, `+08`, `-05:30`).
+pub fn parse_offset(s: &str) -> Result<FixedOffset, String> {
+    let bad = || {
+        format!("`{s}` is not a UTC offset; write +HH:MM, for example +08:00 (China Standard Time)")
+    };
+    let t = s.trim();
+    let (sign, rest) = match t.as_bytes().first() {
+        Some(b'+') => (1, &t[1..]),
+        Some(b'-') => (-1, &t[1..]),
+        _ => return Err(bad()),
+    };
+    if !rest.is_ascii() {
+        return Err(bad());
+    }
+    let (h, m) = match rest.len() {
+        2 => (rest, "00"),
+        4 => rest.split_at(2),
+        5 if rest.as_bytes()[2] == b':' => (&rest[..2], &rest[3..]),
+        _ => return Err(bad()),
+    };
+    let digits = |x: &str| x.bytes().all(|b| b.is_ascii_digit());
+    if !digits(h) || !digits(m) {
+        return Err(bad());
+    }
+    let (h, m): (i32, i32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 14 || m > 59 {
+        return Err(bad());
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60)).ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +102,34 @@ mod tests {
         assert!(parse_rfc3339("yesterday").is_err());
         assert_eq!(parse_date("2025-3-1").unwrap(), "2025-03-01");
         assert!(parse_date("2025-02-30").is_err());
+        assert_eq!(
+            parse_day("2025-3-1").unwrap(),
+            NaiveDate::from_ymd_opt(2025, 3, 1).unwrap()
+        );
+        assert!(parse_day("2025-13-01").is_err());
+    }
+
+    #[test]
+    fn offsets_parse_in_the_usual_spellings() {
+        assert_eq!(parse_offset("+08:00").unwrap(), china());
+        assert_eq!(parse_offset("+0800").unwrap(), china());
+        assert_eq!(parse_offset("+08").unwrap(), china());
+        assert_eq!(
+            parse_offset("-05:30").unwrap().local_minus_utc(),
+            -(5 * 3600 + 30 * 60)
+        );
+        for bad in [
+            "08:00",
+            "+8",
+            "+08:0",
+            "+15:00",
+            "+08:60",
+            "+ab:cd",
+            "",
+            "+08:00:00",
+            "+a中",
+        ] {
+            assert!(parse_offset(bad).is_err(), "{bad}");
+        }
     }
 }

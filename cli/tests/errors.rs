@@ -181,12 +181,15 @@ fn a_database_with_a_damaged_body_is_reported_not_panicked() {
 }
 
 #[test]
-fn a_database_in_use_by_another_process_exits_3() {
+fn a_database_open_in_another_process_is_shared() {
+    // `gridsync sync --watch` keeps the database open while the same person
+    // goes on recording: both processes use it at once.
     let gs = Gs::init("王芳", "worker", &[GRID]);
     let held = client_core::store::RedbStore::open(gs.database()).expect("open");
-    gs.run(&["ticket", "list"])
-        .fails_with(STORAGE)
-        .stderr_has("in use by another gridsync process");
-    drop(held);
-    gs.ok(&["ticket", "list"]);
+    gs.ok(&["ticket", "new", "--grid", GRID, "--title", "占道经营"]);
+    let open_elsewhere = client_core::device::Device::open(held).expect("device");
+    let listed = open_elsewhere
+        .tickets(None, client_core::store::Listing::Open)
+        .expect("list");
+    assert_eq!(listed.len(), 1, "the other process sees the new ticket");
 }

@@ -25,6 +25,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::device::{Device, DeviceError};
 use crate::ids::DocumentId;
+use crate::model::grid_index;
 use crate::protocol::{self, Message, PeerId, PeerMetadata, StorageId};
 use crate::repo::RepoError;
 use crate::store::{Batch, Store, StoreError};
@@ -287,12 +288,14 @@ impl<S: Store + 'static> Session<S> {
         for msg in frames {
             self.hub.receive(&self.relay, msg, fx)?;
         }
-        let mut index_changed = false;
+        let mut changed_indexes = Vec::new();
         for ev in &fx.events {
             match ev {
                 HubEvent::Changed { doc, .. } => {
                     self.received.insert(*doc);
-                    index_changed |= self.is_index(doc);
+                    if self.is_index(doc) {
+                        changed_indexes.push(*doc);
+                    }
                 }
                 HubEvent::Unavailable { doc, .. } => {
                     self.unavailable.insert(*doc);
@@ -300,14 +303,25 @@ impl<S: Store + 'static> Session<S> {
                 HubEvent::Refused { .. } | HubEvent::Denied { .. } => {}
             }
         }
-        // Commit before discovery reads the grid indexes from the store.
+        // A grid index that gained entries lists documents to ask for.
+        for index in changed_indexes {
+            let listed: Vec<DocumentId> = match self.hub.document(&index) {
+                Some(doc) => grid_index::read(doc)
+                    .map(|i| i.documents().collect())
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
+            for doc in listed {
+                if self.wanted.insert(doc) {
+                    self.hub.want(&doc, &self.relay, fx)?;
+                }
+            }
+        }
+        // Durable before anything that acknowledges it is sent.
         self.hub
             .repo()
             .store()
             .write(std::mem::take(&mut fx.batch))?;
-        if index_changed {
-            self.discover(fx)?;
-        }
         Ok(())
     }
 

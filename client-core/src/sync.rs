@@ -336,6 +336,11 @@ impl<S: Store> Hub<S> {
         Some(theirs == ours)
     }
 
+    /// The document as held in memory, if loaded.
+    pub fn document(&self, doc: &DocumentId) -> Option<&Automerge> {
+        self.docs.get(doc).map(|d| &d.doc)
+    }
+
     /// Heads of a document as held now (loading it if needed).
     pub fn heads(&mut self, doc: &DocumentId) -> Result<Vec<ChangeHash>, SyncError> {
         if self.ensure_loaded(doc)? {
