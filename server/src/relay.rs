@@ -538,6 +538,15 @@ mod tests {
         fn sync_state(&self, doc: &DocumentId, peer: &str) -> Result<Option<Vec<u8>>, StoreError> {
             self.inner.sync_state(doc, peer)
         }
+        fn outbox(&self) -> Result<Vec<(DocumentId, u64)>, StoreError> {
+            self.inner.outbox()
+        }
+        fn heads(
+            &self,
+            doc: &DocumentId,
+        ) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError> {
+            self.inner.heads(doc)
+        }
     }
 
     fn relay_id() -> PeerId {
