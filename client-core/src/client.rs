@@ -29,7 +29,7 @@ use crate::model::grid_index;
 use crate::protocol::{self, Message, PeerId, PeerMetadata, StorageId};
 use crate::repo::RepoError;
 use crate::store::{Batch, Store, StoreError};
-use crate::sync::{Effects, Hub, HubEvent, SyncError};
+use crate::sync::{self, Effects, Hub, HubEvent, SyncError};
 
 /// Key of this device's storage id in the store's metadata.
 const STORAGE_ID_KEY: &str = "storage_id";
@@ -214,11 +214,11 @@ async fn handshake(
     let join = Message::Join {
         sender_id: me.clone(),
         supported_protocol_versions: vec![protocol::PROTOCOL_VERSION.to_owned()],
-        peer_metadata: PeerMetadata {
+        peer_metadata: sync::with_extensions(PeerMetadata {
             storage_id: Some(storage.clone()),
             is_ephemeral: Some(false),
             ..Default::default()
-        },
+        }),
     };
     socket
         .send(WsMessage::Binary(protocol::encode(&join).into()))
@@ -267,6 +267,8 @@ struct Session<S> {
     outbox: Vec<(DocumentId, u64)>,
     received: BTreeSet<DocumentId>,
     extra: Vec<DocumentId>,
+    /// Documents the relay confirmed hold our exact heads (heads batch).
+    confirmed: HashSet<DocumentId>,
 }
 
 impl<S: Store + 'static> Session<S> {
@@ -274,10 +276,30 @@ impl<S: Store + 'static> Session<S> {
     fn discover(&mut self, fx: &mut Effects) -> Result<(), ClientError> {
         let mut docs = self.device.known_documents()?;
         self.outbox = self.hub.repo().store().outbox()?;
-        docs.extend(self.outbox.iter().map(|(d, _)| *d));
+        let edited: HashSet<DocumentId> = self.outbox.iter().map(|(d, _)| *d).collect();
+        docs.extend(edited.iter().copied());
         docs.extend(self.extra.iter().copied());
-        for doc in docs {
-            if self.wanted.insert(doc) {
+        let new: Vec<DocumentId> = docs
+            .into_iter()
+            .filter(|d| self.wanted.insert(*d))
+            .collect();
+        if self.hub.speaks_heads_batch(&self.relay) {
+            // Unedited documents we hold: one message asks which changed.
+            let (edited_or_extra, unedited): (Vec<_>, Vec<_>) = new
+                .into_iter()
+                .partition(|d| edited.contains(d) || self.extra.contains(d));
+            let unknown = self.hub.send_heads_batch(&unedited, &self.relay, fx)?;
+            tracing::debug!(
+                edited = edited_or_extra.len(),
+                batched = unedited.len() - unknown.len(),
+                unknown = unknown.len(),
+                "discovered documents"
+            );
+            for doc in edited_or_extra.into_iter().chain(unknown) {
+                self.hub.want(&doc, &self.relay, fx)?;
+            }
+        } else {
+            for doc in new {
                 self.hub.want(&doc, &self.relay, fx)?;
             }
         }
@@ -286,9 +308,11 @@ impl<S: Store + 'static> Session<S> {
 
     fn handle(&mut self, frames: Vec<Message>, fx: &mut Effects) -> Result<(), ClientError> {
         for msg in frames {
+            tracing::trace!(kind = msg.type_name(), "frame from the relay");
             self.hub.receive(&self.relay, msg, fx)?;
         }
         let mut changed_indexes = Vec::new();
+        let mut stale = Vec::new();
         for ev in &fx.events {
             match ev {
                 HubEvent::Changed { doc, .. } => {
@@ -300,8 +324,18 @@ impl<S: Store + 'static> Session<S> {
                 HubEvent::Unavailable { doc, .. } => {
                     self.unavailable.insert(*doc);
                 }
+                HubEvent::SameHeads { docs, of } => {
+                    tracing::debug!(same = docs.len(), of = of.len(), "heads batch answered");
+                    self.confirmed.extend(docs.iter().copied());
+                    let same: HashSet<&DocumentId> = docs.iter().collect();
+                    stale.extend(of.iter().filter(|d| !same.contains(d)).copied());
+                }
                 HubEvent::Refused { .. } | HubEvent::Denied { .. } => {}
             }
+        }
+        // Documents whose heads differ go through the sync protocol.
+        for doc in stale {
+            self.hub.want(&doc, &self.relay, fx)?;
         }
         // A grid index that gained entries lists documents to ask for.
         for index in changed_indexes {
@@ -340,7 +374,9 @@ impl<S: Store + 'static> Session<S> {
             .wanted
             .iter()
             .filter(|d| {
-                self.hub.in_sync(d, &self.relay) == Some(true) || self.unavailable.contains(d)
+                self.confirmed.contains(d)
+                    || self.hub.in_sync(d, &self.relay) == Some(true)
+                    || self.unavailable.contains(d)
             })
             .count();
         (done, self.wanted.len())
@@ -386,6 +422,7 @@ async fn send_all(
     report: &mut SyncReport,
 ) -> Result<(), ClientError> {
     for (_, msg) in fx.send {
+        tracing::trace!(kind = msg.type_name(), "frame to the relay");
         let bytes = protocol::encode(&msg);
         report.frames_out += 1;
         report.bytes_out += bytes.len() as u64;
@@ -470,6 +507,7 @@ async fn open_session<S: Store + 'static>(
         outbox: Vec::new(),
         received: BTreeSet::new(),
         extra: cfg.extra_documents.clone(),
+        confirmed: HashSet::new(),
     };
     Ok((socket, Arc::new(Mutex::new(session))))
 }
@@ -493,9 +531,11 @@ async fn run_session<S: Store + 'static>(
     .await?;
     send_all(socket, fx, report).await?;
     let mut last_progress = (usize::MAX, 0);
+    let mut last_data = tokio::time::Instant::now();
     let mut poll = watch_poll.map(tokio::time::interval);
     loop {
         let (done, total) = blocking(session, |s| Ok(s.progress())).await?;
+        tracing::debug!(done, total, "sync progress");
         if (done, total) != last_progress {
             // Acknowledged edits leave the outbox as soon as they are, so a
             // lost connection never forgets what the relay already holds.
@@ -506,7 +546,9 @@ async fn run_session<S: Store + 'static>(
         if watch_poll.is_none() && done == total {
             return Ok(());
         }
-        let idle = tokio::time::sleep(cfg.idle_timeout);
+        // Pings keep the socket alive but are not progress: only data
+        // frames push the deadline back.
+        let idle = tokio::time::sleep_until(last_data + cfg.idle_timeout);
         let tick = async {
             match poll.as_mut() {
                 Some(p) => {
@@ -546,9 +588,10 @@ async fn run_session<S: Store + 'static>(
                 None => return Err(ClientError::Lost("the relay closed the connection".into())),
                 Some(Err(e)) => return Err(ClientError::Lost(e.to_string())),
                 Some(Ok(WsMessage::Binary(bytes))) => {
+                    last_data = tokio::time::Instant::now();
                     report.frames_in += 1;
                     report.bytes_in += bytes.len() as u64;
-                    match protocol::decode(&bytes) {
+                    match protocol::decode_with_extensions(&bytes, sync::EXTENSION_MESSAGES) {
                         Ok(m) => frames.push(m),
                         Err(e) => {
                             return Err(ClientError::Protocol(format!(

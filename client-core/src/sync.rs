@@ -46,6 +46,38 @@ use crate::protocol::{Message, PeerId, PeerMetadata, StorageId};
 use crate::repo::{Repo, RepoError};
 use crate::store::{Batch, Store};
 
+/// The `peerMetadata` key listing the GridSync extensions a peer speaks.
+pub const EXTENSIONS_KEY: &str = "gridsyncExtensions";
+/// Fast reconnect: one message carries the heads of every document a
+/// device holds; the relay answers which are unchanged, so only changed
+/// documents go through the per-document sync protocol.
+pub const HEADS_BATCH: &str = "heads-batch";
+/// Device → relay: `heads` is a byte string of entries, each 16 bytes of
+/// document id, one byte `n`, then `n` 32-byte change hashes.
+pub const HEADS_MESSAGE: &str = "gridsync-heads";
+/// Relay → device: `same` is a byte string of the 16-byte ids whose heads
+/// the relay holds too.
+pub const HEADS_REPLY: &str = "gridsync-heads-reply";
+/// Extension message types a GridSync peer decodes.
+pub const EXTENSION_MESSAGES: &[&str] = &[HEADS_MESSAGE, HEADS_REPLY];
+
+/// Whether a peer's metadata offers `extension`.
+pub fn offers(meta: &PeerMetadata, extension: &str) -> bool {
+    match meta.extra.get(EXTENSIONS_KEY) {
+        Some(ciborium::Value::Array(items)) => items.iter().any(|v| v.as_text() == Some(extension)),
+        _ => false,
+    }
+}
+
+/// `meta` with this build's extensions offered.
+pub fn with_extensions(mut meta: PeerMetadata) -> PeerMetadata {
+    meta.extra.insert(
+        EXTENSIONS_KEY.to_owned(),
+        ciborium::Value::Array(vec![ciborium::Value::Text(HEADS_BATCH.to_owned())]),
+    );
+    meta
+}
+
 /// Who may see and change what: the relay's access policy, consulted by
 /// the hub before it sends anything about a document to a peer and before
 /// it stores a peer's changes.
@@ -131,6 +163,12 @@ pub enum HubEvent {
     /// A peer asked for a document it may not see; it was told the
     /// document is unavailable.
     Denied { doc: DocumentId, peer: PeerId },
+    /// The relay holds these documents with exactly our heads (reply to a
+    /// heads batch): they are in sync without a per-document exchange.
+    SameHeads {
+        docs: Vec<DocumentId>,
+        of: Vec<DocumentId>,
+    },
     /// A peer has no copy of a document and knows nobody who has.
     Unavailable { doc: DocumentId, peer: PeerId },
 }
@@ -152,14 +190,17 @@ struct Peer {
     docs: HashSet<DocumentId>,
     /// Highest ephemeral `count` seen per session, to drop relayed loops.
     ephemeral_seen: HashMap<String, u64>,
+    /// It offered the heads-batch extension.
+    heads_batch: bool,
 }
 
 impl Peer {
-    fn new(storage: Option<StorageId>) -> Self {
+    fn new(storage: Option<StorageId>, heads_batch: bool) -> Self {
         Self {
             storage,
             docs: HashSet::new(),
             ephemeral_seen: HashMap::new(),
+            heads_batch,
         }
     }
 }
@@ -186,6 +227,8 @@ pub struct Hub<S> {
     capacity: usize,
     tick: u64,
     access: Box<dyn Access>,
+    /// Heads batches sent and not yet answered, oldest first.
+    batches_sent: std::collections::VecDeque<Vec<DocumentId>>,
 }
 
 impl std::fmt::Debug for dyn Access + '_ {
@@ -212,6 +255,7 @@ impl<S: Store> Hub<S> {
             capacity: capacity.max(1),
             tick: 0,
             access: Box::new(AllowAll),
+            batches_sent: std::collections::VecDeque::new(),
         }
     }
 
@@ -239,7 +283,8 @@ impl<S: Store> Hub<S> {
             Some(true) => None,
             _ => meta.storage_id.clone(),
         };
-        self.peers.insert(peer, Peer::new(storage));
+        self.peers
+            .insert(peer, Peer::new(storage, offers(meta, HEADS_BATCH)));
     }
 
     /// Forgets a peer: its in-memory sync states go, its persisted ones stay.
@@ -302,6 +347,123 @@ impl<S: Store> Hub<S> {
             );
         }
         self.send_sync(doc, peer, !have, fx)?;
+        Ok(())
+    }
+
+    /// Whether `peer` speaks the heads-batch extension.
+    pub fn speaks_heads_batch(&self, peer: &PeerId) -> bool {
+        self.peers.get(peer).is_some_and(|p| p.heads_batch)
+    }
+
+    /// Sends the stored heads of `docs` to `peer` in one message (split
+    /// every 10,000 documents); the answer arrives as
+    /// [`HubEvent::SameHeads`]. Documents without stored heads are left
+    /// out and returned, for the caller to [`Hub::want`].
+    pub fn send_heads_batch(
+        &mut self,
+        docs: &[DocumentId],
+        peer: &PeerId,
+        fx: &mut Effects,
+    ) -> Result<Vec<DocumentId>, SyncError> {
+        let mut unknown = Vec::new();
+        for chunk in docs.chunks(10_000) {
+            let mut bytes = Vec::with_capacity(chunk.len() * 49);
+            let mut sent = Vec::with_capacity(chunk.len());
+            for doc in chunk {
+                match self.repo.store().heads(doc).map_err(RepoError::from)? {
+                    Some(heads) if !heads.is_empty() && heads.len() < 256 => {
+                        bytes.extend_from_slice(doc.as_bytes());
+                        bytes.push(heads.len() as u8);
+                        for h in &heads {
+                            bytes.extend_from_slice(&h.0);
+                        }
+                        sent.push(*doc);
+                    }
+                    _ => unknown.push(*doc),
+                }
+            }
+            if sent.is_empty() {
+                continue;
+            }
+            for doc in &sent {
+                self.subscribe(doc, peer);
+            }
+            self.batches_sent.push_back(sent);
+            let fields = [
+                (
+                    "senderId".to_owned(),
+                    ciborium::Value::Text(self.me.to_string()),
+                ),
+                (
+                    "targetId".to_owned(),
+                    ciborium::Value::Text(peer.to_string()),
+                ),
+                ("heads".to_owned(), ciborium::Value::Bytes(bytes)),
+            ];
+            fx.send.push((
+                peer.clone(),
+                Message::Extension {
+                    type_name: HEADS_MESSAGE.to_owned(),
+                    fields: fields.into_iter().collect(),
+                },
+            ));
+        }
+        Ok(unknown)
+    }
+
+    /// Answers a heads batch: the documents whose stored heads equal the
+    /// peer's are in sync, and the peer is subscribed to them. Nothing is
+    /// loaded: cost grows with the number of entries, not their size.
+    fn on_heads_batch(
+        &mut self,
+        from: &PeerId,
+        bytes: &[u8],
+        fx: &mut Effects,
+    ) -> Result<(), SyncError> {
+        let mut same = Vec::new();
+        let mut rest = bytes;
+        while rest.len() >= 17 {
+            let doc = DocumentId::from_bytes(rest[..16].try_into().expect("16 bytes"));
+            let n = rest[16] as usize;
+            let Some(hashes) = rest.get(17..17 + 32 * n) else {
+                break;
+            };
+            rest = &rest[17 + 32 * n..];
+            let theirs: BTreeSet<[u8; 32]> = hashes
+                .chunks_exact(32)
+                .map(|c| c.try_into().expect("32 bytes"))
+                .collect();
+            let ours = self.repo.store().heads(&doc).map_err(RepoError::from)?;
+            if ours.is_some_and(|h| h.iter().map(|c| c.0).collect::<BTreeSet<_>>() == theirs) {
+                // Same heads: the peer already holds every change we hold,
+                // so nothing can leak; later changes are checked for read
+                // access before they are forwarded.
+                self.subscribe(&doc, from);
+                same.extend_from_slice(doc.as_bytes());
+            }
+        }
+        if !rest.is_empty() {
+            self.refuse(from, "a malformed heads batch", fx);
+            return Ok(());
+        }
+        let fields = [
+            (
+                "senderId".to_owned(),
+                ciborium::Value::Text(self.me.to_string()),
+            ),
+            (
+                "targetId".to_owned(),
+                ciborium::Value::Text(from.to_string()),
+            ),
+            ("same".to_owned(), ciborium::Value::Bytes(same)),
+        ];
+        fx.send.push((
+            from.clone(),
+            Message::Extension {
+                type_name: HEADS_REPLY.to_owned(),
+                fields: fields.into_iter().collect(),
+            },
+        ));
         Ok(())
     }
 
@@ -396,8 +558,27 @@ impl<S: Store> Hub<S> {
             Message::Join { .. } | Message::Peer { .. } => {
                 self.refuse(from, "a second handshake on an open connection", fx);
             }
-            Message::Extension { type_name, .. } => {
-                self.refuse(from, &format!("unsupported message type `{type_name}`"), fx);
+            Message::Extension { type_name, fields } => {
+                let negotiated = self.peers.get(from).is_some_and(|p| p.heads_batch);
+                let heads = fields.get(if type_name == HEADS_MESSAGE {
+                    "heads"
+                } else {
+                    "same"
+                });
+                match (negotiated, type_name.as_str(), heads) {
+                    (true, HEADS_MESSAGE, Some(ciborium::Value::Bytes(b))) => {
+                        self.on_heads_batch(from, b, fx)?
+                    }
+                    (true, HEADS_REPLY, Some(ciborium::Value::Bytes(b))) => {
+                        let docs = b
+                            .chunks_exact(16)
+                            .map(|c| DocumentId::from_bytes(c.try_into().expect("16 bytes")))
+                            .collect();
+                        let of = self.batches_sent.pop_front().unwrap_or_default();
+                        fx.events.push(HubEvent::SameHeads { docs, of });
+                    }
+                    _ => self.refuse(from, &format!("unsupported message type `{type_name}`"), fx),
+                }
             }
         }
         self.evict_idle();

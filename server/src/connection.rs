@@ -29,6 +29,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use client_core::protocol::{self, Message, PeerId, PeerMetadata, negotiate};
+use client_core::sync;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
@@ -277,6 +278,8 @@ impl Connection {
             Err(end) => return self.finish(&mut sink, &mut stream, None, None, end).await,
         };
 
+        // Extensions are offered back only to a peer that offered them.
+        let extended = sync::offers(&metadata, sync::HEADS_BATCH);
         let (outbound, mut queue) = mpsc::channel(self.shared.config.outbound_queue);
         let (kill, mut killed) = oneshot::channel();
         let connect = Input::Connect {
@@ -295,7 +298,11 @@ impl Connection {
             sender_id: self.shared.identity.peer_id.clone(),
             target_id: peer.clone(),
             selected_protocol_version: version.to_owned(),
-            peer_metadata: self.shared.identity.metadata(),
+            peer_metadata: if extended {
+                sync::with_extensions(self.shared.identity.metadata())
+            } else {
+                self.shared.identity.metadata()
+            },
         };
         let end = match sink.send(binary(&answer)).await {
             Ok(()) => {
@@ -396,15 +403,16 @@ impl Connection {
             heard.touch();
             match frame {
                 WsMessage::Binary(bytes) => {
-                    let message = match protocol::decode(&bytes) {
-                        Ok(message) => message,
-                        Err(e) => {
-                            return End::refuse(
-                                CloseKind::Protocol,
-                                format!("undecodable frame: {e}"),
-                            );
-                        }
-                    };
+                    let message =
+                        match protocol::decode_with_extensions(&bytes, sync::EXTENSION_MESSAGES) {
+                            Ok(message) => message,
+                            Err(e) => {
+                                return End::refuse(
+                                    CloseKind::Protocol,
+                                    format!("undecodable frame: {e}"),
+                                );
+                            }
+                        };
                     if let Message::Join { .. } = message {
                         return End::refuse(
                             CloseKind::Protocol,

@@ -409,6 +409,8 @@ impl<S: Store> Relay<S> {
                 HubEvent::Denied { doc, peer } => {
                     debug!(%doc, %peer, "denied a document the peer may not see")
                 }
+                // Only a device receives heads-batch replies.
+                HubEvent::SameHeads { .. } => {}
             }
         }
     }
