@@ -28,6 +28,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use client_core::protocol::{self, Message, PeerId, PeerMetadata, negotiate};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -67,6 +68,13 @@ pub(crate) async fn serve(
         .route("/", get(upgrade))
         .route("/healthz", get(healthz))
         .with_state(shared);
+    // Sync frames are small and latency-bound; and a close frame must
+    // leave before the socket is dropped, not wait behind Nagle.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -116,8 +124,12 @@ async fn upgrade(
                 addr,
                 shared: slot.shared.clone(),
             };
-            conn.run(socket).await;
+            let (mut sink, mut stream) = socket.split();
+            conn.run(&mut sink, &mut stream).await;
+            // Free the slot before the socket closes: a client that sees
+            // the end of this connection may connect again at once.
             drop(slot);
+            drop((sink, stream));
         })
 }
 
@@ -254,12 +266,11 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(self, socket: WebSocket) {
-        let (mut sink, mut stream) = socket.split();
+    async fn run(self, sink: &mut Sink, stream: &mut Stream) {
         let mut stopping = self.shared.stopping.clone();
         let limit = self.shared.config.handshake_timeout;
         let joined = tokio::select! {
-            joined = timeout(limit, self.handshake(&mut stream)) => match joined {
+            joined = timeout(limit, self.handshake(stream)) => match joined {
                 Ok(joined) => joined,
                 Err(_) => Err(End::close(
                     CloseKind::Policy,
@@ -274,7 +285,7 @@ impl Connection {
             version,
         } = match joined {
             Ok(joined) => joined,
-            Err(end) => return self.finish(&mut sink, &mut stream, None, None, end).await,
+            Err(end) => return self.finish(sink, stream, None, None, end).await,
         };
 
         let (outbound, mut queue) = mpsc::channel(self.shared.config.outbound_queue);
@@ -287,9 +298,7 @@ impl Connection {
         };
         if self.shared.hub.send(connect).await.is_err() {
             let end = End::close(CloseKind::Internal, "the relay is stopping");
-            return self
-                .finish(&mut sink, &mut stream, None, Some(&peer), end)
-                .await;
+            return self.finish(sink, stream, None, Some(&peer), end).await;
         }
         let answer = Message::Peer {
             sender_id: self.shared.identity.peer_id.clone(),
@@ -302,8 +311,8 @@ impl Connection {
                 info!(conn = %self.id, %peer, addr = %self.addr, "peer joined");
                 let heard = Heard::new();
                 tokio::select! {
-                    end = self.read_frames(&mut stream, &peer, &heard) => end,
-                    end = self.write_frames(&mut sink, &mut queue, &heard) => end,
+                    end = self.read_frames(stream, &peer, &heard) => end,
+                    end = self.write_frames(sink, &mut queue, &heard) => end,
                     Ok(close) = &mut killed => End::Close { close, error: false, flush: false, wait: false },
                     _ = stopping.wait_for(|s| *s) => End::shutdown(),
                 }
@@ -322,7 +331,7 @@ impl Connection {
             },
             end => end,
         };
-        self.finish(&mut sink, &mut stream, Some(&mut queue), Some(&peer), end)
+        self.finish(sink, stream, Some(&mut queue), Some(&peer), end)
             .await;
         let gone = Input::Disconnect {
             conn: self.id,

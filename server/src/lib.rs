@@ -115,8 +115,11 @@ pub async fn run(
     stop.send_replace(true);
 
     let mut open = shared.connections.subscribe();
-    let drained = tokio::time::timeout(drain_timeout, open.wait_for(|n| *n == 0)).await;
-    if drained.is_err() {
+    let drained = matches!(
+        tokio::time::timeout(drain_timeout, open.wait_for(|n| *n == 0)).await,
+        Ok(Ok(_))
+    );
+    if !drained {
         warn!(
             connections = *shared.connections.borrow(),
             "connections still open after the drain timeout; stopping the hub anyway"
