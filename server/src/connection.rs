@@ -15,7 +15,7 @@
 use std::error::Error as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -228,6 +228,9 @@ struct Heard {
     start: Instant,
     /// Milliseconds after `start`.
     last: AtomicU64,
+    /// The reader is waiting for room in the hub's queue, not reading:
+    /// silence is then the relay's doing, not the client's.
+    waiting: AtomicBool,
 }
 
 impl Heard {
@@ -235,6 +238,7 @@ impl Heard {
         Self {
             start: Instant::now(),
             last: AtomicU64::new(0),
+            waiting: AtomicBool::new(false),
         }
     }
 
@@ -243,9 +247,23 @@ impl Heard {
         self.last.store(ms, Ordering::Relaxed);
     }
 
+    /// How long the client has been silent; zero while the reader waits
+    /// for the hub.
     fn silence(&self) -> Duration {
+        if self.waiting.load(Ordering::Relaxed) {
+            return Duration::ZERO;
+        }
         let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
         self.start.elapsed().saturating_sub(last)
+    }
+
+    /// Runs `wait` with silence suspended.
+    async fn excused<T>(&self, wait: impl Future<Output = T>) -> T {
+        self.waiting.store(true, Ordering::Relaxed);
+        let out = wait.await;
+        self.touch();
+        self.waiting.store(false, Ordering::Relaxed);
+        out
     }
 }
 
@@ -436,7 +454,7 @@ impl Connection {
                         peer: peer.clone(),
                         message,
                     };
-                    if self.shared.hub.send(input).await.is_err() {
+                    if heard.excused(self.shared.hub.send(input)).await.is_err() {
                         return End::close(CloseKind::Internal, "the relay is stopping");
                     }
                 }
@@ -669,6 +687,20 @@ fn sender_of(message: &Message) -> Option<&PeerId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn silence_is_excused_while_the_reader_waits_for_the_hub() {
+        use futures_util::FutureExt as _;
+        let heard = Heard::new();
+        let (done, wait) = oneshot::channel::<()>();
+        let excused = heard.excused(wait);
+        tokio::pin!(excused);
+        assert!((&mut excused).now_or_never().is_none(), "still waiting");
+        assert_eq!(heard.silence(), Duration::ZERO);
+        done.send(()).unwrap();
+        excused.await.unwrap();
+        assert!(!heard.waiting.load(Ordering::Relaxed));
+    }
 
     #[test]
     fn close_reasons_are_cut_at_a_character_boundary() {
