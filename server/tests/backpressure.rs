@@ -42,14 +42,12 @@ async fn a_client_that_stops_reading_is_disconnected_while_others_are_served() {
     };
     let (mut sleeper, _) = Client::join(&fixture.server, "sleeper").await;
 
-    // Both follow one document; the relay relays ephemeral data about it.
-    let doc = DocumentId::random();
+    // Both follow a stored document (the fixture's grid index); the relay
+    // relays ephemeral data about it to its followers.
+    let doc = support::grid().index_document_id();
     for client in [&mut talker, &mut sleeper] {
         client.send(&request(&client.me.clone(), &relay, doc)).await;
-        assert!(matches!(
-            client.recv().await,
-            Message::DocUnavailable { .. }
-        ));
+        assert!(matches!(client.recv().await, Message::Sync { .. }));
     }
 
     // The sleeper stops reading; the talker sends far more than socket
