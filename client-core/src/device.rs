@@ -149,6 +149,10 @@ impl<S: Store> Device<S> {
         &self.repo
     }
 
+    pub fn into_repo(self) -> Repo<S> {
+        self.repo
+    }
+
     /// Replaces the stored identity (after a login refreshed role or grids).
     pub fn set_identity(&mut self, identity: Identity) -> Result<(), DeviceError> {
         let mut batch = Batch::new();

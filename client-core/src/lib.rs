@@ -11,6 +11,8 @@
 //! - [`store`]: a small synchronous, fallible storage trait, with redb and
 //!   in-memory implementations, and the local summary index.
 //! - [`ids`]: newtype identifiers.
+//! - `report` (feature `export`, on by default): district-review figures
+//!   and the XLSX, CSV, GeoJSON and JSON exports.
 //!
 //! ```
 //! use client_core::model::lifecycle::{fold, Action, Event, Role, Status};
@@ -22,10 +24,13 @@
 //! assert!(folded.conflicts.is_empty());
 //! ```
 
+pub mod client;
 pub mod device;
 pub mod ids;
 pub mod model;
 pub mod protocol;
 pub mod repo;
+#[cfg(feature = "export")]
+pub mod report;
 pub mod store;
 pub mod sync;

@@ -60,6 +60,10 @@ impl<S: Store> Repo<S> {
         &self.store
     }
 
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
     pub fn set_actor(&mut self, actor: ActorId) {
         self.actor = actor;
     }
@@ -92,8 +96,8 @@ impl<S: Store> Repo<S> {
     }
 
     /// Applies `f` in one transaction to the document and returns the batch
-    /// that persists it (empty if `f` changed nothing). Nothing is written
-    /// until the batch is committed.
+    /// that persists it (empty if `f` changed nothing) and puts the document
+    /// in the outbox. Nothing is written until the batch is committed.
     pub fn edit<T>(
         &self,
         doc_id: &DocumentId,
@@ -102,7 +106,10 @@ impl<S: Store> Repo<S> {
         let mut doc = self.load_or_new(doc_id)?;
         let before = doc.get_heads();
         let out = doc.transact(f).map_err(|failure| failure.error)?;
-        let batch = self.changes_since(doc_id, &doc, &before)?;
+        let mut batch = self.changes_since(doc_id, &doc, &before)?;
+        if !batch.is_empty() {
+            batch.mark_local(*doc_id);
+        }
         Ok((out.result, batch))
     }
 
@@ -155,6 +162,7 @@ impl<S: Store> Repo<S> {
         } else {
             batch.append_chunk(*doc_id, doc.save_after(before));
         }
+        batch.put_heads(*doc_id, &doc.get_heads());
         if let Some(summary) = summary_of(doc_id, doc) {
             batch.put_summary(summary);
         }

@@ -72,6 +72,22 @@ pub(crate) enum Op {
         peer: String,
         state: Vec<u8>,
     },
+    /// Records a document's current heads (32-byte change hashes).
+    PutHeads {
+        doc: DocumentId,
+        heads: Vec<[u8; 32]>,
+    },
+    /// Marks a document as having local changes the relay has not
+    /// acknowledged, with a fresh token.
+    MarkLocal {
+        doc: DocumentId,
+        token: u64,
+    },
+    /// Clears the mark if it still carries `token` (no edit since).
+    ClearLocal {
+        doc: DocumentId,
+        token: u64,
+    },
 }
 
 impl Batch {
@@ -112,6 +128,33 @@ impl Batch {
             key: key.into(),
             value,
         });
+        self
+    }
+
+    /// Records a document's heads, so sync can compare heads without
+    /// loading the document.
+    pub fn put_heads(&mut self, doc: DocumentId, heads: &[automerge::ChangeHash]) -> &mut Self {
+        self.ops.push(Op::PutHeads {
+            doc,
+            heads: heads.iter().map(|h| h.0).collect(),
+        });
+        self
+    }
+
+    /// Records that `doc` has local changes not yet acknowledged by the
+    /// relay (the outbox).
+    pub fn mark_local(&mut self, doc: DocumentId) -> &mut Self {
+        self.ops.push(Op::MarkLocal {
+            doc,
+            token: fastrand::u64(1..),
+        });
+        self
+    }
+
+    /// Takes `doc` out of the outbox, unless it was edited again since the
+    /// outbox was read (its token changed).
+    pub fn clear_local(&mut self, doc: DocumentId, token: u64) -> &mut Self {
+        self.ops.push(Op::ClearLocal { doc, token });
         self
     }
 
@@ -187,6 +230,13 @@ pub trait Store: Send + Sync {
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     fn sync_state(&self, doc: &DocumentId, peer: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Documents with local changes the relay has not acknowledged, with
+    /// their outbox tokens.
+    fn outbox(&self) -> Result<Vec<(DocumentId, u64)>, StoreError>;
+
+    /// A document's heads as last written; `None` if never stored.
+    fn heads(&self, doc: &DocumentId) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError>;
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -217,6 +267,12 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn sync_state(&self, doc: &DocumentId, peer: &str) -> Result<Option<Vec<u8>>, StoreError> {
         (**self).sync_state(doc, peer)
+    }
+    fn outbox(&self) -> Result<Vec<(DocumentId, u64)>, StoreError> {
+        (**self).outbox()
+    }
+    fn heads(&self, doc: &DocumentId) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError> {
+        (**self).heads(doc)
     }
 }
 

@@ -46,6 +46,61 @@ use crate::protocol::{Message, PeerId, PeerMetadata, StorageId};
 use crate::repo::{Repo, RepoError};
 use crate::store::{Batch, Store};
 
+/// Who may see and change what: the relay's access policy, consulted by
+/// the hub before it sends anything about a document to a peer and before
+/// it stores a peer's changes.
+pub trait Access: Send {
+    /// Whether `peer` may see `doc` (`content` is the document as held).
+    /// A peer that may not is answered `doc-unavailable`, exactly as if the
+    /// document did not exist.
+    fn may_read(&self, peer: &PeerId, doc: &DocumentId, content: &Automerge) -> bool;
+
+    /// Whether the hub must call [`Access::check_write`] (forking the
+    /// document to apply the changes first). `false` lets every change in.
+    fn checks_writes(&self) -> bool {
+        true
+    }
+
+    /// Checks changes `peer` sent before they are stored: `before` is the
+    /// document as held (`None` if new), `after` has them applied, and
+    /// `changes` are the new changes. `Err` refuses them all, with a reason
+    /// for the peer.
+    fn check_write(
+        &self,
+        peer: &PeerId,
+        doc: &DocumentId,
+        before: Option<&Automerge>,
+        after: &Automerge,
+        changes: &[automerge::Change],
+    ) -> Result<(), String>;
+}
+
+/// Lets every peer read and write everything (devices, tests, and a relay
+/// without access control).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllowAll;
+
+impl Access for AllowAll {
+    fn may_read(&self, _: &PeerId, _: &DocumentId, _: &Automerge) -> bool {
+        true
+    }
+
+    fn checks_writes(&self) -> bool {
+        false
+    }
+
+    fn check_write(
+        &self,
+        _: &PeerId,
+        _: &DocumentId,
+        _: Option<&Automerge>,
+        _: &Automerge,
+        _: &[automerge::Change],
+    ) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 /// What one or more calls into the hub ask the shell to do.
 #[derive(Debug, Default)]
 pub struct Effects {
@@ -61,8 +116,21 @@ pub struct Effects {
 /// Things the shell may want to show or act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HubEvent {
-    /// A peer's changes were applied to a document.
-    Changed { doc: DocumentId, by: PeerId },
+    /// A peer's changes were applied to a document (and are in the batch).
+    Changed {
+        doc: DocumentId,
+        by: PeerId,
+        changes: usize,
+    },
+    /// A peer's changes were refused by the access policy; nothing stored.
+    Refused {
+        doc: DocumentId,
+        by: PeerId,
+        reason: String,
+    },
+    /// A peer asked for a document it may not see; it was told the
+    /// document is unavailable.
+    Denied { doc: DocumentId, peer: PeerId },
     /// A peer has no copy of a document and knows nobody who has.
     Unavailable { doc: DocumentId, peer: PeerId },
 }
@@ -86,6 +154,16 @@ struct Peer {
     ephemeral_seen: HashMap<String, u64>,
 }
 
+impl Peer {
+    fn new(storage: Option<StorageId>) -> Self {
+        Self {
+            storage,
+            docs: HashSet::new(),
+            ephemeral_seen: HashMap::new(),
+        }
+    }
+}
+
 /// A document in memory.
 #[derive(Debug)]
 struct Loaded {
@@ -107,6 +185,13 @@ pub struct Hub<S> {
     subscribers: HashMap<DocumentId, BTreeSet<PeerId>>,
     capacity: usize,
     tick: u64,
+    access: Box<dyn Access>,
+}
+
+impl std::fmt::Debug for dyn Access + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Access")
+    }
 }
 
 impl<S: Store> Hub<S> {
@@ -126,7 +211,13 @@ impl<S: Store> Hub<S> {
             subscribers: HashMap::new(),
             capacity: capacity.max(1),
             tick: 0,
+            access: Box::new(AllowAll),
         }
+    }
+
+    /// Puts an access policy in force for every later input.
+    pub fn set_access(&mut self, access: Box<dyn Access>) {
+        self.access = access;
     }
 
     pub fn me(&self) -> &PeerId {
@@ -148,14 +239,7 @@ impl<S: Store> Hub<S> {
             Some(true) => None,
             _ => meta.storage_id.clone(),
         };
-        self.peers.insert(
-            peer,
-            Peer {
-                storage,
-                docs: HashSet::new(),
-                ephemeral_seen: HashMap::new(),
-            },
-        );
+        self.peers.insert(peer, Peer::new(storage));
     }
 
     /// Forgets a peer: its in-memory sync states go, its persisted ones stay.
@@ -348,21 +432,22 @@ impl<S: Store> Hub<S> {
             }
         };
         let have = self.ensure_loaded(&doc_id)?;
-        self.subscribe(&doc_id, from);
+        if have && !self.access.may_read(from, &doc_id, &self.docs[&doc_id].doc) {
+            // Indistinguishable from a document that does not exist.
+            fx.events.push(HubEvent::Denied {
+                doc: doc_id,
+                peer: from.clone(),
+            });
+            self.unavailable(from, doc_id, fx);
+            return Ok(());
+        }
+        if !have && is_request && msg.heads.is_empty() {
+            // Nobody here has it: say so, and remember who asked.
+            self.waiting.entry(doc_id).or_default().insert(from.clone());
+            self.unavailable(from, doc_id, fx);
+            return Ok(());
+        }
         if !have {
-            if is_request && msg.heads.is_empty() {
-                // Nobody here has it: say so, and remember who asked.
-                self.waiting.entry(doc_id).or_default().insert(from.clone());
-                fx.send.push((
-                    from.clone(),
-                    Message::DocUnavailable {
-                        sender_id: self.me.clone(),
-                        target_id: from.clone(),
-                        document_id: doc_id,
-                    },
-                ));
-                return Ok(());
-            }
             let doc = self.repo.load_or_new(&doc_id)?;
             self.docs.insert(
                 doc_id,
@@ -374,37 +459,81 @@ impl<S: Store> Hub<S> {
             );
         }
         let storage = self.peers.get(from).and_then(|p| p.storage.clone());
-        let state = self.state_for(&doc_id, from, storage.as_ref())?;
+        let mut state = self.state_for(&doc_id, from, storage.as_ref())?;
+        let shared_before = state.shared_heads.clone();
         let d = self.docs.get_mut(&doc_id).expect("loaded above");
         d.last_used = self.tick;
         let before = d.doc.get_heads();
-        let shared_before = state.shared_heads.clone();
-        let mut state = state;
-        if let Err(e) = d.doc.receive_sync_message(&mut state, msg) {
-            d.states.insert(from.clone(), state);
-            self.refuse(
-                from,
-                &format!("sync message for {doc_id} could not be applied: {e}"),
-                fx,
-            );
+        let carries_changes = !msg.changes.is_empty();
+        let applied = if carries_changes && self.access.checks_writes() {
+            // Apply to a copy first; only an accepted copy replaces the document.
+            let mut copy = d.doc.clone();
+            let mut copy_state = state.clone();
+            match copy.receive_sync_message(&mut copy_state, msg) {
+                Err(e) => Err(format!(
+                    "sync message for {doc_id} could not be applied: {e}"
+                )),
+                Ok(()) => {
+                    let changes = copy.get_changes(&before);
+                    let prior = (!before.is_empty()).then_some(&d.doc);
+                    match self
+                        .access
+                        .check_write(from, &doc_id, prior, &copy, &changes)
+                    {
+                        Ok(()) => {
+                            d.doc = copy;
+                            state = copy_state;
+                            Ok(())
+                        }
+                        Err(reason) => {
+                            fx.events.push(HubEvent::Refused {
+                                doc: doc_id,
+                                by: from.clone(),
+                                reason: reason.clone(),
+                            });
+                            Err(format!("refused changes to {doc_id}: {reason}"))
+                        }
+                    }
+                }
+            }
+        } else {
+            d.doc
+                .receive_sync_message(&mut state, msg)
+                .map_err(|e| format!("sync message for {doc_id} could not be applied: {e}"))
+        };
+        if let Err(reason) = applied {
+            if before.is_empty() && d.doc.get_heads().is_empty() {
+                // A refused new document leaves nothing behind in memory.
+                self.docs.remove(&doc_id);
+            } else {
+                d.states.insert(from.clone(), state);
+            }
+            self.refuse(from, &reason, fx);
             return Ok(());
         }
+        if !have && !self.access.may_read(from, &doc_id, &d.doc) {
+            // Allowed to write but not to read back: nothing more to say.
+            d.states.insert(from.clone(), state);
+        } else {
+            d.states.insert(from.clone(), state);
+            self.subscribe(&doc_id, from);
+        }
+        let d = &self.docs[&doc_id];
+        let changed = d.doc.get_heads() != before;
         if let Some(storage) = &storage
-            && state.shared_heads != shared_before
+            && d.states[from].shared_heads != shared_before
         {
             fx.batch
-                .put_sync_state(doc_id, storage.as_str(), state.encode());
+                .put_sync_state(doc_id, storage.as_str(), d.states[from].encode());
         }
-        d.states.insert(from.clone(), state);
-        let changed = d.doc.get_heads() != before;
         if changed {
-            let batch = self
-                .repo
-                .changes_since(&doc_id, &self.docs[&doc_id].doc, &before)?;
+            let batch = self.repo.changes_since(&doc_id, &d.doc, &before)?;
             fx.batch.extend(batch);
+            let changes = d.doc.get_changes(&before).len();
             fx.events.push(HubEvent::Changed {
                 doc: doc_id,
                 by: from.clone(),
+                changes,
             });
         }
         self.send_sync(&doc_id, from, false, fx)?;
@@ -420,11 +549,26 @@ impl<S: Store> Hub<S> {
                 .cloned()
                 .collect();
             for p in others {
+                // Readability can change with the content (a re-dispatch).
+                if !self.access.may_read(&p, &doc_id, &self.docs[&doc_id].doc) {
+                    continue;
+                }
                 self.subscribe(&doc_id, &p);
                 self.send_sync(&doc_id, &p, false, fx)?;
             }
         }
         Ok(())
+    }
+
+    fn unavailable(&mut self, to: &PeerId, doc: DocumentId, fx: &mut Effects) {
+        fx.send.push((
+            to.clone(),
+            Message::DocUnavailable {
+                sender_id: self.me.clone(),
+                target_id: to.clone(),
+                document_id: doc,
+            },
+        ));
     }
 
     #[allow(clippy::too_many_arguments)]

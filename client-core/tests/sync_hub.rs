@@ -365,6 +365,101 @@ fn a_reconnecting_device_resumes_from_persisted_sync_state() {
     );
 }
 
+/// A policy for the tests: `liu` may read nothing, `zhao` may write nothing.
+struct Policy;
+
+impl client_core::sync::Access for Policy {
+    fn may_read(&self, peer: &PeerId, _: &DocumentId, _: &automerge::Automerge) -> bool {
+        peer.as_str() != "liu"
+    }
+
+    fn check_write(
+        &self,
+        peer: &PeerId,
+        _: &DocumentId,
+        _: Option<&automerge::Automerge>,
+        _: &automerge::Automerge,
+        changes: &[automerge::Change],
+    ) -> Result<(), String> {
+        assert!(!changes.is_empty(), "only called with changes to check");
+        if peer.as_str() == "zhao" {
+            Err("reviewers write nothing".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[test]
+fn a_denied_document_looks_unavailable_and_refused_changes_are_not_stored() {
+    let mut net = Net::new(1000);
+    net.relay.hub.set_access(Box::new(Policy));
+    let a = net.add_device("wang", Role::Worker);
+    let b = net.add_device("liu", Role::Worker);
+    let z = net.add_device("zhao", Role::Supervisor);
+    net.devices[a]
+        .device
+        .as_ref()
+        .unwrap()
+        .report(&ticket("路灯不亮"), 1)
+        .unwrap();
+    net.connect(a);
+    net.sync_device(a);
+    net.run_until_quiescent();
+    let stored = net.relay.hub.repo().store().documents().unwrap();
+    assert_eq!(stored.len(), 2);
+
+    net.connect(b);
+    net.sync_device(b);
+    net.run_until_quiescent();
+    assert!(listed(&net.devices[b]).is_empty(), "liu sees nothing");
+    assert!(
+        net.events
+            .iter()
+            .any(|e| matches!(e, HubEvent::Denied { peer, .. } if peer.as_str() == "liu"))
+    );
+    assert!(
+        net.events
+            .iter()
+            .any(|e| matches!(e, HubEvent::Unavailable { peer, .. } if peer.as_str() == "relay")),
+        "the relay answered doc-unavailable"
+    );
+
+    let before: Vec<_> = stored
+        .iter()
+        .map(|d| net.relay.hub.repo().store().load(d).unwrap())
+        .collect();
+    net.devices[z]
+        .device
+        .as_ref()
+        .unwrap()
+        .report(&ticket("伪造"), 2)
+        .unwrap();
+    net.connect(z);
+    net.sync_device(z);
+    net.run_until_quiescent();
+    assert!(
+        net.events
+            .iter()
+            .any(|e| matches!(e, HubEvent::Refused { by, .. } if by.as_str() == "zhao"))
+    );
+    assert!(
+        net.closed
+            .iter()
+            .any(|(p, why)| p.as_str() == "zhao" && why.contains("reviewers write nothing"))
+    );
+    let after: Vec<_> = stored
+        .iter()
+        .map(|d| net.relay.hub.repo().store().load(d).unwrap())
+        .collect();
+    assert_eq!(before, after, "nothing already stored changed");
+    assert_eq!(
+        net.relay.hub.repo().store().documents().unwrap().len(),
+        2,
+        "the refused ticket is not stored"
+    );
+}
+
 #[test]
 fn a_forgotten_document_is_reloaded_from_the_store() {
     let mut net = Net::new(1000);

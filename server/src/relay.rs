@@ -25,7 +25,7 @@ use client_core::store::Store;
 use client_core::sync::{Effects, Hub, HubEvent};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, error};
+use tracing::{debug, error, warn};
 
 use crate::identity::RelayIdentity;
 use crate::{Config, ServerError};
@@ -397,9 +397,17 @@ impl<S: Store> Relay<S> {
         }
         for event in events {
             match event {
-                HubEvent::Changed { doc, by } => debug!(%doc, %by, "document changed"),
+                HubEvent::Changed { doc, by, changes } => {
+                    debug!(%doc, %by, changes, "document changed")
+                }
                 HubEvent::Unavailable { doc, peer } => {
                     debug!(%doc, %peer, "peer has no copy of a document")
+                }
+                HubEvent::Refused { doc, by, reason } => {
+                    warn!(%doc, peer = %by, %reason, "refused changes")
+                }
+                HubEvent::Denied { doc, peer } => {
+                    debug!(%doc, %peer, "denied a document the peer may not see")
                 }
             }
         }
@@ -529,6 +537,15 @@ mod tests {
         }
         fn sync_state(&self, doc: &DocumentId, peer: &str) -> Result<Option<Vec<u8>>, StoreError> {
             self.inner.sync_state(doc, peer)
+        }
+        fn outbox(&self) -> Result<Vec<(DocumentId, u64)>, StoreError> {
+            self.inner.outbox()
+        }
+        fn heads(
+            &self,
+            doc: &DocumentId,
+        ) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError> {
+            self.inner.heads(doc)
         }
     }
 

@@ -1,1 +1,164 @@
-//! End-to-end tests of GridSync across real processes and sockets; see `tests/`.
+//! Support for GridSync's end-to-end tests: the real `gridsync-server` and
+//! `gridsync` binaries run as child processes on loopback, each with its
+//! own data directory.
+//!
+//! The binaries are the workspace's own build outputs (`target/<profile>/`);
+//! `cargo test --workspace` builds them because the `server` and `cli`
+//! packages have integration tests of their own.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of a workspace binary next to the running test executable.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --workspace --bins` first (the README's test command does)",
+        path.display()
+    );
+    path
+}
+
+/// A relay server process.
+#[derive(Debug)]
+pub struct Relay {
+    child: Child,
+    pub addr: String,
+    pub data: PathBuf,
+}
+
+impl Relay {
+    /// Starts `gridsync-server serve` on a free loopback port over `data`.
+    pub fn start(data: &Path) -> Relay {
+        Self::start_on(data, "127.0.0.1:0")
+    }
+
+    pub fn start_on(data: &Path, listen: &str) -> Relay {
+        let mut child = Command::new(bin("gridsync-server"))
+            .args(["serve", "--listen", listen, "--data"])
+            .arg(data)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start gridsync-server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("gridsync-server exited before it listened")
+                .expect("read gridsync-server output");
+            if let Some(rest) = line.split("ws://").nth(1) {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_end_matches('/')
+                    .to_owned();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Relay {
+            child,
+            addr,
+            data: data.to_path_buf(),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no drain, no flush.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a graceful exit; returns whether it exited 0.
+    pub fn terminate(mut self) -> bool {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One device's `gridsync` command line.
+#[derive(Debug, Clone)]
+pub struct Cli {
+    pub data: PathBuf,
+}
+
+impl Cli {
+    pub fn new(data: &Path) -> Cli {
+        Cli {
+            data: data.to_path_buf(),
+        }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(bin("gridsync"))
+            .arg("--data")
+            .arg(&self.data)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run gridsync")
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "gridsync {args:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Runs with `--json` and parses stdout.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.ok(&all);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("gridsync {args:?} printed no JSON ({e}): {out}"))
+    }
+}

@@ -13,6 +13,8 @@ struct Inner {
     summaries: BTreeMap<DocumentId, TicketSummary>,
     meta: BTreeMap<String, Vec<u8>>,
     sync_states: BTreeMap<(DocumentId, String), Vec<u8>>,
+    outbox: BTreeMap<DocumentId, u64>,
+    heads: BTreeMap<DocumentId, Vec<[u8; 32]>>,
 }
 
 /// A [`Store`] held in memory; lost on drop.
@@ -66,6 +68,17 @@ impl Store for MemoryStore {
                 Op::PutSyncState { doc, peer, state } => {
                     inner.sync_states.insert((doc, peer), state);
                 }
+                Op::PutHeads { doc, heads } => {
+                    inner.heads.insert(doc, heads);
+                }
+                Op::MarkLocal { doc, token } => {
+                    inner.outbox.insert(doc, token);
+                }
+                Op::ClearLocal { doc, token } => {
+                    if inner.outbox.get(&doc) == Some(&token) {
+                        inner.outbox.remove(&doc);
+                    }
+                }
             }
         }
         Ok(())
@@ -112,5 +125,17 @@ impl Store for MemoryStore {
             .sync_states
             .get(&(*doc, peer.to_owned()))
             .cloned())
+    }
+
+    fn heads(&self, doc: &DocumentId) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError> {
+        Ok(self
+            .lock()
+            .heads
+            .get(doc)
+            .map(|h| h.iter().map(|b| automerge::ChangeHash(*b)).collect()))
+    }
+
+    fn outbox(&self) -> Result<Vec<(DocumentId, u64)>, StoreError> {
+        Ok(self.lock().outbox.iter().map(|(d, t)| (*d, *t)).collect())
     }
 }

@@ -25,6 +25,10 @@ const GRID_STATUS: TableDefinition<(&str, &str, Id), ()> =
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// (document, peer) → encoded `automerge::sync::State`.
 const SYNC_STATES: TableDefinition<(Id, &str), &[u8]> = TableDefinition::new("sync_states");
+/// document → its heads, 32 bytes each, concatenated.
+const HEADS: TableDefinition<Id, &[u8]> = TableDefinition::new("doc_heads");
+/// document → token: local changes not yet acknowledged by the relay.
+const OUTBOX: TableDefinition<Id, u64> = TableDefinition::new("outbox");
 
 /// A [`Store`] in one redb file.
 #[derive(Debug)]
@@ -258,6 +262,30 @@ impl Store for RedbStore {
             Ok(t.get((*doc.as_bytes(), peer))?.map(|v| v.value().to_vec()))
         })
     }
+
+    fn heads(&self, doc: &DocumentId) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError> {
+        self.read(|tx| {
+            let t = tx.open_table(HEADS)?;
+            Ok(t.get(*doc.as_bytes())?.map(|v| {
+                v.value()
+                    .chunks_exact(32)
+                    .map(|c| automerge::ChangeHash(c.try_into().expect("32-byte chunk")))
+                    .collect()
+            }))
+        })
+    }
+
+    fn outbox(&self) -> Result<Vec<(DocumentId, u64)>, StoreError> {
+        self.read(|tx| {
+            let t = tx.open_table(OUTBOX)?;
+            let mut out = Vec::new();
+            for entry in t.iter()? {
+                let (k, v) = entry?;
+                out.push((DocumentId::from_bytes(k.value()), v.value()));
+            }
+            Ok(out)
+        })
+    }
 }
 
 fn apply(tx: &redb::WriteTransaction, batch: Batch) -> Result<(), redb::Error> {
@@ -267,6 +295,8 @@ fn apply(tx: &redb::WriteTransaction, batch: Batch) -> Result<(), redb::Error> {
     let mut grid_status = tx.open_table(GRID_STATUS)?;
     let mut meta = tx.open_table(META)?;
     let mut sync_states = tx.open_table(SYNC_STATES)?;
+    let mut outbox = tx.open_table(OUTBOX)?;
+    let mut heads_table = tx.open_table(HEADS)?;
     for op in batch.ops {
         match op {
             Op::AppendChunk { doc, bytes } => {
@@ -304,6 +334,18 @@ fn apply(tx: &redb::WriteTransaction, batch: Batch) -> Result<(), redb::Error> {
             }
             Op::PutSyncState { doc, peer, state } => {
                 sync_states.insert((*doc.as_bytes(), peer.as_str()), state.as_slice())?;
+            }
+            Op::PutHeads { doc, heads } => {
+                heads_table.insert(*doc.as_bytes(), heads.concat().as_slice())?;
+            }
+            Op::MarkLocal { doc, token } => {
+                outbox.insert(*doc.as_bytes(), token)?;
+            }
+            Op::ClearLocal { doc, token } => {
+                let current = outbox.get(*doc.as_bytes())?.map(|v| v.value());
+                if current == Some(token) {
+                    outbox.remove(*doc.as_bytes())?;
+                }
             }
         }
     }

@@ -103,6 +103,38 @@ fn behaves_like_a_store(store: &dyn Store) {
     assert_eq!(store.meta("k").unwrap(), Some(b"v".to_vec()));
     assert_eq!(store.sync_state(&doc, "peer-1").unwrap(), Some(vec![7]));
     assert_eq!(store.sync_state(&doc, "peer-2").unwrap(), None);
+
+    let heads = vec![
+        automerge::ChangeHash([3; 32]),
+        automerge::ChangeHash([4; 32]),
+    ];
+    let mut b = Batch::new();
+    b.put_heads(doc, &heads);
+    store.write(b).unwrap();
+    assert_eq!(store.heads(&doc).unwrap(), Some(heads));
+    assert_eq!(store.heads(&DocumentId::random()).unwrap(), None);
+
+    // The outbox: a clear with a stale token (an edit since) keeps the mark.
+    let mut b = Batch::new();
+    b.mark_local(doc);
+    store.write(b).unwrap();
+    let token = store.outbox().unwrap()[0].1;
+    let mut b = Batch::new();
+    b.mark_local(doc);
+    store.write(b).unwrap();
+    let mut b = Batch::new();
+    b.clear_local(doc, token);
+    store.write(b).unwrap();
+    assert_eq!(
+        store.outbox().unwrap().len(),
+        1,
+        "edited again since: still pending"
+    );
+    let token = store.outbox().unwrap()[0].1;
+    let mut b = Batch::new();
+    b.clear_local(doc, token);
+    store.write(b).unwrap();
+    assert!(store.outbox().unwrap().is_empty());
 }
 
 #[test]

@@ -1,0 +1,142 @@
+//! `gridsync sync`: sync this device with the relay.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use client_core::client::{self, ClientConfig, ClientEvent};
+use client_core::store::{Batch, RedbStore, Store};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::args::SyncArgs;
+use crate::data_dir::DataDir;
+use crate::error::CliError;
+use crate::output::Output;
+
+/// Meta key of the last relay this device synced with.
+const SERVER_KEY: &str = "server_url";
+/// Meta key of the bearer token stored by `gridsync login`.
+pub const TOKEN_KEY: &str = "token";
+
+pub fn run(args: &SyncArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliError> {
+    let store = dir.open_shared()?;
+    let url = match &args.server {
+        Some(url) => url.clone(),
+        None => match store.meta(SERVER_KEY)? {
+            Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            None => {
+                return Err(CliError::Usage(
+                    "no relay known yet: pass --server ws://HOST:3030/ (it is remembered)".into(),
+                ));
+            }
+        },
+    };
+    let mut cfg = ClientConfig::new(url.clone());
+    cfg.idle_timeout = Duration::from_secs(args.timeout.max(1));
+    cfg.token = store
+        .meta(TOKEN_KEY)?
+        .map(|t| String::from_utf8_lossy(&t).into_owned());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Internal(format!("cannot start the sync runtime: {e}")))?;
+    if args.watch {
+        return watch(&runtime, store, &cfg);
+    }
+    let bar = progress_bar();
+    let report =
+        runtime.block_on(client::sync_until_quiescent(
+            store.clone(),
+            &cfg,
+            |event| match event {
+                ClientEvent::Connected { relay } => {
+                    bar.set_message(format!("connected to {relay}"))
+                }
+                ClientEvent::Progress { done, total } => {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                }
+                _ => {}
+            },
+        ));
+    bar.finish_and_clear();
+    let report = report?;
+    remember_server(&store, &url)?;
+    if out.is_json() {
+        out.json(&serde_json::json!({
+            "relay": url,
+            "documents": report.documents,
+            "acknowledged": report.acknowledged,
+            "received": report.received,
+            "pending": report.pending.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+            "bytes_in": report.bytes_in,
+            "bytes_out": report.bytes_out,
+        }))?;
+    } else {
+        out.line(format!(
+            "synced {} documents with {url}: {} acknowledged, {} received changes",
+            report.documents, report.acknowledged, report.received
+        ))?;
+    }
+    if report.pending.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Unacknowledged(format!(
+            "{} documents have local changes the relay has not acknowledged yet; run `gridsync sync` again",
+            report.pending.len()
+        )))
+    }
+}
+
+fn remember_server(store: &Arc<RedbStore>, url: &str) -> Result<(), CliError> {
+    let mut batch = Batch::new();
+    batch.put_meta(SERVER_KEY, url.as_bytes().to_vec());
+    store.write(batch)?;
+    Ok(())
+}
+
+fn progress_bar() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} documents")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn watch(
+    runtime: &tokio::runtime::Runtime,
+    store: Arc<RedbStore>,
+    cfg: &ClientConfig,
+) -> Result<(), CliError> {
+    let url = cfg.url.clone();
+    remember_server(&store, &url)?;
+    eprintln!("watching: syncing with {url} until Ctrl-C");
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    runtime.block_on(client::watch(
+        store,
+        cfg,
+        Duration::from_secs(2),
+        |event| match event {
+            ClientEvent::Connected { relay } => eprintln!("connected to {relay}"),
+            ClientEvent::Progress { done, total } if done == total => {
+                eprintln!("in sync: {total} documents acknowledged");
+            }
+            ClientEvent::RemoteChange { doc } => eprintln!("received changes to {doc}"),
+            ClientEvent::Disconnected { reason } => eprintln!("disconnected: {reason}"),
+            ClientEvent::Retrying { after, .. } => {
+                eprintln!("retrying in {:.1} s", after.as_secs_f64())
+            }
+            ClientEvent::Progress { .. } => {}
+        },
+        shutdown,
+    ))?;
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! The one error type of the binary and its exit codes.
+
+use client_core::client::ClientError;
+use client_core::device::DeviceError;
+use client_core::repo::RepoError;
+use client_core::store::StoreError;
+
+/// The operation was refused: not allowed, or its input does not fit the data.
+pub const EXIT_REFUSED: u8 = 1;
+/// Bad flags or values (clap uses the same code for its own errors).
+pub const EXIT_USAGE: u8 = 2;
+/// The local database is damaged, in use, or cannot be written.
+pub const EXIT_STORAGE: u8 = 3;
+/// Sync did not finish: the relay is unreachable, refused us, or did not
+/// acknowledge every local change.
+pub const EXIT_SYNC: u8 = 4;
+/// A bug in gridsync (a panic outside the storage engine), as Rust reports panics.
+pub const EXIT_INTERNAL: u8 = 101;
+
+/// Why a command failed. Every message says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A flag combination clap cannot express (`--unit` on `accepted`, ...).
+    #[error("{0}")]
+    Usage(String),
+    /// Refused by the CLI itself (unknown id prefix, missing data dir, ...).
+    #[error("{0}")]
+    Refused(String),
+    /// Refused or failed inside the device (boxed: it is large).
+    #[error(transparent)]
+    Device(Box<DeviceError>),
+    /// A file-system problem around the database (creating the data dir).
+    #[error("{context}: {source}")]
+    Storage {
+        context: String,
+        source: std::io::Error,
+    },
+    /// Writing to stdout failed (a closed pipe is not reported).
+    #[error("cannot write the output: {0}")]
+    Output(std::io::Error),
+    /// Sync could not reach the relay or finish.
+    #[error(transparent)]
+    Sync(Box<ClientError>),
+    /// Sync finished but some local changes are not acknowledged yet.
+    #[error("{0}")]
+    Unacknowledged(String),
+    /// A bug: a panic outside the storage engine.
+    #[error("{0}")]
+    Internal(String),
+    /// Another error retold with what the command had done so far; keeps
+    /// that error's exit code.
+    #[error("{message}")]
+    Retold { message: String, exit: u8 },
+}
+
+impl From<DeviceError> for CliError {
+    fn from(e: DeviceError) -> Self {
+        CliError::Device(Box::new(e))
+    }
+}
+
+impl From<ClientError> for CliError {
+    fn from(e: ClientError) -> Self {
+        CliError::Sync(Box::new(e))
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        DeviceError::from(e).into()
+    }
+}
+
+impl CliError {
+    /// Rewrites the message (`retell` gets the original) and keeps the exit code.
+    pub fn retold(self, retell: impl FnOnce(&str) -> String) -> Self {
+        CliError::Retold {
+            message: retell(&self.to_string()),
+            exit: self.exit_code(),
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Retold { exit, .. } => *exit,
+            CliError::Internal(_) => EXIT_INTERNAL,
+            CliError::Usage(_) => EXIT_USAGE,
+            CliError::Refused(_) | CliError::Output(_) => EXIT_REFUSED,
+            CliError::Storage { .. } => EXIT_STORAGE,
+            CliError::Unacknowledged(_) => EXIT_SYNC,
+            CliError::Sync(e) => match e.as_ref() {
+                // Local faults while syncing: the database, not the network.
+                ClientError::Device(_) | ClientError::Sync(_) => EXIT_STORAGE,
+                _ => EXIT_SYNC,
+            },
+            CliError::Device(e) => match e.as_ref() {
+                DeviceError::BadIdentity(_) => EXIT_STORAGE,
+                DeviceError::Repo(RepoError::Store(_) | RepoError::Load { .. }) => EXIT_STORAGE,
+                DeviceError::Repo(RepoError::Edit(_)) => EXIT_STORAGE,
+                // A newer schema or a document of another type: upgrade, not repair.
+                DeviceError::Repo(RepoError::Schema(_)) => EXIT_REFUSED,
+                DeviceError::NotInitialized
+                | DeviceError::AlreadyInitialized { .. }
+                | DeviceError::UnknownTicket(_)
+                | DeviceError::ForbiddenGrid { .. }
+                | DeviceError::ReadOnly(_)
+                | DeviceError::Transition { .. }
+                | DeviceError::Invalid(_) => EXIT_REFUSED,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use client_core::ids::TicketId;
+
+    #[test]
+    fn storage_problems_have_their_own_code() {
+        let damaged = StoreError::Corrupted {
+            path: "x".into(),
+            detail: "y".into(),
+        };
+        assert_eq!(CliError::from(damaged).exit_code(), EXIT_STORAGE);
+        let in_use = StoreError::InUse { path: "x".into() };
+        assert_eq!(CliError::from(in_use).exit_code(), EXIT_STORAGE);
+        let unknown = CliError::from(DeviceError::UnknownTicket(TicketId::random()));
+        assert_eq!(unknown.exit_code(), EXIT_REFUSED);
+        assert_eq!(CliError::Usage("u".into()).exit_code(), EXIT_USAGE);
+    }
+}
