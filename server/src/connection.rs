@@ -15,7 +15,7 @@
 use std::error::Error as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -28,6 +28,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use client_core::protocol::{self, Message, PeerId, PeerMetadata, negotiate};
 use client_core::sync;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -68,6 +69,13 @@ pub(crate) async fn serve(
         .route("/", get(upgrade))
         .route("/healthz", get(healthz))
         .with_state(shared);
+    // Sync frames are small and latency-bound; and a close frame must
+    // leave before the socket is dropped, not wait behind Nagle.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -117,8 +125,12 @@ async fn upgrade(
                 addr,
                 shared: slot.shared.clone(),
             };
-            conn.run(socket).await;
+            let (mut sink, mut stream) = socket.split();
+            conn.run(&mut sink, &mut stream).await;
+            // Free the slot before the socket closes: a client that sees
+            // the end of this connection may connect again at once.
             drop(slot);
+            drop((sink, stream));
         })
 }
 
@@ -217,6 +229,9 @@ struct Heard {
     start: Instant,
     /// Milliseconds after `start`.
     last: AtomicU64,
+    /// The reader is waiting for room in the hub's queue, not reading:
+    /// silence is then the relay's doing, not the client's.
+    waiting: AtomicBool,
 }
 
 impl Heard {
@@ -224,6 +239,7 @@ impl Heard {
         Self {
             start: Instant::now(),
             last: AtomicU64::new(0),
+            waiting: AtomicBool::new(false),
         }
     }
 
@@ -232,9 +248,23 @@ impl Heard {
         self.last.store(ms, Ordering::Relaxed);
     }
 
+    /// How long the client has been silent; zero while the reader waits
+    /// for the hub.
     fn silence(&self) -> Duration {
+        if self.waiting.load(Ordering::Relaxed) {
+            return Duration::ZERO;
+        }
         let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
         self.start.elapsed().saturating_sub(last)
+    }
+
+    /// Runs `wait` with silence suspended.
+    async fn excused<T>(&self, wait: impl Future<Output = T>) -> T {
+        self.waiting.store(true, Ordering::Relaxed);
+        let out = wait.await;
+        self.touch();
+        self.waiting.store(false, Ordering::Relaxed);
+        out
     }
 }
 
@@ -255,12 +285,11 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(self, socket: WebSocket) {
-        let (mut sink, mut stream) = socket.split();
+    async fn run(self, sink: &mut Sink, stream: &mut Stream) {
         let mut stopping = self.shared.stopping.clone();
         let limit = self.shared.config.handshake_timeout;
         let joined = tokio::select! {
-            joined = timeout(limit, self.handshake(&mut stream)) => match joined {
+            joined = timeout(limit, self.handshake(stream)) => match joined {
                 Ok(joined) => joined,
                 Err(_) => Err(End::close(
                     CloseKind::Policy,
@@ -275,7 +304,7 @@ impl Connection {
             version,
         } = match joined {
             Ok(joined) => joined,
-            Err(end) => return self.finish(&mut sink, &mut stream, None, None, end).await,
+            Err(end) => return self.finish(sink, stream, None, None, end).await,
         };
 
         // Extensions are offered back only to a peer that offered them.
@@ -290,9 +319,7 @@ impl Connection {
         };
         if self.shared.hub.send(connect).await.is_err() {
             let end = End::close(CloseKind::Internal, "the relay is stopping");
-            return self
-                .finish(&mut sink, &mut stream, None, Some(&peer), end)
-                .await;
+            return self.finish(sink, stream, None, Some(&peer), end).await;
         }
         let answer = Message::Peer {
             sender_id: self.shared.identity.peer_id.clone(),
@@ -309,8 +336,8 @@ impl Connection {
                 info!(conn = %self.id, %peer, addr = %self.addr, "peer joined");
                 let heard = Heard::new();
                 tokio::select! {
-                    end = self.read_frames(&mut stream, &peer, &heard) => end,
-                    end = self.write_frames(&mut sink, &mut queue, &heard) => end,
+                    end = self.read_frames(stream, &peer, &heard) => end,
+                    end = self.write_frames(sink, &mut queue, &heard) => end,
                     Ok(close) = &mut killed => End::Close { close, error: false, flush: false, wait: false },
                     _ = stopping.wait_for(|s| *s) => End::shutdown(),
                 }
@@ -329,7 +356,7 @@ impl Connection {
             },
             end => end,
         };
-        self.finish(&mut sink, &mut stream, Some(&mut queue), Some(&peer), end)
+        self.finish(sink, stream, Some(&mut queue), Some(&peer), end)
             .await;
         let gone = Input::Disconnect {
             conn: self.id,
@@ -435,7 +462,7 @@ impl Connection {
                         peer: peer.clone(),
                         message,
                     };
-                    if self.shared.hub.send(input).await.is_err() {
+                    if heard.excused(self.shared.hub.send(input)).await.is_err() {
                         return End::close(CloseKind::Internal, "the relay is stopping");
                     }
                 }
@@ -668,6 +695,20 @@ fn sender_of(message: &Message) -> Option<&PeerId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn silence_is_excused_while_the_reader_waits_for_the_hub() {
+        use futures_util::FutureExt as _;
+        let heard = Heard::new();
+        let (done, wait) = oneshot::channel::<()>();
+        let excused = heard.excused(wait);
+        tokio::pin!(excused);
+        assert!((&mut excused).now_or_never().is_none(), "still waiting");
+        assert_eq!(heard.silence(), Duration::ZERO);
+        done.send(()).unwrap();
+        excused.await.unwrap();
+        assert!(!heard.waiting.load(Ordering::Relaxed));
+    }
 
     #[test]
     fn close_reasons_are_cut_at_a_character_boundary() {

@@ -24,12 +24,16 @@
 //!   [`client_core::protocol::Message`] and awaits room in the hub's input
 //!   queue before reading the next one, so a busy hub slows clients down
 //!   through TCP instead of buffering without bound. Its writer drains the
-//!   connection's own outbound queue and sends keepalive pings.
+//!   connection's own outbound queue and sends keepalive pings. Only
+//!   `connection.rs` sees axum or tungstenite types.
 //! - **The hub thread** owns the sans-IO [`client_core::sync::Hub`] over
 //!   the [`RedbStore`]; storage is synchronous and never runs on a tokio
-//!   worker. It folds every input already queued into one `Effects`
-//!   (**group commit**), commits the batch, and only then routes the frames:
-//!   nothing is acknowledged before it is durable. If the commit fails,
+//!   worker. It blocks for one input, folds every input already queued
+//!   (up to `Config::max_commit_inputs`) into one `Effects` (**group
+//!   commit**), commits the batch in one transaction, and only then routes
+//!   the frames: nothing is acknowledged before it is durable. (A round is
+//!   split in two only where a peer's newer connection replaces its older
+//!   one, or where reading the store fails.) If the commit fails,
 //!   nothing from that round is sent, its documents are dropped from memory
 //!   and its peers are closed so they retry.
 //! - **Backpressure**: the hub never waits for a socket. Frames go to a
@@ -115,8 +119,11 @@ pub async fn run(
     stop.send_replace(true);
 
     let mut open = shared.connections.subscribe();
-    let drained = tokio::time::timeout(drain_timeout, open.wait_for(|n| *n == 0)).await;
-    if drained.is_err() {
+    let drained = matches!(
+        tokio::time::timeout(drain_timeout, open.wait_for(|n| *n == 0)).await,
+        Ok(Ok(_))
+    );
+    if !drained {
         warn!(
             connections = *shared.connections.borrow(),
             "connections still open after the drain timeout; stopping the hub anyway"

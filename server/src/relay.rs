@@ -758,32 +758,40 @@ mod tests {
     fn a_full_queue_kills_only_that_connection() {
         let store = Arc::new(Faulty::default());
         let mut relay = relay(store, 64);
-        let (mut fast, join_fast) = Socket::connect("fast", 64);
+        let (mut fast, join_fast) = Phone::new("fast", 64);
         let (mut slow, join_slow) = Socket::connect("slow", 2);
         relay.round([join_fast, join_slow]);
-        let doc = DocumentId::random();
-        relay.round([
-            fast.frame(request(&fast.peer, doc)),
-            slow.frame(request(&slow.peer, doc)),
-        ]);
-        assert_eq!(fast.drain().len(), 1, "doc-unavailable");
-        assert_eq!(slow.drain().len(), 1, "doc-unavailable");
+        // Both follow a stored document.
+        let mut pending = fast.start();
+        while !pending.is_empty() {
+            relay.round(pending.drain(..));
+            let (answers, closed) = fast.answer();
+            assert_eq!(closed, None);
+            pending = answers;
+        }
+        let doc = fast.doc;
+        relay.round([slow.frame(request(&slow.peer, doc))]);
+        assert!(matches!(
+            slow.drain().as_slice(),
+            [Outbound::Frame(Message::Sync { .. })]
+        ));
+        let talker = fast.socket.peer.clone();
         let ephemeral = |count| Message::Ephemeral {
-            sender_id: fast.peer.clone(),
+            sender_id: talker.clone(),
             target_id: relay_id(),
             count,
             session_id: "s".into(),
             document_id: doc,
             data: vec![1, 2, 3],
         };
-        relay.round((1..=3).map(|n| fast.frame(ephemeral(n))));
+        relay.round((1..=3).map(|n| fast.socket.frame(ephemeral(n))));
         let close = slow.killed.try_recv().expect("killed");
         assert_eq!(close.kind, CloseKind::Policy);
         assert!(close.reason.contains("not reading"), "{}", close.reason);
         // The fast peer is still served.
-        relay.round([fast.frame(request(&fast.peer, DocumentId::random()))]);
+        relay.round([fast.socket.frame(request(&talker, DocumentId::random()))]);
         assert!(matches!(
-            fast.drain().as_slice(),
+            fast.socket.drain().as_slice(),
             [Outbound::Frame(Message::DocUnavailable { .. })]
         ));
     }

@@ -1,0 +1,529 @@
+//! Shared by the relay's socket tests: a relay on `127.0.0.1:0` over a
+//! temporary redb file, a frame-level client, a syncing device, and a raw
+//! WebSocket that never answers pings.
+//!
+//! Every wait is on an actual message; timeouts are only safety nets.
+
+#![allow(dead_code)] // each test file uses part of this
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use client_core::device::{Device, Identity};
+use client_core::ids::{DocumentId, GridCode, TicketId};
+use client_core::model::lifecycle::Role;
+use client_core::model::ticket::{Kind, NewTicket, Source, Urgency};
+use client_core::protocol::{self, Message, PeerId, PeerMetadata, StorageId};
+use client_core::store::{MemoryStore, RedbStore};
+use client_core::sync::{Effects, Hub, HubEvent};
+use futures_util::{SinkExt, StreamExt};
+use server::{Config, ServerError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Safety net for any single wait.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// A relay running `server::run` in this test's runtime.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    /// The store `run` was given; dead once `run` has let go of it.
+    pub store: std::sync::Weak<RedbStore>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), ServerError>>>,
+}
+
+impl TestServer {
+    /// Serves the redb file at `path` (created if absent).
+    pub async fn start(path: &Path, config: Config) -> Self {
+        init_tracing();
+        let store = Arc::new(RedbStore::open(path).expect("open the relay database"));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let weak = Arc::downgrade(&store);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let task = tokio::spawn(server::run(listener, store, config, shutdown));
+        Self {
+            addr,
+            store: weak,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/", self.addr)
+    }
+
+    /// Triggers the graceful shutdown and waits for `run` to return.
+    pub async fn stop(mut self) -> Result<(), ServerError> {
+        let _ = self.stop.take().unwrap().send(());
+        let task = self.task.take().unwrap();
+        timeout(PATIENCE, task)
+            .await
+            .expect("run returns after shutdown")
+            .expect("run did not panic")
+    }
+
+    /// `GET path` over plain HTTP/1.1: (status, body).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let mut tcp = TcpStream::connect(self.addr).await.unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        timeout(PATIENCE, tcp.read_to_string(&mut response))
+            .await
+            .expect("an HTTP answer")
+            .unwrap();
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("a status line");
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A client that speaks frames; it checks nothing by itself.
+pub struct Client {
+    pub ws: Ws,
+    pub me: PeerId,
+}
+
+pub fn join_message(me: &PeerId) -> Message {
+    Message::Join {
+        sender_id: me.clone(),
+        supported_protocol_versions: vec!["1".into()],
+        peer_metadata: PeerMetadata {
+            storage_id: Some(StorageId::from(format!("{me}-storage"))),
+            is_ephemeral: Some(false),
+            ..PeerMetadata::default()
+        },
+    }
+}
+
+/// How a refused connection ended, as the client saw it.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The `error` message's text, if one arrived.
+    pub error: Option<String>,
+    /// The close frame, if one arrived.
+    pub close: Option<CloseFrame>,
+}
+
+impl Refusal {
+    /// Asserts an `error` message containing `text` and a close frame with
+    /// `code`.
+    pub fn assert(&self, text: &str, code: u16) {
+        let error = self
+            .error
+            .as_deref()
+            .unwrap_or_else(|| panic!("expected an error message about {text:?}, got {self:?}"));
+        assert!(error.contains(text), "error {error:?} lacks {text:?}");
+        let close = self.close.as_ref().expect("a close frame");
+        assert_eq!(u16::from(close.code), code, "{close:?}");
+    }
+}
+
+impl Client {
+    pub async fn connect(server: &TestServer, name: &str) -> Self {
+        let (ws, _) = timeout(PATIENCE, tokio_tungstenite::connect_async(server.url()))
+            .await
+            .expect("connect in time")
+            .expect("the WebSocket upgrade succeeds");
+        Self {
+            ws,
+            me: PeerId::from(name),
+        }
+    }
+
+    /// Connects, joins, and returns the relay's `peer` answer.
+    pub async fn join(server: &TestServer, name: &str) -> (Self, Message) {
+        let mut client = Self::connect(server, name).await;
+        client.send(&join_message(&client.me)).await;
+        let peer = client.recv().await;
+        assert!(matches!(peer, Message::Peer { .. }), "{peer:?}");
+        (client, peer)
+    }
+
+    pub async fn send(&mut self, message: &Message) {
+        self.send_raw(WsMessage::binary(protocol::encode(message)))
+            .await;
+    }
+
+    pub async fn send_raw(&mut self, frame: WsMessage) {
+        timeout(PATIENCE, self.ws.send(frame))
+            .await
+            .expect("send in time")
+            .expect("send");
+    }
+
+    /// The next frame other than ping/pong; `None` once the connection
+    /// has ended (cleanly or not).
+    pub async fn next(&mut self) -> Option<WsMessage> {
+        loop {
+            let item = timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("the relay answers in time");
+            match item {
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+                Some(Ok(frame)) => return Some(frame),
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    /// The next frame, pings included; `None` once the connection ended.
+    pub async fn next_any(&mut self) -> Option<WsMessage> {
+        timeout(PATIENCE, self.ws.next())
+            .await
+            .expect("a frame in time")
+            .and_then(Result::ok)
+    }
+
+    /// Waits until the relay has dropped the socket (TCP end of stream),
+    /// past the WebSocket close handshake.
+    pub async fn wait_dropped(mut self) {
+        let MaybeTlsStream::Plain(tcp) = self.ws.get_mut() else {
+            unreachable!("tests use plain TCP")
+        };
+        let mut chunk = [0u8; 1024];
+        loop {
+            match timeout(PATIENCE, tcp.read(&mut chunk))
+                .await
+                .expect("the relay drops the socket in time")
+            {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// The next message; panics on anything else.
+    pub async fn recv(&mut self) -> Message {
+        match self.next().await {
+            Some(WsMessage::Binary(bytes)) => protocol::decode(&bytes).expect("a v1 message"),
+            other => panic!("expected a binary frame, got {other:?}"),
+        }
+    }
+
+    /// Reads until the connection ends, keeping the `error` message and
+    /// the close frame, and answering the close frame.
+    pub async fn refusal(&mut self) -> Refusal {
+        let mut refusal = Refusal {
+            error: None,
+            close: None,
+        };
+        while let Some(frame) = self.next().await {
+            match frame {
+                WsMessage::Binary(bytes) => {
+                    if let Ok(Message::Error { message, .. }) = protocol::decode(&bytes) {
+                        refusal.error = Some(message);
+                    }
+                }
+                // Reading on past it sends the answer to the close frame.
+                WsMessage::Close(frame) => refusal.close = frame,
+                _ => {}
+            }
+        }
+        refusal
+    }
+}
+
+pub fn grid() -> GridCode {
+    GridCode::new("G-01").unwrap()
+}
+
+pub fn new_ticket(title: &str) -> NewTicket {
+    NewTicket {
+        id: TicketId::random(),
+        grid: grid(),
+        source: Source::Patrol,
+        kind: Kind::Component,
+        category: "0101".into(),
+        urgency: Urgency::Normal,
+        title: title.into(),
+        description: String::new(),
+        location: None,
+        resident: None,
+    }
+}
+
+/// A device syncing with the relay over a real socket: a
+/// `client_core::sync::Hub` over the device's own memory store.
+pub struct SyncClient {
+    pub client: Client,
+    pub device: Device<Arc<MemoryStore>>,
+    pub hub: Hub<Arc<MemoryStore>>,
+    pub relay: PeerId,
+    pub relay_storage: Option<StorageId>,
+    unavailable: BTreeSet<DocumentId>,
+}
+
+impl SyncClient {
+    pub async fn join(server: &TestServer, user: &str, role: Role) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let device = Device::init(store.clone(), Identity::new(user, role, vec![grid()])).unwrap();
+        let mut hub = Hub::new(store, PeerId::from(user), 1000);
+        let (client, peer) = Client::join(server, user).await;
+        let Message::Peer {
+            sender_id,
+            peer_metadata,
+            ..
+        } = peer
+        else {
+            unreachable!()
+        };
+        hub.connect(sender_id.clone(), &peer_metadata);
+        Self {
+            client,
+            device,
+            hub,
+            relay: sender_id,
+            relay_storage: peer_metadata.storage_id,
+            unavailable: BTreeSet::new(),
+        }
+    }
+
+    /// Commits what the hub produced, then sends its frames.
+    pub async fn apply(&mut self, fx: Effects) {
+        self.device.repo().commit(fx.batch).unwrap();
+        for event in &fx.events {
+            if let HubEvent::Unavailable { doc, .. } = event {
+                self.unavailable.insert(*doc);
+            }
+        }
+        assert!(fx.close.is_empty(), "the device closed: {:?}", fx.close);
+        for (_, message) in fx.send {
+            self.client.send(&message).await;
+        }
+    }
+
+    /// Takes one frame from the relay.
+    pub async fn receive_one(&mut self) {
+        let message = self.client.recv().await;
+        let mut fx = Effects::default();
+        self.hub.receive(&self.relay, message, &mut fx).unwrap();
+        self.apply(fx).await;
+    }
+
+    /// Syncs every document this device knows of (its grid's index and
+    /// what the index lists, learning more as the index arrives) until
+    /// the relay holds all of them and this device holds all the relay
+    /// has, or the relay said it has none.
+    pub async fn sync_all(&mut self) {
+        let mut wanted = BTreeSet::new();
+        loop {
+            let known = self.device.known_documents().unwrap();
+            let mut fx = Effects::default();
+            for doc in known.difference(&wanted) {
+                self.hub.want(doc, &self.relay, &mut fx).unwrap();
+            }
+            wanted.extend(known.iter().copied());
+            self.apply(fx).await;
+            let done = wanted.iter().all(|doc| {
+                self.unavailable.contains(doc) || self.hub.in_sync(doc, &self.relay) == Some(true)
+            });
+            if done {
+                return;
+            }
+            self.receive_one().await;
+        }
+    }
+
+    /// Announces a local edit of `doc` and waits until the relay has it.
+    pub async fn push(&mut self, doc: &DocumentId) {
+        let mut fx = Effects::default();
+        self.hub.local_change(doc, &mut fx).unwrap();
+        self.apply(fx).await;
+        while self.hub.in_sync(doc, &self.relay) != Some(true) {
+            self.receive_one().await;
+        }
+    }
+
+    pub fn titles(&self) -> Vec<String> {
+        let mut titles: Vec<String> = self
+            .device
+            .tickets(None, client_core::store::Listing::All)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.title)
+            .collect();
+        titles.sort();
+        titles
+    }
+}
+
+/// A relay with one ticket already uploaded (and the uploader gone).
+pub struct Fixture {
+    pub server: TestServer,
+    pub title: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub async fn start(config: Config) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let server = TestServer::start(&dir.path().join("relay.redb"), config).await;
+        let mut worker = SyncClient::join(&server, "wang", Role::Worker).await;
+        let title = "路灯不亮".to_owned();
+        worker.device.report(&new_ticket(&title), 1).unwrap();
+        worker.sync_all().await;
+        worker.client.ws.close(None).await.unwrap();
+        Self {
+            server,
+            title,
+            _dir: dir,
+        }
+    }
+
+    /// A fresh device still downloads the stored ticket.
+    pub async fn assert_still_serving(&self) {
+        let mut reader = SyncClient::join(&self.server, "chen", Role::Supervisor).await;
+        reader.sync_all().await;
+        assert_eq!(reader.titles(), vec![self.title.clone()]);
+    }
+}
+
+/// A WebSocket written by hand so that it never answers pings (every
+/// library client does, whenever it reads).
+pub struct RawWs {
+    tcp: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// One frame as read off the wire.
+#[derive(Debug)]
+pub struct RawFrame {
+    pub opcode: u8,
+    pub payload: Vec<u8>,
+}
+
+impl RawWs {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Self {
+            tcp,
+            buf: Vec::new(),
+        };
+        let head = loop {
+            if let Some(end) = raw.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&raw.buf[..end]).into_owned();
+                raw.buf.drain(..end + 4);
+                break head;
+            }
+            assert!(raw.fill().await, "the relay closed during the upgrade");
+        };
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        raw
+    }
+
+    /// Sends a masked binary frame, as a client must.
+    pub async fn send_binary(&mut self, payload: &[u8]) {
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        let mut frame = vec![0x82];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n <= usize::from(u16::MAX) => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.tcp.write_all(&frame).await.unwrap();
+    }
+
+    /// The next frame; `None` at end of stream.
+    pub async fn read_frame(&mut self) -> Option<RawFrame> {
+        loop {
+            if let Some((frame, used)) = parse_frame(&self.buf) {
+                self.buf.drain(..used);
+                return Some(frame);
+            }
+            if !self.fill().await {
+                return None;
+            }
+        }
+    }
+
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 4096];
+        match timeout(PATIENCE, self.tcp.read(&mut chunk))
+            .await
+            .expect("the relay sends something in time")
+        {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+}
+
+/// An unmasked server frame at the start of `buf`, and its length.
+fn parse_frame(buf: &[u8]) -> Option<(RawFrame, usize)> {
+    let (&b0, &b1) = (buf.first()?, buf.get(1)?);
+    let (len, mut at) = match b1 & 0x7f {
+        126 => (
+            usize::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])),
+            4,
+        ),
+        127 => {
+            let bytes: [u8; 8] = buf.get(2..10)?.try_into().ok()?;
+            (usize::try_from(u64::from_be_bytes(bytes)).ok()?, 10)
+        }
+        n => (usize::from(n), 2),
+    };
+    assert_eq!(b1 & 0x80, 0, "server frames are not masked");
+    let payload = buf.get(at..at + len)?.to_vec();
+    at += len;
+    Some((
+        RawFrame {
+            opcode: b0 & 0x0f,
+            payload,
+        },
+        at,
+    ))
+}
