@@ -60,6 +60,7 @@ mod config;
 mod connection;
 mod error;
 mod identity;
+pub mod registry;
 mod relay;
 
 use std::sync::Arc;

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use client_core::store::RedbStore;
 use server::Config;
+use server::registry::{GridRecord, Registry};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -25,6 +26,100 @@ struct Cli {
 enum Command {
     /// Serve devices over WebSocket (automerge-repo protocol v1).
     Serve(ServeArgs),
+    /// Grids (网格): add and list
+    #[command(subcommand)]
+    Grid(GridCommand),
+    /// Users: add and list (role and scope)
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Bearer tokens: issue (shown once), revoke, list
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Where the relay's data lives, for the administration commands (they
+/// work while the relay runs).
+#[derive(Debug, Args)]
+struct DataArgs {
+    /// Data directory of the relay
+    #[arg(long, default_value = "./gridsync-data", env = "GRIDSYNC_DATA")]
+    data: PathBuf,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum GridCommand {
+    /// Add a grid with its place in the hierarchy
+    Add {
+        #[arg(long)]
+        code: client_core::ids::GridCode,
+        #[arg(long)]
+        name: String,
+        /// 社区
+        #[arg(long)]
+        community: String,
+        /// 街道
+        #[arg(long)]
+        street: String,
+        /// 区
+        #[arg(long)]
+        district: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List grids
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user: role worker|supervisor|unit|reviewer|admin; scope
+    /// grids:CODE[,CODE...] | community:NAME | street:NAME | district:NAME | all (admins)
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        role: client_core::model::lifecycle::Role,
+        #[arg(long)]
+        scope: server::registry::Scope,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List users
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Issue a token for a user; it is printed once and only its hash is kept
+    Issue {
+        #[arg(long)]
+        user: String,
+        /// What the token is for (for example the device)
+        #[arg(long)]
+        label: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Revoke a token by the id `token list` shows; its open connections close
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List tokens (ids, users, states; never the tokens themselves)
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +149,9 @@ fn main() -> ExitCode {
         .init();
     let outcome = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Grid(c) => grid(c),
+        Command::User(c) => user(c),
+        Command::Token(c) => token(c),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -96,6 +194,154 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         server::run(listener, Arc::new(store), config, shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// Opens the relay database for an administration command.
+fn open_store(data: &Path) -> anyhow::Result<RedbStore> {
+    let path = data.join("relay.redb");
+    if !path.is_file() {
+        anyhow::bail!(
+            "no relay database at {}; run `gridsync-server serve --data {}` once, or pass the right --data",
+            path.display(),
+            data.display()
+        );
+    }
+    RedbStore::open(&path)
+        .with_context(|| format!("could not open the relay database {}", path.display()))
+}
+
+fn print<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        println!("{}", human());
+    }
+    Ok(())
+}
+
+fn grid(command: GridCommand) -> anyhow::Result<()> {
+    match command {
+        GridCommand::Add {
+            code,
+            name,
+            community,
+            street,
+            district,
+            data,
+        } => {
+            let store = open_store(&data.data)?;
+            let registry = Registry::new(store.database())?;
+            let record = GridRecord {
+                code,
+                name,
+                community,
+                street,
+                district,
+            };
+            registry.add_grid(&record)?;
+            print(data.json, &record, || {
+                format!("added grid {} ({})", record.code, record.name)
+            })
+        }
+        GridCommand::List { data } => {
+            let store = open_store(&data.data)?;
+            let grids = Registry::new(store.database())?.grids()?;
+            print(data.json, &grids, || {
+                grids
+                    .iter()
+                    .map(|g| {
+                        format!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            g.code, g.name, g.community, g.street, g.district
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+    }
+}
+
+fn user(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add {
+            name,
+            role,
+            scope,
+            data,
+        } => {
+            let store = open_store(&data.data)?;
+            let record = Registry::new(store.database())?.add_user(&name, role, scope)?;
+            print(data.json, &record, || {
+                format!(
+                    "added {} `{}` for {}",
+                    record.role, record.name, record.scope
+                )
+            })
+        }
+        UserCommand::List { data } => {
+            let store = open_store(&data.data)?;
+            let users = Registry::new(store.database())?.users()?;
+            print(data.json, &users, || {
+                users
+                    .iter()
+                    .map(|u| format!("{}\t{}\t{}", u.name, u.role, u.scope))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+    }
+}
+
+fn token(command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Issue { user, label, data } => {
+            let store = open_store(&data.data)?;
+            let (token, record) = Registry::new(store.database())?.issue_token(&user, label)?;
+            let shown = serde_json::json!({ "token": token, "id": record.id, "user": record.user });
+            print(data.json, &shown, || {
+                format!(
+                    "{token}\n(token {} for `{}`: shown once, only its hash is kept; give it to the device with `gridsync login --token ...`)",
+                    record.id, record.user
+                )
+            })
+        }
+        TokenCommand::Revoke { id, data } => {
+            let store = open_store(&data.data)?;
+            let record = Registry::new(store.database())?.revoke_token(&id)?;
+            print(data.json, &record, || {
+                format!("revoked token {} of `{}`", record.id, record.user)
+            })
+        }
+        TokenCommand::List { data } => {
+            let store = open_store(&data.data)?;
+            let tokens = Registry::new(store.database())?.tokens()?;
+            print(data.json, &tokens, || {
+                tokens
+                    .iter()
+                    .map(|t| {
+                        let state = if t.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        };
+                        format!(
+                            "{}\t{}\t{}\t{}",
+                            t.id,
+                            t.user,
+                            state,
+                            t.label.as_deref().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+    }
 }
 
 /// Holds `<data>/relay.lock` for the life of the process: the database
