@@ -269,7 +269,15 @@ struct Session<S> {
     extra: Vec<DocumentId>,
     /// Documents the relay confirmed hold our exact heads (heads batch).
     confirmed: HashSet<DocumentId>,
+    /// Documents waiting to be asked for, and those asked for and not yet
+    /// settled: at most [`IN_FLIGHT`] at once, so the relay's replies never
+    /// pile up beyond what this client reads.
+    queue: std::collections::VecDeque<DocumentId>,
+    in_flight: HashSet<DocumentId>,
 }
+
+/// Documents a client syncs at once.
+const IN_FLIGHT: usize = 256;
 
 impl<S: Store + 'static> Session<S> {
     /// Wants every document the device should hold and is not yet syncing.
@@ -295,13 +303,37 @@ impl<S: Store + 'static> Session<S> {
                 unknown = unknown.len(),
                 "discovered documents"
             );
-            for doc in edited_or_extra.into_iter().chain(unknown) {
-                self.hub.want(&doc, &self.relay, fx)?;
-            }
+            self.queue
+                .extend(edited_or_extra.into_iter().chain(unknown));
         } else {
-            for doc in new {
-                self.hub.want(&doc, &self.relay, fx)?;
-            }
+            self.queue.extend(new);
+        }
+        self.pump(fx)
+    }
+
+    fn settled(&self, doc: &DocumentId) -> bool {
+        self.confirmed.contains(doc)
+            || self.hub.in_sync(doc, &self.relay) == Some(true)
+            || self.unavailable.contains(doc)
+    }
+
+    /// Asks for queued documents while fewer than [`IN_FLIGHT`] are unsettled.
+    fn pump(&mut self, fx: &mut Effects) -> Result<(), ClientError> {
+        let settled: Vec<DocumentId> = self
+            .in_flight
+            .iter()
+            .filter(|d| self.settled(d))
+            .copied()
+            .collect();
+        for doc in settled {
+            self.in_flight.remove(&doc);
+        }
+        while self.in_flight.len() < IN_FLIGHT {
+            let Some(doc) = self.queue.pop_front() else {
+                break;
+            };
+            self.hub.want(&doc, &self.relay, fx)?;
+            self.in_flight.insert(doc);
         }
         Ok(())
     }
@@ -334,9 +366,7 @@ impl<S: Store + 'static> Session<S> {
             }
         }
         // Documents whose heads differ go through the sync protocol.
-        for doc in stale {
-            self.hub.want(&doc, &self.relay, fx)?;
-        }
+        self.queue.extend(stale);
         // A grid index that gained entries lists documents to ask for.
         for index in changed_indexes {
             let listed: Vec<DocumentId> = match self.hub.document(&index) {
@@ -347,10 +377,11 @@ impl<S: Store + 'static> Session<S> {
             };
             for doc in listed {
                 if self.wanted.insert(doc) {
-                    self.hub.want(&doc, &self.relay, fx)?;
+                    self.queue.push_back(doc);
                 }
             }
         }
+        self.pump(fx)?;
         // Durable before anything that acknowledges it is sent.
         self.hub
             .repo()
@@ -370,15 +401,7 @@ impl<S: Store + 'static> Session<S> {
     /// (acknowledged, total): a document counts once the relay's heads
     /// equal ours, or once the relay said it has none and neither do we.
     fn progress(&self) -> (usize, usize) {
-        let done = self
-            .wanted
-            .iter()
-            .filter(|d| {
-                self.confirmed.contains(d)
-                    || self.hub.in_sync(d, &self.relay) == Some(true)
-                    || self.unavailable.contains(d)
-            })
-            .count();
+        let done = self.wanted.iter().filter(|d| self.settled(d)).count();
         (done, self.wanted.len())
     }
 
@@ -508,6 +531,8 @@ async fn open_session<S: Store + 'static>(
         received: BTreeSet::new(),
         extra: cfg.extra_documents.clone(),
         confirmed: HashSet::new(),
+        queue: std::collections::VecDeque::new(),
+        in_flight: HashSet::new(),
     };
     Ok((socket, Arc::new(Mutex::new(session))))
 }

@@ -41,6 +41,7 @@ fn node(args: &[&str]) -> serde_json::Value {
 }
 
 fn device(dir: &std::path::Path) -> Arc<RedbStore> {
+    std::fs::create_dir_all(dir).unwrap();
     let store = Arc::new(RedbStore::open(dir.join("gridsync.redb")).unwrap());
     Device::init(
         store.clone(),
