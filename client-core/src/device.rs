@@ -247,7 +247,12 @@ impl<S: Store> Device<S> {
         now: i64,
     ) -> Result<Ticket, DeviceError> {
         self.ensure_writer()?;
-        let current = self.ticket(id)?;
+        let doc_id = id.document_id();
+        let mut doc = self
+            .repo
+            .load(&doc_id)?
+            .ok_or(DeviceError::UnknownTicket(id))?;
+        let current = ticket::read(&doc, id).map_err(RepoError::from)?;
         let mut ev = Event::new(
             current.state.status,
             action,
@@ -277,9 +282,11 @@ impl<S: Store> Device<S> {
                 action,
                 reason,
             })?;
-        self.repo
-            .change(&id.document_id(), |tx| ticket::append_event(tx, &ev))?;
-        self.ticket(id)
+        let ((), batch) = self
+            .repo
+            .edit_loaded(&doc_id, &mut doc, |tx| ticket::append_event(tx, &ev))?;
+        self.repo.commit(batch)?;
+        Ok(ticket::read(&doc, id).map_err(RepoError::from)?)
     }
 
     pub fn comment(&self, id: TicketId, text: &str, now: i64) -> Result<EventId, DeviceError> {
@@ -287,7 +294,9 @@ impl<S: Store> Device<S> {
         if text.trim().is_empty() {
             return Err(DeviceError::Invalid("a comment needs text".into()));
         }
-        self.ticket(id)?;
+        if self.repo.store().load(&id.document_id())?.is_none() {
+            return Err(DeviceError::UnknownTicket(id));
+        }
         let c = Comment {
             id: EventId::random(),
             author: self.identity.user.clone(),

@@ -104,9 +104,20 @@ impl<S: Store> Repo<S> {
         f: impl FnOnce(&mut Transaction<'_>) -> Result<T, AutomergeError>,
     ) -> Result<(T, Batch), RepoError> {
         let mut doc = self.load_or_new(doc_id)?;
+        self.edit_loaded(doc_id, &mut doc, f)
+    }
+
+    /// [`Self::edit`] on a document the caller already loaded (and keeps,
+    /// with the edit applied).
+    pub fn edit_loaded<T>(
+        &self,
+        doc_id: &DocumentId,
+        doc: &mut Automerge,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, AutomergeError>,
+    ) -> Result<(T, Batch), RepoError> {
         let before = doc.get_heads();
         let out = doc.transact(f).map_err(|failure| failure.error)?;
-        let mut batch = self.changes_since(doc_id, &doc, &before)?;
+        let mut batch = self.changes_since(doc_id, doc, &before)?;
         if !batch.is_empty() {
             batch.mark_local(*doc_id);
         }
