@@ -1,7 +1,7 @@
 //! `gridsync ticket list`: tickets from the local summary index.
 
 use client_core::model::summary::TicketSummary;
-use client_core::store::Listing;
+use client_core::store::{Listing, Store};
 
 use crate::args::TicketListArgs;
 use crate::data_dir::DataDir;
@@ -44,10 +44,21 @@ pub fn run(args: &TicketListArgs, dir: &DataDir, out: &mut Output) -> Result<(),
         };
         return out.line(format!("no {what} in {}{hint}", grids.join(", ")));
     }
-    out.table(&table(&tickets, time::now_ms()))
+    let unsent: std::collections::HashSet<_> = device
+        .repo()
+        .store()
+        .outbox()?
+        .into_iter()
+        .map(|(doc, _)| doc)
+        .collect();
+    out.table(&table(&tickets, time::now_ms(), &unsent))
 }
 
-fn table(tickets: &[TicketSummary], now: i64) -> comfy_table::Table {
+fn table(
+    tickets: &[TicketSummary],
+    now: i64,
+    unsent: &std::collections::HashSet<client_core::ids::DocumentId>,
+) -> comfy_table::Table {
     let mut t = output::table([
         "编号 id",
         "状态 status",
@@ -70,15 +81,19 @@ fn table(tickets: &[TicketSummary], now: i64) -> comfy_table::Table {
             output::or_dash(s.unit.as_deref()),
             time::show(s.due_at),
             time::show(s.reported_at),
-            flags(s, now),
+            flags(s, now, unsent.contains(&s.id.document_id())),
         ]);
     }
     t
 }
 
-/// 冲突 / 超期 / 返工 markers.
-fn flags(s: &TicketSummary, now: i64) -> String {
+/// 未同步 / 冲突 / 超期 / 返工 markers.
+fn flags(s: &TicketSummary, now: i64, unsent: bool) -> String {
     let mut f = Vec::new();
+    if unsent {
+        // Local changes the relay has not acknowledged yet.
+        f.push("未同步 not yet synced".to_owned());
+    }
     if s.conflicts > 0 {
         f.push(format!("冲突 conflicts {}", s.conflicts));
     }
