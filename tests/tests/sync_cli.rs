@@ -153,4 +153,23 @@ fn sync_without_a_reachable_relay_fails_clearly_and_keeps_local_data() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("could not reach the relay"), "{err}");
     assert_eq!(show(&wang, &id)["title"], "占道经营");
+    assert!(
+        wang.ok(&["ticket", "list"]).contains("未同步"),
+        "still marked as not yet synced"
+    );
+}
+
+#[test]
+fn a_ticket_is_marked_unsynced_until_the_relay_acknowledges_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = Relay::start(&tmp.path().join("relay"));
+    let wang = init(tmp.path(), "王芳", "worker");
+    report(&wang, "垃圾满溢");
+    assert!(wang.ok(&["ticket", "list"]).contains("未同步"));
+    let report = sync(&wang, &relay);
+    assert_eq!(report["acknowledged"], report["documents"]);
+    assert!(
+        !wang.ok(&["ticket", "list"]).contains("未同步"),
+        "acknowledged"
+    );
 }
