@@ -265,7 +265,7 @@ impl<S: Store> Device<S> {
         ev.rating = input.rating;
         if action == Action::Dispatched {
             ev.due_at = Some(input.due_at.unwrap_or_else(|| {
-                now + default_time_limit_ms(current.urgency.unwrap_or(Urgency::Normal))
+                default_due_at(now, current.urgency.unwrap_or(Urgency::Normal))
             }));
         }
         if action == Action::Closed {
@@ -467,13 +467,32 @@ fn todo_item(me: &Identity, t: TicketSummary, now: i64) -> Option<TodoItem> {
     })
 }
 
-/// The default handling time limit when a dispatcher gives none: 24 hours
-/// for urgent tickets, 3 days otherwise.
-pub fn default_time_limit_ms(urgency: Urgency) -> i64 {
-    const HOUR: i64 = 3_600_000;
+/// The default handling time limit, in working hours, when a dispatcher
+/// gives no deadline: one working day (7 h) for urgent tickets, three
+/// otherwise.
+pub fn default_time_limit_hours(urgency: Urgency) -> u32 {
     match urgency {
-        Urgency::Urgent => 24 * HOUR,
-        Urgency::Normal => 72 * HOUR,
+        Urgency::Urgent => 7,
+        Urgency::Normal => 21,
+    }
+}
+
+/// The deadline for a ticket dispatched at `now`: its time limit counted in
+/// working hours on the mainland China calendar (weekends, public holidays
+/// and make-up working days, +08:00). Without the `export` feature (which
+/// carries the calendar) it falls back to calendar days.
+pub fn default_due_at(now: i64, urgency: Urgency) -> i64 {
+    let hours = default_time_limit_hours(urgency);
+    #[cfg(feature = "export")]
+    {
+        static CALENDAR: std::sync::OnceLock<crate::report::Calendar> = std::sync::OnceLock::new();
+        let calendar = CALENDAR.get_or_init(crate::report::Calendar::china_default);
+        let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
+        calendar.add_working_hours(now, hours, offset)
+    }
+    #[cfg(not(feature = "export"))]
+    {
+        now + i64::from(hours) / 7 * 24 * 3_600_000
     }
 }
 

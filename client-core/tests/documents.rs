@@ -126,3 +126,44 @@ fn a_worker_cannot_report_in_another_grid_and_a_reviewer_writes_nothing() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_dispatch_deadline_counts_working_hours_across_national_day() {
+    use client_core::device::{EventInput, default_due_at};
+    use client_core::model::lifecycle::Action;
+    // Wednesday 2026-09-30 10:00 +08:00: 6 working hours that day, then the
+    // National Day holiday (Oct 1-7), Thu 8 and Fri 9 (7 h each), and the
+    // make-up working Saturday Oct 10 supplies the last hour.
+    let dispatched = chrono::DateTime::parse_from_rfc3339("2026-09-30T10:00:00+08:00")
+        .unwrap()
+        .timestamp_millis();
+    let due = chrono::DateTime::parse_from_rfc3339("2026-10-10T10:00:00+08:00")
+        .unwrap()
+        .timestamp_millis();
+    assert_eq!(default_due_at(dispatched, Urgency::Normal), due);
+
+    let sup = Device::init(
+        MemoryStore::new(),
+        Identity::new("li", Role::Supervisor, vec![GridCode::new("G-01").unwrap()]),
+    )
+    .unwrap();
+    let t = new_ticket("G-01");
+    sup.report(&t, dispatched - 1000).unwrap();
+    sup.act(
+        t.id,
+        Action::Accepted,
+        EventInput::default(),
+        dispatched - 500,
+    )
+    .unwrap();
+    let unit = EventInput {
+        unit: Some("幸福物业".into()),
+        ..EventInput::default()
+    };
+    let after = sup.act(t.id, Action::Dispatched, unit, dispatched).unwrap();
+    // `new_ticket` is urgent: one working day, 6 h on Sep 30 + 1 h on Oct 8.
+    let urgent_due = chrono::DateTime::parse_from_rfc3339("2026-10-08T10:00:00+08:00")
+        .unwrap()
+        .timestamp_millis();
+    assert_eq!(after.state.due_at, Some(urgent_due));
+}
