@@ -173,3 +173,47 @@ fn a_ticket_is_marked_unsynced_until_the_relay_acknowledges_it() {
         "acknowledged"
     );
 }
+
+#[test]
+fn sync_watch_sends_edits_made_by_other_commands_while_it_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = Relay::start(&tmp.path().join("relay"));
+    let wang = init(tmp.path(), "王芳", "worker");
+    let li = init(tmp.path(), "李明", "supervisor");
+    let mut watcher = std::process::Command::new(tests::bin("gridsync"))
+        .arg("--data")
+        .arg(&wang.data)
+        .args(["sync", "--watch", "--server", &relay.url()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the watcher is connected and idle, so the ticket below is
+    // picked up by its polling, not by its first round.
+    let stderr = std::io::BufReader::new(watcher.stderr.take().unwrap());
+    let mut lines = std::io::BufRead::lines(stderr);
+    assert!(
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.starts_with("in sync")),
+        "the watcher settles"
+    );
+    std::thread::spawn(move || for _ in lines {});
+    // Recorded by another process while the watcher holds the database.
+    let id = report(&wang, "楼道灯不亮");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = false;
+    while !seen && std::time::Instant::now() < deadline {
+        sync(&li, &relay);
+        seen = li
+            .json(&["ticket", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == id.as_str());
+    }
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    assert!(seen, "the watcher sent the new ticket to the relay");
+}
