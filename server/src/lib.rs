@@ -59,6 +59,7 @@
 mod config;
 mod connection;
 mod error;
+pub mod export;
 mod identity;
 pub mod registry;
 mod relay;
@@ -87,6 +88,7 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     config.validate()?;
     let documents_in_memory = Arc::new(AtomicUsize::new(0));
+    let http_store = store.clone();
     let relay = relay::start(store, &config, documents_in_memory.clone()).await?;
     info!(
         peer_id = %relay.identity.peer_id,
@@ -102,6 +104,7 @@ pub async fn run(
         connections: watch::Sender::new(0),
         documents_in_memory,
         stopping: stop.subscribe(),
+        store: http_store,
     });
 
     let signal = {
