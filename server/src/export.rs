@@ -3,7 +3,7 @@
 //!
 //! Both gather and check their inputs, decide which grids to read
 //! ([`select`]) and stream them through the client-core [`Exporter`]
-//! ([`write`]): each grid's ticket summaries come from the store's listing
+//! ([`write()`]): each grid's ticket summaries come from the store's listing
 //! index, each ticket is loaded, pushed and dropped in turn, and visits are
 //! read one visit log at a time from the grid's index document. The
 //! exporter spools rows to temporary files, so memory grows with the number
@@ -248,7 +248,7 @@ fn load<S: Store>(store: &S, doc_id: &DocumentId) -> Result<Option<Automerge>, E
     }
 }
 
-/// What [`write`] did.
+/// What [`write()`] did.
 #[derive(Debug, Clone, Default)]
 pub struct Written {
     pub stats: ExportStats,
@@ -257,7 +257,7 @@ pub struct Written {
     pub documents_skipped: u64,
 }
 
-/// Callbacks while [`write`] runs.
+/// Callbacks while [`write()`] runs.
 pub struct Hooks<'a> {
     /// Called with the number of records pushed so far.
     pub progress: Option<Box<dyn FnMut(u64) + Send>>,
