@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub documents_in_memory: Arc<AtomicUsize>,
     /// Becomes true when the relay starts shutting down.
     pub stopping: watch::Receiver<bool>,
+    /// The relay's database, for the HTTP API (read on blocking threads).
+    pub store: Arc<client_core::store::RedbStore>,
 }
 
 /// Serves HTTP on `listener` until `signal` completes and every plain HTTP
@@ -68,6 +70,7 @@ pub(crate) async fn serve(
     let app = Router::new()
         .route("/", get(upgrade))
         .route("/healthz", get(healthz))
+        .route("/api/export", get(crate::export::http::export))
         .with_state(shared);
     // Sync frames are small and latency-bound; and a close frame must
     // leave before the socket is dropped, not wait behind Nagle.

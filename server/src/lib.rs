@@ -4,8 +4,11 @@
 //! Devices connect to `/` (as to the JS sync server), send `join`, get
 //! `peer`, and then sync documents; the relay keeps every document it is
 //! sent and hands it to every device that asks. `/healthz` reports
-//! liveness. [`run`] serves a bound listener until its `shutdown` future
-//! completes; the `gridsync-server` binary wraps it.
+//! liveness. `GET /api/export` serves the district-review export (XLSX,
+//! CSV, GeoJSON, JSON) to reviewer, supervisor and admin bearer tokens,
+//! scoped by the [`registry`]; see [`export`], which also backs the
+//! `gridsync-server export` command. [`run`] serves a bound listener until
+//! its `shutdown` future completes; the `gridsync-server` binary wraps it.
 //!
 //! # Threading model
 //!
@@ -25,7 +28,10 @@
 //!   queue before reading the next one, so a busy hub slows clients down
 //!   through TCP instead of buffering without bound. Its writer drains the
 //!   connection's own outbound queue and sends keepalive pings. Only
-//!   `connection.rs` sees axum or tungstenite types.
+//!   `connection.rs` and `export/http.rs` see axum or tungstenite types.
+//! - **Exports** read the store on tokio's blocking pool (at most two at
+//!   once), never on the async workers or the hub thread; redb's
+//!   multi-version reads do not block the hub's commits.
 //! - **The hub thread** owns the sans-IO [`client_core::sync::Hub`] over
 //!   the [`RedbStore`]; storage is synchronous and never runs on a tokio
 //!   worker. It blocks for one input, folds every input already queued
@@ -59,6 +65,7 @@
 mod config;
 mod connection;
 mod error;
+pub mod export;
 mod identity;
 pub mod registry;
 mod relay;
@@ -87,6 +94,7 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     config.validate()?;
     let documents_in_memory = Arc::new(AtomicUsize::new(0));
+    let http_store = store.clone();
     let relay = relay::start(store, &config, documents_in_memory.clone()).await?;
     info!(
         peer_id = %relay.identity.peer_id,
@@ -102,6 +110,7 @@ pub async fn run(
         connections: watch::Sender::new(0),
         documents_in_memory,
         stopping: stop.subscribe(),
+        store: http_store,
     });
 
     let signal = {

@@ -35,6 +35,8 @@ enum Command {
     /// Bearer tokens: issue (shown once), revoke, list
     #[command(subcommand)]
     Token(TokenCommand),
+    /// District-review export (XLSX, CSV, GeoJSON, JSON) of the relay's grids
+    Export(Box<server::export::cli::ExportArgs>),
 }
 
 /// Where the relay's data lives, for the administration commands (they
@@ -152,6 +154,7 @@ fn main() -> ExitCode {
         Command::Grid(c) => grid(c),
         Command::User(c) => user(c),
         Command::Token(c) => token(c),
+        Command::Export(args) => return server::export::cli::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

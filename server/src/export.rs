@@ -1,0 +1,593 @@
+//! The district-review export on the relay: `gridsync-server export` and
+//! `GET /api/export`.
+//!
+//! Both gather and check their inputs, decide which grids to read
+//! ([`select`]) and stream them through the client-core [`Exporter`]
+//! ([`write()`]): each grid's ticket summaries come from the store's listing
+//! index, each ticket is loaded, pushed and dropped in turn, and visits are
+//! read one visit log at a time from the grid's index document. The
+//! exporter spools rows to temporary files, so memory grows with the number
+//! of grids, not with the number of tickets.
+//!
+//! Where a grid sits (name, community, street, district) comes from the
+//! [`Registry`]; a grid with documents on the relay but missing from the
+//! registry reads as unknown (未知).
+
+pub mod cli;
+pub(crate) mod http;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+
+use automerge::Automerge;
+use chrono::{Datelike, FixedOffset, NaiveDate, TimeZone};
+use client_core::ids::{DocumentId, GridCode, TicketId};
+use client_core::model::schema::{self, DocType};
+use client_core::model::{grid_index, ticket, visit};
+use client_core::report::{
+    Calendar, ExportStats, Exporter, Filter, Format, GridDirectory, GridInfo, Lang, Period,
+    ReportError, ReportOptions, Table,
+};
+use client_core::store::{Listing, Store, StoreError};
+
+use crate::registry::{Registry, RegistryError, Scope};
+
+/// The progress callback runs every this many records.
+const PROGRESS_EVERY: u64 = 16;
+
+/// Why an export was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// A bad flag or parameter (exit code 2, HTTP 400).
+    #[error("{0}")]
+    Usage(String),
+    /// The request reaches outside the user's scope (HTTP 403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The filter names no grid (exit code 1, HTTP 404).
+    #[error("{0}")]
+    NoMatch(String),
+    #[error("could not read the relay registry: {0}")]
+    Registry(#[from] RegistryError),
+    #[error("could not read the relay database: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Report(#[from] ReportError),
+    /// The client went away (HTTP) before the export was complete.
+    #[error("the export was cancelled")]
+    Cancelled,
+}
+
+/// What part of the district to export, as asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Only these grids (any of them; empty: every grid).
+    pub grids: Vec<GridCode>,
+    pub community: Option<String>,
+    pub street: Option<String>,
+    pub district: Option<String>,
+}
+
+impl Selection {
+    fn narrows_by_place(&self) -> bool {
+        self.community.is_some() || self.street.is_some() || self.district.is_some()
+    }
+}
+
+/// The grids to read and how the report describes and places them.
+#[derive(Debug, Clone)]
+pub struct Selected {
+    /// In code order.
+    pub grids: Vec<GridCode>,
+    /// For the exporter: it also names the selection in the metadata.
+    pub filter: Filter,
+    /// Every registered grid's place.
+    pub directory: GridDirectory,
+    /// Requested grids the registry does not know (they read as unknown).
+    pub unregistered: Vec<GridCode>,
+}
+
+/// The grids `want` names within `scope`: the intersection of the request
+/// and the scope. A requested grid outside the scope, or a community,
+/// street or district with grids but none in the scope, is
+/// [`ExportError::Forbidden`]; a filter that matches no grid at all is
+/// [`ExportError::NoMatch`]. With [`Scope::All`] and no filter, every grid
+/// the registry lists or the store holds documents of is read.
+pub fn select<S: Store>(
+    registry: &Registry<'_>,
+    store: &S,
+    want: &Selection,
+    scope: &Scope,
+) -> Result<Selected, ExportError> {
+    let registered = registry.grids()?;
+    let directory: GridDirectory = registered
+        .iter()
+        .map(|g| {
+            (
+                g.code.clone(),
+                GridInfo {
+                    name: g.name.clone(),
+                    community: g.community.clone(),
+                    street: g.street.clone(),
+                    district: g.district.clone(),
+                },
+            )
+        })
+        .collect();
+    let allowed = match scope {
+        Scope::All => None,
+        other => Some(registry.grids_in(other)?),
+    };
+    if let Some(allowed) = &allowed
+        && let Some(outside) = want.grids.iter().find(|g| !allowed.contains(*g))
+    {
+        return Err(ExportError::Forbidden(format!(
+            "grid {outside} is outside your scope ({scope}); ask for grids in it, or leave out \
+             grid to export all of it"
+        )));
+    }
+    let in_place = |code: &GridCode| {
+        let info = directory.get(code);
+        let matches = |want: &Option<String>, have: Option<&String>| {
+            want.as_ref().is_none_or(|w| have == Some(w))
+        };
+        matches(&want.community, info.map(|i| &i.community))
+            && matches(&want.street, info.map(|i| &i.street))
+            && matches(&want.district, info.map(|i| &i.district))
+    };
+    let candidates: BTreeSet<GridCode> = if !want.grids.is_empty() {
+        want.grids.iter().cloned().collect()
+    } else if let Some(allowed) = &allowed {
+        allowed.clone()
+    } else if want.narrows_by_place() {
+        // Unregistered grids match no community, street or district.
+        registered.iter().map(|g| g.code.clone()).collect()
+    } else {
+        let indexes = registered
+            .iter()
+            .map(|g| g.code.index_document_id())
+            .collect();
+        let mut all = stored_grids(store, &indexes)?;
+        all.extend(registered.iter().map(|g| g.code.clone()));
+        all
+    };
+    let grids: Vec<GridCode> = candidates.into_iter().filter(|g| in_place(g)).collect();
+
+    let place_filter = Filter {
+        district: want.district.clone(),
+        street: want.street.clone(),
+        community: want.community.clone(),
+        grid: None,
+    };
+    if grids.is_empty() && want.narrows_by_place() {
+        let asked = place_filter.describe(Lang::En);
+        let exists = registered.iter().any(|g| in_place(&g.code));
+        return Err(if !exists {
+            ExportError::NoMatch(format!(
+                "no registered grid is in {asked}; check the spelling (`gridsync-server grid \
+                 list` shows every grid and where it sits)"
+            ))
+        } else if allowed.is_some() && want.grids.is_empty() {
+            ExportError::Forbidden(format!(
+                "{asked} is outside your scope ({scope}); ask for part of your scope"
+            ))
+        } else {
+            ExportError::NoMatch(format!("none of the grids asked for is in {asked}"))
+        });
+    }
+
+    let mut filter = place_filter;
+    if let [one] = want.grids.as_slice() {
+        filter.grid = Some(one.clone());
+    }
+    // Say in the metadata what the scope narrowed the export to.
+    match scope {
+        Scope::Community(c) if filter.community.is_none() => filter.community = Some(c.clone()),
+        Scope::Street(s) if filter.street.is_none() => filter.street = Some(s.clone()),
+        Scope::District(d) if filter.district.is_none() => filter.district = Some(d.clone()),
+        Scope::Grids(codes) if filter.grid.is_none() && codes.len() == 1 => {
+            filter.grid = Some(codes[0].clone());
+        }
+        _ => {}
+    }
+    let unregistered = want
+        .grids
+        .iter()
+        .filter(|g| directory.get(g).is_none())
+        .cloned()
+        .collect();
+    Ok(Selected {
+        grids,
+        filter,
+        directory,
+        unregistered,
+    })
+}
+
+/// Grids the store holds documents of: the grid of every ticket summary,
+/// and of every grid index document (found by loading, one at a time, the
+/// documents that are neither tickets nor a registered grid's index).
+fn stored_grids<S: Store>(
+    store: &S,
+    known_indexes: &BTreeSet<DocumentId>,
+) -> Result<BTreeSet<GridCode>, ExportError> {
+    let mut grids = BTreeSet::new();
+    for doc_id in store.documents()? {
+        if let Some(summary) = store.summary(&doc_id)? {
+            grids.insert(summary.grid);
+            continue;
+        }
+        if known_indexes.contains(&doc_id) {
+            continue;
+        }
+        let Some(doc) = load(store, &doc_id)? else {
+            continue;
+        };
+        if matches!(schema::doc_type(&doc), Ok(Some(DocType::GridIndex)))
+            && let Ok(index) = grid_index::read(&doc)
+            && let Some(grid) = index.grid
+        {
+            grids.insert(grid);
+        }
+    }
+    Ok(grids)
+}
+
+/// A stored document; `None` if absent or unreadable (logged).
+fn load<S: Store>(store: &S, doc_id: &DocumentId) -> Result<Option<Automerge>, ExportError> {
+    let Some(stored) = store.load(doc_id)? else {
+        return Ok(None);
+    };
+    match Automerge::load(&stored.concat()) {
+        Ok(doc) => Ok(Some(doc)),
+        Err(e) => {
+            tracing::warn!(doc = %doc_id, error = %e, "export: skipping a document that does not load");
+            Ok(None)
+        }
+    }
+}
+
+/// What [`write()`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    pub stats: ExportStats,
+    /// Ticket or visit-log documents listed but missing, unloadable or of
+    /// an unknown schema; left out of the export (and logged).
+    pub documents_skipped: u64,
+}
+
+/// Callbacks while [`write()`] runs.
+pub struct Hooks<'a> {
+    /// Called with the number of records pushed so far.
+    pub progress: Option<Box<dyn FnMut(u64) + Send>>,
+    /// Called with what is being read (`tickets of G-01`).
+    pub phase: &'a dyn Fn(String),
+    /// Checked before each record; `true` stops with [`ExportError::Cancelled`].
+    pub cancelled: &'a dyn Fn() -> bool,
+}
+
+impl std::fmt::Debug for Hooks<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks").finish_non_exhaustive()
+    }
+}
+
+impl Default for Hooks<'_> {
+    fn default() -> Self {
+        Self {
+            progress: None,
+            phase: &|_| {},
+            cancelled: &|| false,
+        }
+    }
+}
+
+/// Streams every ticket and visit of `grids` from `store` through an
+/// exporter into `sink`. Nothing is complete until this returns `Ok`.
+pub fn write<S: Store, W: Write + Send>(
+    store: &S,
+    grids: &[GridCode],
+    format: Format,
+    options: ReportOptions,
+    sink: W,
+    hooks: Hooks<'_>,
+) -> Result<Written, ExportError> {
+    let mut exporter = Exporter::new(format, options, sink)?;
+    if let Some(progress) = hooks.progress {
+        exporter = exporter.with_progress(PROGRESS_EVERY, progress);
+    }
+    let mut skipped = 0u64;
+    let check = || {
+        if (hooks.cancelled)() {
+            Err(ExportError::Cancelled)
+        } else {
+            Ok(())
+        }
+    };
+    for grid in grids {
+        (hooks.phase)(format!("tickets of {grid}"));
+        // Summaries are small index records; tickets are loaded one at a time.
+        let mut summaries = store.grid_summaries(grid, Listing::All)?;
+        summaries.sort_by_key(|s| (s.reported_at, s.id));
+        for s in summaries {
+            check()?;
+            match read_ticket(store, s.id)? {
+                Some(t) => {
+                    exporter.push_ticket(&t)?;
+                }
+                None => skipped += 1,
+            }
+        }
+    }
+    for grid in grids {
+        (hooks.phase)(format!("visits of {grid}"));
+        let Some(index) = load(store, &grid.index_document_id())? else {
+            continue;
+        };
+        let mut logs = match grid_index::read(&index) {
+            Ok(index) => index.visit_logs,
+            Err(e) => {
+                tracing::warn!(%grid, error = %e, "export: skipping the visits of a grid whose index is unreadable");
+                skipped += 1;
+                continue;
+            }
+        };
+        drop(index);
+        // `worker:date`: by date, then worker, for rows in about time order.
+        logs.sort_by(|(a, _), (b, _)| {
+            let key = |k: &str| {
+                k.rsplit_once(':')
+                    .map(|(w, d)| (d.to_owned(), w.to_owned()))
+            };
+            key(a).cmp(&key(b))
+        });
+        for (key, doc_id) in logs {
+            check()?;
+            let Some(doc) = load(store, &doc_id)? else {
+                skipped += 1;
+                continue;
+            };
+            let mut visits = match visit::read(&doc) {
+                Ok((visits, _unreadable)) => visits,
+                Err(e) => {
+                    tracing::warn!(%grid, log = %key, error = %e, "export: skipping an unreadable visit log");
+                    skipped += 1;
+                    continue;
+                }
+            };
+            visits.sort_by_key(|v| (v.started_at, v.id));
+            for v in &visits {
+                exporter.push_visit(v)?;
+            }
+        }
+    }
+    (hooks.phase)("writing the file".to_owned());
+    Ok(Written {
+        stats: exporter.finish()?,
+        documents_skipped: skipped,
+    })
+}
+
+fn read_ticket<S: Store>(
+    store: &S,
+    id: TicketId,
+) -> Result<Option<client_core::model::ticket::Ticket>, ExportError> {
+    let Some(doc) = load(store, &id.document_id())? else {
+        return Ok(None);
+    };
+    match ticket::read(&doc, id) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) => {
+            tracing::warn!(ticket = %id, error = %e, "export: skipping an unreadable ticket");
+            Ok(None)
+        }
+    }
+}
+
+/// The exporter's format from a format name and an optional table name.
+pub fn format(format: &str, table: Option<&str>) -> Result<Format, ExportError> {
+    let table = table.map(parse_table).transpose()?;
+    Ok(match (format, table) {
+        ("csv", Some(t)) => Format::Csv(t),
+        ("csv", None) => Format::CsvZip,
+        ("xlsx", None) => Format::Xlsx,
+        ("geojson", None) => Format::GeoJson,
+        ("json", None) => Format::Json,
+        ("xlsx" | "geojson" | "json", Some(_)) => {
+            return Err(ExportError::Usage(
+                "table applies to format csv only: xlsx and json hold every table, and geojson \
+                 holds the tickets"
+                    .to_owned(),
+            ));
+        }
+        (other, _) => {
+            return Err(ExportError::Usage(format!(
+                "`{other}` is not an export format; use xlsx, csv, geojson or json"
+            )));
+        }
+    })
+}
+
+fn parse_table(name: &str) -> Result<Table, ExportError> {
+    Ok(match name {
+        "by-grid" => Table::ByGrid,
+        "by-community" => Table::ByCommunity,
+        "by-street" => Table::ByStreet,
+        "tickets" => Table::Tickets,
+        "visits" => Table::Visits,
+        other => {
+            return Err(ExportError::Usage(format!(
+                "`{other}` is not a table; use by-grid, by-community, by-street, tickets or visits"
+            )));
+        }
+    })
+}
+
+pub fn parse_lang(name: &str) -> Result<Lang, ExportError> {
+    match name {
+        "zh" => Ok(Lang::Zh),
+        "en" => Ok(Lang::En),
+        other => Err(ExportError::Usage(format!(
+            "`{other}` is not a language; use zh (中文) or en"
+        ))),
+    }
+}
+
+/// Parses a `YYYY-MM-DD` date.
+pub fn parse_day(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a date; write YYYY-MM-DD, for example 2025-03-01"))
+}
+
+/// Parses a UTC offset, `+08:00` (also `+0800`, `+08`, `-05:30`).
+pub fn parse_offset(s: &str) -> Result<FixedOffset, String> {
+    let bad = || {
+        format!("`{s}` is not a UTC offset; write +HH:MM, for example +08:00 (China Standard Time)")
+    };
+    let t = s.trim();
+    let (sign, rest) = match t.as_bytes().first() {
+        Some(b'+') => (1, &t[1..]),
+        Some(b'-') => (-1, &t[1..]),
+        _ => return Err(bad()),
+    };
+    if !rest.is_ascii() {
+        return Err(bad());
+    }
+    let (h, m) = match rest.len() {
+        2 => (rest, "00"),
+        4 => rest.split_at(2),
+        5 if rest.as_bytes()[2] == b':' => (&rest[..2], &rest[3..]),
+        _ => return Err(bad()),
+    };
+    if !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let (h, m): (i32, i32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 14 || m > 59 {
+        return Err(bad());
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60)).ok_or_else(bad)
+}
+
+/// The report period, as `gridsync export` reads it: whole local days at
+/// `offset`, `to` inclusive; the current month by default, `from` to today,
+/// or the 1st of `to`'s month to `to`.
+pub fn period(
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    offset: FixedOffset,
+    now: i64,
+) -> Result<Period, ExportError> {
+    let today = offset
+        .timestamp_millis_opt(now)
+        .single()
+        .map(|t| t.date_naive())
+        .ok_or_else(|| ExportError::Usage(format!("the clock reads {now} ms")))?;
+    let first_of = |d: NaiveDate| d.with_day(1).unwrap_or(d);
+    let last_of = |d: NaiveDate| {
+        let next = if d.month() == 12 {
+            NaiveDate::from_ymd_opt(d.year() + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(d.year(), d.month() + 1, 1)
+        };
+        next.and_then(|n| n.pred_opt()).unwrap_or(d)
+    };
+    let (first, last, to_note) = match (from, to) {
+        (None, None) => (first_of(today), last_of(today), ""),
+        (Some(f), None) => (f, today, " (today, the default)"),
+        (None, Some(t)) => (first_of(t), t, ""),
+        (Some(f), Some(t)) => (f, t, ""),
+    };
+    if first > last {
+        return Err(ExportError::Usage(format!(
+            "the first day {first} (from) is after the last day {last} (to){to_note}: the \
+             period runs from `from` to `to`, both days included"
+        )));
+    }
+    Period::days(first, last, offset).map_err(|e| ExportError::Usage(e.to_string()))
+}
+
+/// The shipped calendar, or the given TOML files combined.
+pub fn load_calendar(files: &[PathBuf]) -> Result<Calendar, ExportError> {
+    let mut combined: Option<Calendar> = None;
+    for path in files {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ExportError::Usage(format!(
+                "cannot read the calendar {}: {e}; give a UTF-8 TOML file",
+                path.display()
+            ))
+        })?;
+        let bad = |e: client_core::report::CalendarError| {
+            ExportError::Usage(format!("cannot use the calendar {}: {e}", path.display()))
+        };
+        let calendar = Calendar::from_toml(&text).map_err(bad)?;
+        combined = Some(match combined {
+            None => calendar,
+            Some(c) => c.merge(calendar).map_err(bad)?,
+        });
+    }
+    Ok(combined.unwrap_or_else(Calendar::china_default))
+}
+
+/// A file name for the export: `gridsync-<what>_<first day>_<last day>.<ext>`.
+pub fn file_name(format: Format, period: Period, offset: FixedOffset) -> String {
+    let day = |ms: i64| {
+        offset.timestamp_millis_opt(ms).single().map_or_else(
+            || "unknown".to_owned(),
+            |t| t.format("%Y-%m-%d").to_string(),
+        )
+    };
+    let what = match format {
+        Format::Csv(table) => table.key(),
+        Format::GeoJson => "tickets",
+        _ => "report",
+    };
+    format!(
+        "gridsync-{what}_{}_{}.{}",
+        day(period.from),
+        day(period.to - 1),
+        format.extension()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn formats_tables_and_file_names() {
+        assert_eq!(format("xlsx", None).unwrap(), Format::Xlsx);
+        assert_eq!(format("csv", None).unwrap(), Format::CsvZip);
+        assert_eq!(
+            format("csv", Some("tickets")).unwrap(),
+            Format::Csv(Table::Tickets)
+        );
+        assert!(matches!(
+            format("xlsx", Some("tickets")),
+            Err(ExportError::Usage(m)) if m.contains("csv only")
+        ));
+        assert!(matches!(format("pdf", None), Err(ExportError::Usage(_))));
+        assert!(matches!(
+            format("csv", Some("people")),
+            Err(ExportError::Usage(_))
+        ));
+        let cn = parse_offset("+08:00").unwrap();
+        let p = period(Some(day(2025, 1, 1)), Some(day(2025, 1, 31)), cn, 0).unwrap();
+        assert_eq!(
+            file_name(Format::Csv(Table::Tickets), p, cn),
+            "gridsync-tickets_2025-01-01_2025-01-31.csv"
+        );
+        assert_eq!(
+            file_name(Format::Xlsx, p, cn),
+            "gridsync-report_2025-01-01_2025-01-31.xlsx"
+        );
+        assert!(period(Some(day(2025, 2, 1)), Some(day(2025, 1, 31)), cn, 0).is_err());
+        assert_eq!(parse_offset("-0530").unwrap().local_minus_utc(), -19_800);
+        assert!(parse_offset("08:00").is_err());
+    }
+}
