@@ -236,7 +236,7 @@ pub struct TicketEventArgs {
     /// dispatched: the handling unit (处置单位), as its user name
     #[arg(long, value_name = "U")]
     pub unit: Option<String>,
-    /// dispatched: the deadline, RFC 3339 [default: 3 days, 24 hours if urgent]
+    /// dispatched: the deadline, RFC 3339 [default: 3 working days, 1 if urgent, on the China calendar]
     #[arg(long, value_name = "RFC3339", value_parser = crate::time::parse_rfc3339)]
     pub due: Option<i64>,
     /// closed: close as a duplicate of this ticket (id or prefix)

@@ -45,12 +45,17 @@ fn a_supervisor_enters_a_hotline_ticket_and_moves_it_on() {
         "{out}"
     );
 
-    // Urgent tickets get 24 hours when the dispatcher gives no deadline.
+    // Urgent tickets get one working day (7 working hours on the China
+    // calendar) when the dispatcher gives no deadline.
     let t = li.json(&["ticket", "show", &id]);
     let due = t["state"]["due_at"].as_i64().expect("due_at");
-    let reported = t["state"]["reported_at"].as_i64().expect("reported_at");
-    let hours = (due - reported) as f64 / 3_600_000.0;
-    assert!((23.9..24.1).contains(&hours), "{hours} h");
+    let dispatched = t["state"]["dispatched_at"].as_i64().expect("dispatched_at");
+    let expected = client_core::device::default_due_at(
+        dispatched,
+        client_core::model::ticket::Urgency::Urgent,
+    );
+    assert_eq!(due, expected);
+    assert!(due - dispatched >= 7 * 3_600_000, "at least 7 hours later");
     assert_eq!(t["source"], "hotline");
     assert_eq!(t["urgency"], "urgent");
 
