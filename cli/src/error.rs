@@ -65,6 +65,17 @@ impl From<ClientError> for CliError {
     }
 }
 
+impl From<client_core::report::output::OutputError> for CliError {
+    fn from(e: client_core::report::output::OutputError) -> Self {
+        match e {
+            client_core::report::output::OutputError::NoFileName(_) => {
+                CliError::Usage(e.to_string())
+            }
+            client_core::report::output::OutputError::Io { .. } => CliError::Refused(e.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
         DeviceError::from(e).into()

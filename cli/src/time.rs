@@ -51,42 +51,7 @@ pub fn parse_date(s: &str) -> Result<String, String> {
         .map_err(|_| format!("`{s}` is not a date; write YYYY-MM-DD, for example 2025-03-01"))
 }
 
-/// Parses a `YYYY-MM-DD` date.
-pub fn parse_day(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| format!("`{s}` is not a date; write YYYY-MM-DD, for example 2025-03-01"))
-}
-
-/// Parses a UTC offset, `+08:00` (also `+0800`, `+08`, `-05:30`).
-pub fn parse_offset(s: &str) -> Result<FixedOffset, String> {
-    let bad = || {
-        format!("`{s}` is not a UTC offset; write +HH:MM, for example +08:00 (China Standard Time)")
-    };
-    let t = s.trim();
-    let (sign, rest) = match t.as_bytes().first() {
-        Some(b'+') => (1, &t[1..]),
-        Some(b'-') => (-1, &t[1..]),
-        _ => return Err(bad()),
-    };
-    if !rest.is_ascii() {
-        return Err(bad());
-    }
-    let (h, m) = match rest.len() {
-        2 => (rest, "00"),
-        4 => rest.split_at(2),
-        5 if rest.as_bytes()[2] == b':' => (&rest[..2], &rest[3..]),
-        _ => return Err(bad()),
-    };
-    let digits = |x: &str| x.bytes().all(|b| b.is_ascii_digit());
-    if !digits(h) || !digits(m) {
-        return Err(bad());
-    }
-    let (h, m): (i32, i32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-    if h > 14 || m > 59 {
-        return Err(bad());
-    }
-    FixedOffset::east_opt(sign * (h * 3600 + m * 60)).ok_or_else(bad)
-}
+pub use client_core::report::input::{parse_day, parse_offset};
 
 #[cfg(test)]
 mod tests {

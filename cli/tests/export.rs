@@ -611,7 +611,7 @@ fn export_other_grids_bad_flags_and_unwritable_destinations_are_refused() {
         let r = f.gs.run(&args);
         r.fails_with(USAGE);
         assert!(
-            r.stderr.contains("YYYY-MM-DD") || r.stderr.contains("is after --to"),
+            r.stderr.contains("YYYY-MM-DD") || r.stderr.contains("is after the last day"),
             "{r:#?}"
         );
     }

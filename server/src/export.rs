@@ -21,7 +21,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use automerge::Automerge;
-use chrono::{Datelike, FixedOffset, NaiveDate, TimeZone};
+use chrono::{FixedOffset, NaiveDate, TimeZone};
 use client_core::ids::{DocumentId, GridCode, TicketId};
 use client_core::model::schema::{self, DocType};
 use client_core::model::{grid_index, ticket, visit};
@@ -462,41 +462,7 @@ pub fn parse_lang(name: &str) -> Result<Lang, ExportError> {
     }
 }
 
-/// Parses a `YYYY-MM-DD` date.
-pub fn parse_day(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| format!("`{s}` is not a date; write YYYY-MM-DD, for example 2025-03-01"))
-}
-
-/// Parses a UTC offset, `+08:00` (also `+0800`, `+08`, `-05:30`).
-pub fn parse_offset(s: &str) -> Result<FixedOffset, String> {
-    let bad = || {
-        format!("`{s}` is not a UTC offset; write +HH:MM, for example +08:00 (China Standard Time)")
-    };
-    let t = s.trim();
-    let (sign, rest) = match t.as_bytes().first() {
-        Some(b'+') => (1, &t[1..]),
-        Some(b'-') => (-1, &t[1..]),
-        _ => return Err(bad()),
-    };
-    if !rest.is_ascii() {
-        return Err(bad());
-    }
-    let (h, m) = match rest.len() {
-        2 => (rest, "00"),
-        4 => rest.split_at(2),
-        5 if rest.as_bytes()[2] == b':' => (&rest[..2], &rest[3..]),
-        _ => return Err(bad()),
-    };
-    if !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let (h, m): (i32, i32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-    if h > 14 || m > 59 {
-        return Err(bad());
-    }
-    FixedOffset::east_opt(sign * (h * 3600 + m * 60)).ok_or_else(bad)
-}
+pub use client_core::report::input::{parse_day, parse_offset};
 
 /// The report period, as `gridsync export` reads it: whole local days at
 /// `offset`, `to` inclusive; the current month by default, `from` to today,
@@ -507,33 +473,7 @@ pub fn period(
     offset: FixedOffset,
     now: i64,
 ) -> Result<Period, ExportError> {
-    let today = offset
-        .timestamp_millis_opt(now)
-        .single()
-        .map(|t| t.date_naive())
-        .ok_or_else(|| ExportError::Usage(format!("the clock reads {now} ms")))?;
-    let first_of = |d: NaiveDate| d.with_day(1).unwrap_or(d);
-    let last_of = |d: NaiveDate| {
-        let next = if d.month() == 12 {
-            NaiveDate::from_ymd_opt(d.year() + 1, 1, 1)
-        } else {
-            NaiveDate::from_ymd_opt(d.year(), d.month() + 1, 1)
-        };
-        next.and_then(|n| n.pred_opt()).unwrap_or(d)
-    };
-    let (first, last, to_note) = match (from, to) {
-        (None, None) => (first_of(today), last_of(today), ""),
-        (Some(f), None) => (f, today, " (today, the default)"),
-        (None, Some(t)) => (first_of(t), t, ""),
-        (Some(f), Some(t)) => (f, t, ""),
-    };
-    if first > last {
-        return Err(ExportError::Usage(format!(
-            "the first day {first} (from) is after the last day {last} (to){to_note}: the \
-             period runs from `from` to `to`, both days included"
-        )));
-    }
-    Period::days(first, last, offset).map_err(|e| ExportError::Usage(e.to_string()))
+    client_core::report::input::period_of_days(from, to, offset, now).map_err(ExportError::Usage)
 }
 
 /// The shipped calendar, or the given TOML files combined.

@@ -11,12 +11,11 @@
 //! directory, synced, and renamed over `--out` only once complete: `--out`
 //! is either the whole export or untouched.
 
-use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{Datelike, NaiveDate, TimeZone};
+use chrono::NaiveDate;
 use client_core::device::Device;
 use client_core::ids::GridCode;
 use client_core::model::lifecycle::Role;
@@ -34,6 +33,7 @@ use crate::error::CliError;
 use crate::labels::Named;
 use crate::output::Output;
 use crate::time;
+use client_core::report::output::{WriteSend, write_atomically};
 
 /// The progress callback runs every this many records.
 const PROGRESS_EVERY: u64 = 16;
@@ -168,10 +168,6 @@ fn report(stats: &ExportStats, format: Format, shown: &str) {
     }
 }
 
-/// A sink the exporter can write to from behind a `&mut dyn`.
-trait WriteSend: Write + Send {}
-impl<W: Write + Send> WriteSend for W {}
-
 /// Why streaming failed: reading the device, or writing the export.
 enum StreamError {
     Device(CliError),
@@ -264,66 +260,6 @@ fn progress_bar() -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// Runs `write` into a temporary file next to `path`, syncs it and renames
-/// it to `path`. On any failure the temporary file is removed and `path`
-/// is left as it was. `private` files are readable by the owner only.
-fn write_atomically<T>(
-    path: &Path,
-    private: bool,
-    write: impl FnOnce(&mut dyn WriteSend) -> Result<T, CliError>,
-) -> Result<T, CliError> {
-    let cannot = |what: &str, e: io::Error| {
-        CliError::Refused(format!(
-            "cannot write the export to {}: {what}: {e}; check the directory exists and is \
-             writable, or choose another --out",
-            path.display()
-        ))
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| CliError::Usage(format!("--out {} names no file", path.display())))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let prefix = format!(".{}.", name.to_string_lossy());
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".part");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // Like any new file (0666 less the umask), or owner-only with personal data.
-        let mode = if private { 0o600 } else { 0o666 };
-        builder.permissions(std::fs::Permissions::from_mode(mode));
-    }
-    #[cfg(not(unix))]
-    let _ = private;
-    let mut temp = builder
-        .tempfile_in(dir)
-        .map_err(|e| cannot(&format!("cannot create a file in {}", dir.display()), e))?;
-
-    let value = {
-        let mut sink = BufWriter::new(temp.as_file_mut());
-        let value = write(&mut sink)?;
-        sink.flush().map_err(|e| cannot("writing failed", e))?;
-        value
-    };
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| cannot("syncing to disk failed", e))?;
-    temp.persist(path)
-        .map_err(|e| cannot("renaming the finished file into place failed", e.error))?;
-    sync_dir(dir);
-    Ok(value)
-}
-
-/// Makes the rename durable (best effort: not every platform can).
-fn sync_dir(dir: &Path) {
-    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
-        tracing::debug!(dir = %dir.display(), error = %e, "could not sync the directory");
-    }
-}
-
 /// The exporter's format from `--format` and `--table`.
 fn format(args: &ExportArgs) -> Result<Format, CliError> {
     Ok(match (args.format, args.table) {
@@ -404,33 +340,7 @@ fn period(
     offset: chrono::FixedOffset,
     now: i64,
 ) -> Result<Period, CliError> {
-    let today = offset
-        .timestamp_millis_opt(now)
-        .single()
-        .map(|t| t.date_naive())
-        .ok_or_else(|| CliError::Internal(format!("the clock reads {now} ms")))?;
-    let first_of = |d: NaiveDate| d.with_day(1).unwrap_or(d);
-    let last_of = |d: NaiveDate| {
-        let next = if d.month() == 12 {
-            NaiveDate::from_ymd_opt(d.year() + 1, 1, 1)
-        } else {
-            NaiveDate::from_ymd_opt(d.year(), d.month() + 1, 1)
-        };
-        next.and_then(|n| n.pred_opt()).unwrap_or(d)
-    };
-    let (first, last, to_note) = match (from, to) {
-        (None, None) => (first_of(today), last_of(today), ""),
-        (Some(f), None) => (f, today, " (today, the default)"),
-        (None, Some(t)) => (first_of(t), t, ""),
-        (Some(f), Some(t)) => (f, t, ""),
-    };
-    if first > last {
-        return Err(CliError::Usage(format!(
-            "--from {first} is after --to {last}{to_note}: the period runs from --from to --to, \
-             both days included"
-        )));
-    }
-    Period::days(first, last, offset).map_err(|e| CliError::Usage(e.to_string()))
+    client_core::report::input::period_of_days(from, to, offset, now).map_err(CliError::Usage)
 }
 
 /// The shipped calendar, or the `--calendar` files combined.
@@ -584,6 +494,7 @@ fn parse_grids(text: &[u8]) -> Result<GridDirectory, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -621,7 +532,7 @@ mod tests {
         let one_day = period(Some(day(2025, 3, 10)), Some(day(2025, 3, 10)), cn, now).unwrap();
         assert_eq!(one_day.to - one_day.from, 86_400_000);
         let reversed = period(Some(day(2025, 3, 10)), Some(day(2025, 3, 9)), cn, now);
-        assert!(matches!(reversed, Err(CliError::Usage(m)) if m.contains("after --to")));
+        assert!(matches!(reversed, Err(CliError::Usage(m)) if m.contains("is after the last day")));
         let future = period(Some(day(2025, 3, 10)), None, cn, now);
         assert!(matches!(future, Err(CliError::Usage(m)) if m.contains("today")));
     }
@@ -648,38 +559,5 @@ mod tests {
         assert!(err("grid,name\nGL-01,a\nGL 02,b\n").starts_with("line 3:"));
         assert!(err("grid,name\nGL-01,a\n\nGL-01,b\n").contains("first on line 2"));
         assert!(err("grid,name\nGL-01,a,extra\n").starts_with("line 2:"));
-    }
-
-    #[test]
-    fn a_failed_export_leaves_no_file_behind() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("report.json");
-        std::fs::write(&target, "old").unwrap();
-        let failed: Result<(), CliError> = write_atomically(&target, false, |w| {
-            w.write_all(b"{\"half\":").unwrap();
-            Err(CliError::Refused("disk full".into()))
-        });
-        assert!(failed.is_err());
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["report.json"]);
-
-        write_atomically(&target, true, |w| {
-            w.write_all(b"{}").map_err(CliError::Output)
-        })
-        .unwrap();
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "{}");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&target).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        let missing = dir.path().join("no/such/dir/report.json");
-        let e = write_atomically(&missing, false, |_| Ok(())).unwrap_err();
-        assert!(e.to_string().contains("cannot create a file in"), "{e}");
     }
 }

@@ -7,9 +7,8 @@
 //! placed by the relay's registry rather than a grids file, and every grid
 //! on the relay may be exported.
 
-use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,6 +18,8 @@ use client_core::report::{ExportStats, Format, ReportError, ReportOptions};
 use client_core::store::RedbStore;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+
+use client_core::report::output::{OutputError, WriteSend, write_atomically};
 
 use super::{ExportError, Hooks, Selection, Written};
 use crate::registry::{Registry, Scope};
@@ -124,6 +125,15 @@ enum Failure {
     Usage(String),
     /// Exit 1.
     Failed(String),
+}
+
+impl From<OutputError> for Failure {
+    fn from(e: OutputError) -> Self {
+        match e {
+            OutputError::NoFileName(_) => Failure::Usage(e.to_string()),
+            OutputError::Io { .. } => Failure::Failed(e.to_string()),
+        }
+    }
 }
 
 impl From<ExportError> for Failure {
@@ -389,65 +399,6 @@ fn progress_bar() -> Option<ProgressBar> {
     }
     bar.enable_steady_tick(Duration::from_millis(120));
     Some(bar)
-}
-
-/// A sink the exporter can write to from behind a `&mut dyn`.
-trait WriteSend: Write + Send {}
-impl<W: Write + Send> WriteSend for W {}
-
-/// Runs `write` into a temporary file next to `path`, syncs it and renames
-/// it to `path`. On any failure the temporary file is removed and `path`
-/// is left as it was. `private` files are readable by the owner only.
-fn write_atomically<T>(
-    path: &Path,
-    private: bool,
-    write: impl FnOnce(&mut dyn WriteSend) -> Result<T, Failure>,
-) -> Result<T, Failure> {
-    let cannot = |what: &str, e: io::Error| {
-        Failure::Failed(format!(
-            "cannot write the export to {}: {what}: {e}; check the directory exists and is \
-             writable, or choose another --out",
-            path.display()
-        ))
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Failure::Usage(format!("--out {} names no file", path.display())))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let prefix = format!(".{}.", name.to_string_lossy());
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".part");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // Like any new file (0666 less the umask), or owner-only with personal data.
-        let mode = if private { 0o600 } else { 0o666 };
-        builder.permissions(std::fs::Permissions::from_mode(mode));
-    }
-    #[cfg(not(unix))]
-    let _ = private;
-    let mut temp = builder
-        .tempfile_in(dir)
-        .map_err(|e| cannot(&format!("cannot create a file in {}", dir.display()), e))?;
-    let value = {
-        let mut sink = BufWriter::new(temp.as_file_mut());
-        let value = write(&mut sink)?;
-        sink.flush().map_err(|e| cannot("writing failed", e))?;
-        value
-    };
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| cannot("syncing to disk failed", e))?;
-    temp.persist(path)
-        .map_err(|e| cannot("renaming the finished file into place failed", e.error))?;
-    // Makes the rename durable (best effort: not every platform can).
-    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
-        tracing::debug!(dir = %dir.display(), error = %e, "could not sync the directory");
-    }
-    Ok(value)
 }
 
 #[cfg(test)]
