@@ -255,7 +255,7 @@ pub(crate) fn admit(
     query: Option<&str>,
     what: &'static str,
     always: bool,
-) -> Result<Option<Principal>, Response> {
+) -> Result<Option<Principal>, Box<Response>> {
     if !always && shared.gate.is_open() {
         return Ok(None);
     }
@@ -268,12 +268,14 @@ pub(crate) fn admit(
         Err(Refusal::TooMany(after)) => {
             debug!(%addr, "{what}: refused, too many failed tokens from this address");
             let secs = after.as_secs().max(1).to_string();
-            Err((
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, secs)],
-                "too many failed logins from this address; wait and retry",
-            )
-                .into_response())
+            Err(Box::new(
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, secs)],
+                    "too many failed logins from this address; wait and retry",
+                )
+                    .into_response(),
+            ))
         }
         Err(Refusal::Unauthorized(why)) => {
             warn!(%addr, reason = why, "{what}: refused (HTTP 401)");
@@ -290,18 +292,22 @@ pub(crate) fn admit(
             if shared.hub.try_send(Input::Audit(record)).is_err() {
                 debug!("the hub is busy; an auth failure goes unaudited");
             }
-            Err((
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                why,
-            )
-                .into_response())
+            Err(Box::new(
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    why,
+                )
+                    .into_response(),
+            ))
         }
-        Err(Refusal::Internal) => Err((
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the relay could not check the token; retry later",
-        )
-            .into_response()),
+        Err(Refusal::Internal) => Err(Box::new(
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the relay could not check the token; retry later",
+            )
+                .into_response(),
+        )),
     }
 }
 
@@ -332,7 +338,7 @@ pub(crate) async fn me(
         })
         .into_response(),
         Ok(None) => unreachable!("`always` asks for a token"),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 

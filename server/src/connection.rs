@@ -116,7 +116,7 @@ async fn upgrade(
 ) -> Response {
     let principal = match auth::admit(&shared, addr, &headers, query.as_deref(), "upgrade", false) {
         Ok(principal) => principal.map(Arc::new),
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let ws = match ws {
         Ok(ws) => ws,
