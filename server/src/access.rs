@@ -91,10 +91,31 @@ struct Placed {
 impl Placed {
     fn of(doc: &Automerge) -> Self {
         Self {
-            grid: schema::read_str(doc, &ROOT, "grid").and_then(|g| GridCode::new(g).ok()),
+            grid: grid_of(doc).and_then(|g| GridCode::new(g).ok()),
             kind: schema::doc_type(doc).ok().flatten(),
         }
     }
+}
+
+/// The `grid` on the root: a string (as GridSync writes it) or a text
+/// object (as the JS client writes every string).
+pub(crate) fn grid_of(doc: &Automerge) -> Option<String> {
+    use automerge::{ObjType, ReadDoc as _, Value};
+    match doc.get(ROOT, "grid").ok().flatten()? {
+        (Value::Object(ObjType::Text), text) => doc.text(&text).ok(),
+        _ => schema::read_str(doc, &ROOT, "grid"),
+    }
+}
+
+/// A document whose root map is empty holds nothing to protect: one held in
+/// memory while a new document's first sync message is answered, or one a
+/// client created empty and fills in with its next change (the JS
+/// automerge-repo client does so). Anyone may read it and create it blank;
+/// its first content is checked like a new document's, and only an admin
+/// may blank a document that had content.
+fn is_blank(doc: &Automerge) -> bool {
+    use automerge::ReadDoc as _;
+    doc.keys(ROOT).next().is_none()
 }
 
 /// The handling unit a ticket is dispatched to now.
@@ -377,9 +398,7 @@ impl Access for Policy {
         let Some(p) = self.principal(peer) else {
             return false;
         };
-        if doc.get_heads().is_empty() {
-            // Held in memory only while a peer's first sync message for a
-            // new document is answered: nothing in it to protect.
+        if is_blank(doc) {
             return true;
         }
         let placed = Placed::of(doc);
@@ -406,6 +425,7 @@ impl Access for Policy {
             return Err("this connection is not logged in".into());
         };
         let placed = Placed::of(after);
+        let before = before.filter(|b| !is_blank(b));
         let placed_before = before.map(Placed::of);
         self.note_grid(
             id,
@@ -414,7 +434,12 @@ impl Access for Policy {
                 .as_ref()
                 .or(placed_before.as_ref().and_then(|b| b.grid.as_ref())),
         );
-        may_write(&p, id, before.zip(placed_before.as_ref()), after, &placed)?;
+        // A document that never had content may be created blank; one that
+        // had content is never blanked but by whoever may write it without
+        // a grid (admins), since a blank document is readable by all.
+        if before.is_some() || !is_blank(after) {
+            may_write(&p, id, before.zip(placed_before.as_ref()), after, &placed)?;
+        }
         let mut fresh = Vec::new();
         {
             let state = self.state();

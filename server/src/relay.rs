@@ -25,9 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
-use automerge::ROOT;
 use client_core::ids::DocumentId;
-use client_core::model::schema;
 use client_core::protocol::{Message, PeerId, PeerMetadata};
 use client_core::store::{RedbStore, Store};
 use client_core::sync::{Effects, Hub, HubEvent};
@@ -678,7 +676,7 @@ impl<S: Store> Relay<S> {
             r.grid = self
                 .hub
                 .document(doc)
-                .and_then(|d| schema::read_str(d, &ROOT, "grid"))
+                .and_then(crate::access::grid_of)
                 .or_else(|| guard.policy.grid_seen(doc).map(|g| g.to_string()));
             r
         };
@@ -749,7 +747,6 @@ mod tests {
 
     use std::sync::atomic::AtomicBool;
 
-    use automerge::ROOT;
     use automerge::sync::{State, SyncDoc};
     use automerge::transaction::Transactable;
     use client_core::ids::GridCode;

@@ -12,8 +12,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::Duration;
 
-use automerge::ROOT;
 use automerge::transaction::Transactable;
+use automerge::{ROOT, ReadDoc};
 use client_core::device::{EventInput, Identity};
 use client_core::ids::{DocumentId, GridCode, TicketId};
 use client_core::model::lifecycle::{Action, Event, Role, Status};
@@ -326,6 +326,21 @@ async fn each_role_writes_exactly_its_scope() {
         .change(&doc, |tx| tx.put(ROOT, "grid", "G-03"))
         .unwrap();
     root.try_push(&doc).await.unwrap();
+
+    // Emptying a document (a blank one is readable by all) is refused.
+    let mut liu = city.join("liu", &["G-01"]).await;
+    assert!(liu.fetch(&city.t1.document_id()).await);
+    liu.device
+        .repo()
+        .change(&city.t1.document_id(), |tx| {
+            for key in tx.keys(ROOT).collect::<Vec<_>>() {
+                tx.delete(ROOT, key.as_str())?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let why = liu.try_push(&city.t1.document_id()).await.unwrap_err();
+    assert!(why.contains("without a `grid`"), "{why}");
 
     // What was stored is what was allowed.
     let mut reader = city.join("zhao", &[]).await;
