@@ -40,7 +40,8 @@ JSON output (--json) prints the client-core records on stdout, field names as st
                     ended_at, lat, lon, outcome, notes, tickets, amends
   todo              [TodoItem]: ticket (TicketSummary), actions, why
                     (conflict | overdue | action)
-  init, whoami      {user, role, grids, actor, data_dir, database}
+  init, whoami,     {user, role, grids, actor, data_dir, database, server, token}
+  login             (token is \"stored\" or \"none\", never the token itself)
   export            ExportStats: out, calendar, tickets_seen, tickets_exported,
                     tickets_filtered_out, tickets_outside_period,
                     tickets_without_location, tickets_outside_calendar,
@@ -84,6 +85,10 @@ pub enum Command {
     Todo,
     /// Who this device acts as (user, role, grids)
     Whoami,
+    /// Provision this device from the relay (登录): fetch who the token belongs
+    /// to (user, role, grids), store it with the relay and the token, and
+    /// sync with them from then on. Initialises the data directory if needed.
+    Login(LoginArgs),
     /// Sync with the relay (同步): send local records, receive everyone else's
     Sync(SyncArgs),
     /// Export the district-review report of my grids (XLSX, CSV, GeoJSON, JSON)
@@ -102,6 +107,22 @@ pub enum Command {
     /// The file is written under a temporary name next to --out and renamed
     /// when complete, so --out is either the whole export or untouched.
     Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The relay, for example ws://relay.example:3030/
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    /// The token an admin issued (`gridsync-server token issue`); kept in
+    /// the local database, never printed
+    #[arg(
+        long,
+        env = "GRIDSYNC_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: String,
 }
 
 #[derive(Debug, Args)]

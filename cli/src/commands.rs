@@ -2,6 +2,7 @@
 
 mod export;
 mod init;
+mod login;
 mod sync;
 mod ticket_comment;
 mod ticket_event;
@@ -28,6 +29,7 @@ pub fn run(cli: &Cli, dir: &DataDir, out: &mut Output) -> Result<(), CliError> {
     match &cli.command {
         Command::Init(a) => init::run(a, dir, out),
         Command::Whoami => whoami::run(dir, out),
+        Command::Login(a) => login::run(a, dir, out),
         Command::Todo => todo::run(dir, out),
         Command::Sync(a) => sync::run(a, dir, out),
         Command::Export(a) => export::run(a, dir, out),

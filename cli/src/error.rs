@@ -44,6 +44,9 @@ pub enum CliError {
     /// Sync finished but some local changes are not acknowledged yet.
     #[error("{0}")]
     Unacknowledged(String),
+    /// `login` could not reach the relay or it turned the token away.
+    #[error("{0}")]
+    Login(String),
     /// A bug: a panic outside the storage engine.
     #[error("{0}")]
     Internal(String),
@@ -98,7 +101,7 @@ impl CliError {
             CliError::Usage(_) => EXIT_USAGE,
             CliError::Refused(_) | CliError::Output(_) => EXIT_REFUSED,
             CliError::Storage { .. } => EXIT_STORAGE,
-            CliError::Unacknowledged(_) => EXIT_SYNC,
+            CliError::Unacknowledged(_) | CliError::Login(_) => EXIT_SYNC,
             CliError::Sync(e) => match e.as_ref() {
                 // Local faults while syncing: the database, not the network.
                 ClientError::Device(_) | ClientError::Sync(_) => EXIT_STORAGE,

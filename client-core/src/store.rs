@@ -88,6 +88,12 @@ pub(crate) enum Op {
         doc: DocumentId,
         token: u64,
     },
+    /// A row of a table the application owns (bytes → bytes).
+    PutRecord {
+        table: &'static str,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
 }
 
 impl Batch {
@@ -155,6 +161,16 @@ impl Batch {
     /// outbox was read (its token changed).
     pub fn clear_local(&mut self, doc: DocumentId, token: u64) -> &mut Self {
         self.ops.push(Op::ClearLocal { doc, token });
+        self
+    }
+
+    /// Inserts or replaces a row of an application-owned table (bytes →
+    /// bytes), committed with the rest of the batch: the relay keeps its
+    /// audit trail and actor registrations this way, in the same
+    /// transaction as the changes they describe. `table` must not name one
+    /// of the store's own tables.
+    pub fn put_record(&mut self, table: &'static str, key: Vec<u8>, value: Vec<u8>) -> &mut Self {
+        self.ops.push(Op::PutRecord { table, key, value });
         self
     }
 

@@ -40,6 +40,34 @@ pub struct Config {
     /// How long shutdown waits for connections to close before stopping
     /// the hub anyway.
     pub drain_timeout: Duration,
+    /// Whether devices must present a bearer token.
+    pub auth: AuthMode,
+    /// Failed token attempts one client IP may make in a burst before it
+    /// gets HTTP 429 (without its token even being looked at).
+    pub auth_failure_burst: u32,
+    /// How long one failed attempt takes to be forgiven (the bucket refills
+    /// one attempt per this).
+    pub auth_failure_refill: Duration,
+    /// How often the relay polls the registry's generation counter, to
+    /// close connections whose token was revoked by `gridsync-server token
+    /// revoke` (another process) and pick up new grids and users.
+    pub registry_poll: Duration,
+}
+
+/// Whether the relay asks for bearer tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Open while the registry has no user at all (the zero-config
+    /// `serve`), logging a warning at start; required from the moment the
+    /// first user exists, at start or later (the relay notices within
+    /// `registry_poll` and closes its anonymous connections). Never goes
+    /// back to open while running.
+    #[default]
+    FromRegistry,
+    /// Everyone reads and writes everything (tests of the bare protocol).
+    Open,
+    /// Tokens are required even before any user exists.
+    Required,
 }
 
 impl Default for Config {
@@ -55,6 +83,10 @@ impl Default for Config {
             max_commit_inputs: 256,
             close_timeout: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(10),
+            auth: AuthMode::FromRegistry,
+            auth_failure_burst: 10,
+            auth_failure_refill: Duration::from_secs(2),
+            registry_poll: Duration::from_secs(1),
         }
     }
 }
@@ -69,6 +101,7 @@ impl Config {
             ("doc_capacity", self.doc_capacity),
             ("hub_queue", self.hub_queue),
             ("max_commit_inputs", self.max_commit_inputs),
+            ("auth_failure_burst", self.auth_failure_burst as usize),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -81,6 +114,8 @@ impl Config {
             ("handshake_timeout", self.handshake_timeout),
             ("keepalive_interval", self.keepalive_interval),
             ("close_timeout", self.close_timeout),
+            ("auth_failure_refill", self.auth_failure_refill),
+            ("registry_poll", self.registry_poll),
         ];
         for (name, value) in durations {
             if value.is_zero() {

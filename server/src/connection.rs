@@ -1,7 +1,11 @@
-//! HTTP and WebSocket: the only module that sees axum or tungstenite types.
+//! HTTP and WebSocket: with `auth.rs` (bearer tokens, `/api/me`), the only
+//! module that sees axum or tungstenite types.
 //!
 //! `/` upgrades to a WebSocket speaking automerge-repo v1 (as the JS sync
-//! server does) and `/healthz` reports liveness. Each WebSocket runs as one
+//! server does) and `/healthz` reports liveness. When the relay requires
+//! tokens, the upgrade is refused with 401 (or 429) before anything else
+//! unless it carries a valid one; the connection then carries its user to
+//! the hub with its `join`. Each WebSocket runs as one
 //! task: the handshake (`join` → `peer`), then a reader and a writer raced
 //! against each other, against the hub's kill signal and against shutdown.
 //! Frames become [`Message`]s here and nowhere else.
@@ -24,8 +28,8 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{
     CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade, close_code,
 };
-use axum::extract::{ConnectInfo, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
@@ -40,6 +44,7 @@ use tokio_tungstenite::tungstenite;
 use tracing::{debug, info, warn};
 
 use crate::Config;
+use crate::auth::{self, Gate, Principal};
 use crate::identity::RelayIdentity;
 use crate::relay::{Close, CloseKind, ConnId, Input, Link, Outbound};
 
@@ -57,6 +62,8 @@ pub(crate) struct Shared {
     pub stopping: watch::Receiver<bool>,
     /// The relay's database, for the HTTP API (read on blocking threads).
     pub store: Arc<client_core::store::RedbStore>,
+    /// Checks bearer tokens.
+    pub gate: Gate,
 }
 
 /// Serves HTTP on `listener` until `signal` completes and every plain HTTP
@@ -71,6 +78,7 @@ pub(crate) async fn serve(
         .route("/", get(upgrade))
         .route("/healthz", get(healthz))
         .route("/api/export", get(crate::export::http::export))
+        .route("/api/me", get(auth::me))
         .with_state(shared);
     // Sync frames are small and latency-bound; and a close frame must
     // leave before the socket is dropped, not wait behind Nagle.
@@ -105,8 +113,14 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> axum::Json<Health> {
 async fn upgrade(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let principal = match auth::admit(&shared, addr, &headers, query.as_deref(), "upgrade", false) {
+        Ok(principal) => principal.map(Arc::new),
+        Err(refused) => return *refused,
+    };
     let ws = match ws {
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
@@ -127,6 +141,7 @@ async fn upgrade(
                 id: ConnId::next(),
                 addr,
                 shared: slot.shared.clone(),
+                principal,
             };
             let (mut sink, mut stream) = socket.split();
             conn.run(&mut sink, &mut stream).await;
@@ -285,6 +300,8 @@ struct Connection {
     id: ConnId,
     addr: SocketAddr,
     shared: Arc<Shared>,
+    /// Who authenticated at the upgrade; `None` on an open relay.
+    principal: Option<Arc<Principal>>,
 }
 
 impl Connection {
@@ -319,6 +336,7 @@ impl Connection {
             peer: peer.clone(),
             metadata,
             link: Link { outbound, kill },
+            principal: self.principal.clone(),
         };
         if self.shared.hub.send(connect).await.is_err() {
             let end = End::close(CloseKind::Internal, "the relay is stopping");

@@ -19,4 +19,10 @@ pub enum ServerError {
     HubPanicked,
     #[error("the HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("could not read the registry in the relay's database: {0}")]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error("could not read the registered actor ids in the relay's database: {0}")]
+    Actors(#[source] redb::Error),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
 }

@@ -62,6 +62,9 @@
 //! # }
 //! ```
 
+mod access;
+pub mod audit;
+mod auth;
 mod config;
 mod connection;
 mod error;
@@ -71,16 +74,23 @@ pub mod registry;
 mod relay;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 use client_core::store::RedbStore;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-pub use crate::config::Config;
+pub use crate::access::ACTORS_TABLE;
+pub use crate::auth::Principal;
+pub use crate::config::{AuthMode, Config};
 pub use crate::error::ServerError;
 
+use crate::access::Policy;
+use crate::audit::AuditLog;
+use crate::auth::Gate;
 use crate::connection::Shared;
+use crate::registry::Registry;
+use crate::relay::{Guard, Input};
 
 /// Serves the relay on `listener` over `store` until `shutdown` completes,
 /// then drains: stops accepting, closes every connection with a normal
@@ -93,15 +103,50 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     config.validate()?;
+    let db = store.database();
+    let registry = Registry::new(db)?;
+    let open = match config.auth {
+        AuthMode::Open => true,
+        AuthMode::Required => false,
+        AuthMode::FromRegistry => !registry.has_users()?,
+    };
+    if open {
+        warn!(
+            "this relay is OPEN: anyone who can reach it reads and writes every grid. \
+             Add a user (`gridsync-server user add`) and tokens are required from then on"
+        );
+    }
+    let generation = registry.generation()?;
+    let open = Arc::new(AtomicBool::new(open));
+    let guard = Guard {
+        policy: Policy::load(db, open.clone()).map_err(ServerError::Actors)?,
+        audit: AuditLog::open(db)?,
+        store: store.clone(),
+        mode: config.auth,
+        generation,
+    };
+    let gate = Gate::new(
+        store.clone(),
+        open,
+        config.auth_failure_burst,
+        config.auth_failure_refill,
+    );
     let documents_in_memory = Arc::new(AtomicUsize::new(0));
     let http_store = store.clone();
-    let relay = relay::start(store, &config, documents_in_memory.clone()).await?;
+    let relay = relay::start(
+        store.clone(),
+        &config,
+        documents_in_memory.clone(),
+        Some(guard),
+    )
+    .await?;
     info!(
         peer_id = %relay.identity.peer_id,
         storage_id = %relay.identity.storage_id,
         "relay ready"
     );
     let drain_timeout = config.drain_timeout;
+    let poll = config.registry_poll;
     let stop = Arc::new(watch::Sender::new(false));
     let shared = Arc::new(Shared {
         config,
@@ -111,7 +156,15 @@ pub async fn run(
         documents_in_memory,
         stopping: stop.subscribe(),
         store: http_store,
+        gate,
     });
+    let poller = tokio::spawn(poll_registry(
+        store,
+        generation,
+        poll,
+        relay.inputs.clone(),
+        stop.subscribe(),
+    ));
 
     let signal = {
         let stop = stop.clone();
@@ -140,7 +193,39 @@ pub async fn run(
         );
     }
     drop(shared);
+    poller.abort();
+    let _ = poller.await;
     relay.stop().await?;
     info!("relay stopped");
     served.map_err(ServerError::Serve)
+}
+
+/// Watches the registry's generation counter (one key read per `period`)
+/// and tells the hub thread when it moves, so a token revoked by another
+/// process closes its connections within about `period`.
+async fn poll_registry(
+    store: Arc<RedbStore>,
+    mut seen: u64,
+    period: std::time::Duration,
+    hub: tokio::sync::mpsc::Sender<Input>,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopping.wait_for(|s| *s) => return,
+        }
+        match Registry::reader(store.database()).generation() {
+            Ok(generation) if generation != seen => {
+                seen = generation;
+                if hub.send(Input::Recheck { generation }).await.is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "could not poll the registry for revocations"),
+        }
+    }
 }

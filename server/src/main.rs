@@ -37,6 +37,37 @@ enum Command {
     Token(TokenCommand),
     /// District-review export (XLSX, CSV, GeoJSON, JSON) of the relay's grids
     Export(Box<server::export::cli::ExportArgs>),
+    /// The audit trail: changes, refusals and failed logins, filtered
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+struct AuditArgs {
+    /// Only this user's rows
+    #[arg(long)]
+    user: Option<String>,
+    /// Only this document's rows (its id, as in automerge:<id>)
+    #[arg(long)]
+    doc: Option<String>,
+    /// Only this grid's rows
+    #[arg(long)]
+    grid: Option<String>,
+    /// From this time on (RFC 3339, for example 2026-11-23T08:00:00+08:00)
+    #[arg(long, value_parser = rfc3339_ms)]
+    since: Option<i64>,
+    /// Before this time (RFC 3339)
+    #[arg(long, value_parser = rfc3339_ms)]
+    until: Option<i64>,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+fn rfc3339_ms(text: &str) -> Result<i64, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| {
+            format!("`{text}` is not an RFC 3339 time ({e}); write 2026-11-23T08:00:00+08:00")
+        })
 }
 
 /// Where the relay's data lives, for the administration commands (they
@@ -155,6 +186,7 @@ fn main() -> ExitCode {
         Command::User(c) => user(c),
         Command::Token(c) => token(c),
         Command::Export(args) => return server::export::cli::run(&args),
+        Command::Audit(a) => audit(a),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -345,6 +377,44 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+fn audit(args: AuditArgs) -> anyhow::Result<()> {
+    let store = open_store(&args.data.data)?;
+    let filter = server::audit::AuditFilter {
+        user: args.user,
+        doc: args.doc,
+        grid: args.grid,
+        since: args.since,
+        until: args.until,
+    };
+    let rows = server::audit::query(store.database(), &filter)?;
+    print(args.data.json, &rows, || {
+        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        rows.iter()
+            .map(|r| {
+                let at = chrono::DateTime::from_timestamp_millis(r.at)
+                    .map_or_else(|| r.at.to_string(), |t| t.to_rfc3339());
+                let what = match (r.changes, &r.reason) {
+                    (Some(n), _) => format!("{n} changes"),
+                    (None, Some(why)) => why.clone(),
+                    (None, None) => String::new(),
+                };
+                format!(
+                    "{at}\t{}\t{}\t{}\t{}\t{}\t{what}",
+                    r.action.as_str(),
+                    dash(&r.user),
+                    dash(&r.grid),
+                    dash(&r.doc),
+                    r.peer
+                        .clone()
+                        .or(r.addr.clone())
+                        .unwrap_or_else(|| "-".into()),
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
 }
 
 /// Holds `<data>/relay.lock` for the life of the process: the database

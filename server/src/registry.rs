@@ -19,6 +19,11 @@ const GRIDS: TableDefinition<&str, &[u8]> = TableDefinition::new("registry_grids
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("registry_users");
 /// SHA-256 hex of the token → JSON [`TokenRecord`].
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("registry_tokens");
+/// `generation` → a counter bumped by every registry change, so a serving
+/// relay (another process) notices revocations and new grids or users by
+/// polling one key instead of scanning the tables.
+const STATE: TableDefinition<&str, u64> = TableDefinition::new("registry_state");
+const GENERATION: &str = "generation";
 
 /// A grid and where it sits in the administrative hierarchy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,8 +154,42 @@ impl<'a> Registry<'a> {
         tx.open_table(GRIDS)?;
         tx.open_table(USERS)?;
         tx.open_table(TOKENS)?;
+        tx.open_table(STATE)?;
         tx.commit()?;
         Ok(Self { db })
+    }
+
+    /// The registry over a database whose tables [`Registry::new`] has
+    /// already created: no write transaction (the relay reads the registry
+    /// at every upgrade).
+    pub(crate) fn reader(db: &'a Database) -> Self {
+        Self { db }
+    }
+
+    /// Bumps the generation counter inside `tx`.
+    fn bump(tx: &redb::WriteTransaction) -> Result<(), RegistryError> {
+        let mut t = tx.open_table(STATE)?;
+        let next = t.get(GENERATION)?.map_or(0, |v| v.value()) + 1;
+        t.insert(GENERATION, next)?;
+        Ok(())
+    }
+
+    /// A counter that changes whenever grids, users or tokens change
+    /// (issuing a token excepted: it grants nothing to an open connection).
+    pub fn generation(&self) -> Result<u64, RegistryError> {
+        let tx = self.db.begin_read()?;
+        match tx.open_table(STATE) {
+            Ok(t) => Ok(t.get(GENERATION)?.map_or(0, |v| v.value())),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether any user exists (a relay without users serves openly).
+    pub fn has_users(&self) -> Result<bool, RegistryError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(USERS)?;
+        Ok(t.first()?.is_some())
     }
 
     pub fn add_grid(&self, grid: &GridRecord) -> Result<(), RegistryError> {
@@ -162,6 +201,7 @@ impl<'a> Registry<'a> {
             }
             t.insert(grid.code.as_str(), encode(grid).as_slice())?;
         }
+        Self::bump(&tx)?;
         tx.commit()?;
         Ok(())
     }
@@ -245,6 +285,7 @@ impl<'a> Registry<'a> {
             }
             t.insert(name, encode(&user).as_slice())?;
         }
+        Self::bump(&tx)?;
         tx.commit()?;
         Ok(user)
     }
@@ -318,6 +359,7 @@ impl<'a> Registry<'a> {
             t.insert(hash.as_str(), encode(&record).as_slice())?;
             record
         };
+        Self::bump(&tx)?;
         tx.commit()?;
         Ok(revoked)
     }
@@ -337,13 +379,19 @@ impl<'a> Registry<'a> {
         &self,
         token: &str,
     ) -> Result<Option<(TokenRecord, UserRecord)>, RegistryError> {
-        let hash = token_hash(token);
+        self.authenticate_hash(&token_hash(token))
+    }
+
+    /// [`Registry::authenticate`] by the token's hash (what a serving
+    /// relay keeps to re-check its open connections).
+    pub fn authenticate_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(TokenRecord, UserRecord)>, RegistryError> {
         let record: Option<TokenRecord> = {
             let tx = self.db.begin_read()?;
             let t = tx.open_table(TOKENS)?;
-            t.get(hash.as_str())?
-                .map(|v| decode(v.value()))
-                .transpose()?
+            t.get(hash)?.map(|v| decode(v.value())).transpose()?
         };
         match record {
             Some(r) if r.revoked_at.is_none() => Ok(self.user(&r.user)?.map(|u| (r, u))),
@@ -458,7 +506,12 @@ mod tests {
         assert!(token.starts_with("gs_"));
         assert_eq!(r.authenticate(&token).unwrap().unwrap().1.name, "wang");
         assert!(r.authenticate("gs_wrong").unwrap().is_none());
+        let before = r.generation().unwrap();
         r.revoke_token(&record.id).unwrap();
+        assert!(
+            r.generation().unwrap() > before,
+            "revocation is visible to pollers"
+        );
         assert!(
             r.authenticate(&token).unwrap().is_none(),
             "a revoked token is refused"

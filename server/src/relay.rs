@@ -12,6 +12,12 @@
 //! the round's documents are dropped from memory (so memory never claims
 //! more than the store holds) and the round's peers are closed so they
 //! reconnect and sync again.
+//!
+//! With a [`Guard`] (always, under `server::run`) the thread also binds
+//! each peer to the user its connection authenticated as, adds the round's
+//! audit rows and newly registered actor ids to the round's batch (one
+//! commit, no second fsync), and on [`Input::Recheck`] re-checks the open
+//! connections' tokens, closing the revoked ones.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -21,13 +27,18 @@ use std::thread::JoinHandle;
 
 use client_core::ids::DocumentId;
 use client_core::protocol::{Message, PeerId, PeerMetadata};
-use client_core::store::Store;
+use client_core::store::{RedbStore, Store};
 use client_core::sync::{Effects, Hub, HubEvent};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, warn};
 
+use crate::access::Policy;
+use crate::audit::{AuditAction, AuditLog, AuditRecord};
+use crate::auth::Principal;
+use crate::config::AuthMode;
 use crate::identity::RelayIdentity;
+use crate::registry::Registry;
 use crate::{Config, ServerError};
 
 /// One WebSocket connection's number, unique in this process. A peer id
@@ -58,6 +69,8 @@ pub(crate) enum Input {
         peer: PeerId,
         metadata: PeerMetadata,
         link: Link,
+        /// Who the connection authenticated as; `None` on an open relay.
+        principal: Option<Arc<Principal>>,
     },
     /// A frame from the peer bound to `conn`.
     Frame {
@@ -67,6 +80,11 @@ pub(crate) enum Input {
     },
     /// The connection is gone.
     Disconnect { conn: ConnId, peer: PeerId },
+    /// A row for the audit trail from outside the hub (a failed login).
+    Audit(AuditRecord),
+    /// The registry changed (it is now at `generation`): re-check the open
+    /// connections' tokens and scopes, and whether tokens are required.
+    Recheck { generation: u64 },
     /// Commit what is pending and end the thread (graceful shutdown).
     Stop,
 }
@@ -122,6 +140,18 @@ pub(crate) enum CloseKind {
     Internal,
 }
 
+/// Access control, as the hub thread applies it.
+#[derive(Debug)]
+pub(crate) struct Guard {
+    pub policy: Policy,
+    pub audit: AuditLog,
+    /// The relay's database, for re-checking tokens in the registry.
+    pub store: Arc<RedbStore>,
+    pub mode: AuthMode,
+    /// The registry generation the open connections were last checked at.
+    pub generation: u64,
+}
+
 /// The running hub thread, as `run` sees it.
 #[derive(Debug)]
 pub(crate) struct RelayHandle {
@@ -136,6 +166,7 @@ pub(crate) async fn start<S: Store + 'static>(
     store: S,
     config: &Config,
     documents_in_memory: Arc<AtomicUsize>,
+    guard: Option<Guard>,
 ) -> Result<RelayHandle, ServerError> {
     let (inputs, receiver) = mpsc::channel(config.hub_queue);
     let (ready_tx, ready_rx) = oneshot::channel();
@@ -156,6 +187,9 @@ pub(crate) async fn start<S: Store + 'static>(
             };
             let mut relay = Relay::new(store, identity.peer_id.clone(), capacity, outbound_queue);
             relay.documents_in_memory = documents_in_memory;
+            if let Some(guard) = guard {
+                relay.guard(guard);
+            }
             let _ = ready_tx.send(Ok(identity));
             relay.serve(receiver, max_inputs);
         })
@@ -203,6 +237,7 @@ pub(crate) struct Relay<S: Store> {
     outbound_queue: usize,
     /// Published after every round for `/healthz`.
     documents_in_memory: Arc<AtomicUsize>,
+    guard: Option<Guard>,
 }
 
 /// Inputs folded into one commit, and whom they concern.
@@ -213,6 +248,8 @@ struct Round {
     senders: BTreeSet<PeerId>,
     /// Documents those frames are about.
     docs: HashSet<DocumentId>,
+    /// Audit rows from outside the hub's events.
+    audit: Vec<AuditRecord>,
 }
 
 impl Round {
@@ -231,7 +268,14 @@ impl<S: Store> Relay<S> {
             links: HashMap::new(),
             outbound_queue,
             documents_in_memory: Arc::default(),
+            guard: None,
         }
+    }
+
+    /// Puts access control in force.
+    pub(crate) fn guard(&mut self, guard: Guard) {
+        self.hub.set_access(Box::new(guard.policy.clone()));
+        self.guard = Some(guard);
     }
 
     /// The thread's loop: one round per wake-up, until `Stop` or until
@@ -268,7 +312,15 @@ impl<S: Store> Relay<S> {
                     peer,
                     metadata,
                     link,
+                    principal,
                 } => {
+                    let principal = match self.admit(&peer, principal, &mut round) {
+                        Ok(principal) => principal,
+                        Err(close) => {
+                            refuse_link(self.hub.me(), &peer, link, close);
+                            continue;
+                        }
+                    };
                     if self.links.contains_key(&peer) {
                         // Frames for the old connection must not reach the
                         // new one: route them before replacing it.
@@ -282,6 +334,9 @@ impl<S: Store> Relay<S> {
                         );
                     }
                     self.hub.connect(peer.clone(), &metadata);
+                    if let (Some(guard), Some(p)) = (&self.guard, principal) {
+                        guard.policy.bind(peer.clone(), p);
+                    }
                     self.links.insert(peer, (conn, link));
                 }
                 Input::Frame {
@@ -326,10 +381,11 @@ impl<S: Store> Relay<S> {
                 }
                 Input::Disconnect { conn, peer } => {
                     if self.is_current(&peer, conn) {
-                        self.links.remove(&peer);
-                        self.hub.disconnect(&peer);
+                        self.unlink(&peer);
                     }
                 }
+                Input::Audit(record) => round.audit.push(record),
+                Input::Recheck { generation } => self.recheck(generation, &mut round),
                 Input::Stop => stop = true,
             }
         }
@@ -345,14 +401,29 @@ impl<S: Store> Relay<S> {
 
     /// Commits the round's batch, then routes its frames and closes.
     fn flush(&mut self, round: &mut Round) {
-        let Round { fx, senders, docs } = std::mem::take(round);
+        let Round {
+            fx,
+            senders,
+            docs,
+            audit,
+        } = std::mem::take(round);
         let Effects {
             send,
-            batch,
+            mut batch,
             close,
             events,
         } = fx;
-        if let Err(e) = self.hub.repo().store().write(batch) {
+        if let Some(guard) = &self.guard {
+            for record in audit.iter().chain(&self.audit_rows(&events)) {
+                guard.audit.append(&mut batch, record);
+            }
+            guard.policy.stage(&mut batch);
+        }
+        let written = self.hub.repo().store().write(batch);
+        if let Some(guard) = &self.guard {
+            guard.policy.settle(written.is_ok());
+        }
+        if let Err(e) = written {
             let mut affected = senders;
             let mut docs = docs;
             for (peer, message) in &send {
@@ -458,7 +529,197 @@ impl<S: Store> Relay<S> {
     fn unlink(&mut self, peer: &PeerId) -> Option<(ConnId, Link)> {
         let link = self.links.remove(peer)?;
         self.hub.disconnect(peer);
+        if let Some(guard) = &self.guard {
+            guard.policy.unbind(peer);
+        }
         Some(link)
+    }
+
+    /// Decides whether a new connection of `peer` may join: on a relay
+    /// that requires tokens it must have authenticated, its token must
+    /// still be valid if the registry changed since, and a peer id bound
+    /// to another user's open connection is not taken over.
+    fn admit(
+        &mut self,
+        peer: &PeerId,
+        principal: Option<Arc<Principal>>,
+        round: &mut Round,
+    ) -> Result<Option<Arc<Principal>>, Close> {
+        let Some(guard) = &self.guard else {
+            return Ok(principal);
+        };
+        let Some(p) = principal else {
+            return if guard.policy.is_open() {
+                Ok(None)
+            } else {
+                Err(Close::new(
+                    CloseKind::Policy,
+                    "this relay requires a token: run `gridsync login`",
+                ))
+            };
+        };
+        let p = if p.generation < guard.generation {
+            // Checked before a revocation this thread has already seen.
+            match Principal::of_hash(&Registry::reader(guard.store.database()), &p.token_hash) {
+                Ok(Some(fresh)) => Arc::new(fresh),
+                Ok(None) => {
+                    let mut record = AuditRecord::new(AuditAction::Revoked);
+                    record.user = Some(p.user.clone());
+                    record.peer = Some(peer.to_string());
+                    record.reason = Some("token revoked before the connection joined".into());
+                    round.audit.push(record);
+                    return Err(Close::new(CloseKind::Policy, "the token was revoked"));
+                }
+                Err(e) => {
+                    error!(error = %e, "could not re-check a token; refusing the connection");
+                    return Err(Close::new(
+                        CloseKind::Internal,
+                        "could not check the token; retry",
+                    ));
+                }
+            }
+        } else {
+            p
+        };
+        if let Some(bound) = guard.policy.principal(peer)
+            && bound.user != p.user
+        {
+            let reason = format!(
+                "peer id `{peer}` is in use by another user's connection; each device joins with its own peer id"
+            );
+            let mut record = AuditRecord::new(AuditAction::Refused);
+            record.user = Some(p.user.clone());
+            record.peer = Some(peer.to_string());
+            record.reason = Some(reason.clone());
+            round.audit.push(record);
+            return Err(Close::new(CloseKind::Policy, reason));
+        }
+        Ok(Some(p))
+    }
+
+    /// Re-checks every open connection against the registry at
+    /// `generation`: revoked tokens are closed (and audited), others get
+    /// their grids refreshed; anonymous connections are closed once tokens
+    /// are required.
+    fn recheck(&mut self, generation: u64, round: &mut Round) {
+        let Some(guard) = &mut self.guard else {
+            return;
+        };
+        guard.generation = generation;
+        let registry = Registry::reader(guard.store.database());
+        if guard.mode == AuthMode::FromRegistry && guard.policy.is_open() {
+            match registry.has_users() {
+                Ok(true) => {
+                    guard.policy.require_tokens();
+                    warn!(
+                        "the registry has users now: tokens are required from here on; closing anonymous connections"
+                    );
+                }
+                Ok(false) => {}
+                Err(e) => error!(error = %e, "could not read the registry's users"),
+            }
+        }
+        let open = guard.policy.is_open();
+        let mut ends = Vec::new();
+        for peer in self.links.keys() {
+            match guard.policy.principal(peer) {
+                None if !open => ends.push((
+                    peer.clone(),
+                    None,
+                    "this relay now requires a token: run `gridsync login`",
+                )),
+                None => {}
+                Some(p) => match Principal::of_hash(&registry, &p.token_hash) {
+                    Ok(Some(fresh)) => guard.policy.bind(peer.clone(), Arc::new(fresh)),
+                    Ok(None) => ends.push((
+                        peer.clone(),
+                        Some(p),
+                        "the token of this connection was revoked",
+                    )),
+                    Err(e) => error!(error = %e, %peer, "could not re-check a token"),
+                },
+            }
+        }
+        // What earlier inputs of the round queued goes first.
+        self.flush(round);
+        for (peer, p, reason) in ends {
+            if let Some(p) = &p {
+                warn!(%peer, user = %p.user, token = %p.token_id, "closing a connection: its token was revoked");
+                let mut record = AuditRecord::new(AuditAction::Revoked);
+                record.user = Some(p.user.clone());
+                record.peer = Some(peer.to_string());
+                record.reason = Some(reason.into());
+                round.audit.push(record);
+            }
+            self.deliver(
+                &peer,
+                Message::Error {
+                    sender_id: Some(self.hub.me().clone()),
+                    target_id: Some(peer.clone()),
+                    message: reason.into(),
+                },
+            );
+            self.close(&peer, Close::new(CloseKind::Policy, reason));
+        }
+    }
+
+    /// Audit rows for the hub's events: stored changes, refusals, denials.
+    fn audit_rows(&self, events: &[HubEvent]) -> Vec<AuditRecord> {
+        let Some(guard) = &self.guard else {
+            return Vec::new();
+        };
+        let row = |action, doc: &DocumentId, peer: &PeerId| {
+            let mut r = AuditRecord::new(action);
+            r.user = guard.policy.principal(peer).map(|p| p.user.clone());
+            r.peer = Some(peer.to_string());
+            r.doc = Some(doc.to_string());
+            r.grid = self
+                .hub
+                .document(doc)
+                .and_then(crate::access::grid_of)
+                .or_else(|| guard.policy.grid_seen(doc).map(|g| g.to_string()));
+            r
+        };
+        events
+            .iter()
+            .filter_map(|event| match event {
+                HubEvent::Changed { doc, by, changes } => {
+                    let mut r = row(AuditAction::Change, doc, by);
+                    r.changes = Some(*changes);
+                    Some(r)
+                }
+                HubEvent::Refused { doc, by, reason } => {
+                    let mut r = row(AuditAction::Refused, doc, by);
+                    r.reason = Some(reason.clone());
+                    Some(r)
+                }
+                HubEvent::Denied { doc, peer } => {
+                    let mut r = row(AuditAction::Denied, doc, peer);
+                    r.reason = Some("may not read this document".into());
+                    Some(r)
+                }
+                HubEvent::Unavailable { .. } | HubEvent::SameHeads { .. } => None,
+            })
+            .collect()
+    }
+}
+
+/// Turns away a connection that never joined the hub: an `error` frame
+/// with the reason, then the close.
+fn refuse_link(me: &PeerId, peer: &PeerId, link: Link, close: Close) {
+    warn!(%peer, reason = %close.reason, "refusing a join");
+    let error = Message::Error {
+        sender_id: Some(me.clone()),
+        target_id: Some(peer.clone()),
+        message: close.reason.clone(),
+    };
+    if link.outbound.try_send(Outbound::Frame(error)).is_err()
+        || link
+            .outbound
+            .try_send(Outbound::Close(close.clone()))
+            .is_err()
+    {
+        let _ = link.kill.send(close);
     }
 }
 
@@ -486,7 +747,6 @@ mod tests {
 
     use std::sync::atomic::AtomicBool;
 
-    use automerge::ROOT;
     use automerge::sync::{State, SyncDoc};
     use automerge::transaction::Transactable;
     use client_core::ids::GridCode;
@@ -582,6 +842,7 @@ mod tests {
                     ..PeerMetadata::default()
                 },
                 link: Link { outbound, kill },
+                principal: None,
             };
             (socket, input)
         }

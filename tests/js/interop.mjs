@@ -1,19 +1,27 @@
 // Drives the real JS automerge-repo client against a GridSync relay, for
 // tests/tests/interop.rs.
 //
-//   node interop.mjs create <ws-url>        creates a document, waits until a
-//                                           second JS repo can fetch it through
-//                                           the relay, prints {"url": ...}
-//   node interop.mjs read <ws-url> <automerge-url>
+//   node interop.mjs create <ws-url> [token]
+//                                           creates a document (in grid GL-01),
+//                                           waits until a second JS repo can
+//                                           fetch it through the relay, prints
+//                                           {"url": ...}
+//   node interop.mjs read <ws-url> <automerge-url> [token]
 //                                           fetches a document through the
 //                                           relay and prints it as JSON
+//
+// With a token, it is sent as the `token` query parameter (browsers cannot
+// set an Authorization header on a WebSocket).
 //
 // Exits non-zero with a message on stderr when the relay misbehaves.
 
 import { Repo } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 
-const [mode, relay, url] = process.argv.slice(2)
+const [mode, base, ...rest] = process.argv.slice(2)
+const url = mode === "read" ? rest[0] : undefined
+const token = mode === "read" ? rest[1] : rest[0]
+const relay = token ? `${base}${base.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}` : base
 
 const fail = (message) => {
   console.error(`interop: ${message}`)
@@ -35,7 +43,7 @@ async function fetchThroughRelay(docUrl) {
 
 if (mode === "create") {
   const repo = connect()
-  const handle = repo.create({ title: "from the JS client", items: ["一", "二"], count: 2 })
+  const handle = repo.create({ title: "from the JS client", grid: "GL-01", items: ["一", "二"], count: 2 })
   handle.change((d) => {
     d.items.push("三")
   })

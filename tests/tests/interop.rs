@@ -1,7 +1,9 @@
 //! Interop with the real JS `@automerge/automerge-repo` 2.5 client and its
 //! websocket adapter (pinned in tests/js/package-lock.json): a document the
 //! JS client creates reaches a GridSync device through the relay, and a
-//! ticket a GridSync device reports can be read by the JS client.
+//! ticket a GridSync device reports can be read by the JS client — on an
+//! open relay, and on one that requires tokens (the JS client passes its
+//! token as the `token` query parameter).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -55,11 +57,80 @@ fn device(dir: &std::path::Path) -> Arc<RedbStore> {
 async fn the_js_client_and_a_gridsync_device_share_documents_through_the_relay() {
     let tmp = tempfile::tempdir().unwrap();
     let relay = Relay::start(&tmp.path().join("relay"));
+    share(&relay, tmp.path(), None).await;
+}
 
+/// Runs `gridsync-server` administration on `data`.
+fn admin(data: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(tests::bin("gridsync-server"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .expect("run gridsync-server");
+    assert!(
+        out.status.success(),
+        "gridsync-server {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_js_client_syncs_with_a_token_on_a_relay_that_requires_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("relay");
+    Relay::start(&data).kill(); // creates the database
+    admin(
+        &data,
+        &[
+            "grid",
+            "add",
+            "--code",
+            "GL-01",
+            "--name",
+            "一",
+            "--community",
+            "幸福社区",
+            "--street",
+            "文三街道",
+            "--district",
+            "西湖区",
+        ],
+    );
+    admin(
+        &data,
+        &[
+            "user",
+            "add",
+            "--name",
+            "wang",
+            "--role",
+            "worker",
+            "--scope",
+            "grids:GL-01",
+        ],
+    );
+    let issued: serde_json::Value = serde_json::from_str(&admin(
+        &data,
+        &["token", "issue", "--user", "wang", "--json"],
+    ))
+    .unwrap();
+    let token = issued["token"].as_str().unwrap().to_owned();
+    let relay = Relay::start(&data);
+    share(&relay, tmp.path(), Some(&token)).await;
+}
+
+/// JS → relay → GridSync, then GridSync → relay → JS, with `token` if any.
+async fn share(relay: &Relay, tmp: &std::path::Path, token: Option<&str>) {
+    let with_token = |mut args: Vec<String>| {
+        args.extend(token.map(str::to_owned));
+        args
+    };
     // JS → relay → GridSync.
     let created = tokio::task::spawn_blocking({
-        let url = relay.url();
-        move || node(&["create", &url])
+        let args = with_token(vec!["create".into(), relay.url()]);
+        move || node(&args.iter().map(String::as_str).collect::<Vec<_>>())
     })
     .await
     .unwrap();
@@ -68,8 +139,9 @@ async fn the_js_client_and_a_gridsync_device_share_documents_through_the_relay()
         .unwrap()
         .parse()
         .expect("an automerge: URL");
-    let store = device(&tmp.path().join("device"));
+    let store = device(&tmp.join("device"));
     let mut cfg = ClientConfig::new(relay.url());
+    cfg.token = token.map(str::to_owned);
     cfg.extra_documents = vec![js_doc];
     let report = client::sync_until_quiescent(store.clone(), &cfg, |_| {})
         .await
@@ -99,14 +171,16 @@ async fn the_js_client_and_a_gridsync_device_share_documents_through_the_relay()
         resident: None,
     };
     let id = device.report(&ticket, 1_763_900_000_000).unwrap();
-    let report = client::sync_until_quiescent(store, &ClientConfig::new(relay.url()), |_| {})
+    let mut cfg = ClientConfig::new(relay.url());
+    cfg.token = token.map(str::to_owned);
+    let report = client::sync_until_quiescent(store, &cfg, |_| {})
         .await
         .unwrap();
     assert!(report.pending.is_empty(), "{report:?}");
     let url = id.document_id().url();
     let read = tokio::task::spawn_blocking({
-        let relay_url = relay.url();
-        move || node(&["read", &relay_url, &url])
+        let args = with_token(vec!["read".into(), relay.url(), url]);
+        move || node(&args.iter().map(String::as_str).collect::<Vec<_>>())
     })
     .await
     .unwrap();

@@ -18,5 +18,5 @@ pub fn run(args: &InitArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliEr
     let identity = Identity::new(args.user.trim(), args.role, grids);
     let device = dir.init_device(identity)?;
     tracing::info!(dir = %dir.dir().display(), user = %device.identity().user, "initialised");
-    super::whoami::print(device.identity(), dir, out)
+    super::whoami::print(device.identity(), device.repo().store(), dir, out)
 }

@@ -14,7 +14,7 @@ use crate::error::CliError;
 use crate::output::Output;
 
 /// Meta key of the last relay this device synced with.
-const SERVER_KEY: &str = "server_url";
+pub const SERVER_KEY: &str = "server_url";
 /// Meta key of the bearer token stored by `gridsync login`.
 pub const TOKEN_KEY: &str = "token";
 

@@ -15,6 +15,7 @@ struct Inner {
     sync_states: BTreeMap<(DocumentId, String), Vec<u8>>,
     outbox: BTreeMap<DocumentId, u64>,
     heads: BTreeMap<DocumentId, Vec<[u8; 32]>>,
+    records: BTreeMap<(&'static str, Vec<u8>), Vec<u8>>,
 }
 
 /// A [`Store`] held in memory; lost on drop.
@@ -26,6 +27,15 @@ pub struct MemoryStore {
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A row written with [`Batch::put_record`].
+    pub fn record(&self, table: &str, key: &[u8]) -> Option<Vec<u8>> {
+        self.lock()
+            .records
+            .iter()
+            .find(|((t, k), _)| *t == table && k.as_slice() == key)
+            .map(|(_, v)| v.clone())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -78,6 +88,9 @@ impl Store for MemoryStore {
                     if inner.outbox.get(&doc) == Some(&token) {
                         inner.outbox.remove(&doc);
                     }
+                }
+                Op::PutRecord { table, key, value } => {
+                    inner.records.insert((table, key), value);
                 }
             }
         }

@@ -347,6 +347,11 @@ fn apply(tx: &redb::WriteTransaction, batch: Batch) -> Result<(), redb::Error> {
                     outbox.remove(*doc.as_bytes())?;
                 }
             }
+            Op::PutRecord { table, key, value } => {
+                let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(table);
+                tx.open_table(def)?
+                    .insert(key.as_slice(), value.as_slice())?;
+            }
         }
     }
     Ok(())

@@ -198,3 +198,26 @@ fn a_truncated_file_gives_an_error_not_a_panic() {
         ),
     }
 }
+
+#[test]
+fn records_commit_with_the_batch_in_their_own_table() {
+    let memory = MemoryStore::new();
+    let mut b = Batch::new();
+    b.put_record("app_rows", b"k".to_vec(), b"v1".to_vec());
+    b.put_record("app_rows", b"k".to_vec(), b"v2".to_vec());
+    memory.write(b).unwrap();
+    assert_eq!(memory.record("app_rows", b"k"), Some(b"v2".to_vec()));
+    assert_eq!(memory.record("other", b"k"), None);
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("gridsync.redb")).unwrap();
+    let doc = DocumentId::random();
+    let mut b = Batch::new();
+    b.append_chunk(doc, vec![1]);
+    b.put_record("app_rows", b"k".to_vec(), b"v".to_vec());
+    store.write(b).unwrap();
+    let tx = ::redb::ReadableDatabase::begin_read(store.database()).unwrap();
+    let def: ::redb::TableDefinition<&[u8], &[u8]> = ::redb::TableDefinition::new("app_rows");
+    let table = tx.open_table(def).unwrap();
+    assert_eq!(table.get(b"k".as_slice()).unwrap().unwrap().value(), b"v");
+}

@@ -7,7 +7,7 @@
 #![allow(dead_code)] // each test file uses part of this
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +22,7 @@ use client_core::sync::{Effects, Hub, HubEvent};
 use futures_util::{SinkExt, StreamExt};
 use server::{Config, ServerError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
@@ -75,6 +75,11 @@ impl TestServer {
 
     pub fn url(&self) -> String {
         format!("ws://{}/", self.addr)
+    }
+
+    /// The store `run` serves (while it runs).
+    pub fn database(&self) -> Arc<RedbStore> {
+        self.store.upgrade().expect("the relay is running")
     }
 
     /// Triggers the graceful shutdown and waits for `run` to return.
@@ -156,7 +161,77 @@ impl Refusal {
     }
 }
 
+/// The HTTP status of a WebSocket upgrade to `addr` with `token` (if any)
+/// as a bearer header, from the local address `from`.
+pub async fn upgrade_status(addr: SocketAddr, token: Option<&str>, from: IpAddr) -> u16 {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    let mut tcp = timeout(PATIENCE, socket.connect(addr))
+        .await
+        .expect("connect in time")
+        .unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{auth}\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n") {
+        let n = timeout(PATIENCE, tcp.read(&mut byte))
+            .await
+            .expect("a status line in time")
+            .unwrap();
+        assert_eq!(n, 1, "the relay closed before answering");
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line")
+}
+
 impl Client {
+    /// Connects with a bearer token from the local address `from`;
+    /// `Err(status)` if the upgrade is refused.
+    pub async fn connect_as(
+        server: &TestServer,
+        name: &str,
+        token: Option<&str>,
+        from: IpAddr,
+    ) -> Result<Self, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = server.url().into_client_request().unwrap();
+        if let Some(token) = token {
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(from, 0)).unwrap();
+        let tcp = timeout(PATIENCE, socket.connect(server.addr))
+            .await
+            .expect("connect in time")
+            .unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let upgraded = timeout(
+            PATIENCE,
+            tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp)),
+        )
+        .await
+        .expect("upgrade in time");
+        match upgraded {
+            Ok((ws, _)) => Ok(Self {
+                ws,
+                me: PeerId::from(name),
+            }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+            Err(e) => panic!("the upgrade failed: {e}"),
+        }
+    }
+
     pub async fn connect(server: &TestServer, name: &str) -> Self {
         let (ws, _) = timeout(PATIENCE, tokio_tungstenite::connect_async(server.url()))
             .await
@@ -291,12 +366,35 @@ pub struct SyncClient {
     unavailable: BTreeSet<DocumentId>,
 }
 
+pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
 impl SyncClient {
     pub async fn join(server: &TestServer, user: &str, role: Role) -> Self {
+        Self::join_as(server, Identity::new(user, role, vec![grid()]), None).await
+    }
+
+    /// Joins as the device `identity` with `token`; the peer id is the
+    /// user name.
+    pub async fn join_as(server: &TestServer, identity: Identity, token: Option<&str>) -> Self {
+        Self::join_from(server, identity, token, LOCALHOST).await
+    }
+
+    pub async fn join_from(
+        server: &TestServer,
+        identity: Identity,
+        token: Option<&str>,
+        from: IpAddr,
+    ) -> Self {
+        let user = identity.user.clone();
         let store = Arc::new(MemoryStore::new());
-        let device = Device::init(store.clone(), Identity::new(user, role, vec![grid()])).unwrap();
-        let mut hub = Hub::new(store, PeerId::from(user), 1000);
-        let (client, peer) = Client::join(server, user).await;
+        let device = Device::init(store.clone(), identity).unwrap();
+        let mut hub = Hub::new(store, PeerId::from(user.as_str()), 1000);
+        let mut client = Client::connect_as(server, &user, token, from)
+            .await
+            .unwrap_or_else(|status| panic!("the upgrade of `{user}` got HTTP {status}"));
+        client.send(&join_message(&client.me)).await;
+        let peer = client.recv().await;
+        assert!(matches!(peer, Message::Peer { .. }), "{peer:?}");
         let Message::Peer {
             sender_id,
             peer_metadata,
@@ -369,6 +467,45 @@ impl SyncClient {
         self.apply(fx).await;
         while self.hub.in_sync(doc, &self.relay) != Some(true) {
             self.receive_one().await;
+        }
+    }
+
+    /// Asks the relay for `doc`: true once this device holds what the
+    /// relay holds, false if the relay answered `doc-unavailable`.
+    pub async fn fetch(&mut self, doc: &DocumentId) -> bool {
+        let mut fx = Effects::default();
+        self.hub.want(doc, &self.relay, &mut fx).unwrap();
+        self.apply(fx).await;
+        loop {
+            if self.unavailable.remove(doc) {
+                return false;
+            }
+            if self.hub.in_sync(doc, &self.relay) == Some(true) {
+                return true;
+            }
+            self.receive_one().await;
+        }
+    }
+
+    /// Sends a local edit of `doc`: `Ok` once the relay holds it, `Err`
+    /// with the relay's `error` message if it refuses it (the relay then
+    /// closes the connection).
+    pub async fn try_push(&mut self, doc: &DocumentId) -> Result<(), String> {
+        let mut fx = Effects::default();
+        self.hub.want(doc, &self.relay, &mut fx).unwrap();
+        self.hub.local_change(doc, &mut fx).unwrap();
+        self.apply(fx).await;
+        loop {
+            if self.hub.in_sync(doc, &self.relay) == Some(true) {
+                return Ok(());
+            }
+            let message = self.client.recv().await;
+            if let Message::Error { message, .. } = message {
+                return Err(message);
+            }
+            let mut fx = Effects::default();
+            self.hub.receive(&self.relay, message, &mut fx).unwrap();
+            self.apply(fx).await;
         }
     }
 

@@ -1,0 +1,197 @@
+//! The README's flow with the real binaries: an admin sets up grids, users
+//! and tokens with `gridsync-server`; each device logs in with
+//! `gridsync login`, syncs with the stored token, and sees exactly what its
+//! role allows; the token never shows in `whoami`.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use tests::{Cli, Relay, bin};
+
+fn admin(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin("gridsync-server"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run gridsync-server");
+    assert!(
+        out.status.success(),
+        "gridsync-server {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn issue(data: &Path, user: &str) -> String {
+    let out = admin(data, &["token", "issue", "--user", user, "--json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
+fn titles(cli: &Cli) -> Vec<String> {
+    let list = cli.json(&["ticket", "list", "--all"]);
+    let mut t: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap().to_owned())
+        .collect();
+    t.sort();
+    t
+}
+
+#[test]
+fn devices_log_in_and_see_exactly_their_scope() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("relay");
+    // The first start creates the database; it serves openly (no users).
+    Relay::start(&data).kill();
+    for (code, community) in [("GL-01", "幸福社区"), ("GL-02", "和平社区")] {
+        admin(
+            &data,
+            &[
+                "grid",
+                "add",
+                "--code",
+                code,
+                "--name",
+                code,
+                "--community",
+                community,
+                "--street",
+                "文三街道",
+                "--district",
+                "西湖区",
+            ],
+        );
+    }
+    admin(
+        &data,
+        &[
+            "user",
+            "add",
+            "--name",
+            "wang",
+            "--role",
+            "worker",
+            "--scope",
+            "grids:GL-01",
+        ],
+    );
+    admin(
+        &data,
+        &[
+            "user",
+            "add",
+            "--name",
+            "li",
+            "--role",
+            "worker",
+            "--scope",
+            "grids:GL-02",
+        ],
+    );
+    admin(
+        &data,
+        &[
+            "user",
+            "add",
+            "--name",
+            "chen",
+            "--role",
+            "supervisor",
+            "--scope",
+            "street:文三街道",
+        ],
+    );
+    let (wang_token, li_token, chen_token) = (
+        issue(&data, "wang"),
+        issue(&data, "li"),
+        issue(&data, "chen"),
+    );
+    let relay = Relay::start(&data);
+    let url = relay.url();
+
+    let wang = Cli::new(&tmp.path().join("wang"));
+    let shown = wang.ok(&["login", "--server", &url, "--token", &wang_token]);
+    assert!(
+        !shown.contains(&wang_token),
+        "login printed the token:\n{shown}"
+    );
+    assert!(shown.contains("stored"), "{shown}");
+    let who = wang.ok(&["whoami"]);
+    assert!(
+        !who.contains(&wang_token),
+        "whoami printed the token:\n{who}"
+    );
+    let who = wang.json(&["whoami"]);
+    assert_eq!(who["user"], "wang");
+    assert_eq!(who["role"], "worker");
+    assert_eq!(who["grids"], serde_json::json!(["GL-01"]));
+    assert_eq!(who["token"], "stored");
+    let actor = who["actor"].clone();
+
+    wang.ok(&["ticket", "new", "--grid", "GL-01", "--title", "路灯不亮"]);
+    wang.json(&["sync"]); // the stored relay and token
+    // Logging in again keeps the device's actor id.
+    wang.ok(&["login", "--server", &url, "--token", &wang_token]);
+    assert_eq!(wang.json(&["whoami"])["actor"], actor);
+    // Another user's token is refused on this device.
+    let other = wang.run(&["login", "--server", &url, "--token", &li_token]);
+    assert_eq!(other.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("fresh --data"));
+
+    let li = Cli::new(&tmp.path().join("li"));
+    li.ok(&["login", "--server", &url, "--token", &li_token]);
+    li.ok(&["ticket", "new", "--grid", "GL-02", "--title", "占道经营"]);
+    li.json(&["sync"]);
+
+    let chen = Cli::new(&tmp.path().join("chen"));
+    chen.ok(&["login", "--server", &url, "--token", &chen_token]);
+    assert_eq!(
+        chen.json(&["whoami"])["grids"],
+        serde_json::json!(["GL-01", "GL-02"])
+    );
+    chen.json(&["sync"]);
+    assert_eq!(titles(&chen), ["占道经营", "路灯不亮"]);
+    wang.json(&["sync"]);
+    assert_eq!(titles(&wang), ["路灯不亮"], "the worker sees only its grid");
+
+    // A device without a token is turned away.
+    let anon = Cli::new(&tmp.path().join("anon"));
+    anon.ok(&["init", "--user", "x", "--role", "worker", "--grid", "GL-01"]);
+    let refused = anon.run(&["sync", "--server", &url]);
+    assert_eq!(refused.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
+    let bad = Cli::new(&tmp.path().join("bad"));
+    let out = bad.run(&["login", "--server", &url, "--token", "gs_wrong"]);
+    assert_eq!(out.status.code(), Some(4));
+
+    // The audit trail names who changed what.
+    let rows: Value =
+        serde_json::from_str(&admin(&data, &["audit", "--user", "wang", "--json"])).unwrap();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "change" && r["grid"] == "GL-01"),
+        "{rows}"
+    );
+    let failures: Value = serde_json::from_str(&admin(
+        &data,
+        &["audit", "--json", "--since", "2000-01-01T00:00:00Z"],
+    ))
+    .unwrap();
+    assert!(
+        failures
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "auth_failed"),
+        "{failures}"
+    );
+    drop(relay);
+}
