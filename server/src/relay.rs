@@ -747,6 +747,7 @@ mod tests {
 
     use std::sync::atomic::AtomicBool;
 
+    use automerge::ROOT;
     use automerge::sync::{State, SyncDoc};
     use automerge::transaction::Transactable;
     use client_core::ids::GridCode;
