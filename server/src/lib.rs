@@ -3,12 +3,35 @@
 //!
 //! Devices connect to `/` (as to the JS sync server), send `join`, get
 //! `peer`, and then sync documents; the relay keeps every document it is
-//! sent and hands it to every device that asks. `/healthz` reports
-//! liveness. `GET /api/export` serves the district-review export (XLSX,
-//! CSV, GeoJSON, JSON) to reviewer, supervisor and admin bearer tokens,
-//! scoped by the [`registry`]; see [`export`], which also backs the
+//! sent and hands it to every device that may see it. `/healthz` reports
+//! liveness; `/api/me` tells a token's owner who they are (for
+//! `gridsync login`). `GET /api/export` serves the district-review export
+//! (XLSX, CSV, GeoJSON, JSON) to reviewer, supervisor and admin bearer
+//! tokens, scoped by the [`registry`]; see [`export`], which also backs the
 //! `gridsync-server export` command. [`run`] serves a bound listener until
 //! its `shutdown` future completes; the `gridsync-server` binary wraps it.
+//!
+//! # Identity and access
+//!
+//! - **Who**: the [`registry`] (grids, users with a role and a scope,
+//!   SHA-256 hashes of tokens) lives in the relay's redb file. While it has
+//!   no user the relay is open and logs a warning ([`AuthMode`]); from the
+//!   first user on, an upgrade needs `Authorization: Bearer` or `?token=`,
+//!   else HTTP 401 (429 once an address has failed too often). The peer id
+//!   a connection joins with is bound to its user for the connection's life.
+//! - **What**: the hub asks the access policy (`access.rs`) before it sends
+//!   anything about a document and before it stores changes; a document a
+//!   peer may not see is `doc-unavailable`; a refused change is an `error`
+//!   frame and a close, and nothing of it is stored. Actor ids are
+//!   registered to their users; changes or lifecycle events made in another
+//!   user's name are refused.
+//! - **Revocation**: `token revoke` (another process) bumps the registry's
+//!   generation counter; a task polls it every `Config::registry_poll` and
+//!   the hub thread then re-checks its connections' tokens and closes the
+//!   revoked ones.
+//! - **Audit**: the hub thread writes who changed which document, every
+//!   refusal, denial, failed login and revocation to the [`audit`] table in
+//!   the same transaction as the round it belongs to.
 //!
 //! # Threading model
 //!
@@ -28,18 +51,23 @@
 //!   queue before reading the next one, so a busy hub slows clients down
 //!   through TCP instead of buffering without bound. Its writer drains the
 //!   connection's own outbound queue and sends keepalive pings. Only
-//!   `connection.rs` and `export/http.rs` see axum or tungstenite types.
+//!   `connection.rs`, `auth.rs` and `export/http.rs` see axum or
+//!   tungstenite types. The token check at the upgrade (one key lookup) and
+//!   the registry poll (one key read) are the only storage reads on tokio
+//!   workers.
 //! - **Exports** read the store on tokio's blocking pool (at most two at
 //!   once), never on the async workers or the hub thread; redb's
 //!   multi-version reads do not block the hub's commits.
 //! - **The hub thread** owns the sans-IO [`client_core::sync::Hub`] over
-//!   the [`RedbStore`]; storage is synchronous and never runs on a tokio
-//!   worker. It blocks for one input, folds every input already queued
-//!   (up to `Config::max_commit_inputs`) into one `Effects` (**group
-//!   commit**), commits the batch in one transaction, and only then routes
-//!   the frames: nothing is acknowledged before it is durable. (A round is
+//!   the [`RedbStore`]; document storage is synchronous and never runs on
+//!   a tokio worker. It blocks for one input, folds every input already
+//!   queued (up to `Config::max_commit_inputs`) into one `Effects` (**group
+//!   commit**), commits the batch (with the round's audit rows and newly
+//!   registered actor ids) in one transaction, and only then routes the
+//!   frames: nothing is acknowledged before it is durable. (A round is
 //!   split in two only where a peer's newer connection replaces its older
-//!   one, or where reading the store fails.) If the commit fails,
+//!   one, where a registry re-check closes connections, or where reading
+//!   the store fails.) If the commit fails,
 //!   nothing from that round is sent, its documents are dropped from memory
 //!   and its peers are closed so they retry.
 //! - **Backpressure**: the hub never waits for a socket. Frames go to a
