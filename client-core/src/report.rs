@@ -265,6 +265,35 @@ pub struct ExportStats {
     pub total: Summary,
 }
 
+impl ExportStats {
+    /// What a person should know about a finished export, one line each:
+    /// years without a holiday calendar, tickets GeoJSON left out, cut cells.
+    pub fn warnings(&self, format: Format) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.tickets_outside_calendar > 0 {
+            out.push(format!(
+                "warning: {} ticket(s) were timed across years the calendar lists no holidays for; \
+                 only weekends were taken off there. Pass --calendar with a file for those years",
+                self.tickets_outside_calendar
+            ));
+        }
+        if format == Format::GeoJson && self.tickets_without_location > 0 {
+            out.push(format!(
+                "note: {} ticket(s) without a usable location are left out of the GeoJSON",
+                self.tickets_without_location
+            ));
+        }
+        if self.cells_truncated > 0 {
+            out.push(format!(
+                "warning: {} text cell(s) were cut to Excel's 32,767-character limit; export CSV \
+                 or JSON for the full text",
+                self.cells_truncated
+            ));
+        }
+        out
+    }
+}
+
 /// Columns and settings the format writers need up front.
 pub(crate) struct Header<'a> {
     lang: Lang,

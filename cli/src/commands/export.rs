@@ -146,25 +146,8 @@ fn report(stats: &ExportStats, format: Format, shown: &str) {
         "exported {} tickets, {} visits to {shown} (calendar: {})",
         stats.tickets_exported, stats.visits_exported, stats.calendar
     );
-    if stats.tickets_outside_calendar > 0 {
-        eprintln!(
-            "warning: {} ticket(s) were timed across years the calendar lists no holidays for; \
-             only weekends were taken off there. Pass --calendar with a file for those years",
-            stats.tickets_outside_calendar
-        );
-    }
-    if format == Format::GeoJson && stats.tickets_without_location > 0 {
-        eprintln!(
-            "note: {} ticket(s) without a usable location are left out of the GeoJSON",
-            stats.tickets_without_location
-        );
-    }
-    if stats.cells_truncated > 0 {
-        eprintln!(
-            "warning: {} text cell(s) were cut to Excel's 32,767-character limit; export CSV or \
-             JSON for the full text",
-            stats.cells_truncated
-        );
+    for line in stats.warnings(format) {
+        eprintln!("{line}");
     }
 }
 
