@@ -6,7 +6,7 @@
 //! [`lifecycle::fold`] of `events`.
 
 use automerge::transaction::Transactable;
-use automerge::{ObjId, ROOT, ReadDoc, ScalarValue};
+use automerge::{ROOT, ReadDoc, ScalarValue, hydrate};
 use serde::{Deserialize, Serialize};
 
 use super::lifecycle::{self, Action, CloseReason, Event, EventEntry, Folded, Role, Status};
@@ -298,50 +298,53 @@ pub fn add_photo(tx: &mut impl Transactable, p: &Photo) -> Result<(), automerge:
 
 /// Reads a ticket. Fails only on a document of another type or a newer
 /// schema major; missing or mistyped fields read as absent, and unreadable
-/// events become conflicts.
+/// events become conflicts. The document is materialised in one pass
+/// (`hydrate`) rather than field by field: Automerge's columnar reads are
+/// costly one key at a time, and listing, sync and export read every ticket.
 pub fn read(doc: &impl ReadDoc, id: TicketId) -> Result<Ticket, SchemaError> {
     schema::expect_type(doc, DocType::Ticket)?;
-    let s = |k: &str| schema::read_str(doc, &ROOT, k);
-    let location = match (
-        schema::read_f64(doc, &ROOT, key::LAT),
-        schema::read_f64(doc, &ROOT, key::LON),
-    ) {
+    let root = match doc.hydrate(ROOT, None) {
+        Ok(hydrate::Value::Map(m)) => m,
+        _ => hydrate::Map::default(),
+    };
+    let s = |k: &str| h_str(&root, k);
+    let location = match (h_f64(&root, key::LAT), h_f64(&root, key::LON)) {
         (Some(lat), Some(lon)) => Some(Location {
             lat,
             lon,
-            accuracy_m: schema::read_f64(doc, &ROOT, key::ACCURACY),
+            accuracy_m: h_f64(&root, key::ACCURACY),
             address: s(key::ADDRESS),
         }),
         _ => None,
     };
-    let events: Vec<EventEntry> = schema::read_list_of_maps(doc, &ROOT, key::EVENTS)
+    let events: Vec<EventEntry> = h_maps(&root, key::EVENTS)
         .into_iter()
         .map(|m| match m {
-            Some(m) => read_event(doc, &m),
+            Some(m) => read_event(m),
             None => Err("an event that is not a map".to_owned()),
         })
         .collect();
-    let comments = schema::read_list_of_maps(doc, &ROOT, key::COMMENTS)
+    let comments = h_maps(&root, key::COMMENTS)
         .into_iter()
         .flatten()
         .filter_map(|m| {
             Some(Comment {
-                id: schema::read_str(doc, &m, "id")?.parse().ok()?,
-                author: schema::read_str(doc, &m, "author").unwrap_or_default(),
-                at: schema::read_i64(doc, &m, "at").unwrap_or_default(),
-                text: schema::read_str(doc, &m, "text").unwrap_or_default(),
+                id: h_str(m, "id")?.parse().ok()?,
+                author: h_str(m, "author").unwrap_or_default(),
+                at: h_i64(m, "at").unwrap_or_default(),
+                text: h_str(m, "text").unwrap_or_default(),
             })
         })
         .collect();
-    let photos = schema::read_list_of_maps(doc, &ROOT, key::PHOTOS)
+    let photos = h_maps(&root, key::PHOTOS)
         .into_iter()
         .flatten()
         .filter_map(|m| {
             Some(Photo {
-                hash: schema::read_str(doc, &m, "hash")?,
-                phase: schema::read_str(doc, &m, "phase").unwrap_or_default(),
-                added_by: schema::read_str(doc, &m, "added_by").unwrap_or_default(),
-                at: schema::read_i64(doc, &m, "at").unwrap_or_default(),
+                hash: h_str(m, "hash")?,
+                phase: h_str(m, "phase").unwrap_or_default(),
+                added_by: h_str(m, "added_by").unwrap_or_default(),
+                at: h_i64(m, "at").unwrap_or_default(),
             })
         })
         .collect();
@@ -361,7 +364,7 @@ pub fn read(doc: &impl ReadDoc, id: TicketId) -> Result<Ticket, SchemaError> {
             phone: s(key::RESIDENT_PHONE),
         },
         created_by: s(key::CREATED_BY).unwrap_or_default(),
-        created_at: schema::read_i64(doc, &ROOT, key::CREATED_AT),
+        created_at: h_i64(&root, key::CREATED_AT),
         photos,
         events,
         comments,
@@ -369,8 +372,55 @@ pub fn read(doc: &impl ReadDoc, id: TicketId) -> Result<Ticket, SchemaError> {
     })
 }
 
-fn read_event(doc: &impl ReadDoc, m: &ObjId) -> EventEntry {
-    let s = |k: &str| schema::read_str(doc, m, k);
+fn h_scalar<'a>(map: &'a hydrate::Map, key: &str) -> Option<&'a ScalarValue> {
+    match map.get(key)? {
+        hydrate::Value::Scalar(v) => Some(v),
+        _ => None,
+    }
+}
+
+fn h_str(map: &hydrate::Map, key: &str) -> Option<String> {
+    match h_scalar(map, key)? {
+        ScalarValue::Str(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+/// Integers, timestamps and whole floats (JS writes numbers as floats).
+fn h_i64(map: &hydrate::Map, key: &str) -> Option<i64> {
+    match h_scalar(map, key)? {
+        ScalarValue::Int(i) | ScalarValue::Timestamp(i) => Some(*i),
+        ScalarValue::Uint(u) => i64::try_from(*u).ok(),
+        ScalarValue::F64(f) if f.fract() == 0.0 && f.abs() < 9e15 => Some(*f as i64),
+        _ => None,
+    }
+}
+
+fn h_f64(map: &hydrate::Map, key: &str) -> Option<f64> {
+    match h_scalar(map, key)? {
+        ScalarValue::F64(f) => Some(*f),
+        ScalarValue::Int(i) => Some(*i as f64),
+        ScalarValue::Uint(u) => Some(*u as f64),
+        _ => None,
+    }
+}
+
+/// The items of the list at `key`; an item that is not a map is `None`.
+fn h_maps<'a>(map: &'a hydrate::Map, key: &str) -> Vec<Option<&'a hydrate::Map>> {
+    match map.get(key) {
+        Some(hydrate::Value::List(list)) => list
+            .iter()
+            .map(|item| match &item.value {
+                hydrate::Value::Map(m) => Some(m),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn read_event(m: &hydrate::Map) -> EventEntry {
+    let s = |k: &str| h_str(m, k);
     let need = |k: &str| s(k).ok_or_else(|| format!("missing `{k}`"));
     let id: EventId = need("id")?.parse().map_err(|e| format!("{e}"))?;
     let from = match s("from") {
@@ -397,10 +447,10 @@ fn read_event(doc: &impl ReadDoc, m: &ObjId) -> EventEntry {
         to,
         actor: need("actor")?,
         role,
-        at_device: schema::read_i64(doc, m, "at_device").ok_or("missing `at_device`")?,
+        at_device: h_i64(m, "at_device").ok_or("missing `at_device`")?,
         note: s("note"),
         unit: s("unit"),
-        due_at: schema::read_i64(doc, m, "due_at"),
+        due_at: h_i64(m, "due_at"),
         close_reason,
         rating: s("rating").and_then(|r| r.parse().ok()),
     })
