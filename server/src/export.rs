@@ -307,43 +307,52 @@ pub fn write<S: Store, W: Write + Send>(
             Ok(())
         }
     };
-    // Tickets are loaded and parsed on a second thread while this one
-    // writes: both cores work, and at most `AHEAD` tickets wait in memory.
+    // Tickets are loaded and parsed on `LOADERS` threads, grid i by loader
+    // i % LOADERS, while this thread writes them in grid order: every core
+    // works, and at most `AHEAD` tickets per loader wait in memory. A loader
+    // ends each grid with `None`.
+    const LOADERS: usize = 2;
     const AHEAD: usize = 256;
+    type Loaded = Option<Result<Option<client_core::model::ticket::Ticket>, ExportError>>;
     std::thread::scope(|scope| -> Result<(), ExportError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD);
-        scope.spawn(move || {
-            for grid in grids {
-                // Summaries are small index records; tickets are loaded one at a time.
-                let summaries = match store.grid_summaries(grid, Listing::All) {
-                    Ok(mut summaries) => {
-                        summaries.sort_by_key(|s| (s.reported_at, s.id));
-                        summaries
+        let mut queues = Vec::with_capacity(LOADERS);
+        for loader in 0..LOADERS {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Loaded>(AHEAD);
+            queues.push(rx);
+            scope.spawn(move || {
+                for grid in grids.iter().skip(loader).step_by(LOADERS) {
+                    // Summaries are small index records; tickets load one at a time.
+                    match store.grid_summaries(grid, Listing::All) {
+                        Ok(mut summaries) => {
+                            summaries.sort_by_key(|s| (s.reported_at, s.id));
+                            for s in summaries {
+                                if tx.send(Some(read_ticket(store, s.id))).is_err() {
+                                    return; // the writer stopped
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Some(Err(ExportError::from(e))));
+                            return;
+                        }
                     }
-                    Err(e) => {
-                        let _ = tx.send((grid.clone(), Err(ExportError::from(e))));
+                    if tx.send(None).is_err() {
                         return;
                     }
-                };
-                for s in summaries {
-                    if tx.send((grid.clone(), read_ticket(store, s.id))).is_err() {
-                        return; // the writer stopped
+                }
+            });
+        }
+        for (i, grid) in grids.iter().enumerate() {
+            (hooks.phase)(format!("tickets of {grid}"));
+            // A loader that hung up early has sent its error first.
+            while let Ok(Some(ticket)) = queues[i % LOADERS].recv() {
+                check()?;
+                match ticket? {
+                    Some(t) => {
+                        exporter.push_ticket(&t)?;
                     }
+                    None => skipped += 1,
                 }
-            }
-        });
-        let mut current: Option<GridCode> = None;
-        for (grid, ticket) in rx {
-            if current.as_ref() != Some(&grid) {
-                (hooks.phase)(format!("tickets of {grid}"));
-                current = Some(grid);
-            }
-            check()?;
-            match ticket? {
-                Some(t) => {
-                    exporter.push_ticket(&t)?;
-                }
-                None => skipped += 1,
             }
         }
         Ok(())
