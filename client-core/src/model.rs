@@ -6,6 +6,7 @@
 
 pub mod grid_index;
 pub mod lifecycle;
+pub mod limits;
 pub mod schema;
 pub mod summary;
 pub mod ticket;

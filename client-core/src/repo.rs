@@ -80,6 +80,16 @@ impl<S: Store> Repo<S> {
         Ok(Some(self.load_stored(doc, &stored)?))
     }
 
+    /// Loads a document with its stored size in bytes; `None` if it was
+    /// never stored.
+    pub fn load_sized(&self, doc: &DocumentId) -> Result<Option<(Automerge, usize)>, RepoError> {
+        let Some(stored) = self.store.load(doc)? else {
+            return Ok(None);
+        };
+        let bytes = stored.len();
+        Ok(Some((self.load_stored(doc, &stored)?, bytes)))
+    }
+
     /// Loads a document, or a new empty one with this device's actor.
     pub fn load_or_new(&self, doc: &DocumentId) -> Result<Automerge, RepoError> {
         Ok(self

@@ -26,11 +26,18 @@ pub struct StoredDoc {
 }
 
 impl StoredDoc {
+    /// Stored bytes: snapshot and chunks.
+    pub fn len(&self) -> usize {
+        self.snapshot.as_ref().map_or(0, Vec::len) + self.chunks.iter().map(Vec::len).sum::<usize>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The bytes Automerge loads: snapshot and chunks concatenated.
     pub fn concat(&self) -> Vec<u8> {
-        let len = self.snapshot.as_ref().map_or(0, Vec::len)
-            + self.chunks.iter().map(Vec::len).sum::<usize>();
-        let mut out = Vec::with_capacity(len);
+        let mut out = Vec::with_capacity(self.len());
         if let Some(s) = &self.snapshot {
             out.extend_from_slice(s);
         }

@@ -42,6 +42,7 @@ use automerge::sync::{self, SyncDoc};
 use automerge::{ActorId, Automerge, ChangeHash};
 
 use crate::ids::DocumentId;
+use crate::model::limits::Limits;
 use crate::protocol::{Message, PeerId, PeerMetadata, StorageId};
 use crate::repo::{Repo, RepoError};
 use crate::store::{Batch, Store};
@@ -211,6 +212,9 @@ struct Loaded {
     doc: Automerge,
     states: HashMap<PeerId, sync::State>,
     last_used: u64,
+    /// Encoded size: as stored when loaded, plus the changes received
+    /// since (checked against [`Limits::max_document_bytes`]).
+    bytes: usize,
 }
 
 /// The sync state machine for many documents and peers.
@@ -227,6 +231,8 @@ pub struct Hub<S> {
     capacity: usize,
     tick: u64,
     access: Box<dyn Access>,
+    /// What a peer's changes may make of a document.
+    limits: Limits,
     /// Heads batches sent and not yet answered, oldest first.
     batches_sent: std::collections::VecDeque<Vec<DocumentId>>,
 }
@@ -255,6 +261,7 @@ impl<S: Store> Hub<S> {
             capacity: capacity.max(1),
             tick: 0,
             access: Box::new(AllowAll),
+            limits: Limits::DEFAULT,
             batches_sent: std::collections::VecDeque::new(),
         }
     }
@@ -262,6 +269,12 @@ impl<S: Store> Hub<S> {
     /// Puts an access policy in force for every later input.
     pub fn set_access(&mut self, access: Box<dyn Access>) {
         self.access = access;
+    }
+
+    /// Puts document limits in force for every later input (by default
+    /// [`Limits::DEFAULT`]).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
     }
 
     pub fn me(&self) -> &PeerId {
@@ -343,6 +356,7 @@ impl<S: Store> Hub<S> {
                     doc: self.repo.load_or_new(doc)?,
                     states: HashMap::new(),
                     last_used: self.tick,
+                    bytes: 0,
                 },
             );
         }
@@ -617,6 +631,10 @@ impl<S: Store> Hub<S> {
                 return Ok(());
             }
         };
+        if let Err(broken) = self.limits.check_chunks(msg.changes.iter()) {
+            self.refuse_changes(from, doc_id, broken.to_string(), fx);
+            return Ok(());
+        }
         let have = self.ensure_loaded(&doc_id)?;
         if have && !self.access.may_read(from, &doc_id, &self.docs[&doc_id].doc) {
             // Indistinguishable from a document that does not exist.
@@ -641,6 +659,7 @@ impl<S: Store> Hub<S> {
                     doc,
                     states: HashMap::new(),
                     last_used: self.tick,
+                    bytes: 0,
                 },
             );
         }
@@ -661,13 +680,19 @@ impl<S: Store> Hub<S> {
                 )),
                 Ok(()) => {
                     let changes = copy.get_changes(&before);
+                    let bytes = d.bytes + encoded_len(&changes);
                     let prior = (!before.is_empty()).then_some(&d.doc);
                     match self
-                        .access
-                        .check_write(from, &doc_id, prior, &copy, &changes)
-                    {
+                        .limits
+                        .check_document(&copy, &changes, bytes)
+                        .map_err(|broken| broken.to_string())
+                        .and_then(|()| {
+                            self.access
+                                .check_write(from, &doc_id, prior, &copy, &changes)
+                        }) {
                         Ok(()) => {
                             d.doc = copy;
+                            d.bytes = bytes;
                             state = copy_state;
                             Ok(())
                         }
@@ -686,6 +711,31 @@ impl<S: Store> Hub<S> {
             d.doc
                 .receive_sync_message(&mut state, msg)
                 .map_err(|e| format!("sync message for {doc_id} could not be applied: {e}"))
+                .and_then(|()| {
+                    let changes = d.doc.get_changes(&before);
+                    let bytes = d.bytes + encoded_len(&changes);
+                    match self.limits.check_document(&d.doc, &changes, bytes) {
+                        Ok(()) => {
+                            d.bytes = bytes;
+                            Ok(())
+                        }
+                        Err(broken) => {
+                            // Applied in place (nothing checks writes): put
+                            // the document back as it was.
+                            let actor = d.doc.get_actor().clone();
+                            match d.doc.fork_at(&before) {
+                                Ok(restored) => d.doc = restored.with_actor(actor),
+                                Err(_) => d.doc = Automerge::new().with_actor(actor),
+                            }
+                            fx.events.push(HubEvent::Refused {
+                                doc: doc_id,
+                                by: from.clone(),
+                                reason: broken.to_string(),
+                            });
+                            Err(format!("refused changes to {doc_id}: {broken}"))
+                        }
+                    }
+                })
         };
         if let Err(reason) = applied {
             if before.is_empty() && d.doc.get_heads().is_empty() {
@@ -744,6 +794,17 @@ impl<S: Store> Hub<S> {
             }
         }
         Ok(())
+    }
+
+    /// Refuses a peer's changes to `doc` before anything is applied.
+    fn refuse_changes(&mut self, from: &PeerId, doc: DocumentId, reason: String, fx: &mut Effects) {
+        let message = format!("refused changes to {doc}: {reason}");
+        fx.events.push(HubEvent::Refused {
+            doc,
+            by: from.clone(),
+            reason,
+        });
+        self.refuse(from, &message, fx);
     }
 
     fn unavailable(&mut self, to: &PeerId, doc: DocumentId, fx: &mut Effects) {
@@ -813,14 +874,15 @@ impl<S: Store> Hub<S> {
             d.last_used = self.tick;
             return Ok(true);
         }
-        match self.repo.load(doc)? {
-            Some(loaded) => {
+        match self.repo.load_sized(doc)? {
+            Some((loaded, bytes)) => {
                 self.docs.insert(
                     *doc,
                     Loaded {
                         doc: loaded,
                         states: HashMap::new(),
                         last_used: self.tick,
+                        bytes,
                     },
                 );
                 Ok(true)
@@ -905,4 +967,9 @@ impl<S: Store> Hub<S> {
             self.docs.remove(&id);
         }
     }
+}
+
+/// Encoded bytes of `changes`.
+fn encoded_len(changes: &[automerge::Change]) -> usize {
+    changes.iter().map(|c| c.raw_bytes().len()).sum()
 }

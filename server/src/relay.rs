@@ -21,6 +21,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -349,32 +350,37 @@ impl<S: Store> Relay<S> {
                     }
                     let doc = document_of(&message);
                     let mut fx = Effects::default();
-                    match self.hub.receive(&peer, message, &mut fx) {
-                        Ok(()) => {
+                    // One input must not take the hub thread (and with it
+                    // every connection) down: a panic fails that input.
+                    let handled = panic::catch_unwind(AssertUnwindSafe(|| {
+                        self.hub.receive(&peer, message, &mut fx)
+                    }));
+                    match handled {
+                        Ok(Ok(())) => {
                             round.senders.insert(peer);
                             round.docs.extend(doc);
                             round.absorb(fx);
                         }
-                        Err(e) => {
+                        Ok(Err(e)) => {
                             // A local fault (the store could not be read).
-                            // Keep what earlier inputs did, drop this one's
-                            // half-done work, and let the peer retry.
-                            self.flush(&mut round);
-                            if let Some(doc) = doc {
-                                self.hub.forget(&doc);
-                            }
                             error!(%peer, error = %e, "could not handle a frame; closing the connection so the peer retries");
-                            self.deliver(
+                            self.fail_frame(
+                                &mut round,
                                 &peer,
-                                Message::Error {
-                                    sender_id: Some(self.hub.me().clone()),
-                                    target_id: Some(peer.clone()),
-                                    message: format!("the relay could not handle this message ({e}); reconnect and retry"),
-                                },
-                            );
-                            self.close(
-                                &peer,
+                                doc,
+                                format!("the relay could not handle this message ({e}); reconnect and retry"),
                                 Close::new(CloseKind::Internal, "relay storage error; retry"),
+                            );
+                        }
+                        Err(payload) => {
+                            let what = panic_message(payload.as_ref());
+                            error!(%peer, doc = ?doc, panic = %what, "a frame made the hub panic; refusing it and closing that connection");
+                            self.fail_frame(
+                                &mut round,
+                                &peer,
+                                doc,
+                                "the relay could not handle this message; it was refused".into(),
+                                Close::new(CloseKind::Internal, "message refused"),
                             );
                         }
                     }
@@ -393,6 +399,33 @@ impl<S: Store> Relay<S> {
         self.documents_in_memory
             .store(self.hub.loaded(), Ordering::Relaxed);
         stop
+    }
+
+    /// Fails one frame that the hub could not handle: keeps what earlier
+    /// inputs of the round did (committing them), drops this one's
+    /// half-done work (the document is reloaded from the store when next
+    /// needed), and tells the peer before closing it.
+    fn fail_frame(
+        &mut self,
+        round: &mut Round,
+        peer: &PeerId,
+        doc: Option<DocumentId>,
+        message: String,
+        close: Close,
+    ) {
+        self.flush(round);
+        if let Some(doc) = doc {
+            self.hub.forget(&doc);
+        }
+        self.deliver(
+            peer,
+            Message::Error {
+                sender_id: Some(self.hub.me().clone()),
+                target_id: Some(peer.clone()),
+                message,
+            },
+        );
+        self.close(peer, close);
     }
 
     fn is_current(&self, peer: &PeerId, conn: ConnId) -> bool {
@@ -724,6 +757,15 @@ fn refuse_link(me: &PeerId, peer: &PeerId, link: Link, close: Close) {
 }
 
 /// The document a frame is about, if any.
+/// The text a panic carried, for the log.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
 fn document_of(message: &Message) -> Option<DocumentId> {
     match message {
         Message::Sync { document_id, .. }
@@ -756,17 +798,20 @@ mod tests {
 
     use super::*;
 
-    /// A memory store whose non-empty writes fail while `fail` is set, and
-    /// that counts the writes that succeed.
+    /// A memory store whose non-empty writes fail while `fail` is set,
+    /// whose loads panic while `panic_loads` is set (standing in for any
+    /// bug an input might reach), and that counts the writes that succeed.
     #[derive(Debug, Default)]
     struct Faulty {
         inner: MemoryStore,
         fail: AtomicBool,
+        panic_loads: AtomicBool,
         commits: AtomicUsize,
     }
 
     impl Store for Faulty {
         fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, StoreError> {
+            assert!(!self.panic_loads.load(Ordering::SeqCst), "injected panic");
             self.inner.load(doc)
         }
         fn chunk_count(&self, doc: &DocumentId) -> Result<usize, StoreError> {
@@ -1105,6 +1150,39 @@ mod tests {
             b.drain().as_slice(),
             [Outbound::Close(c)] if c.kind == CloseKind::Normal
         ));
+    }
+
+    /// A bug that one frame reaches (here: a store read that panics) once
+    /// unwound out of the hub thread and stopped the whole relay. Now it
+    /// fails that frame: the sender gets an error and a close, and every
+    /// other connection is served as before.
+    #[test]
+    fn a_panic_on_one_frame_fails_that_frame_and_the_hub_goes_on() {
+        let store = Arc::new(Faulty::default());
+        let mut relay = relay(store.clone(), 64);
+        let (mut a, join_a) = Phone::new("a", 64);
+        let (mut b, join_b) = Phone::new("b", 64);
+        relay.round([join_a, join_b]);
+        store.panic_loads.store(true, Ordering::SeqCst);
+        relay.round(a.start());
+        let items = a.socket.drain();
+        assert!(
+            matches!(
+                items.as_slice(),
+                [Outbound::Frame(Message::Error { message, .. }), Outbound::Close(c)]
+                    if c.kind == CloseKind::Internal && message.contains("refused")
+            ),
+            "{items:?}"
+        );
+        store.panic_loads.store(false, Ordering::SeqCst);
+        let mut pending = b.start();
+        while !pending.is_empty() {
+            relay.round(pending.drain(..));
+            let (answers, closed) = b.answer();
+            assert_eq!(closed, None);
+            pending = answers;
+        }
+        assert_eq!(store.documents().unwrap(), vec![b.doc]);
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! Automerge: document types, the schema version, and typed reads that
 //! never fail on a missing or mistyped field.
 
+use std::collections::BTreeMap;
+
 use automerge::transaction::Transactable;
-use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, ValueRef};
 
 /// The schema every document is written with, `MAJOR.MINOR`. Readers accept
 /// any minor version of their major (minor versions only add fields) and
@@ -165,6 +167,55 @@ pub fn read_list_of_str(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Vec<Strin
             _ => None,
         })
         .collect()
+}
+
+/// A bounded copy of part of a document, made in one pass per object:
+/// Automerge's columnar reads are costly one key at a time, so a reader
+/// that needs most of a document takes it as a tree. Unlike Automerge's
+/// own `hydrate`, it never descends more than a given number of levels, so
+/// a document of any shape (a chain of 100,000 nested maps sent by a
+/// hostile peer) reads in bounded stack and time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Node {
+    Scalar(ScalarValue),
+    Text(String),
+    Map(Tree),
+    List(Vec<Node>),
+    /// An object below the depth the reader asked for.
+    Deeper,
+}
+
+/// The keys of a map read by [`read_tree`].
+pub type Tree = BTreeMap<String, Node>;
+
+/// Reads the map `obj` and what it holds, `depth` levels down (1: its
+/// scalars and texts, with nested objects as [`Node::Deeper`]).
+pub fn read_tree(doc: &impl ReadDoc, obj: &ObjId, depth: usize) -> Tree {
+    doc.map_range(obj, ..)
+        .map(|item| {
+            let id = item.id();
+            (item.key.into_owned(), node(doc, item.value, id, depth))
+        })
+        .collect()
+}
+
+fn node(doc: &impl ReadDoc, value: ValueRef<'_>, id: ObjId, depth: usize) -> Node {
+    match value {
+        ValueRef::Scalar(s) => Node::Scalar(ScalarValue::from(s)),
+        ValueRef::Object(ObjType::Text) => Node::Text(doc.text(&id).unwrap_or_default()),
+        ValueRef::Object(_) if depth <= 1 => Node::Deeper,
+        ValueRef::Object(ObjType::List) => Node::List(
+            doc.list_range(&id, ..)
+                .map(|item| {
+                    let child = item.id();
+                    node(doc, item.value, child, depth - 1)
+                })
+                .collect(),
+        ),
+        ValueRef::Object(ObjType::Map | ObjType::Table) => {
+            Node::Map(read_tree(doc, &id, depth - 1))
+        }
+    }
 }
 
 /// The list at `key` on the root, created if absent.

@@ -6,11 +6,11 @@
 //! [`lifecycle::fold`] of `events`.
 
 use automerge::transaction::Transactable;
-use automerge::{ROOT, ReadDoc, ScalarValue, hydrate};
+use automerge::{ROOT, ReadDoc, ScalarValue};
 use serde::{Deserialize, Serialize};
 
 use super::lifecycle::{self, Action, CloseReason, Event, EventEntry, Folded, Role, Status};
-use super::schema::{self, DocType, SchemaError};
+use super::schema::{self, DocType, Node, SchemaError, Tree};
 use crate::ids::{EventId, GridCode, TicketId};
 
 /// Where a ticket came from.
@@ -298,15 +298,14 @@ pub fn add_photo(tx: &mut impl Transactable, p: &Photo) -> Result<(), automerge:
 
 /// Reads a ticket. Fails only on a document of another type or a newer
 /// schema major; missing or mistyped fields read as absent, and unreadable
-/// events become conflicts. The document is materialised in one pass
-/// (`hydrate`) rather than field by field: Automerge's columnar reads are
-/// costly one key at a time, and listing, sync and export read every ticket.
+/// events become conflicts. The document is read in one bounded pass
+/// ([`schema::read_tree`], three levels: root, its lists, their maps)
+/// rather than field by field: Automerge's columnar reads are costly one
+/// key at a time, and listing, sync and export read every ticket. Anything
+/// nested deeper than a ticket's layout is not read at all.
 pub fn read(doc: &impl ReadDoc, id: TicketId) -> Result<Ticket, SchemaError> {
     schema::expect_type(doc, DocType::Ticket)?;
-    let root = match doc.hydrate(ROOT, None) {
-        Ok(hydrate::Value::Map(m)) => m,
-        _ => hydrate::Map::default(),
-    };
+    let root = schema::read_tree(doc, &ROOT, 3);
     let s = |k: &str| h_str(&root, k);
     let location = match (h_f64(&root, key::LAT), h_f64(&root, key::LON)) {
         (Some(lat), Some(lon)) => Some(Location {
@@ -372,14 +371,14 @@ pub fn read(doc: &impl ReadDoc, id: TicketId) -> Result<Ticket, SchemaError> {
     })
 }
 
-fn h_scalar<'a>(map: &'a hydrate::Map, key: &str) -> Option<&'a ScalarValue> {
+fn h_scalar<'a>(map: &'a Tree, key: &str) -> Option<&'a ScalarValue> {
     match map.get(key)? {
-        hydrate::Value::Scalar(v) => Some(v),
+        Node::Scalar(v) => Some(v),
         _ => None,
     }
 }
 
-fn h_str(map: &hydrate::Map, key: &str) -> Option<String> {
+fn h_str(map: &Tree, key: &str) -> Option<String> {
     match h_scalar(map, key)? {
         ScalarValue::Str(s) => Some(s.to_string()),
         _ => None,
@@ -387,7 +386,7 @@ fn h_str(map: &hydrate::Map, key: &str) -> Option<String> {
 }
 
 /// Integers, timestamps and whole floats (JS writes numbers as floats).
-fn h_i64(map: &hydrate::Map, key: &str) -> Option<i64> {
+fn h_i64(map: &Tree, key: &str) -> Option<i64> {
     match h_scalar(map, key)? {
         ScalarValue::Int(i) | ScalarValue::Timestamp(i) => Some(*i),
         ScalarValue::Uint(u) => i64::try_from(*u).ok(),
@@ -396,7 +395,7 @@ fn h_i64(map: &hydrate::Map, key: &str) -> Option<i64> {
     }
 }
 
-fn h_f64(map: &hydrate::Map, key: &str) -> Option<f64> {
+fn h_f64(map: &Tree, key: &str) -> Option<f64> {
     match h_scalar(map, key)? {
         ScalarValue::F64(f) => Some(*f),
         ScalarValue::Int(i) => Some(*i as f64),
@@ -406,12 +405,12 @@ fn h_f64(map: &hydrate::Map, key: &str) -> Option<f64> {
 }
 
 /// The items of the list at `key`; an item that is not a map is `None`.
-fn h_maps<'a>(map: &'a hydrate::Map, key: &str) -> Vec<Option<&'a hydrate::Map>> {
+fn h_maps<'a>(map: &'a Tree, key: &str) -> Vec<Option<&'a Tree>> {
     match map.get(key) {
-        Some(hydrate::Value::List(list)) => list
+        Some(Node::List(list)) => list
             .iter()
-            .map(|item| match &item.value {
-                hydrate::Value::Map(m) => Some(m),
+            .map(|item| match item {
+                Node::Map(m) => Some(m),
                 _ => None,
             })
             .collect(),
@@ -419,7 +418,7 @@ fn h_maps<'a>(map: &'a hydrate::Map, key: &str) -> Vec<Option<&'a hydrate::Map>>
     }
 }
 
-fn read_event(m: &hydrate::Map) -> EventEntry {
+fn read_event(m: &Tree) -> EventEntry {
     let s = |k: &str| h_str(m, k);
     let need = |k: &str| s(k).ok_or_else(|| format!("missing `{k}`"));
     let id: EventId = need("id")?.parse().map_err(|e| format!("{e}"))?;

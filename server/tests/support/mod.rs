@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test file uses part of this
 
+pub mod city;
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
