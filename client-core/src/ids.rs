@@ -54,6 +54,14 @@ impl DocumentId {
         Self(*Uuid::new_v5(&GRIDSYNC_NAMESPACE, name.as_bytes()).as_bytes())
     }
 
+    /// Whether the id has the form [`Self::derived`] gives (a name-based
+    /// UUID, version 5): such ids belong to grid indexes and visit logs,
+    /// while tickets and the documents automerge-repo creates get random
+    /// ones (version 4), so no ticket can occupy a derived id.
+    pub fn is_name_derived(&self) -> bool {
+        Uuid::from_bytes(self.0).get_version_num() == 5
+    }
+
     /// `automerge:<id>`, the URL form used by automerge-repo.
     pub fn url(&self) -> String {
         format!("automerge:{self}")

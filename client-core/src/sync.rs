@@ -105,7 +105,24 @@ pub trait Access: Send {
         before: Option<&Automerge>,
         after: &Automerge,
         changes: &[automerge::Change],
-    ) -> Result<(), String>;
+    ) -> Result<(), Refusal>;
+}
+
+/// Why an [`Access`] policy refused a peer's changes: the policy's own
+/// error type, kept whole (its message is what the peer is told).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Refusal(Box<dyn std::error::Error + Send + Sync>);
+
+impl Refusal {
+    pub fn new(why: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Box::new(why))
+    }
+
+    /// The policy's error, if it is an `E`.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.0.downcast_ref()
+    }
 }
 
 /// Lets every peer read and write everything (devices, tests, and a relay
@@ -129,7 +146,7 @@ impl Access for AllowAll {
         _: Option<&Automerge>,
         _: &Automerge,
         _: &[automerge::Change],
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         Ok(())
     }
 }
@@ -685,11 +702,13 @@ impl<S: Store> Hub<S> {
                     match self
                         .limits
                         .check_document(&copy, &changes, bytes)
-                        .map_err(|broken| broken.to_string())
+                        .map_err(Refusal::new)
                         .and_then(|()| {
                             self.access
                                 .check_write(from, &doc_id, prior, &copy, &changes)
-                        }) {
+                        })
+                        .map_err(|refusal| refusal.to_string())
+                    {
                         Ok(()) => {
                             d.doc = copy;
                             d.bytes = bytes;

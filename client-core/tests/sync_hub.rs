@@ -380,10 +380,12 @@ impl client_core::sync::Access for Policy {
         _: Option<&automerge::Automerge>,
         _: &automerge::Automerge,
         changes: &[automerge::Change],
-    ) -> Result<(), String> {
+    ) -> Result<(), client_core::sync::Refusal> {
         assert!(!changes.is_empty(), "only called with changes to check");
         if peer.as_str() == "zhao" {
-            Err("reviewers write nothing".into())
+            Err(client_core::sync::Refusal::new(std::io::Error::other(
+                "reviewers write nothing",
+            )))
         } else {
             Ok(())
         }

@@ -44,14 +44,99 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use automerge::{ActorId, Automerge, Change, ROOT};
 use client_core::ids::{DocumentId, GridCode, TicketId};
-use client_core::model::lifecycle::Role;
+use client_core::model::lifecycle::{Event, Role};
 use client_core::model::schema::{self, DocType};
 use client_core::model::{ticket, visit};
 use client_core::protocol::PeerId;
-use client_core::sync::Access;
+use client_core::sync::{Access, Refusal};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::auth::Principal;
+
+/// Why the policy refused a peer's changes. The message is what the peer
+/// is told in the `error` frame and what the audit row records.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteRefusal {
+    #[error("this connection is not logged in")]
+    NotLoggedIn,
+    #[error("reviewers read and export; they change nothing")]
+    Reviewer,
+    #[error("a document without a `grid` can only be written by an admin")]
+    NoGrid,
+    #[error("a document cannot move from grid {from} to grid {to}")]
+    MovesGrid { from: GridCode, to: GridCode },
+    #[error("{id} is not grid {grid}'s index (that is {expected})")]
+    NotTheGridIndex {
+        id: DocumentId,
+        grid: GridCode,
+        expected: DocumentId,
+    },
+    #[error("{id} is not the visit log of {worker} on {date} in grid {grid}")]
+    NotTheVisitLog {
+        id: DocumentId,
+        worker: String,
+        date: String,
+        grid: GridCode,
+    },
+    #[error("a visit log of `{worker}` cannot be started by `{user}`")]
+    AnothersVisitLog { worker: String, user: String },
+    #[error(
+        "{id} is an id derived for a grid index or a visit log; a {found} cannot be stored there"
+    )]
+    SquattedId { id: DocumentId, found: &'static str },
+    #[error(
+        "a document without a GridSync type may hold at most {max} operations (this one has {ops})"
+    )]
+    UntypedTooLarge { ops: u64, max: u64 },
+    #[error("an empty document may hold at most {max} empty changes (this one has {changes})")]
+    BlankTooLarge { changes: u64, max: u64 },
+    #[error("handling units do not create documents; they work on the tickets dispatched to them")]
+    UnitCreates,
+    #[error("{id} is not a ticket dispatched to `{user}`; units change only those")]
+    NotDispatchedToUnit { id: DocumentId, user: String },
+    #[error("grid {grid} is outside the scope of `{user}` ({scope})")]
+    OutOfScope {
+        grid: GridCode,
+        user: String,
+        scope: String,
+    },
+    #[error(
+        "forged actor: change {change} was made by device {actor} of another user; \
+         a device sends only its own user's changes"
+    )]
+    ForgedActor { change: String, actor: String },
+    #[error("the ticket claims to be created by `{claimed}` but `{user}` sent it")]
+    ForgedCreator { claimed: String, user: String },
+    #[error(
+        "lifecycle event `{action}` names `{actor}` ({role}) but `{user}` ({user_role}) sent it; \
+         the relay refuses events made in someone else's name"
+    )]
+    ForgedEvent {
+        action: String,
+        actor: String,
+        role: Role,
+        user: String,
+        user_role: Role,
+    },
+    #[error("a {what} names `{named}` as its {field} but `{user}` sent it")]
+    ForgedEntry {
+        what: &'static str,
+        field: &'static str,
+        named: String,
+        user: String,
+    },
+    #[error(
+        "{what} {id} was {how}; recorded history is evidence and never changes — \
+         add a new {what} instead"
+    )]
+    HistoryRewritten {
+        what: &'static str,
+        id: String,
+        how: &'static str,
+    },
+    #[error("the ticket's `created_by` cannot be rewritten (from `{from}` to `{to}`)")]
+    CreatorRewritten { from: String, to: String },
+}
 
 /// Name of the table of registered actor ids (actor bytes → user name).
 pub const ACTORS_TABLE: &str = "actors";
@@ -107,15 +192,31 @@ pub(crate) fn grid_of(doc: &Automerge) -> Option<String> {
     }
 }
 
-/// A document whose root map is empty holds nothing to protect: one held in
-/// memory while a new document's first sync message is answered, or one a
-/// client created empty and fills in with its next change (the JS
-/// automerge-repo client does so). Anyone may read it and create it blank;
-/// its first content is checked like a new document's, and only an admin
-/// may blank a document that had content.
+/// A document with no operations at all holds nothing to protect: one held
+/// in memory while a new document's first sync message is answered, or one
+/// a client created with an empty change and fills in with its next one
+/// (the JS automerge-repo client does so). Whoever may create documents
+/// may create and read it; its first content is checked like a new
+/// document's. A document whose content was deleted is not blank: its
+/// history still holds the content, so it stays placed where it was.
 fn is_blank(doc: &Automerge) -> bool {
     use automerge::ReadDoc as _;
-    doc.keys(ROOT).next().is_none()
+    doc.stats().num_ops == 0
+}
+
+/// Empty changes a blank document may gather before it has content.
+const BLANK_MAX_CHANGES: u64 = 16;
+/// Operations a document without a GridSync `doc_type` may hold (a JS
+/// client's scratch document), unless an admin writes it.
+const UNTYPED_MAX_OPS: u64 = 10_000;
+
+/// Whether `p`'s role creates documents (and so may hold blank ones).
+fn creates_documents(p: &Principal) -> Result<(), WriteRefusal> {
+    match p.role {
+        Role::Reviewer => Err(WriteRefusal::Reviewer),
+        Role::Unit => Err(WriteRefusal::UnitCreates),
+        Role::Worker | Role::Supervisor | Role::Admin => Ok(()),
+    }
 }
 
 /// The handling unit a ticket is dispatched to now.
@@ -217,6 +318,9 @@ fn may_read(p: &Principal, id: &DocumentId, doc: &Automerge, placed: &Placed) ->
     if p.role == Role::Admin {
         return true;
     }
+    if is_blank(doc) {
+        return creates_documents(p).is_ok();
+    }
     let Some(grid) = &placed.grid else {
         return false;
     };
@@ -238,31 +342,50 @@ fn may_write(
     before: Option<(&Automerge, &Placed)>,
     after: &Automerge,
     placed: &Placed,
-) -> Result<(), String> {
+) -> Result<(), WriteRefusal> {
     if p.role == Role::Reviewer {
-        return Err("reviewers read and export; they change nothing".into());
+        return Err(WriteRefusal::Reviewer);
+    }
+    if id.is_name_derived() && !matches!(placed.kind, Some(DocType::GridIndex | DocType::VisitLog))
+    {
+        return Err(WriteRefusal::SquattedId {
+            id: *id,
+            found: placed
+                .kind
+                .map_or("document without a GridSync type", |k| k.as_str()),
+        });
+    }
+    if placed.kind.is_none() && p.role != Role::Admin {
+        use automerge::ReadDoc as _;
+        let ops = after.stats().num_ops;
+        if ops > UNTYPED_MAX_OPS {
+            return Err(WriteRefusal::UntypedTooLarge {
+                ops,
+                max: UNTYPED_MAX_OPS,
+            });
+        }
     }
     let grid = match (&placed.grid, p.role) {
         (Some(g), _) => g,
         (None, Role::Admin) => return Ok(()),
-        (None, _) => {
-            return Err("a document without a `grid` can only be written by an admin".into());
-        }
+        (None, _) => return Err(WriteRefusal::NoGrid),
     };
     if let Some((_, b)) = before
         && let Some(old) = &b.grid
         && old != grid
     {
-        return Err(format!(
-            "a document cannot move from grid {old} to grid {grid}"
-        ));
+        return Err(WriteRefusal::MovesGrid {
+            from: old.clone(),
+            to: grid.clone(),
+        });
     }
     match placed.kind {
         Some(DocType::GridIndex) if grid.index_document_id() != *id => {
-            return Err(format!(
-                "{id} is not grid {grid}'s index (that is {})",
-                grid.index_document_id()
-            ));
+            return Err(WriteRefusal::NotTheGridIndex {
+                id: *id,
+                grid: grid.clone(),
+                expected: grid.index_document_id(),
+            });
         }
         Some(DocType::VisitLog) => {
             let key = visit::VisitLogKey {
@@ -271,16 +394,18 @@ fn may_write(
                 date: schema::read_str(after, &ROOT, "date").unwrap_or_default(),
             };
             if key.document_id() != *id {
-                return Err(format!(
-                    "{id} is not the visit log of {} on {} in grid {grid}",
-                    key.worker, key.date
-                ));
+                return Err(WriteRefusal::NotTheVisitLog {
+                    id: *id,
+                    worker: key.worker,
+                    date: key.date,
+                    grid: grid.clone(),
+                });
             }
             if before.is_none() && p.role != Role::Admin && key.worker != p.user {
-                return Err(format!(
-                    "a visit log of `{}` cannot be started by `{}`",
-                    key.worker, p.user
-                ));
+                return Err(WriteRefusal::AnothersVisitLog {
+                    worker: key.worker,
+                    user: p.user.clone(),
+                });
             }
         }
         _ => {}
@@ -289,38 +414,38 @@ fn may_write(
         Role::Admin => Ok(()),
         Role::Unit => {
             let Some((doc, b)) = before else {
-                return Err(
-                    "handling units do not create documents; they work on the tickets dispatched to them"
-                        .into(),
-                );
+                return Err(WriteRefusal::UnitCreates);
             };
             let mine = b.kind == Some(DocType::Ticket)
                 && dispatched_to(id, doc).as_deref() == Some(p.user.as_str());
             if mine {
                 Ok(())
             } else {
-                Err(format!(
-                    "{id} is not a ticket dispatched to `{}`; units change only those",
-                    p.user
-                ))
+                Err(WriteRefusal::NotDispatchedToUnit {
+                    id: *id,
+                    user: p.user.clone(),
+                })
             }
         }
         _ if p.grids.contains(grid) => Ok(()),
-        _ => Err(format!(
-            "grid {grid} is outside the scope of `{}` ({})",
-            p.user, p.scope
-        )),
+        _ => Err(WriteRefusal::OutOfScope {
+            grid: grid.clone(),
+            user: p.user.clone(),
+            scope: p.scope.to_string(),
+        }),
     }
 }
 
-/// Checks that what the new changes record was recorded by `p`.
+/// Checks that the new changes only add to what was recorded (events,
+/// comments and visits are append-only and immutable, and a ticket keeps
+/// its creator), and that what they add was recorded by `p`.
 fn check_records(
     p: &Principal,
     id: &DocumentId,
     before: Option<&Automerge>,
     after: &Automerge,
     placed: &Placed,
-) -> Result<(), String> {
+) -> Result<(), WriteRefusal> {
     match placed.kind {
         Some(DocType::Ticket) => {
             let tid = TicketId::from_document_id(id);
@@ -328,40 +453,57 @@ fn check_records(
                 return Ok(()); // a newer schema: the fold will not read it either
             };
             let old = before.and_then(|b| ticket::read(b, tid).ok());
-            if old.is_none() && !now.created_by.is_empty() && now.created_by != p.user {
-                return Err(format!(
-                    "the ticket claims to be created by `{}` but `{}` sent it",
-                    now.created_by, p.user
-                ));
+            match &old {
+                None if !now.created_by.is_empty() && now.created_by != p.user => {
+                    return Err(WriteRefusal::ForgedCreator {
+                        claimed: now.created_by,
+                        user: p.user.clone(),
+                    });
+                }
+                Some(old) if !old.created_by.is_empty() && old.created_by != now.created_by => {
+                    return Err(WriteRefusal::CreatorRewritten {
+                        from: old.created_by.clone(),
+                        to: now.created_by,
+                    });
+                }
+                _ => {}
             }
-            let known: HashSet<_> = old
-                .iter()
-                .flat_map(|t| t.events.iter().filter_map(|e| e.as_ref().ok()))
-                .map(|e| e.id)
-                .collect();
+            let readable = |t: &ticket::Ticket| -> Vec<Event> {
+                t.events
+                    .iter()
+                    .filter_map(|e| e.as_ref().ok())
+                    .cloned()
+                    .collect()
+            };
+            let old_events = old.as_ref().map(readable).unwrap_or_default();
+            let known = append_only("lifecycle event", &old_events, &readable(&now), |e| e.id)?;
             for ev in now.events.iter().filter_map(|e| e.as_ref().ok()) {
                 if known.contains(&ev.id) {
                     continue;
                 }
                 if ev.actor != p.user || ev.role != p.role {
-                    return Err(format!(
-                        "lifecycle event `{}` names `{}` ({}) but `{}` ({}) sent it; \
-                         the relay refuses events made in someone else's name",
-                        ev.to, ev.actor, ev.role, p.user, p.role
-                    ));
+                    return Err(WriteRefusal::ForgedEvent {
+                        action: ev.to.to_string(),
+                        actor: ev.actor.clone(),
+                        role: ev.role,
+                        user: p.user.clone(),
+                        user_role: p.role,
+                    });
                 }
             }
-            let known: HashSet<_> = old
-                .iter()
-                .flat_map(|t| t.comments.iter())
-                .map(|c| c.id)
-                .collect();
+            let old_comments = old
+                .as_ref()
+                .map(|t| t.comments.as_slice())
+                .unwrap_or_default();
+            let known = append_only("comment", old_comments, &now.comments, |c| c.id)?;
             for c in now.comments.iter().filter(|c| !known.contains(&c.id)) {
                 if c.author != p.user {
-                    return Err(format!(
-                        "a comment names `{}` as its author but `{}` sent it",
-                        c.author, p.user
-                    ));
+                    return Err(WriteRefusal::ForgedEntry {
+                        what: "comment",
+                        field: "author",
+                        named: c.author.clone(),
+                        user: p.user.clone(),
+                    });
                 }
             }
             Ok(())
@@ -370,24 +512,57 @@ fn check_records(
             let Ok((now, _)) = visit::read(after) else {
                 return Ok(());
             };
-            let known: HashSet<_> = before
+            let old = before
                 .and_then(|b| visit::read(b).ok())
-                .into_iter()
-                .flat_map(|(v, _)| v)
-                .map(|v| v.id)
-                .collect();
+                .map(|(v, _)| v)
+                .unwrap_or_default();
+            let known = append_only("visit", &old, &now, |v| v.id)?;
             for v in now.iter().filter(|v| !known.contains(&v.id)) {
                 if v.worker != p.user {
-                    return Err(format!(
-                        "a visit names `{}` as its worker but `{}` sent it",
-                        v.worker, p.user
-                    ));
+                    return Err(WriteRefusal::ForgedEntry {
+                        what: "visit",
+                        field: "worker",
+                        named: v.worker.clone(),
+                        user: p.user.clone(),
+                    });
                 }
             }
             Ok(())
         }
         _ => Ok(()),
     }
+}
+
+/// Checks that `now` keeps every entry of `old` unchanged and uses each
+/// id once; returns the ids of `old` (the entries not new in `now`).
+fn append_only<T: PartialEq, K: std::hash::Hash + Eq + std::fmt::Display + Copy>(
+    what: &'static str,
+    old: &[T],
+    now: &[T],
+    id: impl Fn(&T) -> K,
+) -> Result<HashSet<K>, WriteRefusal> {
+    let rewritten = |k: K, how| WriteRefusal::HistoryRewritten {
+        what,
+        id: k.to_string(),
+        how,
+    };
+    let mut current: HashMap<K, &T> = HashMap::with_capacity(now.len());
+    for entry in now {
+        if current.insert(id(entry), entry).is_some() {
+            return Err(rewritten(id(entry), "recorded twice under one id"));
+        }
+    }
+    let mut known = HashSet::with_capacity(old.len());
+    for entry in old {
+        let k = id(entry);
+        match current.get(&k) {
+            None => return Err(rewritten(k, "deleted")),
+            Some(e) if *e != entry => return Err(rewritten(k, "edited")),
+            Some(_) => {}
+        }
+        known.insert(k);
+    }
+    Ok(known)
 }
 
 impl Access for Policy {
@@ -398,9 +573,6 @@ impl Access for Policy {
         let Some(p) = self.principal(peer) else {
             return false;
         };
-        if is_blank(doc) {
-            return true;
-        }
         let placed = Placed::of(doc);
         self.note_grid(id, placed.grid.as_ref());
         may_read(&p, id, doc, &placed)
@@ -417,12 +589,26 @@ impl Access for Policy {
         before: Option<&Automerge>,
         after: &Automerge,
         changes: &[Change],
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
+        self.check_changes(peer, id, before, after, changes)
+            .map_err(Refusal::new)
+    }
+}
+
+impl Policy {
+    fn check_changes(
+        &self,
+        peer: &PeerId,
+        id: &DocumentId,
+        before: Option<&Automerge>,
+        after: &Automerge,
+        changes: &[Change],
+    ) -> Result<(), WriteRefusal> {
         if self.is_open() {
             return Ok(());
         }
         let Some(p) = self.principal(peer) else {
-            return Err("this connection is not logged in".into());
+            return Err(WriteRefusal::NotLoggedIn);
         };
         let placed = Placed::of(after);
         let before = before.filter(|b| !is_blank(b));
@@ -434,10 +620,17 @@ impl Access for Policy {
                 .as_ref()
                 .or(placed_before.as_ref().and_then(|b| b.grid.as_ref())),
         );
-        // A document that never had content may be created blank; one that
-        // had content is never blanked but by whoever may write it without
-        // a grid (admins), since a blank document is readable by all.
-        if before.is_some() || !is_blank(after) {
+        if before.is_none() && is_blank(after) {
+            creates_documents(&p)?;
+            use automerge::ReadDoc as _;
+            let changes = after.stats().num_changes;
+            if changes > BLANK_MAX_CHANGES {
+                return Err(WriteRefusal::BlankTooLarge {
+                    changes,
+                    max: BLANK_MAX_CHANGES,
+                });
+            }
+        } else {
             may_write(&p, id, before.zip(placed_before.as_ref()), after, &placed)?;
         }
         let mut fresh = Vec::new();
@@ -447,12 +640,10 @@ impl Access for Policy {
                 let actor = change.actor_id();
                 match state.actors.get(actor).or(state.pending.get(actor)) {
                     Some(owner) if *owner != p.user => {
-                        return Err(format!(
-                            "forged actor: change {} was made by device {} of another user; \
-                             a device sends only its own user's changes",
-                            change.hash(),
-                            actor
-                        ));
+                        return Err(WriteRefusal::ForgedActor {
+                            change: change.hash().to_string(),
+                            actor: actor.to_string(),
+                        });
                     }
                     Some(_) => {}
                     None => fresh.push(actor.clone()),

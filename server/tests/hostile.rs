@@ -12,14 +12,15 @@
 mod support;
 
 use automerge::transaction::Transactable;
-use automerge::{ObjType, ROOT};
+use automerge::{ObjType, ROOT, ReadDoc};
+use client_core::device::EventInput;
 use client_core::ids::{DocumentId, TicketId};
-use client_core::model::lifecycle::Role;
+use client_core::model::lifecycle::{Action, Role, Status};
 use client_core::model::schema::{self, DocType};
 use client_core::store::Store;
 use server::Config;
 use server::audit::{AuditAction, AuditFilter};
-use support::city::{City, config};
+use support::city::{City, code, config};
 use support::{Fixture, SyncClient};
 
 /// Writes, as `user`'s device, a ticket of grid G-01 whose root also holds
@@ -91,4 +92,240 @@ async fn a_ticket_as_deep_as_the_limit_allows_is_stored() {
     let doc = deep_ticket(&wang, "wang", 16);
     wang.try_push(&doc).await.unwrap();
     assert!(city.server.database().load(&doc).unwrap().is_some());
+}
+
+// History is evidence: events and comments are append-only and immutable
+// across the whole history. Before, only new entries were checked (their
+// actor had to be the sender), so a later change could edit, delete or
+// duplicate an old one: a unit could rewrite who handled a ticket, or a
+// worker who reported it.
+
+/// Edits, as `client`'s device, field `key` of the `index`-th map in the
+/// ticket's list `list`.
+fn edit_entry(client: &SyncClient, t: TicketId, list: &str, index: usize, key: &str, value: &str) {
+    client
+        .device
+        .repo()
+        .change(&t.document_id(), |tx| {
+            let (_, entries) = tx.get(ROOT, list)?.expect("the list");
+            let (_, entry) = tx.get(&entries, index)?.expect("the entry");
+            tx.put(&entry, key, value)
+        })
+        .unwrap();
+}
+
+/// The ticket `t1`, dispatched to `wuye`, moved on by `wuye` to handled
+/// (events: reported, accepted, dispatched, acknowledged, in_progress,
+/// handled).
+async fn handled_by_wuye(city: &City) -> SyncClient {
+    let mut wuye = city.join("wuye", &["G-01"]).await;
+    assert!(wuye.fetch(&city.t1.document_id()).await);
+    for action in [Action::Acknowledged, Action::InProgress, Action::Handled] {
+        wuye.device
+            .act(city.t1, action, EventInput::default(), 10)
+            .unwrap();
+    }
+    wuye.try_push(&city.t1.document_id()).await.unwrap();
+    wuye
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewriting_an_old_events_actor_or_role_is_refused() {
+    let city = City::start(config()).await;
+    let mut wuye = handled_by_wuye(&city).await;
+    // The unit claims someone else handled it, so that it could verify.
+    edit_entry(&wuye, city.t1, "events", 5, "actor", "liu");
+    let why = wuye.try_push(&city.t1.document_id()).await.unwrap_err();
+    assert!(why.contains("was edited"), "{why}");
+    assert!(why.contains("recorded history is evidence"), "{why}");
+
+    let mut wuye = city.join("wuye", &["G-01"]).await;
+    assert!(wuye.fetch(&city.t1.document_id()).await);
+    edit_entry(&wuye, city.t1, "events", 2, "role", "worker");
+    let why = wuye.try_push(&city.t1.document_id()).await.unwrap_err();
+    assert!(why.contains("was edited"), "{why}");
+
+    // The relay still holds the ticket as it was recorded.
+    let mut chen = city.join("chen", &["G-01"]).await;
+    assert!(chen.fetch(&city.t1.document_id()).await);
+    let t1 = chen.device.ticket(city.t1).unwrap();
+    assert_eq!(t1.state.handled_by.as_deref(), Some("wuye"));
+    assert_eq!(t1.status(), Status::Handled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_or_duplicating_an_event_and_rewriting_the_reporter_are_refused() {
+    let city = City::start(config()).await;
+    let mut wang = city.join("wang", &["G-01"]).await;
+    assert!(wang.fetch(&city.t1.document_id()).await);
+    wang.device
+        .repo()
+        .change(&city.t1.document_id(), |tx| {
+            let (_, events) = tx.get(ROOT, "events")?.unwrap();
+            tx.delete(&events, 1)
+        })
+        .unwrap();
+    let why = wang.try_push(&city.t1.document_id()).await.unwrap_err();
+    assert!(why.contains("was deleted"), "{why}");
+
+    // A copy of the accepted event under its own id.
+    let mut wang = city.join("wang", &["G-01"]).await;
+    assert!(wang.fetch(&city.t1.document_id()).await);
+    let accepted = wang.device.ticket(city.t1).unwrap().events[1]
+        .clone()
+        .unwrap();
+    wang.device
+        .repo()
+        .change(&city.t1.document_id(), |tx| {
+            let events = schema::root_list(tx, "events")?;
+            let copy = schema::push_map(tx, &events)?;
+            tx.put(&copy, "id", accepted.id.to_string())?;
+            tx.put(&copy, "to", "accepted")?;
+            tx.put(&copy, "from", "reported")?;
+            tx.put(&copy, "actor", "wang")?;
+            tx.put(&copy, "role", "worker")?;
+            tx.put(&copy, "at_device", 5)?;
+            Ok(())
+        })
+        .unwrap();
+    let why = wang.try_push(&city.t1.document_id()).await.unwrap_err();
+    assert!(why.contains("recorded twice under one id"), "{why}");
+
+    let mut wang = city.join("wang", &["G-01"]).await;
+    assert!(wang.fetch(&city.t1.document_id()).await);
+    wang.device
+        .repo()
+        .change(&city.t1.document_id(), |tx| {
+            tx.put(ROOT, "created_by", "liu")
+        })
+        .unwrap();
+    let why = wang.try_push(&city.t1.document_id()).await.unwrap_err();
+    assert!(why.contains("`created_by` cannot be rewritten"), "{why}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_or_deleting_a_comment_is_refused_and_new_ones_still_land() {
+    let city = City::start(config()).await;
+    let mut chen = city.join("chen", &["G-01"]).await;
+    assert!(chen.fetch(&city.t1.document_id()).await);
+    chen.device.comment(city.t1, "请尽快处理", 20).unwrap();
+    chen.try_push(&city.t1.document_id()).await.unwrap();
+    edit_entry(&chen, city.t1, "comments", 0, "text", "已处理，无需跟进");
+    let why = chen.try_push(&city.t1.document_id()).await.unwrap_err();
+    assert!(
+        why.contains("comment") && why.contains("was edited"),
+        "{why}"
+    );
+
+    let mut chen = city.join("chen", &["G-01"]).await;
+    assert!(chen.fetch(&city.t1.document_id()).await);
+    chen.device
+        .repo()
+        .change(&city.t1.document_id(), |tx| tx.delete(ROOT, "comments"))
+        .unwrap();
+    let why = chen.try_push(&city.t1.document_id()).await.unwrap_err();
+    assert!(why.contains("was deleted"), "{why}");
+
+    let mut chen = city.join("chen", &["G-01"]).await;
+    assert!(chen.fetch(&city.t1.document_id()).await);
+    chen.device.comment(city.t1, "第二条", 21).unwrap();
+    chen.try_push(&city.t1.document_id()).await.unwrap();
+}
+
+// Ids cannot be squatted. Before, a worker could store a ticket of its own
+// grid at the id derived for another grid's index, and that grid's index
+// could then never be written: every device of that grid failed to sync.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_cannot_occupy_another_grids_index_id() {
+    let city = City::start(config()).await;
+    let mut wang = city.join("wang", &["G-01"]).await;
+    // G-04 has no index yet: the id is free to squat.
+    let squat = code("G-04").index_document_id();
+    wang.device
+        .repo()
+        .change(&squat, |tx| {
+            schema::write_header(tx, DocType::Ticket)?;
+            tx.put(ROOT, "grid", "G-01")?;
+            tx.put(ROOT, "created_by", "wang")?;
+            tx.put(ROOT, "title", "占位")
+        })
+        .unwrap();
+    let why = wang.try_push(&squat).await.unwrap_err();
+    assert!(
+        why.contains("derived for a grid index or a visit log"),
+        "{why}"
+    );
+    assert!(city.server.database().load(&squat).unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blank_documents_are_stored_only_for_creators_and_read_only_by_them() {
+    let city = City::start(config()).await;
+    let blank = |client: &SyncClient, commits: usize| {
+        let doc = DocumentId::random();
+        client
+            .device
+            .repo()
+            .apply(&doc, |d| {
+                for _ in 0..commits {
+                    d.empty_commit(automerge::transaction::CommitOptions::default());
+                }
+                Ok::<_, automerge::AutomergeError>(())
+            })
+            .unwrap();
+        doc
+    };
+    // A reviewer or a unit may not read a blank document, not even its
+    // own: its changes are answered as for a document that does not exist.
+    for user in ["zhao", "wuye"] {
+        let mut c = city.join(user, &["G-01"]).await;
+        let doc = blank(&c, 1);
+        assert_eq!(push_until_answered(&mut c, &doc).await, Answer::Unavailable);
+        assert!(city.server.database().load(&doc).unwrap().is_none());
+    }
+    let mut wang = city.join("wang", &["G-01"]).await;
+    let doc = blank(&wang, 1);
+    wang.try_push(&doc).await.unwrap();
+    assert!(city.reads("liu", doc).await, "another worker may read it");
+    assert!(!city.reads("wuye", doc).await, "a unit may not");
+    assert!(!city.reads("zhao", doc).await, "a reviewer may not");
+
+    let mut wang = city.join("wang", &["G-01"]).await;
+    let doc = blank(&wang, 17);
+    let refused = wang.try_push(&doc).await.unwrap_err();
+    assert!(refused.contains("at most 16 empty changes"), "{refused}");
+}
+
+#[derive(Debug, PartialEq)]
+enum Answer {
+    Stored,
+    Unavailable,
+    Refused(String),
+}
+
+/// Sends a local document and waits for the relay's verdict.
+async fn push_until_answered(c: &mut SyncClient, doc: &DocumentId) -> Answer {
+    use client_core::protocol::Message;
+    use client_core::sync::Effects;
+    let mut fx = Effects::default();
+    c.hub.want(doc, &c.relay, &mut fx).unwrap();
+    c.hub.local_change(doc, &mut fx).unwrap();
+    c.apply(fx).await;
+    loop {
+        if c.hub.in_sync(doc, &c.relay) == Some(true) {
+            return Answer::Stored;
+        }
+        match c.client.recv().await {
+            Message::Error { message, .. } => return Answer::Refused(message),
+            Message::DocUnavailable { document_id, .. } if document_id == *doc => {
+                return Answer::Unavailable;
+            }
+            message => {
+                let mut fx = Effects::default();
+                c.hub.receive(&c.relay.clone(), message, &mut fx).unwrap();
+                c.apply(fx).await;
+            }
+        }
+    }
 }

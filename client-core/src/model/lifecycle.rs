@@ -444,8 +444,13 @@ pub type EventEntry = Result<Event, String>;
 pub fn fold<'a>(events: impl IntoIterator<Item = &'a EventEntry>) -> Folded {
     let mut st = Folded::default();
     let mut before_suspension: Option<Status> = None;
+    // An event id names one event: a second entry under it (a copy, or a
+    // forgery reusing the id) is ignored, so replaying an event never
+    // moves a ticket twice.
+    let mut seen = std::collections::HashSet::new();
     for (index, entry) in events.into_iter().enumerate() {
         let ev = match entry {
+            Ok(ev) if !seen.insert(ev.id) => continue,
             Ok(ev) => ev,
             Err(detail) => {
                 st.conflicts.push(Conflict {
@@ -638,6 +643,31 @@ mod tests {
             return events;
         }
         events
+    }
+
+    /// A replayed event (the same id again, as a forger copying an old
+    /// rework would write it) once moved the ticket a second time.
+    #[test]
+    fn a_repeated_event_id_is_ignored() {
+        use Action as A;
+        use Role as R;
+        use Status as S;
+        let mut events = reach(S::Handled);
+        let rework = ev(Some(S::Handled), A::Rework, "w1", R::Worker);
+        events.push(rework.clone());
+        for (from, to) in [
+            (S::Dispatched, A::Acknowledged),
+            (S::Acknowledged, A::InProgress),
+            (S::InProgress, A::Handled),
+        ] {
+            events.push(ev(Some(from), to, "u1", R::Unit));
+        }
+        events.push(rework);
+        let folded = fold(&events);
+        assert_eq!(folded.status, Some(S::Handled));
+        assert_eq!(folded.rework_count, 1);
+        assert!(folded.conflicts.is_empty(), "{:?}", folded.conflicts);
+        assert_eq!(folded.applied.len(), events.len() - 1);
     }
 
     #[test]
