@@ -14,6 +14,7 @@ use crate::model::grid_index;
 use crate::model::lifecycle::{
     self, Action, CloseReason, ConflictReason, Event, Rating, Role, Status,
 };
+use crate::model::limits::{LimitError, Limits};
 use crate::model::summary::TicketSummary;
 use crate::model::ticket::{self, Comment, NewTicket, Ticket, Urgency};
 use crate::model::visit::{self, Visit, VisitLogKey};
@@ -234,6 +235,19 @@ impl<S: Store> Device<S> {
     /// Reads a ticket this device holds.
     pub fn ticket(&self, id: TicketId) -> Result<Ticket, DeviceError> {
         self.repo.ticket(id)?.ok_or(DeviceError::UnknownTicket(id))
+    }
+
+    /// Which document limit the ticket's stored document breaks, if any: a
+    /// document stored before the limits existed still reads (readers
+    /// never descend past a ticket's layout), and this says what the relay
+    /// would refuse in it.
+    pub fn broken_limit(&self, id: TicketId) -> Result<Option<LimitError>, DeviceError> {
+        let Some((doc, bytes)) = self.repo.load_sized(&id.document_id())? else {
+            return Err(DeviceError::UnknownTicket(id));
+        };
+        Ok(Limits::DEFAULT
+            .check_document(&doc, &doc.get_changes(&[]), bytes)
+            .err())
     }
 
     /// Appends a lifecycle event after checking it against the lifecycle

@@ -653,7 +653,11 @@ impl<S: Store> Hub<S> {
             return Ok(());
         }
         let have = self.ensure_loaded(&doc_id)?;
-        if have && !self.access.may_read(from, &doc_id, &self.docs[&doc_id].doc) {
+        // A document with no changes yet (held in memory while another
+        // peer's first message is answered) has nothing to deny: its first
+        // changes go to `check_write`, which answers with a reason.
+        let held = have && !self.docs[&doc_id].doc.get_heads().is_empty();
+        if held && !self.access.may_read(from, &doc_id, &self.docs[&doc_id].doc) {
             // Indistinguishable from a document that does not exist.
             fx.events.push(HubEvent::Denied {
                 doc: doc_id,

@@ -22,7 +22,15 @@ pub fn run(args: &TicketShowArgs, dir: &DataDir, out: &mut Output) -> Result<(),
     if role == Role::Reviewer {
         ticket.resident = Resident::default();
     }
-    print(&ticket, role, out)
+    print(&ticket, role, out)?;
+    if let Some(broken) = device.broken_limit(id)? {
+        // On stderr, so `--json` output stays one document.
+        eprintln!(
+            "warning: this ticket's document breaks GridSync's document limits ({broken}); \
+             only what fits a ticket's layout was read, and the relay will refuse the rest"
+        );
+    }
+    Ok(())
 }
 
 /// Prints a ticket (also used by `ticket event`).
