@@ -30,10 +30,10 @@ pub enum CliError {
     #[error(transparent)]
     Device(Box<DeviceError>),
     /// A file-system problem around the database (creating the data dir).
-    #[error("{context}: {source}")]
+    #[error("{context}: {cause}")]
     Storage {
         context: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Writing to stdout failed (a closed pipe is not reported).
     #[error("cannot write the output: {0}")]
@@ -119,7 +119,8 @@ impl CliError {
                 | DeviceError::ForbiddenGrid { .. }
                 | DeviceError::ReadOnly(_)
                 | DeviceError::Transition { .. }
-                | DeviceError::Invalid(_) => EXIT_REFUSED,
+                | DeviceError::Invalid(_)
+                | DeviceError::InvalidIdentity(_) => EXIT_REFUSED,
             },
         }
     }

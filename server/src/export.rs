@@ -36,7 +36,8 @@ use crate::registry::{Registry, RegistryError, Scope};
 /// The progress callback runs every this many records.
 const PROGRESS_EVERY: u64 = 16;
 
-/// Why an export was refused or failed.
+/// Why an export was refused or failed. Messages name their cause, so no
+/// field is also the error's `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     /// A bad flag or parameter (exit code 2, HTTP 400).
@@ -49,14 +50,26 @@ pub enum ExportError {
     #[error("{0}")]
     NoMatch(String),
     #[error("could not read the relay registry: {0}")]
-    Registry(#[from] RegistryError),
+    Registry(RegistryError),
     #[error("could not read the relay database: {0}")]
-    Store(#[from] StoreError),
-    #[error("{0}")]
+    Store(StoreError),
+    #[error(transparent)]
     Report(#[from] ReportError),
     /// The client went away (HTTP) before the export was complete.
     #[error("the export was cancelled")]
     Cancelled,
+}
+
+impl From<RegistryError> for ExportError {
+    fn from(e: RegistryError) -> Self {
+        ExportError::Registry(e)
+    }
+}
+
+impl From<StoreError> for ExportError {
+    fn from(e: StoreError) -> Self {
+        ExportError::Store(e)
+    }
 }
 
 /// What part of the district to export, as asked.

@@ -84,7 +84,8 @@ pub struct TokenRecord {
     pub revoked_at: Option<i64>,
 }
 
-/// Why a registry operation was refused or failed.
+/// Why a registry operation was refused or failed. Messages name their
+/// cause, so no field is also the error's `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("grid {0} already exists; `gridsync-server grid list` shows it")]
@@ -102,9 +103,9 @@ pub enum RegistryError {
     #[error("no token with id `{0}`; `gridsync-server token list` shows the ids")]
     UnknownToken(String),
     #[error("a stored registry record could not be read ({0}); the database may be damaged")]
-    Decode(String),
+    Decode(serde_json::Error),
     #[error("registry storage error: {0}")]
-    Storage(#[from] redb::Error),
+    Storage(redb::Error),
 }
 
 macro_rules! from_redb {
@@ -116,6 +117,12 @@ macro_rules! from_redb {
         }
     )*};
 }
+impl From<redb::Error> for RegistryError {
+    fn from(e: redb::Error) -> Self {
+        RegistryError::Storage(e)
+    }
+}
+
 from_redb!(
     redb::TransactionError,
     redb::TableError,
@@ -134,7 +141,7 @@ fn now_ms() -> i64 {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RegistryError> {
-    serde_json::from_slice(bytes).map_err(|e| RegistryError::Decode(e.to_string()))
+    serde_json::from_slice(bytes).map_err(RegistryError::Decode)
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {

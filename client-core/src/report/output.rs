@@ -10,18 +10,19 @@ pub trait WriteSend: Write + Send {}
 impl<W: Write + Send> WriteSend for W {}
 
 /// Why the file could not be written; the destination is left as it was.
+/// The message names the cause, so it is not also the `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     #[error("--out {0} names no file")]
     NoFileName(PathBuf),
     #[error(
-        "cannot write the export to {path}: {what}: {source}; check the directory exists and is \
+        "cannot write the export to {path}: {what}: {cause}; check the directory exists and is \
          writable, or choose another --out"
     )]
     Io {
         path: PathBuf,
         what: String,
-        source: io::Error,
+        cause: io::Error,
     },
 }
 
@@ -33,10 +34,10 @@ pub fn write_atomically<T, E: From<OutputError>>(
     private: bool,
     write: impl FnOnce(&mut dyn WriteSend) -> Result<T, E>,
 ) -> Result<T, E> {
-    let cannot = |what: &str, source: io::Error| OutputError::Io {
+    let cannot = |what: &str, cause: io::Error| OutputError::Io {
         path: path.to_path_buf(),
         what: what.to_owned(),
-        source,
+        cause,
     };
     let name = path
         .file_name()
@@ -102,7 +103,7 @@ mod tests {
             w.write_all(b"new").map_err(|e| OutputError::Io {
                 path: target.clone(),
                 what: "test".into(),
-                source: e,
+                cause: e,
             })
         })
         .unwrap();
