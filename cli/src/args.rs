@@ -7,7 +7,7 @@ use client_core::ids::{GridCode, TicketId, VisitId};
 use client_core::model::lifecycle::{Action, Rating, Role, Status};
 use client_core::model::ticket::{Kind, Source, Urgency};
 use client_core::model::visit::{Outcome, VisitType};
-use client_core::report::input::{FormatArg, LangArg, TableArg};
+use client_core::report::input::ExportFlags;
 
 use crate::uuid_prefix::UuidPrefix;
 use crate::values;
@@ -344,21 +344,8 @@ pub struct VisitListArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// What to write
-    #[arg(long, value_enum)]
-    pub format: FormatArg,
-    /// Where to write it; - for stdout (json, geojson, and csv with --table only)
-    #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
-    /// csv: write only this table, as a plain .csv [default: every table in a zip]
-    #[arg(long, value_enum)]
-    pub table: Option<TableArg>,
-    /// First day of the period, YYYY-MM-DD [default: the 1st of the current month, or of --to's month]
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::time::parse_day)]
-    pub from: Option<chrono::NaiveDate>,
-    /// Last day of the period, inclusive, YYYY-MM-DD [default: the last day of the current month, or today with --from]
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::time::parse_day)]
-    pub to: Option<chrono::NaiveDate>,
+    #[command(flatten)]
+    pub report: ExportFlags,
     /// Only this grid (one of mine); repeat for more [default: all my grids]
     #[arg(long = "grid", value_name = "CODE")]
     pub grids: Vec<GridCode>,
@@ -376,16 +363,6 @@ pub struct ExportArgs {
     /// and one line per grid code. Grids missing from it read as 未知 (unknown)
     #[arg(long, value_name = "FILE.csv")]
     pub grids_file: Option<PathBuf>,
-    /// Language of headers, sheet names and labels
-    #[arg(long, value_enum, default_value = "zh")]
-    pub lang: LangArg,
-    /// Working-time calendar (TOML, format in client-core/calendars/cn-2025.toml);
-    /// repeat to combine one file per year [default: mainland China 2025 and 2026, built in]
-    #[arg(long = "calendar", value_name = "FILE.toml")]
-    pub calendars: Vec<PathBuf>,
-    /// UTC offset of local dates and written times
-    #[arg(long, value_name = "+HH:MM", default_value = "+08:00", allow_hyphen_values = true, value_parser = crate::time::parse_offset)]
-    pub offset: chrono::FixedOffset,
     /// Add residents' names and phones, ticket descriptions and visit notes (admins only)
     #[arg(long)]
     pub include_personal: bool,

@@ -47,13 +47,13 @@ struct Done<'a> {
 }
 
 pub fn run(args: &ExportArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliError> {
-    let format =
-        input::format(args.format, args.table).map_err(|e| CliError::Usage(format!("--{e}")))?;
-    let to = Destination::check(&args.out, format, out.is_json())?;
+    let format = input::format(args.report.format, args.report.table)
+        .map_err(|e| CliError::Usage(format!("--{e}")))?;
+    let to = Destination::check(&args.report.out, format, out.is_json())?;
     let now = time::now_ms();
-    let period = period(args.from, args.to, args.offset, now)?;
-    let calendar = load_calendar(&args.calendars)?;
-    let lang = Lang::from(args.lang);
+    let period = period(args.report.from, args.report.to, args.report.offset, now)?;
+    let calendar = load_calendar(&args.report.calendars)?;
+    let lang = Lang::from(args.report.lang);
     let directory = match &args.grids_file {
         Some(path) => read_grids_file(path)?,
         None => GridDirectory::new(),
@@ -95,7 +95,7 @@ pub fn run(args: &ExportArgs, dir: &DataDir, out: &mut Output) -> Result<(), Cli
     };
     options.grids = directory;
     options.calendar = calendar;
-    options.offset = args.offset;
+    options.offset = args.report.offset;
     options.lang = lang;
     options.include_personal = args.include_personal;
 

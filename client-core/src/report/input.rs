@@ -55,6 +55,38 @@ pub enum LangArg {
     En,
 }
 
+/// The flags `gridsync export` and `gridsync-server export` share: what to
+/// write, where, for which period, in which language and on which calendar.
+#[cfg(feature = "cli")]
+#[derive(Debug, clap::Args)]
+pub struct ExportFlags {
+    /// What to write
+    #[arg(long, value_enum)]
+    pub format: FormatArg,
+    /// Where to write it; - for stdout (json, geojson, and csv with --table only)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// csv: write only this table, as a plain .csv [default: every table in a zip]
+    #[arg(long, value_enum)]
+    pub table: Option<TableArg>,
+    /// First day of the period, YYYY-MM-DD [default: the 1st of the current month, or of --to's month]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_day)]
+    pub from: Option<NaiveDate>,
+    /// Last day of the period, inclusive, YYYY-MM-DD [default: the last day of the current month, or today with --from]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_day)]
+    pub to: Option<NaiveDate>,
+    /// Language of headers, sheet names and labels
+    #[arg(long, value_enum, default_value = "zh")]
+    pub lang: LangArg,
+    /// Working-time calendar (TOML, format in client-core/calendars/cn-2025.toml);
+    /// repeat to combine one file per year [default: mainland China 2025 and 2026, built in]
+    #[arg(long = "calendar", value_name = "FILE.toml")]
+    pub calendars: Vec<PathBuf>,
+    /// UTC offset of local dates and written times
+    #[arg(long, value_name = "+HH:MM", default_value = "+08:00", allow_hyphen_values = true, value_parser = parse_offset)]
+    pub offset: FixedOffset,
+}
+
 /// A name that is not one of a value enum's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{name}` is not {what}; use {expected}")]

@@ -385,22 +385,7 @@ mod tests {
     use crate::ids::TicketId;
 
     fn summary(grid: &GridCode, status: Status) -> TicketSummary {
-        TicketSummary {
-            id: TicketId::random(),
-            grid: grid.clone(),
-            status,
-            category: "0101".into(),
-            title: "井盖松动".into(),
-            urgency: None,
-            unit: None,
-            due_at: None,
-            reported_at: Some(1),
-            updated_at: Some(1),
-            rework_count: 0,
-            conflicts: 0,
-            handled_by: None,
-            created_by: "w".into(),
-        }
+        crate::store::tests::summary(TicketId::random(), grid.as_str(), status, 0)
     }
 
     fn put(store: &RedbStore, s: &TicketSummary) {

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use client_core::ids::GridCode;
-use client_core::report::input::{self, FormatArg, LangArg, TableArg};
+use client_core::report::input::{self, ExportFlags};
 use client_core::report::output::{
     Destination, DestinationError, ExportFailed, OutputError, WriteSend, progress_bar,
 };
@@ -29,21 +29,8 @@ pub struct ExportArgs {
     /// Data directory of the relay
     #[arg(long, default_value = "./gridsync-data", env = "GRIDSYNC_DATA")]
     pub data: PathBuf,
-    /// What to write
-    #[arg(long, value_enum)]
-    pub format: FormatArg,
-    /// Where to write it; - for stdout (json, geojson, and csv with --table only)
-    #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
-    /// csv: write only this table, as a plain .csv [default: every table in a zip]
-    #[arg(long, value_enum)]
-    pub table: Option<TableArg>,
-    /// First day of the period, YYYY-MM-DD [default: the 1st of the current month, or of --to's month]
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::parse_day)]
-    pub from: Option<chrono::NaiveDate>,
-    /// Last day of the period, inclusive, YYYY-MM-DD [default: the last day of the current month, or today with --from]
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::parse_day)]
-    pub to: Option<chrono::NaiveDate>,
+    #[command(flatten)]
+    pub report: ExportFlags,
     /// Only this grid; repeat for more [default: every grid on the relay]
     #[arg(long = "grid", value_name = "CODE")]
     pub grids: Vec<GridCode>,
@@ -56,16 +43,6 @@ pub struct ExportArgs {
     /// Only grids in this district (区), as registered
     #[arg(long, value_name = "NAME", value_parser = non_blank)]
     pub district: Option<String>,
-    /// Language of headers, sheet names and labels
-    #[arg(long, value_enum, default_value = "zh")]
-    pub lang: LangArg,
-    /// Working-time calendar (TOML, format in client-core/calendars/cn-2025.toml);
-    /// repeat to combine one file per year [default: mainland China 2025 and 2026, built in]
-    #[arg(long = "calendar", value_name = "FILE.toml")]
-    pub calendars: Vec<PathBuf>,
-    /// UTC offset of local dates and written times
-    #[arg(long, value_name = "+HH:MM", default_value = "+08:00", allow_hyphen_values = true, value_parser = super::parse_offset)]
-    pub offset: chrono::FixedOffset,
     /// Add residents' names and phones, ticket descriptions and visit notes
     #[arg(long)]
     pub include_personal: bool,
@@ -144,12 +121,12 @@ pub fn run(args: &ExportArgs) -> ExitCode {
 }
 
 fn export(args: &ExportArgs) -> Result<(), Failure> {
-    let format = input::format(args.format, args.table)
+    let format = input::format(args.report.format, args.report.table)
         .map_err(|e| Failure::Usage(format!("--{e}").into()))?;
-    let to = Destination::check(&args.out, format, args.json)?;
+    let to = Destination::check(&args.report.out, format, args.json)?;
     let now = chrono::Utc::now().timestamp_millis();
-    let period = super::period(args.from, args.to, args.offset, now)?;
-    let calendar = input::load_calendar(&args.calendars).map_err(ExportError::from)?;
+    let period = super::period(args.report.from, args.report.to, args.report.offset, now)?;
+    let calendar = input::load_calendar(&args.report.calendars).map_err(ExportError::from)?;
 
     let store = crate::admin::open_store(&args.data).map_err(|e| Failure::Failed(e.into()))?;
     let registry = Registry::new(store.database()).map_err(ExportError::from)?;
@@ -162,7 +139,7 @@ fn export(args: &ExportArgs) -> Result<(), Failure> {
     let selected = super::select(&registry, &store, &want, &Scope::All)?;
     let mut options = ReportOptions::new(period);
     options.as_of = Some(now);
-    options.lang = Lang::from(args.lang);
+    options.lang = Lang::from(args.report.lang);
     for g in &selected.unregistered {
         eprintln!(
             "warning: grid {g} is not in the registry; its community, street and district read \
@@ -173,7 +150,7 @@ fn export(args: &ExportArgs) -> Result<(), Failure> {
     options.filter = selected.filter;
     options.grids = selected.directory;
     options.calendar = calendar;
-    options.offset = args.offset;
+    options.offset = args.report.offset;
     options.include_personal = args.include_personal;
 
     let progress = progress_bar();
@@ -280,8 +257,7 @@ mod tests {
             .collect();
         assert_eq!(names, ["report.json"]);
         write_atomically(&target, true, |w| {
-            w.write_all(b"{}")
-                .map_err(|e| Failure::Failed(e.into()))
+            w.write_all(b"{}").map_err(|e| Failure::Failed(e.into()))
         })
         .ok()
         .unwrap();
