@@ -153,6 +153,22 @@ mod tests {
     use super::*;
     use client_core::ids::TicketId;
 
+    /// `CliError::Storage` named its cause and returned it as `source()`
+    /// too, so the debug log's chain showed it twice.
+    #[test]
+    fn a_storage_error_names_its_cause_once() {
+        let e = CliError::Storage {
+            context: "cannot create the data directory /x".into(),
+            cause: std::io::Error::other("read-only file system"),
+        };
+        assert!(std::error::Error::source(&e).is_none());
+        assert_eq!(
+            e.to_string(),
+            "cannot create the data directory /x: read-only file system"
+        );
+        assert_eq!(e.exit_code(), EXIT_STORAGE);
+    }
+
     #[test]
     fn storage_problems_have_their_own_code() {
         let damaged = StoreError::Corrupted {

@@ -80,4 +80,19 @@ mod tests {
         let text = printed(RegistryError::Decode(json));
         assert_eq!(text.matches(&said).count(), 1, "{text}");
     }
+
+    #[test]
+    fn a_bad_grid_code_in_a_scope_keeps_its_cause() {
+        let err = "grids:GL-01,GL 02"
+            .parse::<crate::registry::Scope>()
+            .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                RegistryError::BadGridCode(client_core::ids::IdError::GridCode(code)) if code == "GL 02"
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("is not a grid code"), "{err}");
+    }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-use client_core::ids::GridCode;
+use client_core::ids::{GridCode, IdError};
 use client_core::model::lifecycle::Role;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -100,6 +100,9 @@ pub enum RegistryError {
     EmptyScope(String),
     #[error("{0}")]
     BadScope(String),
+    /// A scope naming a grid code that is not one.
+    #[error("{0}")]
+    BadGridCode(IdError),
     #[error("no token with id `{0}`; `gridsync-server token list` shows the ids")]
     UnknownToken(String),
     #[error("a stored registry record could not be read ({0}); the database may be damaged")]
@@ -429,9 +432,7 @@ impl FromStr for Scope {
         match kind {
             "grids" | "grid" => value
                 .split(',')
-                .map(|c| {
-                    GridCode::new(c.trim()).map_err(|e| RegistryError::BadScope(e.to_string()))
-                })
+                .map(|c| GridCode::new(c.trim()).map_err(RegistryError::BadGridCode))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Scope::Grids),
             "community" => Ok(Scope::Community(value.to_owned())),
