@@ -31,8 +31,6 @@ use crate::repo::RepoError;
 use crate::store::{Batch, Store, StoreError, meta};
 use crate::sync::{self, Effects, Hub, HubEvent, SyncError};
 
-/// Key of this device's storage id in the store's metadata.
-
 /// Where and how to sync.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {

@@ -74,7 +74,8 @@ pub enum CalendarError {
     )]
     Syntax {
         line: Option<usize>,
-        cause: toml::de::Error,
+        /// Boxed: a toml error is large, and this error is returned often.
+        cause: Box<toml::de::Error>,
     },
     /// A field parses but its value cannot be right.
     #[error("calendar file, line {line}, field `{field}`: {problem}")]

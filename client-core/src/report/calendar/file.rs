@@ -78,7 +78,7 @@ pub(super) fn read(text: &str) -> Result<Calendar, CalendarError> {
     let lines = Lines(text);
     let raw: RawCalendar = toml::from_str(text).map_err(|cause| CalendarError::Syntax {
         line: cause.span().map(|s| lines.at(s.start)),
-        cause,
+        cause: Box::new(cause),
     })?;
     if raw.name.trim().is_empty() {
         return Err(lines.field(0, "name", "is empty: give the calendar a name"));
