@@ -2,10 +2,11 @@
 //! database, run on the relay machine by an administrator (it works while
 //! the relay runs: the database is shared between processes).
 //!
-//! Mirrors the device's `gridsync export` (flags, defaults, the progress
-//! bar, the temporary-file-then-rename writing), except that grids are
-//! placed by the relay's registry rather than a grids file, and every grid
-//! on the relay may be exported.
+//! Shares with the device's `gridsync export` what client-core's
+//! `report::input` and `report::output` hold (the [`ExportFlags`], the
+//! destination checks, the progress bar, the temporary-file-then-rename
+//! writing); it differs in that grids are placed by the relay's registry
+//! rather than a grids file, and every grid on the relay may be exported.
 
 use std::io;
 use std::path::PathBuf;
