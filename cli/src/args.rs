@@ -7,6 +7,7 @@ use client_core::ids::{GridCode, TicketId, VisitId};
 use client_core::model::lifecycle::{Action, Rating, Role, Status};
 use client_core::model::ticket::{Kind, Source, Urgency};
 use client_core::model::visit::{Outcome, VisitType};
+use client_core::report::input::ExportFlags;
 
 use crate::uuid_prefix::UuidPrefix;
 use crate::values;
@@ -341,60 +342,10 @@ pub struct VisitListArgs {
     pub date: Option<String>,
 }
 
-/// What `gridsync export` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExportFormat {
-    /// One workbook: 说明 (metadata), three summary sheets, tickets, visits
-    Xlsx,
-    /// UTF-8 CSV with BOM: a zip of every table, or one table with --table
-    Csv,
-    /// RFC 7946 FeatureCollection of the tickets, [lon, lat] in WGS84
-    Geojson,
-    /// One object: metadata and every table, stable English keys
-    Json,
-}
-
-/// One table of the report, for `--format csv --table`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExportTable {
-    /// 按网格汇总: figures per grid
-    ByGrid,
-    /// 按社区汇总: figures per community
-    ByCommunity,
-    /// 按街道汇总: figures per street
-    ByStreet,
-    /// 工单明细: one row per ticket
-    Tickets,
-    /// 走访明细: one row per visit
-    Visits,
-}
-
-/// The language of headers, sheet names and labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExportLang {
-    /// 中文
-    Zh,
-    /// English
-    En,
-}
-
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// What to write
-    #[arg(long, value_enum)]
-    pub format: ExportFormat,
-    /// Where to write it; - for stdout (json, geojson, and csv with --table only)
-    #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
-    /// csv: write only this table, as a plain .csv [default: every table in a zip]
-    #[arg(long, value_enum)]
-    pub table: Option<ExportTable>,
-    /// First day of the period, YYYY-MM-DD [default: the 1st of the current month, or of --to's month]
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::time::parse_day)]
-    pub from: Option<chrono::NaiveDate>,
-    /// Last day of the period, inclusive, YYYY-MM-DD [default: the last day of the current month, or today with --from]
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::time::parse_day)]
-    pub to: Option<chrono::NaiveDate>,
+    #[command(flatten)]
+    pub report: ExportFlags,
     /// Only this grid (one of mine); repeat for more [default: all my grids]
     #[arg(long = "grid", value_name = "CODE")]
     pub grids: Vec<GridCode>,
@@ -412,16 +363,6 @@ pub struct ExportArgs {
     /// and one line per grid code. Grids missing from it read as 未知 (unknown)
     #[arg(long, value_name = "FILE.csv")]
     pub grids_file: Option<PathBuf>,
-    /// Language of headers, sheet names and labels
-    #[arg(long, value_enum, default_value = "zh")]
-    pub lang: ExportLang,
-    /// Working-time calendar (TOML, format in client-core/calendars/cn-2025.toml);
-    /// repeat to combine one file per year [default: mainland China 2025 and 2026, built in]
-    #[arg(long = "calendar", value_name = "FILE.toml")]
-    pub calendars: Vec<PathBuf>,
-    /// UTC offset of local dates and written times
-    #[arg(long, value_name = "+HH:MM", default_value = "+08:00", allow_hyphen_values = true, value_parser = crate::time::parse_offset)]
-    pub offset: chrono::FixedOffset,
     /// Add residents' names and phones, ticket descriptions and visit notes (admins only)
     #[arg(long)]
     pub include_personal: bool,

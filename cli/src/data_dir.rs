@@ -68,9 +68,9 @@ impl DataDir {
     /// Creates the directory (owner-only: it holds residents' contact
     /// details) and sets up a new device in it.
     pub fn init_device(&self, identity: Identity) -> Result<Device<RedbStore>, CliError> {
-        create_private_dir(&self.dir).map_err(|source| CliError::Storage {
+        create_private_dir(&self.dir).map_err(|cause| CliError::Storage {
             context: format!("cannot create the data directory {}", self.dir.display()),
-            source,
+            cause,
         })?;
         let store = RedbStore::open(self.database())?;
         Ok(Device::init(store, identity)?)

@@ -3,6 +3,9 @@
 use client_core::client::ClientError;
 use client_core::device::DeviceError;
 use client_core::repo::RepoError;
+use client_core::report::ReportError;
+use client_core::report::input::CalendarFileError;
+use client_core::report::output::{DestinationError, ExportFailed, OutputError};
 use client_core::store::StoreError;
 
 /// The operation was refused: not allowed, or its input does not fit the data.
@@ -30,10 +33,10 @@ pub enum CliError {
     #[error(transparent)]
     Device(Box<DeviceError>),
     /// A file-system problem around the database (creating the data dir).
-    #[error("{context}: {source}")]
+    #[error("{context}: {cause}")]
     Storage {
         context: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Writing to stdout failed (a closed pipe is not reported).
     #[error("cannot write the output: {0}")]
@@ -50,6 +53,18 @@ pub enum CliError {
     /// A bug: a panic outside the storage engine.
     #[error("{0}")]
     Internal(String),
+    /// `--out` cannot take this export.
+    #[error(transparent)]
+    Destination(#[from] DestinationError),
+    /// The export file could not be written (nothing was left behind).
+    #[error(transparent)]
+    Write(OutputError),
+    /// The export failed partway.
+    #[error(transparent)]
+    Export(Box<ExportFailed<ReportError>>),
+    /// A `--calendar` file cannot be read or used.
+    #[error(transparent)]
+    Calendar(#[from] CalendarFileError),
     /// Another error retold with what the command had done so far; keeps
     /// that error's exit code.
     #[error("{message}")]
@@ -68,13 +83,13 @@ impl From<ClientError> for CliError {
     }
 }
 
-impl From<client_core::report::output::OutputError> for CliError {
-    fn from(e: client_core::report::output::OutputError) -> Self {
+impl From<OutputError> for CliError {
+    fn from(e: OutputError) -> Self {
         match e {
-            client_core::report::output::OutputError::NoFileName(_) => {
-                CliError::Usage(e.to_string())
-            }
-            client_core::report::output::OutputError::Io { .. } => CliError::Refused(e.to_string()),
+            // Stdout, like every other write to it: a closed pipe is the
+            // reader's choice (`main` exits 0).
+            OutputError::Stdout(e) => CliError::Output(e),
+            other => CliError::Write(other),
         }
     }
 }
@@ -99,7 +114,14 @@ impl CliError {
             CliError::Retold { exit, .. } => *exit,
             CliError::Internal(_) => EXIT_INTERNAL,
             CliError::Usage(_) => EXIT_USAGE,
-            CliError::Refused(_) | CliError::Output(_) => EXIT_REFUSED,
+            CliError::Refused(_)
+            | CliError::Output(_)
+            | CliError::Export(_)
+            | CliError::Calendar(_)
+            | CliError::Write(OutputError::Io { .. } | OutputError::Stdout(_)) => EXIT_REFUSED,
+            CliError::Write(OutputError::NoFileName(_)) => EXIT_USAGE,
+            CliError::Destination(DestinationError::Directory { .. }) => EXIT_REFUSED,
+            CliError::Destination(_) => EXIT_USAGE,
             CliError::Storage { .. } => EXIT_STORAGE,
             CliError::Unacknowledged(_) | CliError::Login(_) => EXIT_SYNC,
             CliError::Sync(e) => match e.as_ref() {
@@ -119,7 +141,8 @@ impl CliError {
                 | DeviceError::ForbiddenGrid { .. }
                 | DeviceError::ReadOnly(_)
                 | DeviceError::Transition { .. }
-                | DeviceError::Invalid(_) => EXIT_REFUSED,
+                | DeviceError::Invalid(_)
+                | DeviceError::InvalidIdentity(_) => EXIT_REFUSED,
             },
         }
     }
@@ -129,6 +152,22 @@ impl CliError {
 mod tests {
     use super::*;
     use client_core::ids::TicketId;
+
+    /// `CliError::Storage` named its cause and returned it as `source()`
+    /// too, so the debug log's chain showed it twice.
+    #[test]
+    fn a_storage_error_names_its_cause_once() {
+        let e = CliError::Storage {
+            context: "cannot create the data directory /x".into(),
+            cause: std::io::Error::other("read-only file system"),
+        };
+        assert!(std::error::Error::source(&e).is_none());
+        assert_eq!(
+            e.to_string(),
+            "cannot create the data directory /x: read-only file system"
+        );
+        assert_eq!(e.exit_code(), EXIT_STORAGE);
+    }
 
     #[test]
     fn storage_problems_have_their_own_code() {

@@ -51,11 +51,10 @@ pub fn parse_date(s: &str) -> Result<String, String> {
         .map_err(|_| format!("`{s}` is not a date; write YYYY-MM-DD, for example 2025-03-01"))
 }
 
-pub use client_core::report::input::{parse_day, parse_offset};
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use client_core::report::input::{parse_day, parse_offset};
 
     #[test]
     fn dates_follow_china_time() {

@@ -28,11 +28,8 @@ use crate::ids::DocumentId;
 use crate::model::grid_index;
 use crate::protocol::{self, Message, PeerId, PeerMetadata, StorageId};
 use crate::repo::RepoError;
-use crate::store::{Batch, Store, StoreError};
+use crate::store::{Batch, Store, StoreError, meta};
 use crate::sync::{self, Effects, Hub, HubEvent, SyncError};
-
-/// Key of this device's storage id in the store's metadata.
-const STORAGE_ID_KEY: &str = "storage_id";
 
 /// Where and how to sync.
 #[derive(Clone, Debug)]
@@ -143,12 +140,12 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// This device's storage id, made on first use.
 pub fn storage_id(store: &impl Store) -> Result<StorageId, StoreError> {
-    if let Some(bytes) = store.meta(STORAGE_ID_KEY)? {
+    if let Some(bytes) = store.meta(meta::STORAGE_ID)? {
         return Ok(StorageId::new(String::from_utf8_lossy(&bytes).into_owned()));
     }
     let id = uuid::Uuid::new_v4().to_string();
     let mut batch = Batch::new();
-    batch.put_meta(STORAGE_ID_KEY, id.clone().into_bytes());
+    batch.put_meta(meta::STORAGE_ID, id.clone().into_bytes());
     store.write(batch)?;
     Ok(StorageId::new(id))
 }
@@ -519,7 +516,7 @@ async fn open_session<S: Store + 'static>(
     ));
     let mut socket = connect(cfg).await?;
     let (relay, relay_meta) = handshake(&mut socket, &me, &storage, cfg.connect_timeout).await?;
-    let mut hub = Hub::with_actor(store, me, 100_000, device.identity().actor_id());
+    let mut hub = Hub::with_actor(store, me, 100_000, device.repo().actor().clone());
     hub.connect(relay.clone(), &relay_meta);
     let session = Session {
         hub,

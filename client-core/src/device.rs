@@ -19,9 +19,7 @@ use crate::model::summary::TicketSummary;
 use crate::model::ticket::{self, Comment, NewTicket, Ticket, Urgency};
 use crate::model::visit::{self, Visit, VisitLogKey};
 use crate::repo::{Repo, RepoError};
-use crate::store::{Batch, Listing, Store};
-
-const IDENTITY_KEY: &str = "identity";
+use crate::store::{Batch, Listing, Store, meta};
 
 /// Who this device acts as. Stored in the local database.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,9 +42,28 @@ impl Identity {
         }
     }
 
-    pub fn actor_id(&self) -> ActorId {
-        ActorId::try_from(self.actor.as_str()).unwrap_or_else(|_| ActorId::random())
+    /// The device's Automerge actor. An `actor` that is not hex is an
+    /// error, never replaced: a stand-in actor would sign this device's
+    /// changes as someone the relay does not know.
+    pub fn actor_id(&self) -> Result<ActorId, IdentityError> {
+        ActorId::try_from(self.actor.as_str()).map_err(|cause| IdentityError::Actor {
+            actor: self.actor.clone(),
+            cause,
+        })
     }
+}
+
+/// Why an [`Identity`] cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("it is not an identity record: {0}")]
+    Json(serde_json::Error),
+    /// `cause` only repeats `actor`, so the message leaves it out.
+    #[error("its actor `{actor}` is not a hex Automerge actor id")]
+    Actor {
+        actor: String,
+        cause: automerge::error::InvalidActorId,
+    },
 }
 
 /// Why a device operation was refused or failed.
@@ -75,7 +92,10 @@ pub enum DeviceError {
     #[error("{0}")]
     Invalid(String),
     #[error("the stored identity is unreadable ({0}); the database may be damaged")]
-    BadIdentity(String),
+    BadIdentity(IdentityError),
+    /// An identity given to [`Device::init`] or [`Device::set_identity`].
+    #[error("this identity cannot be stored ({0}); make it with `Identity::new`")]
+    InvalidIdentity(IdentityError),
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
@@ -121,14 +141,15 @@ impl<S: Store> Device<S> {
                 user: existing.user,
             });
         }
+        let actor = identity.actor_id().map_err(DeviceError::InvalidIdentity)?;
         let mut batch = Batch::new();
         batch.put_meta(
-            IDENTITY_KEY,
+            meta::IDENTITY,
             serde_json::to_vec(&identity).expect("identity serializes"),
         );
         store.write(batch)?;
         Ok(Self {
-            repo: Repo::new(store, identity.actor_id()),
+            repo: Repo::new(store, actor),
             identity,
         })
     }
@@ -136,8 +157,9 @@ impl<S: Store> Device<S> {
     /// Opens a device set up earlier with [`Device::init`].
     pub fn open(store: S) -> Result<Self, DeviceError> {
         let identity = read_identity(&store)?.ok_or(DeviceError::NotInitialized)?;
+        let actor = identity.actor_id().map_err(DeviceError::BadIdentity)?;
         Ok(Self {
-            repo: Repo::new(store, identity.actor_id()),
+            repo: Repo::new(store, actor),
             identity,
         })
     }
@@ -156,13 +178,14 @@ impl<S: Store> Device<S> {
 
     /// Replaces the stored identity (after a login refreshed role or grids).
     pub fn set_identity(&mut self, identity: Identity) -> Result<(), DeviceError> {
+        let actor = identity.actor_id().map_err(DeviceError::InvalidIdentity)?;
         let mut batch = Batch::new();
         batch.put_meta(
-            IDENTITY_KEY,
+            meta::IDENTITY,
             serde_json::to_vec(&identity).expect("identity serializes"),
         );
         self.repo.commit(batch)?;
-        self.repo.set_actor(identity.actor_id());
+        self.repo.set_actor(actor);
         self.identity = identity;
         Ok(())
     }
@@ -511,10 +534,10 @@ pub fn default_due_at(now: i64, urgency: Urgency) -> i64 {
 }
 
 fn read_identity(store: &impl Store) -> Result<Option<Identity>, DeviceError> {
-    match store.meta(IDENTITY_KEY)? {
+    match store.meta(meta::IDENTITY)? {
         None => Ok(None),
         Some(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| DeviceError::BadIdentity(e.to_string())),
+            .map_err(|e| DeviceError::BadIdentity(IdentityError::Json(e))),
     }
 }

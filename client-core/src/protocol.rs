@@ -64,6 +64,6 @@ mod version;
 
 pub use decode::{MAX_DEPTH, decode, decode_with_extensions};
 pub use encode::encode;
-pub use error::DecodeError;
+pub use error::{CborError, DecodeError};
 pub use message::{HeadsInfo, Message, PeerId, PeerMetadata, StorageId};
 pub use version::{PROTOCOL_VERSION, negotiate};

@@ -21,16 +21,19 @@ use crate::store::{Batch, Store, StoreError, StoredDoc};
 pub const COMPACT_AFTER_CHUNKS: usize = 32;
 
 /// Why a document operation failed.
+///
+/// Each message names its cause, so no field is also the error's
+/// `source()`: a chain printer (anyhow's `{:#}`) shows every cause once.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(
-        "document {doc} could not be loaded ({source}); it may be damaged — sync it again from the relay"
+        "document {doc} could not be loaded ({cause}); it may be damaged — sync it again from the relay"
     )]
     Load {
         doc: DocumentId,
-        source: Box<AutomergeError>,
+        cause: Box<AutomergeError>,
     },
     #[error("an edit could not be applied: {0}")]
     Edit(Box<AutomergeError>),
@@ -102,10 +105,10 @@ impl<S: Store> Repo<S> {
         // heads are not re-hashed on every load (the dominant load cost).
         let options =
             automerge::LoadOptions::new().verification_mode(automerge::VerificationMode::DontCheck);
-        let loaded = Automerge::load_with_options(&stored.concat(), options).map_err(|source| {
+        let loaded = Automerge::load_with_options(&stored.concat(), options).map_err(|cause| {
             RepoError::Load {
                 doc: *doc,
-                source: Box::new(source),
+                cause: Box::new(cause),
             }
         })?;
         Ok(loaded.with_actor(self.actor.clone()))

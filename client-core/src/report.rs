@@ -211,6 +211,9 @@ impl ReportOptions {
 }
 
 /// Why an export failed.
+///
+/// Each message names its cause, so no field is also the error's
+/// `source()`: a chain printer (anyhow's `{:#}`) shows every cause once.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error(
@@ -220,22 +223,52 @@ pub enum ReportError {
     #[error(
         "could not write the export: {0}; check the destination and the temporary directory are writable and have space"
     )]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error(
         "could not build the XLSX workbook: {0}; check the temporary directory is writable, or export CSV instead"
     )]
-    Xlsx(#[from] rust_xlsxwriter::XlsxError),
+    Xlsx(rust_xlsxwriter::XlsxError),
     #[error("could not build the zip archive: {0}; check the destination is writable")]
-    Zip(#[from] zip::result::ZipError),
+    Zip(zip::result::ZipError),
     #[error("could not write CSV: {0}; check the destination is writable")]
-    Csv(#[from] ::csv::Error),
+    Csv(::csv::Error),
     #[error("could not write JSON: {0}; check the destination is writable")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
     #[error(
         "the `{sheet}` sheet is full: an XLSX sheet holds at most 1,048,575 rows; export a shorter \
          period, filter to a street or grid, or export CSV"
     )]
     SheetFull { sheet: &'static str },
+}
+
+impl From<std::io::Error> for ReportError {
+    fn from(e: std::io::Error) -> Self {
+        ReportError::Io(e)
+    }
+}
+
+impl From<rust_xlsxwriter::XlsxError> for ReportError {
+    fn from(e: rust_xlsxwriter::XlsxError) -> Self {
+        ReportError::Xlsx(e)
+    }
+}
+
+impl From<zip::result::ZipError> for ReportError {
+    fn from(e: zip::result::ZipError) -> Self {
+        ReportError::Zip(e)
+    }
+}
+
+impl From<::csv::Error> for ReportError {
+    fn from(e: ::csv::Error) -> Self {
+        ReportError::Csv(e)
+    }
+}
+
+impl From<serde_json::Error> for ReportError {
+    fn from(e: serde_json::Error) -> Self {
+        ReportError::Json(e)
+    }
 }
 
 /// What an export did.

@@ -10,6 +10,7 @@
 //! Errors are returned, never swallowed or turned into "missing".
 
 mod memory;
+pub mod meta;
 mod redb;
 
 use crate::ids::{DocumentId, GridCode};
@@ -207,6 +208,9 @@ pub enum Listing {
 }
 
 /// Why a storage operation failed.
+///
+/// Each message names its cause, so no field is also the error's
+/// `source()`: a chain printer (anyhow's `{:#}`) shows every cause once.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
@@ -219,11 +223,41 @@ pub enum StoreError {
     )]
     InUse { path: String },
     #[error("storage error: {0}")]
-    Redb(#[from] ::redb::Error),
+    Redb(::redb::Error),
     #[error("I/O error on the local database: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("a stored record could not be decoded ({0}); the database may be damaged")]
-    Decode(String),
+    Io(std::io::Error),
+    /// A stored record (`what`: "ticket summary", "relay identity", ...)
+    /// that does not read back as what was written.
+    #[error("a stored {what} could not be decoded ({cause}); the database may be damaged")]
+    Decode {
+        what: &'static str,
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    /// A stored `what` that does not decode, keeping why.
+    pub fn decode(
+        what: &'static str,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        StoreError::Decode {
+            what,
+            cause: cause.into(),
+        }
+    }
+}
+
+impl From<::redb::Error> for StoreError {
+    fn from(e: ::redb::Error) -> Self {
+        StoreError::Redb(e)
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Io(e)
+    }
 }
 
 /// Storage for documents, their summaries, sync states and device metadata.

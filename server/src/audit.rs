@@ -105,13 +105,14 @@ impl AuditFilter {
     }
 }
 
-/// Why the audit trail could not be read.
+/// Why the audit trail could not be read. Messages name their cause, so
+/// no field is also the error's `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error("could not read the audit trail: {0}")]
-    Storage(#[from] redb::Error),
+    Storage(redb::Error),
     #[error("an audit row could not be decoded ({0}); the database may be damaged")]
-    Decode(String),
+    Decode(serde_json::Error),
 }
 
 fn storage(e: impl Into<redb::Error>) -> AuditError {
@@ -135,8 +136,7 @@ pub fn query(db: &Database, filter: &AuditFilter) -> Result<Vec<AuditRecord>, Au
         .map_err(storage)?
     {
         let (_, v) = entry.map_err(storage)?;
-        let record: AuditRecord =
-            serde_json::from_slice(v.value()).map_err(|e| AuditError::Decode(e.to_string()))?;
+        let record: AuditRecord = serde_json::from_slice(v.value()).map_err(AuditError::Decode)?;
         if filter.matches(&record) {
             out.push(record);
         }

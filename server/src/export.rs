@@ -18,16 +18,16 @@ pub(crate) mod http;
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::PathBuf;
 
 use automerge::Automerge;
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use client_core::ids::{DocumentId, GridCode, TicketId};
 use client_core::model::schema::{self, DocType};
 use client_core::model::{grid_index, ticket, visit};
+use client_core::report::input::{self, CalendarFileError, LangArg, TableArg};
 use client_core::report::{
-    Calendar, ExportStats, Exporter, Filter, Format, GridDirectory, GridInfo, Lang, Period,
-    ReportError, ReportOptions, Table,
+    ExportStats, Exporter, Filter, Format, GridDirectory, GridInfo, Lang, Period, ReportError,
+    ReportOptions,
 };
 use client_core::store::{Listing, Store, StoreError};
 
@@ -36,7 +36,8 @@ use crate::registry::{Registry, RegistryError, Scope};
 /// The progress callback runs every this many records.
 const PROGRESS_EVERY: u64 = 16;
 
-/// Why an export was refused or failed.
+/// Why an export was refused or failed. Messages name their cause, so no
+/// field is also the error's `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     /// A bad flag or parameter (exit code 2, HTTP 400).
@@ -49,14 +50,29 @@ pub enum ExportError {
     #[error("{0}")]
     NoMatch(String),
     #[error("could not read the relay registry: {0}")]
-    Registry(#[from] RegistryError),
+    Registry(RegistryError),
     #[error("could not read the relay database: {0}")]
-    Store(#[from] StoreError),
-    #[error("{0}")]
+    Store(StoreError),
+    #[error(transparent)]
     Report(#[from] ReportError),
+    /// A `--calendar` file cannot be read or used (exit code 2).
+    #[error(transparent)]
+    Calendar(#[from] CalendarFileError),
     /// The client went away (HTTP) before the export was complete.
     #[error("the export was cancelled")]
     Cancelled,
+}
+
+impl From<RegistryError> for ExportError {
+    fn from(e: RegistryError) -> Self {
+        ExportError::Registry(e)
+    }
+}
+
+impl From<StoreError> for ExportError {
+    fn from(e: StoreError) -> Self {
+        ExportError::Store(e)
+    }
 }
 
 /// What part of the district to export, as asked.
@@ -422,53 +438,23 @@ fn read_ticket<S: Store>(
     }
 }
 
-/// The exporter's format from a format name and an optional table name.
+/// The exporter's format from a format name and an optional table name
+/// (`GET /api/export`'s `format` and `table`).
 pub fn format(format: &str, table: Option<&str>) -> Result<Format, ExportError> {
-    let table = table.map(parse_table).transpose()?;
-    Ok(match (format, table) {
-        ("csv", Some(t)) => Format::Csv(t),
-        ("csv", None) => Format::CsvZip,
-        ("xlsx", None) => Format::Xlsx,
-        ("geojson", None) => Format::GeoJson,
-        ("json", None) => Format::Json,
-        ("xlsx" | "geojson" | "json", Some(_)) => {
-            return Err(ExportError::Usage(
-                "table applies to format csv only: xlsx and json hold every table, and geojson \
-                 holds the tickets"
-                    .to_owned(),
-            ));
-        }
-        (other, _) => {
-            return Err(ExportError::Usage(format!(
-                "`{other}` is not an export format; use xlsx, csv, geojson or json"
-            )));
-        }
-    })
-}
-
-fn parse_table(name: &str) -> Result<Table, ExportError> {
-    Ok(match name {
-        "by-grid" => Table::ByGrid,
-        "by-community" => Table::ByCommunity,
-        "by-street" => Table::ByStreet,
-        "tickets" => Table::Tickets,
-        "visits" => Table::Visits,
-        other => {
-            return Err(ExportError::Usage(format!(
-                "`{other}` is not a table; use by-grid, by-community, by-street, tickets or visits"
-            )));
-        }
-    })
+    let table = table
+        .map(str::parse::<TableArg>)
+        .transpose()
+        .map_err(usage)?;
+    input::format(format.parse().map_err(usage)?, table).map_err(usage)
 }
 
 pub fn parse_lang(name: &str) -> Result<Lang, ExportError> {
-    match name {
-        "zh" => Ok(Lang::Zh),
-        "en" => Ok(Lang::En),
-        other => Err(ExportError::Usage(format!(
-            "`{other}` is not a language; use zh (中文) or en"
-        ))),
-    }
+    name.parse::<LangArg>().map(Lang::from).map_err(usage)
+}
+
+/// A usage message: the value's own wording is all there is to it.
+fn usage(e: impl std::fmt::Display) -> ExportError {
+    ExportError::Usage(e.to_string())
 }
 
 pub use client_core::report::input::{parse_day, parse_offset};
@@ -485,27 +471,7 @@ pub fn period(
     client_core::report::input::period_of_days(from, to, offset, now).map_err(ExportError::Usage)
 }
 
-/// The shipped calendar, or the given TOML files combined.
-pub fn load_calendar(files: &[PathBuf]) -> Result<Calendar, ExportError> {
-    let mut combined: Option<Calendar> = None;
-    for path in files {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ExportError::Usage(format!(
-                "cannot read the calendar {}: {e}; give a UTF-8 TOML file",
-                path.display()
-            ))
-        })?;
-        let bad = |e: client_core::report::CalendarError| {
-            ExportError::Usage(format!("cannot use the calendar {}: {e}", path.display()))
-        };
-        let calendar = Calendar::from_toml(&text).map_err(bad)?;
-        combined = Some(match combined {
-            None => calendar,
-            Some(c) => c.merge(calendar).map_err(bad)?,
-        });
-    }
-    Ok(combined.unwrap_or_else(Calendar::china_default))
-}
+pub use client_core::report::input::load_calendar;
 
 /// A file name for the export: `gridsync-<what>_<first day>_<last day>.<ext>`.
 pub fn file_name(format: Format, period: Period, offset: FixedOffset) -> String {
@@ -531,6 +497,7 @@ pub fn file_name(format: Format, period: Period, offset: FixedOffset) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use client_core::report::Table;
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()

@@ -6,12 +6,8 @@
 //! resumes from the shared heads it reached instead of starting over.
 
 use client_core::protocol::{PeerId, PeerMetadata, StorageId};
+use client_core::store::meta::{RELAY_PEER_ID, RELAY_STORAGE_ID};
 use client_core::store::{Batch, Store, StoreError};
-
-/// Meta key of the relay's storage id.
-pub const STORAGE_ID_KEY: &str = "relay_storage_id";
-/// Meta key of the relay's peer id.
-pub const PEER_ID_KEY: &str = "relay_peer_id";
 
 /// The relay's peer id and storage id.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,17 +20,17 @@ impl RelayIdentity {
     /// Reads the identity from `store`'s meta, creating and committing one
     /// on the first start.
     pub fn load_or_create(store: &impl Store) -> Result<Self, StoreError> {
-        let peer = store.meta(PEER_ID_KEY)?.map(text).transpose()?;
-        let storage = store.meta(STORAGE_ID_KEY)?.map(text).transpose()?;
+        let peer = store.meta(RELAY_PEER_ID)?.map(text).transpose()?;
+        let storage = store.meta(RELAY_STORAGE_ID)?.map(text).transpose()?;
         let mut batch = Batch::new();
         let peer_id = peer.unwrap_or_else(|| {
             let id = format!("gridsync-relay-{}", uuid::Uuid::new_v4().simple());
-            batch.put_meta(PEER_ID_KEY, id.clone().into_bytes());
+            batch.put_meta(RELAY_PEER_ID, id.clone().into_bytes());
             id
         });
         let storage_id = storage.unwrap_or_else(|| {
             let id = uuid::Uuid::new_v4().to_string();
-            batch.put_meta(STORAGE_ID_KEY, id.clone().into_bytes());
+            batch.put_meta(RELAY_STORAGE_ID, id.clone().into_bytes());
             id
         });
         store.write(batch)?;
@@ -55,8 +51,7 @@ impl RelayIdentity {
 }
 
 fn text(bytes: Vec<u8>) -> Result<String, StoreError> {
-    String::from_utf8(bytes)
-        .map_err(|e| StoreError::Decode(format!("relay identity is not UTF-8: {e}")))
+    String::from_utf8(bytes).map_err(|e| StoreError::decode("relay identity", e))
 }
 
 #[cfg(test)]
@@ -71,7 +66,7 @@ mod tests {
         let again = RelayIdentity::load_or_create(&store).unwrap();
         assert_eq!(first, again);
         assert_eq!(
-            store.meta(STORAGE_ID_KEY).unwrap().unwrap(),
+            store.meta(RELAY_STORAGE_ID).unwrap().unwrap(),
             first.storage_id.as_str().as_bytes()
         );
         let meta = first.metadata();

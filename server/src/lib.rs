@@ -91,6 +91,7 @@
 //! ```
 
 mod access;
+pub mod admin;
 pub mod audit;
 mod auth;
 mod config;

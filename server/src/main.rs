@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use client_core::store::RedbStore;
 use server::Config;
-use server::registry::{GridRecord, Registry};
+use server::registry::{GridRecord, Registry, RegistryError};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -211,7 +211,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
     })?;
     let _lock = lock_data_dir(&args.data)?;
-    let path = args.data.join("relay.redb");
+    let path = args.data.join(server::admin::DATABASE_FILE);
     let store = RedbStore::open(&path)
         .with_context(|| format!("could not open the relay database {}", path.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
@@ -231,31 +231,40 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Opens the relay database for an administration command.
-fn open_store(data: &Path) -> anyhow::Result<RedbStore> {
-    let path = data.join("relay.redb");
-    if !path.is_file() {
-        anyhow::bail!(
-            "no relay database at {}; run `gridsync-server serve --data {}` once, or pass the right --data",
-            path.display(),
-            data.display()
-        );
+impl DataArgs {
+    /// Opens the relay's database and its registry and runs `f` on them.
+    fn registry<T>(
+        &self,
+        f: impl FnOnce(&Registry<'_>) -> Result<T, RegistryError>,
+    ) -> anyhow::Result<T> {
+        let store = server::admin::open_store(&self.data)?;
+        Ok(f(&Registry::new(store.database())?)?)
     }
-    RedbStore::open(&path)
-        .with_context(|| format!("could not open the relay database {}", path.display()))
-}
 
-fn print<T: serde::Serialize>(
-    json: bool,
-    value: &T,
-    human: impl FnOnce() -> String,
-) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
-    } else {
-        println!("{}", human());
+    /// Prints `value` as JSON with `--json`, else `human()`.
+    fn print<T: serde::Serialize>(
+        &self,
+        value: &T,
+        human: impl FnOnce() -> String,
+    ) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value)?);
+        } else {
+            println!("{}", human());
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Prints `rows` as a JSON array with `--json`, else one `line` each.
+    fn print_rows<T: serde::Serialize>(
+        &self,
+        rows: &[T],
+        line: impl Fn(&T) -> String,
+    ) -> anyhow::Result<()> {
+        self.print(&rows, || {
+            rows.iter().map(line).collect::<Vec<_>>().join("\n")
+        })
+    }
 }
 
 fn grid(command: GridCommand) -> anyhow::Result<()> {
@@ -268,8 +277,6 @@ fn grid(command: GridCommand) -> anyhow::Result<()> {
             district,
             data,
         } => {
-            let store = open_store(&data.data)?;
-            let registry = Registry::new(store.database())?;
             let record = GridRecord {
                 code,
                 name,
@@ -277,27 +284,17 @@ fn grid(command: GridCommand) -> anyhow::Result<()> {
                 street,
                 district,
             };
-            registry.add_grid(&record)?;
-            print(data.json, &record, || {
+            data.registry(|r| r.add_grid(&record))?;
+            data.print(&record, || {
                 format!("added grid {} ({})", record.code, record.name)
             })
         }
-        GridCommand::List { data } => {
-            let store = open_store(&data.data)?;
-            let grids = Registry::new(store.database())?.grids()?;
-            print(data.json, &grids, || {
-                grids
-                    .iter()
-                    .map(|g| {
-                        format!(
-                            "{}\t{}\t{}\t{}\t{}",
-                            g.code, g.name, g.community, g.street, g.district
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-        }
+        GridCommand::List { data } => data.print_rows(&data.registry(|r| r.grids())?, |g| {
+            format!(
+                "{}\t{}\t{}\t{}\t{}",
+                g.code, g.name, g.community, g.street, g.district
+            )
+        }),
     }
 }
 
@@ -309,36 +306,26 @@ fn user(command: UserCommand) -> anyhow::Result<()> {
             scope,
             data,
         } => {
-            let store = open_store(&data.data)?;
-            let record = Registry::new(store.database())?.add_user(&name, role, scope)?;
-            print(data.json, &record, || {
+            let record = data.registry(|r| r.add_user(&name, role, scope))?;
+            data.print(&record, || {
                 format!(
                     "added {} `{}` for {}",
                     record.role, record.name, record.scope
                 )
             })
         }
-        UserCommand::List { data } => {
-            let store = open_store(&data.data)?;
-            let users = Registry::new(store.database())?.users()?;
-            print(data.json, &users, || {
-                users
-                    .iter()
-                    .map(|u| format!("{}\t{}\t{}", u.name, u.role, u.scope))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-        }
+        UserCommand::List { data } => data.print_rows(&data.registry(|r| r.users())?, |u| {
+            format!("{}\t{}\t{}", u.name, u.role, u.scope)
+        }),
     }
 }
 
 fn token(command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Issue { user, label, data } => {
-            let store = open_store(&data.data)?;
-            let (token, record) = Registry::new(store.database())?.issue_token(&user, label)?;
+            let (token, record) = data.registry(|r| r.issue_token(&user, label))?;
             let shown = serde_json::json!({ "token": token, "id": record.id, "user": record.user });
-            print(data.json, &shown, || {
+            data.print(&shown, || {
                 format!(
                     "{token}\n(token {} for `{}`: shown once, only its hash is kept; give it to the device with `gridsync login --token ...`)",
                     record.id, record.user
@@ -346,41 +333,30 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
             })
         }
         TokenCommand::Revoke { id, data } => {
-            let store = open_store(&data.data)?;
-            let record = Registry::new(store.database())?.revoke_token(&id)?;
-            print(data.json, &record, || {
+            let record = data.registry(|r| r.revoke_token(&id))?;
+            data.print(&record, || {
                 format!("revoked token {} of `{}`", record.id, record.user)
             })
         }
-        TokenCommand::List { data } => {
-            let store = open_store(&data.data)?;
-            let tokens = Registry::new(store.database())?.tokens()?;
-            print(data.json, &tokens, || {
-                tokens
-                    .iter()
-                    .map(|t| {
-                        let state = if t.revoked_at.is_some() {
-                            "revoked"
-                        } else {
-                            "active"
-                        };
-                        format!(
-                            "{}\t{}\t{}\t{}",
-                            t.id,
-                            t.user,
-                            state,
-                            t.label.as_deref().unwrap_or("")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-        }
+        TokenCommand::List { data } => data.print_rows(&data.registry(|r| r.tokens())?, |t| {
+            let state = if t.revoked_at.is_some() {
+                "revoked"
+            } else {
+                "active"
+            };
+            format!(
+                "{}\t{}\t{}\t{}",
+                t.id,
+                t.user,
+                state,
+                t.label.as_deref().unwrap_or("")
+            )
+        }),
     }
 }
 
 fn audit(args: AuditArgs) -> anyhow::Result<()> {
-    let store = open_store(&args.data.data)?;
+    let store = server::admin::open_store(&args.data.data)?;
     let filter = server::audit::AuditFilter {
         user: args.user,
         doc: args.doc,
@@ -389,31 +365,26 @@ fn audit(args: AuditArgs) -> anyhow::Result<()> {
         until: args.until,
     };
     let rows = server::audit::query(store.database(), &filter)?;
-    print(args.data.json, &rows, || {
-        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-        rows.iter()
-            .map(|r| {
-                let at = chrono::DateTime::from_timestamp_millis(r.at)
-                    .map_or_else(|| r.at.to_string(), |t| t.to_rfc3339());
-                let what = match (r.changes, &r.reason) {
-                    (Some(n), _) => format!("{n} changes"),
-                    (None, Some(why)) => why.clone(),
-                    (None, None) => String::new(),
-                };
-                format!(
-                    "{at}\t{}\t{}\t{}\t{}\t{}\t{what}",
-                    r.action.as_str(),
-                    dash(&r.user),
-                    dash(&r.grid),
-                    dash(&r.doc),
-                    r.peer
-                        .clone()
-                        .or(r.addr.clone())
-                        .unwrap_or_else(|| "-".into()),
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    args.data.print_rows(&rows, |r| {
+        let at = chrono::DateTime::from_timestamp_millis(r.at)
+            .map_or_else(|| r.at.to_string(), |t| t.to_rfc3339());
+        let what = match (r.changes, &r.reason) {
+            (Some(n), _) => format!("{n} changes"),
+            (None, Some(why)) => why.clone(),
+            (None, None) => String::new(),
+        };
+        format!(
+            "{at}\t{}\t{}\t{}\t{}\t{}\t{what}",
+            r.action.as_str(),
+            dash(&r.user),
+            dash(&r.grid),
+            dash(&r.doc),
+            r.peer
+                .clone()
+                .or(r.addr.clone())
+                .unwrap_or_else(|| "-".into()),
+        )
     })
 }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-use client_core::ids::GridCode;
+use client_core::ids::{GridCode, IdError};
 use client_core::model::lifecycle::Role;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -84,7 +84,8 @@ pub struct TokenRecord {
     pub revoked_at: Option<i64>,
 }
 
-/// Why a registry operation was refused or failed.
+/// Why a registry operation was refused or failed. Messages name their
+/// cause, so no field is also the error's `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("grid {0} already exists; `gridsync-server grid list` shows it")]
@@ -99,12 +100,15 @@ pub enum RegistryError {
     EmptyScope(String),
     #[error("{0}")]
     BadScope(String),
+    /// A scope naming a grid code that is not one.
+    #[error("{0}")]
+    BadGridCode(IdError),
     #[error("no token with id `{0}`; `gridsync-server token list` shows the ids")]
     UnknownToken(String),
     #[error("a stored registry record could not be read ({0}); the database may be damaged")]
-    Decode(String),
+    Decode(serde_json::Error),
     #[error("registry storage error: {0}")]
-    Storage(#[from] redb::Error),
+    Storage(redb::Error),
 }
 
 macro_rules! from_redb {
@@ -116,6 +120,12 @@ macro_rules! from_redb {
         }
     )*};
 }
+impl From<redb::Error> for RegistryError {
+    fn from(e: redb::Error) -> Self {
+        RegistryError::Storage(e)
+    }
+}
+
 from_redb!(
     redb::TransactionError,
     redb::TableError,
@@ -134,7 +144,7 @@ fn now_ms() -> i64 {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RegistryError> {
-    serde_json::from_slice(bytes).map_err(|e| RegistryError::Decode(e.to_string()))
+    serde_json::from_slice(bytes).map_err(RegistryError::Decode)
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -422,9 +432,7 @@ impl FromStr for Scope {
         match kind {
             "grids" | "grid" => value
                 .split(',')
-                .map(|c| {
-                    GridCode::new(c.trim()).map_err(|e| RegistryError::BadScope(e.to_string()))
-                })
+                .map(|c| GridCode::new(c.trim()).map_err(RegistryError::BadGridCode))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Scope::Grids),
             "community" => Ok(Scope::Community(value.to_owned())),

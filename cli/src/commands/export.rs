@@ -11,29 +11,29 @@
 //! directory, synced, and renamed over `--out` only once complete: `--out`
 //! is either the whole export or untouched.
 
-use std::io::{self, BufWriter, IsTerminal};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::io;
+use std::path::Path;
 
 use chrono::NaiveDate;
 use client_core::device::Device;
 use client_core::ids::GridCode;
 use client_core::model::lifecycle::Role;
+use client_core::report::input::{self, load_calendar};
+use client_core::report::output::{Destination, ExportFailed, WriteSend, progress_bar};
 use client_core::report::{
-    Calendar, ExportStats, Exporter, Filter, Format, GridDirectory, GridInfo, Lang, Period,
-    ReportError, ReportOptions, Table,
+    ExportStats, Exporter, Filter, Format, GridDirectory, GridInfo, Lang, Period, ReportError,
+    ReportOptions,
 };
 use client_core::store::{Listing, Store};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::Serialize;
 
-use crate::args::{ExportArgs, ExportFormat, ExportLang, ExportTable};
+use crate::args::ExportArgs;
 use crate::data_dir::DataDir;
 use crate::error::CliError;
 use crate::labels::Named;
 use crate::output::Output;
 use crate::time;
-use client_core::report::output::{WriteSend, write_atomically};
 
 /// The progress callback runs every this many records.
 const PROGRESS_EVERY: u64 = 16;
@@ -47,12 +47,13 @@ struct Done<'a> {
 }
 
 pub fn run(args: &ExportArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliError> {
-    let format = format(args)?;
-    let to_stdout = args.out.as_os_str() == "-";
-    check_destination(args, format, to_stdout, out.is_json())?;
+    let format = input::format(args.report.format, args.report.table)
+        .map_err(|e| CliError::Usage(format!("--{e}")))?;
+    let to = Destination::check(&args.report.out, format, out.is_json())?;
     let now = time::now_ms();
-    let period = period(args.from, args.to, args.offset, now)?;
-    let calendar = load_calendar(&args.calendars)?;
+    let period = period(args.report.from, args.report.to, args.report.offset, now)?;
+    let calendar = load_calendar(&args.report.calendars)?;
+    let lang = Lang::from(args.report.lang);
     let directory = match &args.grids_file {
         Some(path) => read_grids_file(path)?,
         None => GridDirectory::new(),
@@ -75,7 +76,7 @@ pub fn run(args: &ExportArgs, dir: &DataDir, out: &mut Output) -> Result<(), Cli
             eprintln!(
                 "warning: grid {g} is not in {}; its community, street and district read as {}",
                 file.display(),
-                lang(args.lang).unknown()
+                lang.unknown()
             );
         }
     }
@@ -94,26 +95,16 @@ pub fn run(args: &ExportArgs, dir: &DataDir, out: &mut Output) -> Result<(), Cli
     };
     options.grids = directory;
     options.calendar = calendar;
-    options.offset = args.offset;
-    options.lang = lang(args.lang);
+    options.offset = args.report.offset;
+    options.lang = lang;
     options.include_personal = args.include_personal;
 
     let progress = progress_bar();
-    let shown = if to_stdout {
-        "stdout".to_owned()
-    } else {
-        args.out.display().to_string()
-    };
-    let export = |sink: &mut dyn WriteSend| {
+    let shown = to.shown();
+    let result = to.write(args.include_personal, |sink: &mut dyn WriteSend| {
         stream(&device, &grids, format, options, sink, progress.as_ref())
-            .map_err(|e| e.into_cli(&shown, to_stdout))
-    };
-    let result = if to_stdout {
-        let mut sink = BufWriter::new(io::stdout());
-        export(&mut sink)
-    } else {
-        write_atomically(&args.out, args.include_personal, export)
-    };
+            .map_err(|e| e.into_cli(&to))
+    });
     if let Some(p) = &progress {
         p.finish_and_clear();
     }
@@ -127,13 +118,8 @@ pub fn run(args: &ExportArgs, dir: &DataDir, out: &mut Output) -> Result<(), Cli
         "exported"
     );
     if out.is_json() {
-        let out_name = if to_stdout {
-            "-".to_owned()
-        } else {
-            args.out.display().to_string()
-        };
         return out.json(&Done {
-            out: out_name,
+            out: to.arg(),
             stats: &stats,
         });
     }
@@ -168,21 +154,19 @@ fn from_device<E: Into<CliError>>(e: E) -> StreamError {
 }
 
 impl StreamError {
-    fn into_cli(self, shown: &str, to_stdout: bool) -> CliError {
+    fn into_cli(self, to: &Destination) -> CliError {
         match self {
             StreamError::Device(e) => e,
             // A closed pipe (`gridsync export --out - | head`) is the reader's choice.
             StreamError::Report(ReportError::Io(e))
-                if to_stdout && e.kind() == io::ErrorKind::BrokenPipe =>
+                if to.is_stdout() && e.kind() == io::ErrorKind::BrokenPipe =>
             {
                 CliError::Output(e)
             }
-            StreamError::Report(e) if to_stdout => {
-                CliError::Refused(format!("the export to stdout failed partway: {e}"))
-            }
-            StreamError::Report(e) => CliError::Refused(format!(
-                "the export to {shown} failed and {shown} was left as it was: {e}"
-            )),
+            StreamError::Report(cause) => CliError::Export(Box::new(ExportFailed {
+                to: to.clone(),
+                cause,
+            })),
         }
     }
 }
@@ -228,94 +212,6 @@ fn stream<S: Store>(
     Ok(exporter.finish()?)
 }
 
-/// A spinner with a count on stderr when a person is watching.
-fn progress_bar() -> Option<ProgressBar> {
-    if !io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = ProgressBar::new_spinner();
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} exporting {msg}: {human_pos} records  {elapsed}")
-    {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(Duration::from_millis(120));
-    Some(bar)
-}
-
-/// The exporter's format from `--format` and `--table`.
-fn format(args: &ExportArgs) -> Result<Format, CliError> {
-    Ok(match (args.format, args.table) {
-        (ExportFormat::Csv, Some(t)) => Format::Csv(table(t)),
-        (ExportFormat::Csv, None) => Format::CsvZip,
-        (ExportFormat::Xlsx, None) => Format::Xlsx,
-        (ExportFormat::Geojson, None) => Format::GeoJson,
-        (ExportFormat::Json, None) => Format::Json,
-        (_, Some(_)) => {
-            return Err(CliError::Usage(
-                "--table applies to --format csv only: xlsx and json hold every table, and \
-                 geojson holds the tickets"
-                    .to_owned(),
-            ));
-        }
-    })
-}
-
-fn check_destination(
-    args: &ExportArgs,
-    format: Format,
-    to_stdout: bool,
-    json: bool,
-) -> Result<(), CliError> {
-    if to_stdout {
-        if matches!(format, Format::Xlsx | Format::CsvZip) {
-            return Err(CliError::Usage(format!(
-                "--out - writes to stdout only for json, geojson and csv with --table; {} is a \
-                 binary file: give --out a file name, for example report.{}",
-                if format == Format::Xlsx {
-                    "an XLSX workbook"
-                } else {
-                    "the zip of CSV tables"
-                },
-                format.extension()
-            )));
-        }
-        if json {
-            return Err(CliError::Usage(
-                "--json prints the export's counts on stdout, where --out - writes the export: \
-                 give --out a file name, or leave out --json"
-                    .to_owned(),
-            ));
-        }
-    } else if args.out.is_dir() {
-        return Err(CliError::Refused(format!(
-            "--out {} is a directory; give a file name, for example {}",
-            args.out.display(),
-            args.out
-                .join(format!("report.{}", format.extension()))
-                .display()
-        )));
-    }
-    Ok(())
-}
-
-fn table(t: ExportTable) -> Table {
-    match t {
-        ExportTable::ByGrid => Table::ByGrid,
-        ExportTable::ByCommunity => Table::ByCommunity,
-        ExportTable::ByStreet => Table::ByStreet,
-        ExportTable::Tickets => Table::Tickets,
-        ExportTable::Visits => Table::Visits,
-    }
-}
-
-fn lang(l: ExportLang) -> Lang {
-    match l {
-        ExportLang::Zh => Lang::Zh,
-        ExportLang::En => Lang::En,
-    }
-}
-
 /// The report period: whole local days at `offset`, `--to` inclusive.
 fn period(
     from: Option<NaiveDate>,
@@ -324,29 +220,6 @@ fn period(
     now: i64,
 ) -> Result<Period, CliError> {
     client_core::report::input::period_of_days(from, to, offset, now).map_err(CliError::Usage)
-}
-
-/// The shipped calendar, or the `--calendar` files combined.
-fn load_calendar(files: &[PathBuf]) -> Result<Calendar, CliError> {
-    let mut combined: Option<Calendar> = None;
-    for path in files {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            CliError::Refused(format!(
-                "cannot read the calendar {}: {e}; give a UTF-8 TOML file",
-                path.display()
-            ))
-        })?;
-        let calendar = Calendar::from_toml(&text).map_err(|e| {
-            CliError::Refused(format!("cannot use the calendar {}: {e}", path.display()))
-        })?;
-        combined = Some(match combined {
-            None => calendar,
-            Some(c) => c.merge(calendar).map_err(|e| {
-                CliError::Refused(format!("cannot use the calendar {}: {e}", path.display()))
-            })?,
-        });
-    }
-    Ok(combined.unwrap_or_else(Calendar::china_default))
 }
 
 /// The grids to export: the device's own, or the `--grid` ones if all are.

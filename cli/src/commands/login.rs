@@ -16,7 +16,7 @@ use std::time::Duration;
 use client_core::device::Identity;
 use client_core::ids::GridCode;
 use client_core::model::lifecycle::Role;
-use client_core::store::Batch;
+use client_core::store::{Batch, meta};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -68,8 +68,8 @@ pub fn run(args: &LoginArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliE
         dir.init_device(Identity::new(me.user, me.role, me.grids))?
     };
     let mut batch = Batch::new();
-    batch.put_meta(super::sync::SERVER_KEY, args.server.as_bytes().to_vec());
-    batch.put_meta(super::sync::TOKEN_KEY, token.as_bytes().to_vec());
+    batch.put_meta(meta::SERVER_URL, args.server.as_bytes().to_vec());
+    batch.put_meta(meta::TOKEN, token.as_bytes().to_vec());
     device
         .repo()
         .commit(batch)

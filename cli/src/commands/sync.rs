@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use client_core::client::{self, ClientConfig, ClientEvent};
-use client_core::store::{Batch, RedbStore, Store};
+use client_core::store::{Batch, RedbStore, Store, meta};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::args::SyncArgs;
@@ -13,16 +13,11 @@ use crate::data_dir::DataDir;
 use crate::error::CliError;
 use crate::output::Output;
 
-/// Meta key of the last relay this device synced with.
-pub const SERVER_KEY: &str = "server_url";
-/// Meta key of the bearer token stored by `gridsync login`.
-pub const TOKEN_KEY: &str = "token";
-
 pub fn run(args: &SyncArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliError> {
     let store = dir.open_shared()?;
     let url = match &args.server {
         Some(url) => url.clone(),
-        None => match store.meta(SERVER_KEY)? {
+        None => match store.meta(meta::SERVER_URL)? {
             Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             None => {
                 return Err(CliError::Usage(
@@ -34,7 +29,7 @@ pub fn run(args: &SyncArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliEr
     let mut cfg = ClientConfig::new(url.clone());
     cfg.idle_timeout = Duration::from_secs(args.timeout.max(1));
     cfg.token = store
-        .meta(TOKEN_KEY)?
+        .meta(meta::TOKEN)?
         .map(|t| String::from_utf8_lossy(&t).into_owned());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -91,7 +86,7 @@ pub fn run(args: &SyncArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliEr
 
 fn remember_server(store: &Arc<RedbStore>, url: &str) -> Result<(), CliError> {
     let mut batch = Batch::new();
-    batch.put_meta(SERVER_KEY, url.as_bytes().to_vec());
+    batch.put_meta(meta::SERVER_URL, url.as_bytes().to_vec());
     store.write(batch)?;
     Ok(())
 }

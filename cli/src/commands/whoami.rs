@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use client_core::device::Identity;
-use client_core::store::{RedbStore, Store};
+use client_core::store::{RedbStore, Store, meta};
 use serde::Serialize;
 
 use crate::data_dir::DataDir;
@@ -39,9 +39,9 @@ pub(super) fn print(
 ) -> Result<(), CliError> {
     let database = dir.database();
     let server = store
-        .meta(super::sync::SERVER_KEY)?
+        .meta(meta::SERVER_URL)?
         .map(|b| String::from_utf8_lossy(&b).into_owned());
-    let token = match store.meta(super::sync::TOKEN_KEY)? {
+    let token = match store.meta(meta::TOKEN)? {
         Some(_) => "stored",
         None => "none",
     };

@@ -1,5 +1,5 @@
-//! The ticket lifecycle: DOMAIN.md's table as data, and the fold of a
-//! ticket's `events` list over it.
+//! The ticket lifecycle: the table of `docs/domain.md` as data, and the
+//! fold of a ticket's `events` list over it.
 //!
 //! Status is never stored. It is recomputed on every read by [`fold`], which
 //! walks the events in list order (Automerge orders a merged list the same
@@ -253,8 +253,9 @@ const OPEN_NOT_SUSPENDED: &[Option<Status>] = &[
     Some(Status::Verified),
 ];
 
-/// DOMAIN.md's lifecycle table. Supervisors may also report (12345
-/// transfers and tasks assigned from above are entered by dispatchers).
+/// The lifecycle table of `docs/domain.md`. Supervisors may also report
+/// (12345 transfers and tasks assigned from above are entered by
+/// dispatchers).
 pub const RULES: &[Rule] = &[
     Rule {
         action: Action::Reported,

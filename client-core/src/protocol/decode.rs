@@ -63,14 +63,7 @@ pub fn decode_with_extensions(bytes: &[u8], extensions: &[&str]) -> Result<Messa
 }
 
 fn cbor_error(err: ciborium::de::Error<std::io::Error>) -> DecodeError {
-    use ciborium::de::Error;
-    DecodeError::Cbor(match err {
-        Error::Io(_) => "the frame ends inside a CBOR item".to_owned(),
-        Error::Syntax(at) => format!("malformed CBOR at byte {at}"),
-        Error::Semantic(Some(at), what) => format!("{what} at byte {at}"),
-        Error::Semantic(None, what) => what,
-        Error::RecursionLimitExceeded => format!("nested deeper than {MAX_DEPTH} levels"),
-    })
+    DecodeError::Cbor(err.into())
 }
 
 /// What a CBOR value is, for error messages.
@@ -152,9 +145,9 @@ impl Fields {
     fn document_id(&mut self) -> Result<DocumentId, DecodeError> {
         self.text("documentId")?
             .parse()
-            .map_err(|source| DecodeError::InvalidDocumentId {
+            .map_err(|cause| DecodeError::InvalidDocumentId {
                 message_type: self.message_type.clone(),
-                source,
+                cause,
             })
     }
 

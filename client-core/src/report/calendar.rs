@@ -35,10 +35,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use chrono::{Datelike, FixedOffset, NaiveDate, NaiveTime, Weekday};
-use serde::Deserialize;
-use toml::Spanned;
-use toml::value::Datetime;
+use chrono::{Datelike, FixedOffset, NaiveDate, NaiveTime};
+
+mod file;
 
 /// Milliseconds in a day.
 pub const DAY_MS: i64 = 86_400_000;
@@ -68,13 +67,15 @@ pub enum CalendarError {
     /// The file is not valid TOML, or a field has the wrong type, is
     /// missing or unknown.
     #[error(
-        "calendar file{}: {message}; fix the file (its format is described in \
+        "calendar file{}: {}; fix the file (its format is described in \
          client-core/calendars/cn-2025.toml)",
-        line_text(*.line)
+        line_text(*.line),
+        .cause.message().trim()
     )]
     Syntax {
         line: Option<usize>,
-        message: String,
+        /// Boxed: a toml error is large, and this error is returned often.
+        cause: Box<toml::de::Error>,
     },
     /// A field parses but its value cannot be right.
     #[error("calendar file, line {line}, field `{field}`: {problem}")]
@@ -136,242 +137,12 @@ impl fmt::Debug for Calendar {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCalendar {
-    name: String,
-    #[serde(default)]
-    source: Option<String>,
-    years: Spanned<Vec<i32>>,
-    #[serde(default)]
-    weekend: Option<Spanned<Vec<Spanned<String>>>>,
-    #[serde(default)]
-    working_hours: Option<Spanned<Vec<Spanned<String>>>>,
-    #[serde(default)]
-    holiday: Vec<RawHoliday>,
-    #[serde(default)]
-    workday: Vec<RawWorkday>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHoliday {
-    name: String,
-    from: Spanned<Datetime>,
-    #[serde(default)]
-    to: Option<Spanned<Datetime>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawWorkday {
-    name: String,
-    date: Spanned<Datetime>,
-}
-
-/// Turns byte offsets into 1-based line numbers.
-struct Lines<'a>(&'a str);
-
-impl Lines<'_> {
-    fn at(&self, offset: usize) -> usize {
-        let end = offset.min(self.0.len());
-        self.0.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
-    }
-
-    fn field(
-        &self,
-        offset: usize,
-        field: impl Into<String>,
-        problem: impl Into<String>,
-    ) -> CalendarError {
-        CalendarError::Field {
-            line: self.at(offset),
-            field: field.into(),
-            problem: problem.into(),
-        }
-    }
-}
-
 impl Calendar {
-    /// Reads a calendar from TOML text. Errors name the line and the field.
+    /// Reads a calendar from TOML text (the format of
+    /// `client-core/calendars/cn-2025.toml`). Errors name the line and the
+    /// field.
     pub fn from_toml(text: &str) -> Result<Calendar, CalendarError> {
-        let lines = Lines(text);
-        let raw: RawCalendar = toml::from_str(text).map_err(|e| CalendarError::Syntax {
-            line: e.span().map(|s| lines.at(s.start)),
-            message: e.message().trim().to_owned(),
-        })?;
-
-        if raw.name.trim().is_empty() {
-            return Err(lines.field(0, "name", "is empty: give the calendar a name"));
-        }
-        let years: BTreeSet<i32> = raw.years.get_ref().iter().copied().collect();
-        if years.is_empty() {
-            return Err(lines.field(
-                raw.years.span().start,
-                "years",
-                "is empty: list the years whose holidays this file gives, e.g. years = [2025]",
-            ));
-        }
-        if let Some(bad) = years.iter().find(|y| !(1900..=9999).contains(*y)) {
-            return Err(lines.field(
-                raw.years.span().start,
-                "years",
-                format!("{bad} is not a plausible year"),
-            ));
-        }
-
-        let mut weekend = [false; 7];
-        match &raw.weekend {
-            None => {
-                weekend[Weekday::Sat.num_days_from_monday() as usize] = true;
-                weekend[Weekday::Sun.num_days_from_monday() as usize] = true;
-            }
-            Some(days) => {
-                for day in days.get_ref() {
-                    let wd = parse_weekday(day.get_ref()).ok_or_else(|| {
-                        lines.field(
-                            day.span().start,
-                            "weekend",
-                            format!(
-                                "`{}` is not a weekday: use mon, tue, wed, thu, fri, sat or sun",
-                                day.get_ref()
-                            ),
-                        )
-                    })?;
-                    weekend[wd.num_days_from_monday() as usize] = true;
-                }
-                if weekend.iter().all(|w| *w) {
-                    return Err(lines.field(
-                        days.span().start,
-                        "weekend",
-                        "lists every day of the week: no day would be worked",
-                    ));
-                }
-            }
-        }
-
-        let mut periods = Vec::new();
-        match &raw.working_hours {
-            None => periods.extend(DEFAULT_WORKING_HOURS.iter().map(|p| (*p, 0))),
-            Some(hours) => {
-                for p in hours.get_ref() {
-                    let period = parse_period(p.get_ref()).ok_or_else(|| {
-                        lines.field(
-                            p.span().start,
-                            "working_hours",
-                            format!(
-                                "`{}` is not a working period: write \"HH:MM-HH:MM\" with the \
-                                 start before the end, e.g. \"09:00-12:00\"",
-                                p.get_ref()
-                            ),
-                        )
-                    })?;
-                    periods.push((period, p.span().start));
-                }
-                if periods.is_empty() {
-                    return Err(lines.field(
-                        hours.span().start,
-                        "working_hours",
-                        "is empty: give at least one period, e.g. [\"09:00-12:00\", \"13:30-17:30\"], \
-                         or leave the field out for that default",
-                    ));
-                }
-            }
-        }
-        periods.sort();
-        for pair in periods.windows(2) {
-            if pair[1].0.0 < pair[0].0.1 {
-                return Err(lines.field(
-                    pair[1].1,
-                    "working_hours",
-                    "working periods overlap: list disjoint periods",
-                ));
-            }
-        }
-        let periods: Vec<(i64, i64)> = periods.into_iter().map(|(p, _)| p).collect();
-
-        let date_in_years = |d: &Spanned<Datetime>,
-                             field: &str|
-         -> Result<NaiveDate, CalendarError> {
-            let date = toml_date(d.get_ref()).ok_or_else(|| {
-                lines.field(
-                    d.span().start,
-                    field,
-                    format!(
-                        "`{}` is not a date: write a bare TOML date such as 2025-10-01",
-                        d.get_ref()
-                    ),
-                )
-            })?;
-            if !years.contains(&date.year()) {
-                return Err(lines.field(
-                    d.span().start,
-                    field,
-                    format!(
-                        "{date} is outside this file's years {:?}: fix the date or add its year to `years`",
-                        years
-                    ),
-                ));
-            }
-            Ok(date)
-        };
-
-        let mut holidays = BTreeMap::new();
-        for (i, h) in raw.holiday.iter().enumerate() {
-            let from = date_in_years(&h.from, &format!("holiday[{i}].from"))?;
-            let to = match &h.to {
-                Some(to) => date_in_years(to, &format!("holiday[{i}].to"))?,
-                None => from,
-            };
-            if to < from {
-                let span =
-                    h.to.as_ref()
-                        .map_or(h.from.span().start, |t| t.span().start);
-                return Err(lines.field(
-                    span,
-                    format!("holiday[{i}].to"),
-                    format!(
-                        "{to} is before `from` {from}: give the last day off, on or after `from`"
-                    ),
-                ));
-            }
-            for day in from.iter_days().take_while(|d| *d <= to) {
-                holidays.insert(day, h.name.clone());
-            }
-        }
-
-        let mut workdays = BTreeMap::new();
-        for (i, w) in raw.workday.iter().enumerate() {
-            let field = format!("workday[{i}].date");
-            let date = date_in_years(&w.date, &field)?;
-            if holidays.contains_key(&date) {
-                return Err(lines.field(
-                    w.date.span().start,
-                    field,
-                    format!("{date} is also listed as a holiday: a day is either off or worked"),
-                ));
-            }
-            if !weekend[date.weekday().num_days_from_monday() as usize] {
-                return Err(lines.field(
-                    w.date.span().start,
-                    field,
-                    format!(
-                        "{date} is a {}, already a working day: a make-up working day (调休上班) \
-                         falls on a weekend day; check the date",
-                        date.weekday()
-                    ),
-                ));
-            }
-            workdays.insert(date, w.name.clone());
-        }
-
-        Ok(Calendar::build(
-            raw.name, raw.source, years, weekend, holidays, workdays, periods,
-        ))
+        file::read(text)
     }
 
     /// The official mainland China calendars for 2025 and 2026 shipped in
@@ -680,50 +451,10 @@ fn weekday_index(day: i64) -> usize {
     (day + 3).rem_euclid(7) as usize
 }
 
-fn parse_weekday(s: &str) -> Option<Weekday> {
-    Some(match s.trim().to_ascii_lowercase().as_str() {
-        "mon" | "monday" => Weekday::Mon,
-        "tue" | "tuesday" => Weekday::Tue,
-        "wed" | "wednesday" => Weekday::Wed,
-        "thu" | "thursday" => Weekday::Thu,
-        "fri" | "friday" => Weekday::Fri,
-        "sat" | "saturday" => Weekday::Sat,
-        "sun" | "sunday" => Weekday::Sun,
-        _ => return None,
-    })
-}
-
-/// `"HH:MM-HH:MM"` as ms after midnight; `24:00` may end a period.
-fn parse_period(s: &str) -> Option<(i64, i64)> {
-    let (a, b) = s.split_once('-')?;
-    let hm = |t: &str| -> Option<i64> {
-        let (h, m) = t.trim().split_once(':')?;
-        if h.len() != 2 || m.len() != 2 {
-            return None;
-        }
-        let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
-        let ok = (0..60).contains(&m) && ((0..24).contains(&h) || (h == 24 && m == 0));
-        ok.then_some(h * HOUR_MS + m * MINUTE_MS)
-    };
-    let (s, e) = (hm(a)?, hm(b)?);
-    (s < e).then_some((s, e))
-}
-
-fn toml_date(d: &Datetime) -> Option<NaiveDate> {
-    if d.time.is_some() || d.offset.is_some() {
-        return None;
-    }
-    let date = d.date?;
-    NaiveDate::from_ymd_opt(
-        i32::from(date.year),
-        u32::from(date.month),
-        u32::from(date.day),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Weekday;
 
     fn ms(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
         NaiveDate::from_ymd_opt(y, m, d)

@@ -1,10 +1,216 @@
-//! What a person types to ask for a report: dates, UTC offsets and the
-//! period they make. Shared by `gridsync export`, `gridsync-server export`
-//! and `GET /api/export`, so all three read the same words the same way.
+//! What a person types to ask for a report: the format and table, the
+//! language, dates, UTC offsets and the period they make, and calendar
+//! files. Shared by `gridsync export`, `gridsync-server export` and
+//! `GET /api/export`, so all three read the same words the same way.
+//!
+//! The value enums ([`FormatArg`], [`TableArg`], [`LangArg`]) parse from
+//! their names with `FromStr` (query parameters) and, with the `cli`
+//! feature, are `clap::ValueEnum`s for the two command lines; their doc
+//! comments are the `--help` text.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use chrono::{Datelike, FixedOffset, NaiveDate, TimeZone};
 
-use super::Period;
+use super::{Calendar, CalendarError, Format, Lang, Period, Table};
+
+/// `--format` / `format=`: what to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum FormatArg {
+    /// One workbook: 说明 (metadata), three summary sheets, tickets, visits
+    Xlsx,
+    /// UTF-8 CSV with BOM: a zip of every table, or one table with --table
+    Csv,
+    /// RFC 7946 FeatureCollection of the tickets, [lon, lat] in WGS84
+    Geojson,
+    /// One object: metadata and every table, stable English keys
+    Json,
+}
+
+/// `--table` / `table=`: one table of the report, for csv.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum TableArg {
+    /// 按网格汇总: figures per grid
+    ByGrid,
+    /// 按社区汇总: figures per community
+    ByCommunity,
+    /// 按街道汇总: figures per street
+    ByStreet,
+    /// 工单明细: one row per ticket
+    Tickets,
+    /// 走访明细: one row per visit
+    Visits,
+}
+
+/// `--lang` / `lang=`: the language of headers, sheet names and labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum LangArg {
+    /// 中文
+    Zh,
+    /// English
+    En,
+}
+
+/// The flags `gridsync export` and `gridsync-server export` share: what to
+/// write, where, for which period, in which language and on which calendar.
+#[cfg(feature = "cli")]
+#[derive(Debug, clap::Args)]
+pub struct ExportFlags {
+    /// What to write
+    #[arg(long, value_enum)]
+    pub format: FormatArg,
+    /// Where to write it; - for stdout (json, geojson, and csv with --table only)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// csv: write only this table, as a plain .csv [default: every table in a zip]
+    #[arg(long, value_enum)]
+    pub table: Option<TableArg>,
+    /// First day of the period, YYYY-MM-DD [default: the 1st of the current month, or of --to's month]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_day)]
+    pub from: Option<NaiveDate>,
+    /// Last day of the period, inclusive, YYYY-MM-DD [default: the last day of the current month, or today with --from]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_day)]
+    pub to: Option<NaiveDate>,
+    /// Language of headers, sheet names and labels
+    #[arg(long, value_enum, default_value = "zh")]
+    pub lang: LangArg,
+    /// Working-time calendar (TOML, format in client-core/calendars/cn-2025.toml);
+    /// repeat to combine one file per year [default: mainland China 2025 and 2026, built in]
+    #[arg(long = "calendar", value_name = "FILE.toml")]
+    pub calendars: Vec<PathBuf>,
+    /// UTC offset of local dates and written times
+    #[arg(long, value_name = "+HH:MM", default_value = "+08:00", allow_hyphen_values = true, value_parser = parse_offset)]
+    pub offset: FixedOffset,
+}
+
+/// A name that is not one of a value enum's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{name}` is not {what}; use {expected}")]
+pub struct UnknownValue {
+    pub name: String,
+    pub what: &'static str,
+    pub expected: &'static str,
+}
+
+/// `table` given with a format other than csv.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "table applies to format csv only: xlsx and json hold every table, and geojson holds the \
+     tickets"
+)]
+pub struct TableNeedsCsv;
+
+macro_rules! named_values {
+    ($ty:ident, $what:literal, $expected:literal, { $($name:literal => $variant:ident),* $(,)? }) => {
+        impl $ty {
+            /// The name it is written as.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)*
+                }
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = UnknownValue;
+
+            fn from_str(s: &str) -> Result<Self, UnknownValue> {
+                match s {
+                    $($name => Ok($ty::$variant),)*
+                    other => Err(UnknownValue {
+                        name: other.to_owned(),
+                        what: $what,
+                        expected: $expected,
+                    }),
+                }
+            }
+        }
+    };
+}
+
+named_values!(FormatArg, "an export format", "xlsx, csv, geojson or json", {
+    "xlsx" => Xlsx, "csv" => Csv, "geojson" => Geojson, "json" => Json,
+});
+named_values!(TableArg, "a table", "by-grid, by-community, by-street, tickets or visits", {
+    "by-grid" => ByGrid, "by-community" => ByCommunity, "by-street" => ByStreet,
+    "tickets" => Tickets, "visits" => Visits,
+});
+named_values!(LangArg, "a language", "zh (中文) or en", { "zh" => Zh, "en" => En });
+
+impl From<TableArg> for Table {
+    fn from(t: TableArg) -> Table {
+        match t {
+            TableArg::ByGrid => Table::ByGrid,
+            TableArg::ByCommunity => Table::ByCommunity,
+            TableArg::ByStreet => Table::ByStreet,
+            TableArg::Tickets => Table::Tickets,
+            TableArg::Visits => Table::Visits,
+        }
+    }
+}
+
+impl From<LangArg> for Lang {
+    fn from(l: LangArg) -> Lang {
+        match l {
+            LangArg::Zh => Lang::Zh,
+            LangArg::En => Lang::En,
+        }
+    }
+}
+
+/// The exporter's format from `format` and `table`: csv is every table in
+/// a zip, or the one `table`; the other formats take no table.
+pub fn format(format: FormatArg, table: Option<TableArg>) -> Result<Format, TableNeedsCsv> {
+    Ok(match (format, table) {
+        (FormatArg::Csv, Some(t)) => Format::Csv(t.into()),
+        (FormatArg::Csv, None) => Format::CsvZip,
+        (FormatArg::Xlsx, None) => Format::Xlsx,
+        (FormatArg::Geojson, None) => Format::GeoJson,
+        (FormatArg::Json, None) => Format::Json,
+        (_, Some(_)) => return Err(TableNeedsCsv),
+    })
+}
+
+/// Why the `--calendar` files cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CalendarFileError {
+    #[error("cannot read the calendar {}: {cause}; give a UTF-8 TOML file", path.display())]
+    Read {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("cannot use the calendar {}: {cause}", path.display())]
+    Invalid { path: PathBuf, cause: CalendarError },
+}
+
+/// The given calendar files combined (one per year, say), or the shipped
+/// mainland China calendar when there are none.
+pub fn load_calendar(files: &[PathBuf]) -> Result<Calendar, CalendarFileError> {
+    let mut combined: Option<Calendar> = None;
+    for path in files {
+        let invalid = |cause| CalendarFileError::Invalid {
+            path: path.clone(),
+            cause,
+        };
+        let calendar = Calendar::from_toml(&read_text(path)?).map_err(invalid)?;
+        combined = Some(match combined {
+            None => calendar,
+            Some(c) => c.merge(calendar).map_err(invalid)?,
+        });
+    }
+    Ok(combined.unwrap_or_else(Calendar::china_default))
+}
+
+fn read_text(path: &Path) -> Result<String, CalendarFileError> {
+    std::fs::read_to_string(path).map_err(|cause| CalendarFileError::Read {
+        path: path.to_path_buf(),
+        cause,
+    })
+}
 
 /// Parses a `YYYY-MM-DD` date.
 pub fn parse_day(s: &str) -> Result<NaiveDate, String> {
@@ -86,6 +292,58 @@ mod tests {
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn formats_tables_and_languages_read_their_names() {
+        assert_eq!(format(FormatArg::Csv, None), Ok(Format::CsvZip));
+        assert_eq!(
+            format(FormatArg::Csv, Some(TableArg::ByStreet)),
+            Ok(Format::Csv(Table::ByStreet))
+        );
+        assert_eq!(format(FormatArg::Geojson, None), Ok(Format::GeoJson));
+        assert_eq!(
+            format(FormatArg::Xlsx, Some(TableArg::Tickets)),
+            Err(TableNeedsCsv)
+        );
+        for f in [
+            FormatArg::Xlsx,
+            FormatArg::Csv,
+            FormatArg::Geojson,
+            FormatArg::Json,
+        ] {
+            assert_eq!(f.name().parse::<FormatArg>(), Ok(f));
+        }
+        assert_eq!("by-community".parse(), Ok(TableArg::ByCommunity));
+        assert_eq!(Lang::from("en".parse::<LangArg>().unwrap()), Lang::En);
+        let err = "pdf".parse::<FormatArg>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`pdf` is not an export format; use xlsx, csv, geojson or json"
+        );
+    }
+
+    #[test]
+    fn calendar_files_combine_or_name_the_file_that_fails() {
+        assert_eq!(load_calendar(&[]).unwrap(), Calendar::china_default());
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.toml");
+        let err = load_calendar(std::slice::from_ref(&missing)).unwrap_err();
+        assert!(matches!(&err, CalendarFileError::Read { path, .. } if *path == missing));
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "name = \"x\"\nyears = []\n").unwrap();
+        let err = load_calendar(std::slice::from_ref(&bad)).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                CalendarFileError::Invalid {
+                    cause: CalendarError::Field { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("bad.toml"), "{err}");
     }
 
     #[test]

@@ -151,7 +151,7 @@ fn index_keys(s: &TicketSummary) -> impl Iterator<Item = &'static str> {
 }
 
 fn decode_summary(bytes: &[u8]) -> Result<TicketSummary, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode(e.to_string()))
+    serde_json::from_slice(bytes).map_err(|e| StoreError::decode("ticket summary", e))
 }
 
 impl Store for RedbStore {
@@ -316,11 +316,23 @@ fn apply(tx: &redb::WriteTransaction, batch: Batch) -> Result<(), redb::Error> {
             Op::PutSummary(summary) => {
                 let id = *summary.id.document_id().as_bytes();
                 let old = summaries.get(id)?.map(|v| v.value().to_vec());
-                if let Some(old) =
-                    old.and_then(|b| serde_json::from_slice::<TicketSummary>(&b).ok())
-                {
-                    for key in index_keys(&old) {
-                        grid_status.remove((old.grid.as_str(), key, id))?;
+                match old.as_deref().map(decode_summary) {
+                    None => {}
+                    Some(Ok(old)) => {
+                        for key in index_keys(&old) {
+                            grid_status.remove((old.grid.as_str(), key, id))?;
+                        }
+                    }
+                    // Which buckets list it is unknown: drop every entry of
+                    // this document, so none is left beside the new ones.
+                    Some(Err(e)) => {
+                        tracing::warn!(
+                            doc = %DocumentId::from_bytes(id),
+                            error = %e,
+                            "replacing a ticket summary that does not decode; its listing \
+                             entries are rebuilt"
+                        );
+                        grid_status.retain(|(_, _, doc), ()| doc != id)?;
                     }
                 }
                 let json = serde_json::to_vec(&summary).expect("summaries always serialize");
@@ -355,4 +367,102 @@ fn apply(tx: &redb::WriteTransaction, batch: Batch) -> Result<(), redb::Error> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! A stored ticket summary that does not decode (damaged, or written by
+    //! a newer gridsync that knows a status this one does not) used to be
+    //! skipped when its ticket changed: its old listing entries stayed
+    //! beside the new ones, so the ticket was listed under a status it no
+    //! longer had (and twice under `All`), and nothing said why. The write
+    //! now drops every listing entry of that ticket, and logs it.
+
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::ids::TicketId;
+
+    fn summary(grid: &GridCode, status: Status) -> TicketSummary {
+        crate::store::tests::summary(TicketId::random(), grid.as_str(), status, 0)
+    }
+
+    fn put(store: &RedbStore, s: &TicketSummary) {
+        let mut b = Batch::new();
+        b.put_summary(s.clone());
+        store.write(b).unwrap();
+    }
+
+    /// Runs `f`, returning what it logged.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer(Arc::default());
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn an_undecodable_summary_is_reported_and_its_listing_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path().join("device.redb")).unwrap();
+        let grid = GridCode::new("G-1").unwrap();
+        let neighbour = summary(&grid, Status::Reported);
+        put(&store, &neighbour);
+        let mut s = summary(&grid, Status::Reported);
+        put(&store, &s);
+        let doc = s.id.document_id();
+
+        // A status this build does not know.
+        let newer = serde_json::to_string(&s)
+            .unwrap()
+            .replace("\"reported\"", "\"escalated\"");
+        let tx = store.db.begin_write().unwrap();
+        tx.open_table(SUMMARIES)
+            .unwrap()
+            .insert(*doc.as_bytes(), newer.as_bytes())
+            .unwrap();
+        tx.commit().unwrap();
+
+        let err = store.summary(&doc).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Decode { what: "ticket summary", cause }
+                if cause.is::<serde_json::Error>()),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("escalated"), "{err}");
+        assert!(store.grid_summaries(&grid, Listing::All).is_err());
+
+        s.status = Status::Accepted;
+        let log = logged(|| put(&store, &s));
+        assert!(log.contains("WARN"), "{log}");
+        assert!(log.contains(&doc.to_string()), "{log}");
+        assert!(log.contains("escalated"), "{log}");
+
+        let mut all = store.grid_summaries(&grid, Listing::All).unwrap();
+        all.sort_by_key(|x| x.status);
+        assert_eq!(all, vec![neighbour.clone(), s.clone()]);
+        let reported: Vec<_> = store
+            .grid_summaries(&grid, Listing::Open)
+            .unwrap()
+            .into_iter()
+            .filter(|x| x.id == s.id)
+            .collect();
+        assert_eq!(reported, vec![s.clone()], "listed once, as accepted");
+    }
 }

@@ -4,7 +4,7 @@ use super::*;
 use crate::ids::TicketId;
 use crate::model::lifecycle::Status;
 
-fn summary(id: TicketId, grid: &str, status: Status, conflicts: u32) -> TicketSummary {
+pub(super) fn summary(id: TicketId, grid: &str, status: Status, conflicts: u32) -> TicketSummary {
     TicketSummary {
         id,
         grid: GridCode::new(grid).unwrap(),

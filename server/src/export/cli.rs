@@ -2,24 +2,24 @@
 //! database, run on the relay machine by an administrator (it works while
 //! the relay runs: the database is shared between processes).
 //!
-//! Mirrors the device's `gridsync export` (flags, defaults, the progress
-//! bar, the temporary-file-then-rename writing), except that grids are
-//! placed by the relay's registry rather than a grids file, and every grid
-//! on the relay may be exported.
+//! Shares with the device's `gridsync export` what client-core's
+//! `report::input` and `report::output` hold (the [`ExportFlags`], the
+//! destination checks, the progress bar, the temporary-file-then-rename
+//! writing); it differs in that grids are placed by the relay's registry
+//! rather than a grids file, and every grid on the relay may be exported.
 
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use client_core::ids::GridCode;
-use client_core::report::{ExportStats, Format, ReportError, ReportOptions};
-use client_core::store::RedbStore;
-use indicatif::{ProgressBar, ProgressStyle};
+use client_core::report::input::{self, ExportFlags};
+use client_core::report::output::{
+    Destination, DestinationError, ExportFailed, OutputError, WriteSend, progress_bar,
+};
+use client_core::report::{ExportStats, Format, Lang, ReportError, ReportOptions};
 use serde::Serialize;
-
-use client_core::report::output::{OutputError, WriteSend, write_atomically};
 
 use super::{ExportError, Hooks, Selection, Written};
 use crate::registry::{Registry, Scope};
@@ -30,21 +30,8 @@ pub struct ExportArgs {
     /// Data directory of the relay
     #[arg(long, default_value = "./gridsync-data", env = "GRIDSYNC_DATA")]
     pub data: PathBuf,
-    /// What to write
-    #[arg(long, value_enum)]
-    pub format: FormatArg,
-    /// Where to write it; - for stdout (json, geojson, and csv with --table only)
-    #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
-    /// csv: write only this table, as a plain .csv [default: every table in a zip]
-    #[arg(long, value_enum)]
-    pub table: Option<TableArg>,
-    /// First day of the period, YYYY-MM-DD [default: the 1st of the current month, or of --to's month]
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::parse_day)]
-    pub from: Option<chrono::NaiveDate>,
-    /// Last day of the period, inclusive, YYYY-MM-DD [default: the last day of the current month, or today with --from]
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::parse_day)]
-    pub to: Option<chrono::NaiveDate>,
+    #[command(flatten)]
+    pub report: ExportFlags,
     /// Only this grid; repeat for more [default: every grid on the relay]
     #[arg(long = "grid", value_name = "CODE")]
     pub grids: Vec<GridCode>,
@@ -57,57 +44,12 @@ pub struct ExportArgs {
     /// Only grids in this district (区), as registered
     #[arg(long, value_name = "NAME", value_parser = non_blank)]
     pub district: Option<String>,
-    /// Language of headers, sheet names and labels
-    #[arg(long, value_enum, default_value = "zh")]
-    pub lang: LangArg,
-    /// Working-time calendar (TOML, format in client-core/calendars/cn-2025.toml);
-    /// repeat to combine one file per year [default: mainland China 2025 and 2026, built in]
-    #[arg(long = "calendar", value_name = "FILE.toml")]
-    pub calendars: Vec<PathBuf>,
-    /// UTC offset of local dates and written times
-    #[arg(long, value_name = "+HH:MM", default_value = "+08:00", allow_hyphen_values = true, value_parser = super::parse_offset)]
-    pub offset: chrono::FixedOffset,
     /// Add residents' names and phones, ticket descriptions and visit notes
     #[arg(long)]
     pub include_personal: bool,
     /// Print where the export went and its counts as JSON on stdout
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
-    /// One workbook: 说明 (metadata), three summary sheets, tickets, visits
-    Xlsx,
-    /// UTF-8 CSV with BOM: a zip of every table, or one table with --table
-    Csv,
-    /// RFC 7946 FeatureCollection of the tickets, [lon, lat] in WGS84
-    Geojson,
-    /// One object: metadata and every table, stable English keys
-    Json,
-}
-
-/// One table of the report, for `--format csv --table`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TableArg {
-    /// 按网格汇总: figures per grid
-    ByGrid,
-    /// 按社区汇总: figures per community
-    ByCommunity,
-    /// 按街道汇总: figures per street
-    ByStreet,
-    /// 工单明细: one row per ticket
-    Tickets,
-    /// 走访明细: one row per visit
-    Visits,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LangArg {
-    /// 中文
-    Zh,
-    /// English
-    En,
 }
 
 fn non_blank(s: &str) -> Result<String, String> {
@@ -119,28 +61,36 @@ fn non_blank(s: &str) -> Result<String, String> {
     }
 }
 
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why the command failed, and its exit code.
 enum Failure {
     /// Exit 2: a bad combination of flags.
-    Usage(String),
+    Usage(Cause),
     /// Exit 1.
-    Failed(String),
+    Failed(Cause),
 }
 
 impl From<OutputError> for Failure {
     fn from(e: OutputError) -> Self {
         match e {
-            OutputError::NoFileName(_) => Failure::Usage(e.to_string()),
-            OutputError::Io { .. } => Failure::Failed(e.to_string()),
+            OutputError::NoFileName(_) => Failure::Usage(e.into()),
+            OutputError::Io { .. } | OutputError::Stdout(_) => Failure::Failed(e.into()),
         }
+    }
+}
+
+impl From<DestinationError> for Failure {
+    fn from(e: DestinationError) -> Self {
+        Failure::Usage(e.into())
     }
 }
 
 impl From<ExportError> for Failure {
     fn from(e: ExportError) -> Self {
         match e {
-            ExportError::Usage(m) => Failure::Usage(m),
-            other => Failure::Failed(other.to_string()),
+            ExportError::Usage(_) | ExportError::Calendar(_) => Failure::Usage(e.into()),
+            other => Failure::Failed(other.into()),
         }
     }
 }
@@ -172,27 +122,14 @@ pub fn run(args: &ExportArgs) -> ExitCode {
 }
 
 fn export(args: &ExportArgs) -> Result<(), Failure> {
-    let format = super::format(format_name(args.format), args.table.map(table_name))
-        .map_err(|e| Failure::Usage(format!("--{e}")))?;
-    let to_stdout = args.out.as_os_str() == "-";
-    check_destination(args, format, to_stdout)?;
+    let format = input::format(args.report.format, args.report.table)
+        .map_err(|e| Failure::Usage(format!("--{e}").into()))?;
+    let to = Destination::check(&args.report.out, format, args.json)?;
     let now = chrono::Utc::now().timestamp_millis();
-    let period = super::period(args.from, args.to, args.offset, now)?;
-    let calendar = super::load_calendar(&args.calendars)?;
+    let period = super::period(args.report.from, args.report.to, args.report.offset, now)?;
+    let calendar = input::load_calendar(&args.report.calendars).map_err(ExportError::from)?;
 
-    let path = args.data.join("relay.redb");
-    if !path.is_file() {
-        return Err(Failure::Failed(format!(
-            "no relay database at {}; pass the relay's --data (or set GRIDSYNC_DATA)",
-            path.display()
-        )));
-    }
-    let store = RedbStore::open(&path).map_err(|e| {
-        Failure::Failed(format!(
-            "could not open the relay database {}: {e}",
-            path.display()
-        ))
-    })?;
+    let store = crate::admin::open_store(&args.data).map_err(|e| Failure::Failed(e.into()))?;
     let registry = Registry::new(store.database()).map_err(ExportError::from)?;
     let want = Selection {
         grids: args.grids.clone(),
@@ -203,10 +140,7 @@ fn export(args: &ExportArgs) -> Result<(), Failure> {
     let selected = super::select(&registry, &store, &want, &Scope::All)?;
     let mut options = ReportOptions::new(period);
     options.as_of = Some(now);
-    options.lang = match args.lang {
-        LangArg::Zh => client_core::report::Lang::Zh,
-        LangArg::En => client_core::report::Lang::En,
-    };
+    options.lang = Lang::from(args.report.lang);
     for g in &selected.unregistered {
         eprintln!(
             "warning: grid {g} is not in the registry; its community, street and district read \
@@ -217,15 +151,11 @@ fn export(args: &ExportArgs) -> Result<(), Failure> {
     options.filter = selected.filter;
     options.grids = selected.directory;
     options.calendar = calendar;
-    options.offset = args.offset;
+    options.offset = args.report.offset;
     options.include_personal = args.include_personal;
 
     let progress = progress_bar();
-    let shown = if to_stdout {
-        "stdout".to_owned()
-    } else {
-        args.out.display().to_string()
-    };
+    let shown = to.shown();
     let grids = selected.grids;
     let export = |sink: &mut dyn WriteSend| {
         let phase = |what: String| {
@@ -240,19 +170,9 @@ fn export(args: &ExportArgs) -> Result<(), Failure> {
             phase: &phase,
             cancelled: &|| false,
         };
-        super::write(&store, &grids, format, options, sink, hooks)
-            .map_err(|e| explain(e, &shown, to_stdout))
+        super::write(&store, &grids, format, options, sink, hooks).map_err(|e| explain(e, &to))
     };
-    let result = if to_stdout {
-        let mut sink = BufWriter::new(io::stdout());
-        export(&mut sink).and_then(|w| {
-            sink.flush()
-                .map_err(|e| Failure::Failed(format!("writing to stdout failed: {e}")))?;
-            Ok(w)
-        })
-    } else {
-        write_atomically(&args.out, args.include_personal, export)
-    };
+    let result = to.write(args.include_personal, export);
     if let Some(p) = &progress {
         p.finish_and_clear();
     }
@@ -268,33 +188,32 @@ fn export(args: &ExportArgs) -> Result<(), Failure> {
     );
     if args.json {
         let done = Done {
-            out: if to_stdout {
-                "-".to_owned()
-            } else {
-                args.out.display().to_string()
-            },
+            out: to.arg(),
             grids: grids.len(),
             documents_skipped: written.documents_skipped,
             stats: &written.stats,
         };
         let text = serde_json::to_string_pretty(&done)
-            .map_err(|e| Failure::Failed(format!("cannot print JSON: {e}")))?;
+            .map_err(|e| Failure::Failed(format!("cannot print JSON: {e}").into()))?;
         println!("{text}");
     }
     Ok(())
 }
 
-fn explain(e: ExportError, shown: &str, to_stdout: bool) -> Failure {
+fn explain(e: ExportError, to: &Destination) -> Failure {
     match e {
         ExportError::Report(ReportError::Io(e))
-            if to_stdout && e.kind() == io::ErrorKind::BrokenPipe =>
+            if to.is_stdout() && e.kind() == io::ErrorKind::BrokenPipe =>
         {
-            Failure::Failed("stdout was closed before the export was complete".to_owned())
+            Failure::Failed("stdout was closed before the export was complete".into())
         }
-        e if to_stdout => Failure::Failed(format!("the export to stdout failed partway: {e}")),
-        e => Failure::Failed(format!(
-            "the export to {shown} failed and {shown} was left as it was: {e}"
-        )),
+        cause => Failure::Failed(
+            ExportFailed {
+                to: to.clone(),
+                cause,
+            }
+            .into(),
+        ),
     }
 }
 
@@ -317,76 +236,10 @@ fn report(written: &Written, grids: usize, format: Format, shown: &str) {
     }
 }
 
-fn format_name(f: FormatArg) -> &'static str {
-    match f {
-        FormatArg::Xlsx => "xlsx",
-        FormatArg::Csv => "csv",
-        FormatArg::Geojson => "geojson",
-        FormatArg::Json => "json",
-    }
-}
-
-fn table_name(t: TableArg) -> &'static str {
-    match t {
-        TableArg::ByGrid => "by-grid",
-        TableArg::ByCommunity => "by-community",
-        TableArg::ByStreet => "by-street",
-        TableArg::Tickets => "tickets",
-        TableArg::Visits => "visits",
-    }
-}
-
-fn check_destination(args: &ExportArgs, format: Format, to_stdout: bool) -> Result<(), Failure> {
-    if to_stdout {
-        if matches!(format, Format::Xlsx | Format::CsvZip) {
-            return Err(Failure::Usage(format!(
-                "--out - writes to stdout only for json, geojson and csv with --table; {} is a \
-                 binary file: give --out a file name, for example report.{}",
-                if format == Format::Xlsx {
-                    "an XLSX workbook"
-                } else {
-                    "the zip of CSV tables"
-                },
-                format.extension()
-            )));
-        }
-        if args.json {
-            return Err(Failure::Usage(
-                "--json prints the export's counts on stdout, where --out - writes the export: \
-                 give --out a file name, or leave out --json"
-                    .to_owned(),
-            ));
-        }
-    } else if args.out.is_dir() {
-        return Err(Failure::Usage(format!(
-            "--out {} is a directory; give a file name, for example {}",
-            args.out.display(),
-            args.out
-                .join(format!("report.{}", format.extension()))
-                .display()
-        )));
-    }
-    Ok(())
-}
-
-/// A spinner with a count on stderr when a person is watching.
-fn progress_bar() -> Option<ProgressBar> {
-    if !io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = ProgressBar::new_spinner();
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} exporting {msg}: {human_pos} records  {elapsed}")
-    {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(Duration::from_millis(120));
-    Some(bar)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use client_core::report::output::write_atomically;
 
     #[test]
     fn a_failed_export_leaves_no_file_behind() {
@@ -405,8 +258,7 @@ mod tests {
             .collect();
         assert_eq!(names, ["report.json"]);
         write_atomically(&target, true, |w| {
-            w.write_all(b"{}")
-                .map_err(|e| Failure::Failed(e.to_string()))
+            w.write_all(b"{}").map_err(|e| Failure::Failed(e.into()))
         })
         .ok()
         .unwrap();
