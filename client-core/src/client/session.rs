@@ -124,7 +124,15 @@ impl<S: Store + Clone> Handshake<S> {
         })
     }
 
-    /// This device's peer id: its user and the start of its storage id.
+    /// Joins as `me` instead of the peer id made from the user and the
+    /// storage id (for a caller that keeps its own, stable peer id).
+    pub fn as_peer(mut self, me: PeerId) -> Self {
+        self.me = me;
+        self
+    }
+
+    /// This device's peer id: by default its user and the start of its
+    /// storage id.
     pub fn me(&self) -> &PeerId {
         &self.me
     }
