@@ -235,7 +235,11 @@ async fn drive<S: Store + 'static>(
     loop {
         let progress = step.progress;
         deliver(transport, step, on_event).await?;
-        tracing::debug!(done = progress.done, total = progress.total, "sync progress");
+        tracing::debug!(
+            done = progress.done,
+            total = progress.total,
+            "sync progress"
+        );
         if last_progress != Some(progress) {
             on_event(ClientEvent::Progress {
                 done: progress.done,

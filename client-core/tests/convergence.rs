@@ -387,11 +387,23 @@ fn check(world: &mut World, rec: &Recorded) -> Result<(), TestCaseError> {
         prop_assert_eq!(&state(d), &first);
     }
     for d in &devices {
-        let listed: BTreeSet<TicketId> = d.tickets(None, Listing::All).unwrap().iter().map(|s| s.id).collect();
-        prop_assert_eq!(&listed, &rec.tickets, "the summary index lists every ticket");
+        let listed: BTreeSet<TicketId> = d
+            .tickets(None, Listing::All)
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        prop_assert_eq!(
+            &listed,
+            &rec.tickets,
+            "the summary index lists every ticket"
+        );
         for (ticket, event) in &rec.events {
             let t = d.ticket(*ticket).unwrap();
-            prop_assert!(t.events.iter().flatten().any(|e| e.id == *event), "event lost");
+            prop_assert!(
+                t.events.iter().flatten().any(|e| e.id == *event),
+                "event lost"
+            );
         }
         for (ticket, comment) in &rec.comments {
             let t = d.ticket(*ticket).unwrap();
@@ -413,7 +425,11 @@ fn check(world: &mut World, rec: &Recorded) -> Result<(), TestCaseError> {
     for r in &mut world.replicas {
         let (_, session) = r.session.as_mut().expect("connected");
         let report = session.report().unwrap();
-        prop_assert!(report.pending.is_empty(), "unacknowledged: {:?}", report.pending);
+        prop_assert!(
+            report.pending.is_empty(),
+            "unacknowledged: {:?}",
+            report.pending
+        );
         prop_assert_eq!(report.acknowledged, report.documents);
         prop_assert!(r.store.outbox().unwrap().is_empty());
     }

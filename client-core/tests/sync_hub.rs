@@ -11,9 +11,9 @@ use client_core::device::{Device, EventInput, Identity};
 use client_core::ids::{DocumentId, GridCode, TicketId};
 use client_core::model::lifecycle::{Action, Role, Status};
 use client_core::model::ticket::{Kind, NewTicket, Source, Urgency};
+use client_core::protocol::heads_batch::{self, HeadsBatch};
 use client_core::protocol::{Message, PeerId, PeerMetadata, StorageId};
 use client_core::store::{Listing, MemoryStore, Store};
-use client_core::protocol::heads_batch::{self, HeadsBatch};
 use client_core::sync::{self, Effects, Hub, HubEvent};
 
 struct Node {
@@ -149,9 +149,11 @@ impl Net {
     /// Puts a session step's frames on the wire (its batch is committed).
     fn send_step(&mut self, from: &PeerId, step: Step) {
         for msg in step.send {
-            self.wire.push_back((from.clone(), self.relay.id.clone(), msg));
+            self.wire
+                .push_back((from.clone(), self.relay.id.clone(), msg));
         }
-        self.closed.extend(step.close.map(|reason| (from.clone(), reason)));
+        self.closed
+            .extend(step.close.map(|reason| (from.clone(), reason)));
     }
 
     fn connect(&mut self, i: usize) {
@@ -214,7 +216,11 @@ impl Net {
                 assert!(steps < 100_000, "sync did not quiesce");
                 self.log
                     .push((from.clone(), to.clone(), msg.type_name().to_owned()));
-                if let Some(i) = self.sessions.iter().position(|s| s.id.as_ref() == Some(&to)) {
+                if let Some(i) = self
+                    .sessions
+                    .iter()
+                    .position(|s| s.id.as_ref() == Some(&to))
+                {
                     let step = self.session(i).handle(vec![msg]).unwrap();
                     self.send_step(&to, step);
                     continue;
@@ -656,7 +662,9 @@ fn the_client_session_syncs_through_the_in_memory_network() {
             assert!(syncs <= 4, "{syncs} sync frames: {:?}", net.log);
         } else {
             assert!(
-                net.log.iter().all(|(_, _, kind)| !kind.starts_with("gridsync")),
+                net.log
+                    .iter()
+                    .all(|(_, _, kind)| !kind.starts_with("gridsync")),
                 "no extension frame without the extension: {:?}",
                 net.log
             );
@@ -781,7 +789,10 @@ fn no_heads_batch_goes_to_or_is_taken_from_a_peer_that_did_not_offer_it() {
         .send_heads_batch(&docs, &PeerId::from("extended"), &mut fx)
         .unwrap();
     assert!(left.is_empty());
-    let (to, batch) = fx.send.pop().expect("a heads batch for a peer that offered it");
+    let (to, batch) = fx
+        .send
+        .pop()
+        .expect("a heads batch for a peer that offered it");
     assert_eq!(to, PeerId::from("extended"));
 
     // The relay refuses the same frame from a peer that did not offer it.

@@ -466,7 +466,8 @@ impl<S: Store> Session<S> {
                 unknown = unknown.len(),
                 "discovered documents"
             );
-            self.queue.extend(edited_or_extra.into_iter().chain(unknown));
+            self.queue
+                .extend(edited_or_extra.into_iter().chain(unknown));
         } else {
             self.queue.extend(new.iter().copied());
         }

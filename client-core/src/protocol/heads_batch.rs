@@ -117,9 +117,7 @@ pub enum HeadsBatchError {
     },
     #[error("the heads batch ends inside an entry ({0} bytes left over)")]
     Truncated(usize),
-    #[error(
-        "the heads reply's `same` holds {0} bytes, not a whole number of 16-byte document ids"
-    )]
+    #[error("the heads reply's `same` holds {0} bytes, not a whole number of 16-byte document ids")]
     Ragged(usize),
     #[error("the heads batch has more than {MAX_HEADS_BATCH_ENTRIES} entries")]
     TooManyEntries,
@@ -181,12 +179,10 @@ pub fn decode(message: &Message) -> Result<HeadsBatch, HeadsBatchError> {
         other => return Err(HeadsBatchError::NotHeadsBatch(other.to_owned())),
     };
     let field = |field: &'static str| {
-        fields
-            .get(field)
-            .ok_or(HeadsBatchError::MissingField {
-                message_type,
-                field,
-            })
+        fields.get(field).ok_or(HeadsBatchError::MissingField {
+            message_type,
+            field,
+        })
     };
     let wrong = |field: &'static str, expected: &'static str| HeadsBatchError::WrongType {
         message_type,
@@ -231,9 +227,7 @@ fn decode_entries(mut rest: &[u8]) -> Result<Vec<HeadsEntry>, HeadsBatchError> {
         if entries.len() == MAX_HEADS_BATCH_ENTRIES {
             return Err(HeadsBatchError::TooManyEntries);
         }
-        let Some((&count, after_doc)) = rest
-            .get(DOC_BYTES..)
-            .and_then(|tail| tail.split_first())
+        let Some((&count, after_doc)) = rest.get(DOC_BYTES..).and_then(|tail| tail.split_first())
         else {
             return Err(HeadsBatchError::Truncated(rest.len()));
         };
