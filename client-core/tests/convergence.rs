@@ -437,7 +437,7 @@ fn check(world: &mut World, rec: &Recorded) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn replicas_converge_through_the_relay_and_lose_nothing(

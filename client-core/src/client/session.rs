@@ -31,7 +31,7 @@
 //! use client_core::ids::GridCode;
 //! use client_core::model::lifecycle::Role;
 //! use client_core::protocol::{Message, PeerId, PeerMetadata};
-//! use client_core::store::MemoryStore;
+//! use client_core::store::{MemoryStore, Store};
 //! use client_core::sync::{Effects, Hub};
 //!
 //! let store = Arc::new(MemoryStore::new());
