@@ -11,8 +11,27 @@
 //! - [`store`]: a small synchronous, fallible storage trait, with redb and
 //!   in-memory implementations, and the local summary index.
 //! - [`ids`]: newtype identifiers.
-//! - `report` (feature `export`, on by default): district-review figures
-//!   and the XLSX, CSV, GeoJSON and JSON exports.
+//! - [`protocol`]: automerge-repo v1 messages and their CBOR codec, and the
+//!   heads-batch extension's.
+//! - [`sync`]: the `Hub`, a sans-IO sync state machine for many documents
+//!   and peers (the relay's and the device's).
+//! - [`repo`], [`device`]: documents over a store, and the operations a
+//!   person performs on a device.
+//! - [`client`]: the device's sync session (sans-IO) and, with `runtime`,
+//!   its WebSocket transport and tokio loop.
+//! - `report` (feature `export`): district-review figures and the XLSX,
+//!   CSV, GeoJSON and JSON exports.
+//!
+//! # Features
+//!
+//! All on by default. Without them (`--no-default-features`) the crate
+//! builds with no tokio, no sockets and no redb: the core a browser build
+//! needs.
+//!
+//! - `runtime`: `client::transport`, `client::sync_until_quiescent` and
+//!   `client::watch` (tokio, tokio-tungstenite).
+//! - `redb`: `store::RedbStore`.
+//! - `export`: `report`.
 //!
 //! ```
 //! use client_core::model::lifecycle::{fold, Action, Event, Role, Status};

@@ -34,6 +34,8 @@
 //! Decode such frames with [`decode_with_extensions`] listing the
 //! negotiated names; plain [`decode`] returns [`DecodeError::UnknownType`],
 //! which the caller answers with an `error` message rather than a crash.
+//! GridSync's one extension, the heads batch, has its codec in
+//! [`heads_batch`].
 //!
 //! ```
 //! use automerge::sync::{State, SyncDoc};
@@ -55,6 +57,7 @@
 mod decode;
 mod encode;
 mod error;
+pub mod heads_batch;
 mod message;
 #[cfg(test)]
 mod proptests;

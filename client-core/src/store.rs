@@ -5,18 +5,21 @@
 //! saves). Every write is a [`Batch`] applied atomically: a change chunk,
 //! the ticket summary it produces and any sync state land in one
 //! transaction, so the summary index can never disagree with the documents.
-//! [`RedbStore`] is the default; [`MemoryStore`] serves tests.
+//! `RedbStore` (feature `redb`, on by default) is what devices and the relay
+//! use; [`MemoryStore`] serves tests and builds without redb.
 //!
 //! Errors are returned, never swallowed or turned into "missing".
 
 mod memory;
 pub mod meta;
+#[cfg(feature = "redb")]
 mod redb;
 
 use crate::ids::{DocumentId, GridCode};
 use crate::model::summary::TicketSummary;
 
 pub use self::memory::MemoryStore;
+#[cfg(feature = "redb")]
 pub use self::redb::RedbStore;
 
 /// A document as stored: snapshot first, then chunks in write order.
@@ -222,6 +225,7 @@ pub enum StoreError {
         "the local database at {path} is in use by another gridsync process; close it and retry"
     )]
     InUse { path: String },
+    #[cfg(feature = "redb")]
     #[error("storage error: {0}")]
     Redb(::redb::Error),
     #[error("I/O error on the local database: {0}")]
@@ -248,6 +252,7 @@ impl StoreError {
     }
 }
 
+#[cfg(feature = "redb")]
 impl From<::redb::Error> for StoreError {
     fn from(e: ::redb::Error) -> Self {
         StoreError::Redb(e)

@@ -43,6 +43,9 @@ use automerge::{ActorId, Automerge, ChangeHash};
 
 use crate::ids::DocumentId;
 use crate::model::limits::Limits;
+use crate::protocol::heads_batch::{
+    self, HeadsBatch, HeadsBatchError, HeadsEntry, MAX_HEADS_BATCH_ENTRIES,
+};
 use crate::protocol::{Message, PeerId, PeerMetadata, StorageId};
 use crate::repo::{Repo, RepoError};
 use crate::store::{Batch, Store};
@@ -53,12 +56,8 @@ pub const EXTENSIONS_KEY: &str = "gridsyncExtensions";
 /// device holds; the relay answers which are unchanged, so only changed
 /// documents go through the per-document sync protocol.
 pub const HEADS_BATCH: &str = "heads-batch";
-/// Device → relay: `heads` is a byte string of entries, each 16 bytes of
-/// document id, one byte `n`, then `n` 32-byte change hashes.
-pub const HEADS_MESSAGE: &str = "gridsync-heads";
-/// Relay → device: `same` is a byte string of the 16-byte ids whose heads
-/// the relay holds too.
-pub const HEADS_REPLY: &str = "gridsync-heads-reply";
+/// Its messages, whose codec is [`heads_batch`].
+pub use crate::protocol::heads_batch::{HEADS_MESSAGE, HEADS_REPLY};
 /// Extension message types a GridSync peer decodes.
 pub const EXTENSION_MESSAGES: &[&str] = &[HEADS_MESSAGE, HEADS_REPLY];
 
@@ -387,57 +386,46 @@ impl<S: Store> Hub<S> {
     }
 
     /// Sends the stored heads of `docs` to `peer` in one message (split
-    /// every 10,000 documents); the answer arrives as
+    /// every [`MAX_HEADS_BATCH_ENTRIES`] documents); the answer arrives as
     /// [`HubEvent::SameHeads`]. Documents without stored heads are left
-    /// out and returned, for the caller to [`Hub::want`].
+    /// out and returned, for the caller to [`Hub::want`]. A peer that did
+    /// not offer the extension is sent nothing: every document is returned.
     pub fn send_heads_batch(
         &mut self,
         docs: &[DocumentId],
         peer: &PeerId,
         fx: &mut Effects,
     ) -> Result<Vec<DocumentId>, SyncError> {
+        if !self.speaks_heads_batch(peer) {
+            return Ok(docs.to_vec());
+        }
         let mut unknown = Vec::new();
-        for chunk in docs.chunks(10_000) {
-            let mut bytes = Vec::with_capacity(chunk.len() * 49);
-            let mut sent = Vec::with_capacity(chunk.len());
+        for chunk in docs.chunks(MAX_HEADS_BATCH_ENTRIES) {
+            let mut entries = Vec::with_capacity(chunk.len());
             for doc in chunk {
-                match self.repo.store().heads(doc).map_err(RepoError::from)? {
-                    Some(heads) if !heads.is_empty() && heads.len() < 256 => {
-                        bytes.extend_from_slice(doc.as_bytes());
-                        bytes.push(heads.len() as u8);
-                        for h in &heads {
-                            bytes.extend_from_slice(&h.0);
-                        }
-                        sent.push(*doc);
-                    }
-                    _ => unknown.push(*doc),
+                let heads = self.repo.store().heads(doc).map_err(RepoError::from)?;
+                match heads
+                    .filter(|h| !h.is_empty())
+                    .and_then(|h| HeadsEntry::new(*doc, h))
+                {
+                    Some(entry) => entries.push(entry),
+                    None => unknown.push(*doc),
                 }
             }
-            if sent.is_empty() {
+            if entries.is_empty() {
                 continue;
             }
+            let sent: Vec<DocumentId> = entries.iter().map(|e| *e.doc()).collect();
             for doc in &sent {
                 self.subscribe(doc, peer);
             }
             self.batches_sent.push_back(sent);
-            let fields = [
-                (
-                    "senderId".to_owned(),
-                    ciborium::Value::Text(self.me.to_string()),
-                ),
-                (
-                    "targetId".to_owned(),
-                    ciborium::Value::Text(peer.to_string()),
-                ),
-                ("heads".to_owned(), ciborium::Value::Bytes(bytes)),
-            ];
-            fx.send.push((
-                peer.clone(),
-                Message::Extension {
-                    type_name: HEADS_MESSAGE.to_owned(),
-                    fields: fields.into_iter().collect(),
-                },
-            ));
+            let batch = HeadsBatch::Batch {
+                sender_id: self.me.clone(),
+                target_id: peer.clone(),
+                entries,
+            };
+            fx.send.push((peer.clone(), heads_batch::encode(&batch)));
         }
         Ok(unknown)
     }
@@ -448,53 +436,28 @@ impl<S: Store> Hub<S> {
     fn on_heads_batch(
         &mut self,
         from: &PeerId,
-        bytes: &[u8],
+        entries: &[HeadsEntry],
         fx: &mut Effects,
     ) -> Result<(), SyncError> {
         let mut same = Vec::new();
-        let mut rest = bytes;
-        while rest.len() >= 17 {
-            let doc = DocumentId::from_bytes(rest[..16].try_into().expect("16 bytes"));
-            let n = rest[16] as usize;
-            let Some(hashes) = rest.get(17..17 + 32 * n) else {
-                break;
-            };
-            rest = &rest[17 + 32 * n..];
-            let theirs: BTreeSet<[u8; 32]> = hashes
-                .chunks_exact(32)
-                .map(|c| c.try_into().expect("32 bytes"))
-                .collect();
+        for entry in entries {
+            let doc = *entry.doc();
+            let theirs: BTreeSet<ChangeHash> = entry.heads().iter().copied().collect();
             let ours = self.repo.store().heads(&doc).map_err(RepoError::from)?;
-            if ours.is_some_and(|h| h.iter().map(|c| c.0).collect::<BTreeSet<_>>() == theirs) {
+            if ours.is_some_and(|h| h.into_iter().collect::<BTreeSet<_>>() == theirs) {
                 // Same heads: the peer already holds every change we hold,
                 // so nothing can leak; later changes are checked for read
                 // access before they are forwarded.
                 self.subscribe(&doc, from);
-                same.extend_from_slice(doc.as_bytes());
+                same.push(doc);
             }
         }
-        if !rest.is_empty() {
-            self.refuse(from, "a malformed heads batch", fx);
-            return Ok(());
-        }
-        let fields = [
-            (
-                "senderId".to_owned(),
-                ciborium::Value::Text(self.me.to_string()),
-            ),
-            (
-                "targetId".to_owned(),
-                ciborium::Value::Text(from.to_string()),
-            ),
-            ("same".to_owned(), ciborium::Value::Bytes(same)),
-        ];
-        fx.send.push((
-            from.clone(),
-            Message::Extension {
-                type_name: HEADS_REPLY.to_owned(),
-                fields: fields.into_iter().collect(),
-            },
-        ));
+        let reply = HeadsBatch::Reply {
+            sender_id: self.me.clone(),
+            target_id: from.clone(),
+            same,
+        };
+        fx.send.push((from.clone(), heads_batch::encode(&reply)));
         Ok(())
     }
 
@@ -589,28 +552,20 @@ impl<S: Store> Hub<S> {
             Message::Join { .. } | Message::Peer { .. } => {
                 self.refuse(from, "a second handshake on an open connection", fx);
             }
-            Message::Extension { type_name, fields } => {
-                let negotiated = self.peers.get(from).is_some_and(|p| p.heads_batch);
-                let heads = fields.get(if type_name == HEADS_MESSAGE {
-                    "heads"
-                } else {
-                    "same"
-                });
-                match (negotiated, type_name.as_str(), heads) {
-                    (true, HEADS_MESSAGE, Some(ciborium::Value::Bytes(b))) => {
-                        self.on_heads_batch(from, b, fx)?
-                    }
-                    (true, HEADS_REPLY, Some(ciborium::Value::Bytes(b))) => {
-                        let docs = b
-                            .chunks_exact(16)
-                            .map(|c| DocumentId::from_bytes(c.try_into().expect("16 bytes")))
-                            .collect();
-                        let of = self.batches_sent.pop_front().unwrap_or_default();
-                        fx.events.push(HubEvent::SameHeads { docs, of });
-                    }
-                    _ => self.refuse(from, &format!("unsupported message type `{type_name}`"), fx),
-                }
+            Message::Extension { type_name, .. } if !self.speaks_heads_batch(from) => {
+                self.refuse(from, &format!("unsupported message type `{type_name}`"), fx);
             }
+            extension @ Message::Extension { .. } => match heads_batch::decode(&extension) {
+                Ok(HeadsBatch::Batch { entries, .. }) => self.on_heads_batch(from, &entries, fx)?,
+                Ok(HeadsBatch::Reply { same, .. }) => {
+                    let of = self.batches_sent.pop_front().unwrap_or_default();
+                    fx.events.push(HubEvent::SameHeads { docs: same, of });
+                }
+                Err(HeadsBatchError::NotHeadsBatch(type_name)) => {
+                    self.refuse(from, &format!("unsupported message type `{type_name}`"), fx);
+                }
+                Err(e) => self.refuse(from, &format!("a malformed heads batch: {e}"), fx),
+            },
         }
         self.evict_idle();
         Ok(())

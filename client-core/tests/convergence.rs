@@ -1,19 +1,26 @@
-//! Convergence as a property: several devices make random offline edits
-//! (new tickets, lifecycle events, comments, visits), then merge with each
-//! other in a random order with no network. Every replica must end with
-//! identical documents and identical folded state, and nothing any device
-//! recorded may be lost.
+//! Convergence as a property, through the real sync path: several devices
+//! make random offline edits (new tickets, lifecycle events, comments,
+//! visits) and sync them through a relay `Hub` with the real client
+//! session, connecting and disconnecting in a random order while frames
+//! are delivered in a random interleaving (in order on each connection;
+//! a disconnect loses what was in flight). The relay offers the heads-batch
+//! extension in some cases and not in others. Once everyone is connected
+//! and quiet, every replica must hold identical documents and identical
+//! folded state, nothing any device recorded may be lost, and no edit may
+//! be left unacknowledged.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
-use automerge::Automerge;
+use client_core::client::session::{Handshake, Session, Step};
 use client_core::device::{Device, EventInput, Identity};
 use client_core::ids::{DocumentId, EventId, GridCode, TicketId, VisitId};
 use client_core::model::lifecycle::{self, Action, Rating, Role};
 use client_core::model::ticket::{Kind, NewTicket, Source, Urgency};
 use client_core::model::visit::{Outcome, Visit, VisitType};
-use client_core::repo::RepoError;
+use client_core::protocol::{Message, PeerId, PeerMetadata, StorageId};
 use client_core::store::{Listing, MemoryStore, Store};
+use client_core::sync::{self, Effects, Hub};
 use proptest::prelude::*;
 
 const ROLES: [Role; 5] = [
@@ -32,25 +39,157 @@ fn grids() -> Vec<GridCode> {
     ]
 }
 
-fn replica(i: usize) -> Device<MemoryStore> {
+type Shared = Arc<MemoryStore>;
+
+struct Replica {
+    device: Device<Shared>,
+    store: Shared,
+    /// The open session and its peer id, while connected.
+    session: Option<(PeerId, Session<Shared>)>,
+}
+
+fn replica(i: usize) -> Replica {
     let user = if ROLES[i] == Role::Unit {
         UNIT.to_owned()
     } else {
         format!("user-{i}")
     };
-    Device::init(MemoryStore::new(), Identity::new(user, ROLES[i], grids())).unwrap()
+    let store = Arc::new(MemoryStore::new());
+    let device = Device::init(store.clone(), Identity::new(user, ROLES[i], grids())).unwrap();
+    Replica {
+        device,
+        store,
+        session: None,
+    }
 }
 
-/// Merges every document `from` holds into `to`.
-fn merge_into(to: &Device<MemoryStore>, from: &Device<MemoryStore>) {
-    for doc_id in from.repo().store().documents().unwrap() {
-        let mut theirs = from.repo().load(&doc_id).unwrap().unwrap();
-        to.repo()
-            .apply(&doc_id, |ours: &mut Automerge| {
-                ours.merge(&mut theirs).map(|_| ())
-            })
-            .map_err(|e: RepoError| e)
-            .unwrap();
+/// A relay hub and its devices, joined by an in-memory wire.
+struct World {
+    relay: Hub<Shared>,
+    relay_id: PeerId,
+    replicas: Vec<Replica>,
+    /// Frames in flight: (from, to, message), in order per connection.
+    wire: VecDeque<(PeerId, PeerId, Message)>,
+    /// The relay offers the heads-batch extension.
+    heads_batch: bool,
+}
+
+impl World {
+    fn new(n: usize, heads_batch: bool) -> Self {
+        let relay_id = PeerId::from("relay");
+        Self {
+            relay: Hub::new(Arc::new(MemoryStore::new()), relay_id.clone(), 64),
+            relay_id,
+            replicas: (0..n).map(replica).collect(),
+            wire: VecDeque::new(),
+            heads_batch,
+        }
+    }
+
+    fn connect(&mut self, i: usize) {
+        if self.replicas[i].session.is_some() {
+            return;
+        }
+        let handshake = Handshake::open(self.replicas[i].store.clone(), Vec::new()).unwrap();
+        let Message::Join {
+            sender_id,
+            peer_metadata,
+            ..
+        } = handshake.join()
+        else {
+            unreachable!("join makes a join")
+        };
+        self.relay.connect(sender_id.clone(), &peer_metadata);
+        let mut meta = PeerMetadata {
+            storage_id: Some(StorageId::from("relay-storage")),
+            is_ephemeral: Some(false),
+            ..PeerMetadata::default()
+        };
+        if self.heads_batch {
+            meta = sync::with_extensions(meta);
+        }
+        let peer = Message::Peer {
+            sender_id: self.relay_id.clone(),
+            target_id: sender_id.clone(),
+            selected_protocol_version: "1".into(),
+            peer_metadata: meta,
+        };
+        let mut session = handshake.accept(peer).unwrap();
+        let step = session.discover().unwrap();
+        self.replicas[i].session = Some((sender_id.clone(), session));
+        self.send(&sender_id, step);
+    }
+
+    /// The connection drops: frames in flight either way are lost.
+    fn disconnect(&mut self, i: usize) {
+        if let Some((id, _)) = self.replicas[i].session.take() {
+            self.relay.disconnect(&id);
+            self.wire.retain(|(f, t, _)| *f != id && *t != id);
+        }
+    }
+
+    /// The device's sync loop notices edits committed since (its poll).
+    fn poll(&mut self, i: usize) {
+        if let Some((id, session)) = &mut self.replicas[i].session {
+            let (id, step) = (id.clone(), session.local_edits().unwrap());
+            self.send(&id, step);
+        }
+    }
+
+    fn send(&mut self, from: &PeerId, step: Step) {
+        assert!(step.close.is_none(), "{from} closed: {:?}", step.close);
+        for msg in step.send {
+            self.wire
+                .push_back((from.clone(), self.relay_id.clone(), msg));
+        }
+    }
+
+    /// Delivers the next frame of the connection of the frame at `pick`.
+    fn deliver(&mut self, pick: usize) {
+        if self.wire.is_empty() {
+            return;
+        }
+        let (from, to) = {
+            let (f, t, _) = &self.wire[pick % self.wire.len()];
+            (f.clone(), t.clone())
+        };
+        let at = self
+            .wire
+            .iter()
+            .position(|(f, t, _)| *f == from && *t == to)
+            .expect("the picked frame is there");
+        let (from, to, msg) = self.wire.remove(at).unwrap();
+        if to == self.relay_id {
+            let mut fx = Effects::default();
+            self.relay.receive(&from, msg, &mut fx).unwrap();
+            assert!(fx.close.is_empty(), "the relay closed: {:?}", fx.close);
+            self.relay.repo().store().write(fx.batch).unwrap();
+            for (peer, msg) in fx.send {
+                self.wire.push_back((self.relay_id.clone(), peer, msg));
+            }
+        } else {
+            let (id, session) = self
+                .replicas
+                .iter_mut()
+                .filter_map(|r| r.session.as_mut())
+                .find(|(id, _)| *id == to)
+                .expect("frames to a closed connection are dropped");
+            let (id, step) = (id.clone(), session.handle(vec![msg]).unwrap());
+            self.send(&id, step);
+        }
+    }
+
+    fn run_until_quiescent(&mut self) {
+        let mut steps = 0;
+        while !self.wire.is_empty() {
+            steps += 1;
+            assert!(steps < 200_000, "sync did not quiesce");
+            self.deliver(0);
+        }
+    }
+
+    fn devices(&self) -> Vec<&Device<Shared>> {
+        self.replicas.iter().map(|r| &r.device).collect()
     }
 }
 
@@ -73,9 +212,18 @@ enum Op {
         replica: usize,
         grid: usize,
     },
-    Merge {
-        to: usize,
-        from: usize,
+    Connect {
+        replica: usize,
+    },
+    Disconnect {
+        replica: usize,
+    },
+    Poll {
+        replica: usize,
+    },
+    /// Delivers up to `count` frames, each from a connection picked at random.
+    Deliver {
+        picks: Vec<usize>,
     },
 }
 
@@ -86,7 +234,10 @@ fn op(n: usize) -> impl Strategy<Value = Op> {
             .prop_map(|(replica, pick, choice)| Op::Event { replica, pick, choice }),
         2 => (0..n, any::<usize>()).prop_map(|(replica, pick)| Op::Comment { replica, pick }),
         1 => (0..n, 0..2usize).prop_map(|(replica, grid)| Op::Visit { replica, grid }),
-        2 => (0..n, 0..n).prop_map(|(to, from)| Op::Merge { to, from }),
+        2 => (0..n).prop_map(|replica| Op::Connect { replica }),
+        1 => (0..n).prop_map(|replica| Op::Disconnect { replica }),
+        1 => (0..n).prop_map(|replica| Op::Poll { replica }),
+        3 => prop::collection::vec(any::<usize>(), 1..30).prop_map(|picks| Op::Deliver { picks }),
     ]
 }
 
@@ -99,9 +250,10 @@ struct Recorded {
     visits: BTreeSet<VisitId>,
 }
 
-fn run(devices: &[Device<MemoryStore>], ops: &[Op], rec: &mut Recorded, clock: &mut i64) {
+fn run(world: &mut World, ops: &[Op], rec: &mut Recorded, clock: &mut i64) {
     for op in ops {
         *clock += 60_000;
+        let devices = world.devices();
         match *op {
             Op::NewTicket { replica, grid } => {
                 let d = &devices[replica];
@@ -185,14 +337,20 @@ fn run(devices: &[Device<MemoryStore>], ops: &[Op], rec: &mut Recorded, clock: &
                 };
                 rec.visits.insert(d.add_visit(&v, "2026-11-23").unwrap());
             }
-            Op::Merge { to, from } if to != from => merge_into(&devices[to], &devices[from]),
-            Op::Merge { .. } => {}
+            Op::Connect { replica } => world.connect(replica),
+            Op::Disconnect { replica } => world.disconnect(replica),
+            Op::Poll { replica } => world.poll(replica),
+            Op::Deliver { ref picks } => {
+                for &pick in picks {
+                    world.deliver(pick);
+                }
+            }
         }
     }
 }
 
 /// Everything a replica shows, for comparison across replicas.
-fn state(d: &Device<MemoryStore>) -> BTreeMap<DocumentId, String> {
+fn state(d: &Device<Shared>) -> BTreeMap<DocumentId, String> {
     let mut out = BTreeMap::new();
     for doc_id in d.repo().store().documents().unwrap() {
         let doc = d.repo().load(&doc_id).unwrap().unwrap();
@@ -210,22 +368,84 @@ fn state(d: &Device<MemoryStore>) -> BTreeMap<DocumentId, String> {
     out
 }
 
+/// Everyone connects, announces what they edited and syncs until quiet.
+fn settle(world: &mut World) {
+    let n = world.replicas.len();
+    for i in 0..n {
+        world.connect(i);
+    }
+    for i in 0..n {
+        world.poll(i);
+    }
+    world.run_until_quiescent();
+}
+
+fn check(world: &mut World, rec: &Recorded) -> Result<(), TestCaseError> {
+    let devices = world.devices();
+    let first = state(devices[0]);
+    for d in &devices[1..] {
+        prop_assert_eq!(&state(d), &first);
+    }
+    for d in &devices {
+        let listed: BTreeSet<TicketId> = d
+            .tickets(None, Listing::All)
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        prop_assert_eq!(
+            &listed,
+            &rec.tickets,
+            "the summary index lists every ticket"
+        );
+        for (ticket, event) in &rec.events {
+            let t = d.ticket(*ticket).unwrap();
+            prop_assert!(
+                t.events.iter().flatten().any(|e| e.id == *event),
+                "event lost"
+            );
+        }
+        for (ticket, comment) in &rec.comments {
+            let t = d.ticket(*ticket).unwrap();
+            prop_assert!(t.comments.iter().any(|c| c.id == *comment), "comment lost");
+        }
+        let visits: BTreeSet<VisitId> = grids()
+            .iter()
+            .flat_map(|g| d.visits(g).unwrap())
+            .map(|v| v.id)
+            .collect();
+        prop_assert_eq!(&visits, &rec.visits);
+        // The summary index agrees with the folded documents.
+        for s in d.tickets(None, Listing::All).unwrap() {
+            let t = d.ticket(s.id).unwrap();
+            prop_assert_eq!(s.status, t.status());
+            prop_assert_eq!(s.conflicts as usize, t.state.conflicts.len());
+        }
+    }
+    for r in &mut world.replicas {
+        let (_, session) = r.session.as_mut().expect("connected");
+        let report = session.report().unwrap();
+        prop_assert!(
+            report.pending.is_empty(),
+            "unacknowledged: {:?}",
+            report.pending
+        );
+        prop_assert_eq!(report.acknowledged, report.documents);
+        prop_assert!(r.store.outbox().unwrap().is_empty());
+    }
+    Ok(())
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn replicas_converge_and_lose_nothing(
+    fn replicas_converge_through_the_relay_and_lose_nothing(
         n in 3..=5usize,
-        ops in prop::collection::vec(op(5), 5..40),
-        order in Just(()).prop_perturb(|_, mut rng| {
-            let mut pairs: Vec<(usize, usize)> = (0..5).flat_map(|a| (0..5).map(move |b| (a, b))).collect();
-            for i in (1..pairs.len()).rev() {
-                pairs.swap(i, rng.random_range(0..=i));
-            }
-            pairs
-        }),
+        heads_batch in any::<bool>(),
+        ops in prop::collection::vec(op(5), 5..60),
     ) {
-        let devices: Vec<_> = (0..n).map(replica).collect();
+        let mut world = World::new(n, heads_batch);
         let ops: Vec<Op> = ops
             .into_iter()
             .map(|o| match o {
@@ -233,55 +453,29 @@ proptest! {
                 Op::Event { replica, pick, choice } => Op::Event { replica: replica % n, pick, choice },
                 Op::Comment { replica, pick } => Op::Comment { replica: replica % n, pick },
                 Op::Visit { replica, grid } => Op::Visit { replica: replica % n, grid },
-                Op::Merge { to, from } => Op::Merge { to: to % n, from: from % n },
+                Op::Connect { replica } => Op::Connect { replica: replica % n },
+                Op::Disconnect { replica } => Op::Disconnect { replica: replica % n },
+                Op::Poll { replica } => Op::Poll { replica: replica % n },
+                deliver @ Op::Deliver { .. } => deliver,
             })
             .collect();
         let mut rec = Recorded::default();
         let mut clock = 1_763_900_000_000;
-        run(&devices, &ops, &mut rec, &mut clock);
+        run(&mut world, &ops, &mut rec, &mut clock);
 
-        // Merge in a random order, then as many full rounds as it takes for
-        // everything to reach everyone (n - 1 rounds of all pairs suffice).
-        for &(to, from) in order.iter().filter(|(a, b)| *a < n && *b < n && a != b) {
-            merge_into(&devices[to], &devices[from]);
-        }
-        for _ in 0..n {
-            for to in 0..n {
-                for from in 0..n {
-                    if to != from {
-                        merge_into(&devices[to], &devices[from]);
-                    }
-                }
-            }
-        }
+        // Live: everyone connected, edits announced, until quiet.
+        settle(&mut world);
+        check(&mut world, &rec)?;
 
-        let first = state(&devices[0]);
-        for d in &devices[1..] {
-            prop_assert_eq!(&state(d), &first);
+        // And again after everyone reconnects (the heads batch's path).
+        for i in 0..n {
+            world.disconnect(i);
         }
-        for d in &devices {
-            let listed: BTreeSet<TicketId> = d.tickets(None, Listing::All).unwrap().iter().map(|s| s.id).collect();
-            prop_assert_eq!(&listed, &rec.tickets, "the summary index lists every ticket");
-            for (ticket, event) in &rec.events {
-                let t = d.ticket(*ticket).unwrap();
-                prop_assert!(t.events.iter().flatten().any(|e| e.id == *event), "event lost");
-            }
-            for (ticket, comment) in &rec.comments {
-                let t = d.ticket(*ticket).unwrap();
-                prop_assert!(t.comments.iter().any(|c| c.id == *comment), "comment lost");
-            }
-            let visits: BTreeSet<VisitId> = grids()
-                .iter()
-                .flat_map(|g| d.visits(g).unwrap())
-                .map(|v| v.id)
-                .collect();
-            prop_assert_eq!(&visits, &rec.visits);
-            // The summary index agrees with the folded documents.
-            for s in d.tickets(None, Listing::All).unwrap() {
-                let t = d.ticket(s.id).unwrap();
-                prop_assert_eq!(s.status, t.status());
-                prop_assert_eq!(s.conflicts as usize, t.state.conflicts.len());
-            }
-        }
+        settle(&mut world);
+        check(&mut world, &rec)?;
+        // The relay holds what every replica holds.
+        let relay: BTreeSet<DocumentId> = world.relay.repo().store().documents().unwrap().into_iter().collect();
+        let held: BTreeSet<DocumentId> = world.replicas[0].store.documents().unwrap().into_iter().collect();
+        prop_assert_eq!(relay, held);
     }
 }

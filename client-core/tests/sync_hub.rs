@@ -1,17 +1,20 @@
 //! The sync state machine driven over a deterministic in-memory network:
-//! no sockets, no sleeps. A relay hub and several device hubs exchange
-//! frames until nothing is left to send.
+//! no sockets, no sleeps. A relay hub and several devices exchange frames
+//! until nothing is left to send. A device is either a bare hub (driven by
+//! the test) or the real client session, as `gridsync sync` runs it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use client_core::client::session::{Handshake, Session, Step};
 use client_core::device::{Device, EventInput, Identity};
 use client_core::ids::{DocumentId, GridCode, TicketId};
 use client_core::model::lifecycle::{Action, Role, Status};
 use client_core::model::ticket::{Kind, NewTicket, Source, Urgency};
+use client_core::protocol::heads_batch::{self, HeadsBatch};
 use client_core::protocol::{Message, PeerId, PeerMetadata, StorageId};
 use client_core::store::{Listing, MemoryStore, Store};
-use client_core::sync::{Effects, Hub, HubEvent};
+use client_core::sync::{self, Effects, Hub, HubEvent};
 
 struct Node {
     id: PeerId,
@@ -19,9 +22,22 @@ struct Node {
     device: Option<Device<Arc<MemoryStore>>>,
 }
 
+/// A device running the real client session.
+struct SessionNode {
+    store: Arc<MemoryStore>,
+    device: Device<Arc<MemoryStore>>,
+    /// The open session, while connected.
+    session: Option<Session<Arc<MemoryStore>>>,
+    /// Its peer id in the open session.
+    id: Option<PeerId>,
+}
+
 struct Net {
     relay: Node,
     devices: Vec<Node>,
+    sessions: Vec<SessionNode>,
+    /// Every frame delivered: (from, to, type).
+    log: Vec<(PeerId, PeerId, String)>,
     /// Frames in flight: (from, to, message).
     wire: VecDeque<(PeerId, PeerId, Message)>,
     closed: Vec<(PeerId, String)>,
@@ -50,6 +66,8 @@ impl Net {
         Self {
             relay,
             devices: Vec::new(),
+            sessions: Vec::new(),
+            log: Vec::new(),
             wire: VecDeque::new(),
             closed: Vec::new(),
             events: Vec::new(),
@@ -68,6 +86,74 @@ impl Net {
             device: Some(device),
         });
         self.devices.len() - 1
+    }
+
+    fn add_session_device(&mut self, user: &str, role: Role) -> usize {
+        let store = Arc::new(MemoryStore::new());
+        let grid = GridCode::new("G-01").unwrap();
+        let device = Device::init(store.clone(), Identity::new(user, role, vec![grid])).unwrap();
+        self.sessions.push(SessionNode {
+            store,
+            device,
+            session: None,
+            id: None,
+        });
+        self.sessions.len() - 1
+    }
+
+    /// Opens session `i`: its `join` reaches the relay hub, the relay's
+    /// `peer` (offering the heads-batch extension or not) opens the
+    /// session, which discovers what to sync.
+    fn connect_session(&mut self, i: usize, relay_offers_heads_batch: bool) {
+        let handshake = Handshake::open(self.sessions[i].store.clone(), Vec::new()).unwrap();
+        let Message::Join {
+            sender_id,
+            peer_metadata,
+            ..
+        } = handshake.join()
+        else {
+            unreachable!("join makes a join")
+        };
+        self.relay.hub.connect(sender_id.clone(), &peer_metadata);
+        let relay_meta = if relay_offers_heads_batch {
+            sync::with_extensions(meta("relay-storage"))
+        } else {
+            meta("relay-storage")
+        };
+        let peer = Message::Peer {
+            sender_id: self.relay.id.clone(),
+            target_id: sender_id.clone(),
+            selected_protocol_version: "1".into(),
+            peer_metadata: relay_meta,
+        };
+        let mut session = handshake.accept(peer).unwrap();
+        let step = session.discover().unwrap();
+        self.sessions[i].session = Some(session);
+        self.sessions[i].id = Some(sender_id.clone());
+        self.send_step(&sender_id, step);
+    }
+
+    fn disconnect_session(&mut self, i: usize) {
+        let Some(id) = self.sessions[i].id.take() else {
+            return;
+        };
+        self.sessions[i].session = None;
+        self.relay.hub.disconnect(&id);
+        self.wire.retain(|(f, t, _)| *f != id && *t != id);
+    }
+
+    fn session(&mut self, i: usize) -> &mut Session<Arc<MemoryStore>> {
+        self.sessions[i].session.as_mut().expect("connected")
+    }
+
+    /// Puts a session step's frames on the wire (its batch is committed).
+    fn send_step(&mut self, from: &PeerId, step: Step) {
+        for msg in step.send {
+            self.wire
+                .push_back((from.clone(), self.relay.id.clone(), msg));
+        }
+        self.closed
+            .extend(step.close.map(|reason| (from.clone(), reason)));
     }
 
     fn connect(&mut self, i: usize) {
@@ -128,6 +214,17 @@ impl Net {
             while let Some((from, to, msg)) = self.wire.pop_front() {
                 steps += 1;
                 assert!(steps < 100_000, "sync did not quiesce");
+                self.log
+                    .push((from.clone(), to.clone(), msg.type_name().to_owned()));
+                if let Some(i) = self
+                    .sessions
+                    .iter()
+                    .position(|s| s.id.as_ref() == Some(&to))
+                {
+                    let step = self.session(i).handle(vec![msg]).unwrap();
+                    self.send_step(&to, step);
+                    continue;
+                }
                 let mut fx = Effects::default();
                 self.node(&to).hub.receive(&from, msg, &mut fx).unwrap();
                 self.apply(&to, fx);
@@ -485,4 +582,226 @@ fn a_forgotten_document_is_reloaded_from_the_store() {
     net.run_until_quiescent();
     assert_eq!(listed(&net.devices[s]), vec![t]);
     assert!(net.closed.is_empty(), "{:?}", net.closed);
+}
+
+fn session_listed(node: &SessionNode) -> Vec<TicketId> {
+    let mut ids: Vec<_> = node
+        .device
+        .tickets(None, Listing::All)
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The real client session, as `gridsync sync` drives it, over the
+/// in-memory network: upload, download, an edit announced while connected,
+/// and a reconnect, with and without the heads-batch extension.
+#[test]
+fn the_client_session_syncs_through_the_in_memory_network() {
+    for heads_batch in [false, true] {
+        let mut net = Net::new(1000);
+        let w = net.add_session_device("wang", Role::Worker);
+        let s = net.add_session_device("chen", Role::Supervisor);
+        let mut ids: Vec<TicketId> = (0..5)
+            .map(|i| {
+                net.sessions[w]
+                    .device
+                    .report(&ticket(&format!("问题 {i}")), i)
+                    .unwrap()
+            })
+            .collect();
+        ids.sort();
+
+        // The worker uploads its offline tickets and its grid index.
+        net.connect_session(w, heads_batch);
+        net.run_until_quiescent();
+        let report = net.session(w).report().unwrap();
+        assert_eq!((report.documents, report.acknowledged), (6, 6));
+        assert!(report.pending.is_empty(), "every edit acknowledged");
+        assert!(net.sessions[w].store.outbox().unwrap().is_empty());
+        assert_eq!(net.relay.hub.repo().store().documents().unwrap().len(), 6);
+
+        // A fresh supervisor downloads everything the index lists.
+        net.connect_session(s, heads_batch);
+        net.run_until_quiescent();
+        assert_eq!(session_listed(&net.sessions[s]), ids);
+        let progress = net.session(s).progress();
+        assert_eq!((progress.done, progress.total), (6, 6));
+
+        // The supervisor accepts a ticket while connected; the worker is
+        // offline and gets it when it reconnects.
+        net.disconnect_session(w);
+        net.sessions[s]
+            .device
+            .act(ids[0], Action::Accepted, EventInput::default(), 9)
+            .unwrap();
+        let step = net.session(s).local_edits().unwrap();
+        let sid = net.sessions[s].id.clone().unwrap();
+        net.send_step(&sid, step);
+        net.run_until_quiescent();
+        assert!(net.session(s).report().unwrap().pending.is_empty());
+
+        net.log.clear();
+        net.connect_session(w, heads_batch);
+        net.run_until_quiescent();
+        let worker = &net.sessions[w].device;
+        assert_eq!(worker.ticket(ids[0]).unwrap().status(), Status::Accepted);
+        let progress = net.session(w).progress();
+        assert_eq!((progress.done, progress.total), (6, 6));
+        let batches = net
+            .log
+            .iter()
+            .filter(|(_, _, kind)| kind == heads_batch::HEADS_MESSAGE)
+            .count();
+        let syncs = net.log.iter().filter(|(_, _, kind)| kind == "sync").count();
+        if heads_batch {
+            // One batch for the six unedited documents; only the changed
+            // ticket goes through the sync protocol.
+            assert_eq!(batches, 1, "{:?}", net.log);
+            assert!(syncs <= 4, "{syncs} sync frames: {:?}", net.log);
+        } else {
+            assert!(
+                net.log
+                    .iter()
+                    .all(|(_, _, kind)| !kind.starts_with("gridsync")),
+                "no extension frame without the extension: {:?}",
+                net.log
+            );
+            assert!(syncs >= 12, "one exchange per document: {:?}", net.log);
+        }
+        assert!(net.closed.is_empty(), "{:?}", net.closed);
+    }
+}
+
+/// The heads-batch extension on its own: a reconnecting device sends the
+/// heads of its documents in one message; the relay confirms the unchanged
+/// ones without loading them and leaves out the one that changed.
+#[test]
+fn a_heads_batch_confirms_unchanged_documents_and_leaves_out_changed_ones() {
+    let mut net = Net::new(1000);
+    let a = net.add_device("wang", Role::Worker);
+    let s = net.add_device("chen", Role::Supervisor);
+    let ids: Vec<TicketId> = (0..3)
+        .map(|i| {
+            net.devices[a]
+                .device
+                .as_ref()
+                .unwrap()
+                .report(&ticket(&format!("问题 {i}")), i)
+                .unwrap()
+        })
+        .collect();
+    for i in [a, s] {
+        net.connect(i);
+        net.sync_device(i);
+        net.run_until_quiescent();
+    }
+    net.disconnect(a);
+    // The supervisor changes one ticket while the worker is away.
+    net.devices[s]
+        .device
+        .as_ref()
+        .unwrap()
+        .act(ids[0], Action::Accepted, EventInput::default(), 5)
+        .unwrap();
+    let mut fx = Effects::default();
+    net.devices[s]
+        .hub
+        .local_change(&ids[0].document_id(), &mut fx)
+        .unwrap();
+    let sid = net.devices[s].id.clone();
+    net.apply(&sid, fx);
+    net.run_until_quiescent();
+    net.relay.hub.forget(&ids[1].document_id());
+    let loaded = net.relay.hub.loaded();
+
+    // The worker comes back offering the extension, as does the relay.
+    let (relay, me) = (net.relay.id.clone(), net.devices[a].id.clone());
+    net.devices[a]
+        .hub
+        .connect(relay.clone(), &sync::with_extensions(meta("relay-storage")));
+    net.relay
+        .hub
+        .connect(me.clone(), &sync::with_extensions(meta("wang-storage")));
+    let docs: Vec<DocumentId> = ids.iter().map(TicketId::document_id).collect();
+    let mut fx = Effects::default();
+    let left = net.devices[a]
+        .hub
+        .send_heads_batch(&docs, &relay, &mut fx)
+        .unwrap();
+    assert!(left.is_empty(), "every ticket has stored heads");
+    assert_eq!(fx.send.len(), 1, "one message for all three");
+    let (_, batch) = fx.send.pop().unwrap();
+    let Ok(HeadsBatch::Batch { entries, .. }) = heads_batch::decode(&batch) else {
+        panic!("a heads batch: {batch:?}")
+    };
+    assert_eq!(entries.len(), 3);
+
+    let mut fx = Effects::default();
+    net.relay.hub.receive(&me, batch, &mut fx).unwrap();
+    assert_eq!(net.relay.hub.loaded(), loaded, "no document loaded");
+    assert!(fx.close.is_empty(), "{:?}", fx.close);
+    let (_, reply) = fx.send.pop().unwrap();
+    let mut fx = Effects::default();
+    net.devices[a].hub.receive(&relay, reply, &mut fx).unwrap();
+    let mut unchanged = docs[1..].to_vec();
+    unchanged.sort();
+    match &fx.events[..] {
+        [HubEvent::SameHeads { docs: same, of }] => {
+            let mut same = same.clone();
+            same.sort();
+            assert_eq!(same, unchanged);
+            assert_eq!(of, &docs);
+        }
+        other => panic!("expected one SameHeads event, got {other:?}"),
+    }
+}
+
+/// The hub enforces the negotiation itself: it sends no extension frame to
+/// a peer that did not offer the extension (the documents come back for
+/// the caller to sync one by one), and it refuses one from such a peer.
+#[test]
+fn no_heads_batch_goes_to_or_is_taken_from_a_peer_that_did_not_offer_it() {
+    let mut net = Net::new(1000);
+    let a = net.add_device("wang", Role::Worker);
+    let t = net.devices[a]
+        .device
+        .as_ref()
+        .unwrap()
+        .report(&ticket("路灯不亮"), 1)
+        .unwrap();
+    let docs = vec![t.document_id()];
+    let hub = &mut net.devices[a].hub;
+    hub.connect(PeerId::from("plain"), &meta("plain-storage"));
+    let mut fx = Effects::default();
+    let left = hub
+        .send_heads_batch(&docs, &PeerId::from("plain"), &mut fx)
+        .unwrap();
+    assert!(fx.send.is_empty(), "nothing sent: {:?}", fx.send);
+    assert_eq!(left, docs, "every document left to sync one by one");
+
+    hub.connect(
+        PeerId::from("extended"),
+        &sync::with_extensions(meta("extended-storage")),
+    );
+    let left = hub
+        .send_heads_batch(&docs, &PeerId::from("extended"), &mut fx)
+        .unwrap();
+    assert!(left.is_empty());
+    let (to, batch) = fx
+        .send
+        .pop()
+        .expect("a heads batch for a peer that offered it");
+    assert_eq!(to, PeerId::from("extended"));
+
+    // The relay refuses the same frame from a peer that did not offer it.
+    net.connect(a);
+    let mut fx = Effects::default();
+    let me = net.devices[a].id.clone();
+    net.relay.hub.receive(&me, batch, &mut fx).unwrap();
+    assert_eq!(fx.close.len(), 1, "{:?}", fx.close);
+    assert!(fx.close[0].1.contains("unsupported message type"));
 }

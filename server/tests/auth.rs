@@ -324,7 +324,7 @@ async fn a_token_revoked_mid_session_closes_its_connection() {
     registry.revoke_token(&wang_token.id).unwrap();
     drop(db);
 
-    let refusal = wang.client.refusal().await;
+    let refusal = wang.refusal().await;
     refusal.assert("revoked", 1008);
     assert_eq!(
         Client::connect_as(&city.server, "wang", Some(&city.tokens["wang"]), LOCALHOST)
@@ -443,7 +443,7 @@ async fn a_relay_without_users_is_open_until_the_first_user_exists() {
     r.add_user("wang", Role::Worker, "grids:G-01".parse().unwrap())
         .unwrap();
     drop(db);
-    anon.client.refusal().await.assert("requires a token", 1008);
+    anon.refusal().await.assert("requires a token", 1008);
     assert_eq!(upgrade_status(server.addr, None, LOCALHOST).await, 401);
     server.stop().await.unwrap();
 

@@ -28,7 +28,7 @@ use support::{Fixture, SyncClient};
 fn deep_ticket(client: &SyncClient, user: &str, levels: usize) -> DocumentId {
     let doc = TicketId::random().document_id();
     client
-        .hub
+        .device
         .repo()
         .change(&doc, |tx| {
             schema::write_header(tx, DocType::Ticket)?;

@@ -20,7 +20,7 @@ async fn shutdown_closes_connections_normally_and_releases_the_database() {
 
     // The worker keeps reading while the relay shuts down.
     let stopping = tokio::spawn(server.stop());
-    let refusal = worker.client.refusal().await;
+    let refusal = worker.refusal().await;
     let close = refusal.close.expect("a close frame");
     assert_eq!(u16::from(close.code), 1000);
     assert!(close.reason.as_str().contains("shutting down"), "{close:?}");

@@ -8,8 +8,9 @@
 //! logging in as someone else is refused: the records here were made as
 //! the first user. The token is never printed (`whoami` says `stored`).
 //!
-//! The request is one HTTP/1.1 GET over a plain TCP stream: the relay
-//! speaks `ws://` (TLS, when used, is terminated in front of it).
+//! The request is one HTTP/1.1 GET (ureq, blocking) to the relay's own
+//! address: the relay speaks `ws://` (TLS, when used, is terminated in
+//! front of it), so `ws://HOST:PORT/` becomes `http://HOST:PORT/api/me`.
 
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use client_core::ids::GridCode;
 use client_core::model::lifecycle::Role;
 use client_core::store::{Batch, meta};
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ureq::http::Uri;
 
 use crate::args::LoginArgs;
 use crate::data_dir::DataDir;
@@ -42,11 +43,7 @@ pub fn run(args: &LoginArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliE
     if token.is_empty() {
         return Err(CliError::Usage("--token is empty".into()));
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Internal(format!("cannot start the network runtime: {e}")))?;
-    let me = runtime.block_on(fetch_me(&args.server, token))?;
+    let me = fetch_me(&args.server, token)?;
 
     let device = if dir.database().is_file() {
         let mut device = dir.open_device()?;
@@ -78,62 +75,64 @@ pub fn run(args: &LoginArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliE
     super::whoami::print(device.identity(), device.repo().store(), dir, out)
 }
 
-/// `host:port` of a `ws://` or `http://` relay address.
-fn authority(url: &str) -> Result<String, CliError> {
-    let rest = url
-        .strip_prefix("ws://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| {
-            CliError::Usage(format!(
-                "`{url}` is not a relay address this build can reach: use ws://HOST:PORT/"
-            ))
-        })?;
-    let host = rest.split(['/', '?']).next().unwrap_or_default();
-    if host.is_empty() {
-        return Err(CliError::Usage(format!("`{url}` names no host")));
+/// `http://HOST:PORT/api/me` of a `ws://` or `http://` relay address.
+fn me_url(url: &str) -> Result<Uri, CliError> {
+    let unreachable = || {
+        CliError::Usage(format!(
+            "`{url}` is not a relay address this build can reach: use ws://HOST:PORT/"
+        ))
+    };
+    let uri: Uri = url.parse().map_err(|_| unreachable())?;
+    if !matches!(uri.scheme_str(), Some("ws" | "http")) {
+        return Err(unreachable());
     }
-    Ok(if host.contains(':') && !host.ends_with(']') {
-        host.to_owned()
-    } else {
-        format!("{host}:80")
-    })
+    let authority = uri
+        .authority()
+        .filter(|a| !a.host().is_empty())
+        .ok_or_else(|| CliError::Usage(format!("`{url}` names no host")))?;
+    Uri::builder()
+        .scheme("http")
+        .authority(authority.clone())
+        .path_and_query("/api/me")
+        .build()
+        .map_err(|_| unreachable())
 }
 
-async fn fetch_me(url: &str, token: &str) -> Result<Me, CliError> {
-    let host = authority(url)?;
-    let unreachable = |e: std::io::Error| {
-        CliError::Login(format!(
-            "could not reach the relay at {url}: {e}; check the address and your signal, then retry"
-        ))
-    };
-    let exchange = async {
-        let mut tcp = tokio::net::TcpStream::connect(&host)
-            .await
-            .map_err(unreachable)?;
-        let request = format!(
-            "GET /api/me HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
-             Accept: application/json\r\nConnection: close\r\n\r\n"
-        );
-        tcp.write_all(request.as_bytes())
-            .await
-            .map_err(unreachable)?;
-        let mut answer = Vec::new();
-        tcp.take(MAX_ANSWER)
-            .read_to_end(&mut answer)
-            .await
-            .map_err(unreachable)?;
-        Ok::<_, CliError>(answer)
-    };
-    let answer = tokio::time::timeout(TIMEOUT, exchange)
-        .await
-        .map_err(|_| {
+fn fetch_me(url: &str, token: &str) -> Result<Me, CliError> {
+    let me = me_url(url)?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(TIMEOUT))
+        // Statuses are answers here, not failures; the relay is reached
+        // directly, as `sync` reaches it.
+        .http_status_as_error(false)
+        .proxy(None)
+        .max_redirects(0)
+        .build()
+        .into();
+    let failed = |e: ureq::Error| match e {
+        ureq::Error::Timeout(_) => {
             CliError::Login(format!("the relay at {url} did not answer in time; retry"))
-        })??;
-    let (status, body) = parse_response(&answer).ok_or_else(|| {
-        CliError::Login(format!(
+        }
+        ureq::Error::Protocol(_) | ureq::Error::BodyExceedsLimit(_) => CliError::Login(format!(
             "the relay at {url} sent an answer that is not HTTP"
-        ))
-    })?;
+        )),
+        e => CliError::Login(format!(
+            "could not reach the relay at {url}: {e}; check the address and your signal, then retry"
+        )),
+    };
+    let mut answer = agent
+        .get(me)
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Accept", "application/json")
+        .call()
+        .map_err(failed)?;
+    let status = answer.status().as_u16();
+    let body = answer
+        .body_mut()
+        .with_config()
+        .limit(MAX_ANSWER)
+        .read_to_vec()
+        .map_err(failed)?;
     match status {
         200 => serde_json::from_slice(&body).map_err(|e| {
             CliError::Login(format!(
@@ -157,56 +156,26 @@ async fn fetch_me(url: &str, token: &str) -> Result<Me, CliError> {
     }
 }
 
-/// Status and body of an HTTP/1.1 response (plain or chunked).
-fn parse_response(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&raw[..end]).ok()?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    let body = &raw[end + 4..];
-    let chunked = head.lines().any(|l| {
-        l.to_ascii_lowercase().starts_with("transfer-encoding:")
-            && l.to_ascii_lowercase().contains("chunked")
-    });
-    if !chunked {
-        return Some((status, body.to_vec()));
-    }
-    let mut out = Vec::new();
-    let mut rest = body;
-    loop {
-        let line_end = rest.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(&rest[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        rest = &rest[line_end + 2..];
-        if size == 0 {
-            return Some((status, out));
-        }
-        out.extend_from_slice(rest.get(..size)?);
-        rest = rest.get(size + 2..)?;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn relay_addresses_become_host_and_port() {
-        assert_eq!(authority("ws://127.0.0.1:3030/").unwrap(), "127.0.0.1:3030");
+    fn relay_addresses_become_their_api_me_url() {
         assert_eq!(
-            authority("http://relay.example").unwrap(),
-            "relay.example:80"
+            me_url("ws://127.0.0.1:3030/").unwrap().to_string(),
+            "http://127.0.0.1:3030/api/me"
         );
-        assert!(authority("wss://relay.example/").is_err());
-        assert!(authority("ws:///").is_err());
-    }
-
-    #[test]
-    fn plain_and_chunked_bodies_are_read() {
-        let plain = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
-        assert_eq!(parse_response(plain), Some((200, b"{}".to_vec())));
-        let chunked =
-            b"HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked), Some((401, b"abcde".to_vec())));
-        assert_eq!(parse_response(b"garbage"), None);
+        assert_eq!(
+            me_url("http://relay.example").unwrap().to_string(),
+            "http://relay.example/api/me"
+        );
+        assert_eq!(
+            me_url("ws://[::1]:3030/sync?x=1").unwrap().to_string(),
+            "http://[::1]:3030/api/me"
+        );
+        assert!(me_url("wss://relay.example/").is_err());
+        assert!(me_url("ws:///").is_err());
+        assert!(me_url("relay.example:3030").is_err());
     }
 }

@@ -142,6 +142,7 @@ fn memory_store_behaves_like_a_store() {
     behaves_like_a_store(&MemoryStore::new());
 }
 
+#[cfg(feature = "redb")]
 #[test]
 fn redb_store_behaves_like_a_store_and_persists() {
     let dir = tempfile::tempdir().unwrap();
@@ -158,6 +159,7 @@ fn redb_store_behaves_like_a_store_and_persists() {
     assert_eq!(store.load(&doc).unwrap().unwrap().concat(), vec![5, 6]);
 }
 
+#[cfg(feature = "redb")]
 #[test]
 fn a_garbage_file_is_reported_as_damaged() {
     let dir = tempfile::tempdir().unwrap();
@@ -168,6 +170,7 @@ fn a_garbage_file_is_reported_as_damaged() {
     assert!(err.to_string().contains("damaged"), "{err}");
 }
 
+#[cfg(feature = "redb")]
 #[test]
 fn a_truncated_file_gives_an_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
@@ -199,6 +202,7 @@ fn a_truncated_file_gives_an_error_not_a_panic() {
     }
 }
 
+#[cfg(feature = "redb")]
 #[test]
 fn records_commit_with_the_batch_in_their_own_table() {
     let memory = MemoryStore::new();

@@ -8,19 +8,20 @@
 
 pub mod city;
 
-use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use client_core::client::session::{Handshake, Session, Step};
+use client_core::client::transport::Transport;
+use client_core::client::{ClientConfig, ClientError, Lost};
 use client_core::device::{Device, Identity};
 use client_core::ids::{DocumentId, GridCode, TicketId};
 use client_core::model::lifecycle::Role;
 use client_core::model::ticket::{Kind, NewTicket, Source, Urgency};
 use client_core::protocol::{self, Message, PeerId, PeerMetadata, StorageId};
 use client_core::store::{MemoryStore, RedbStore};
-use client_core::sync::{Effects, Hub, HubEvent};
 use futures_util::{SinkExt, StreamExt};
 use server::{Config, ServerError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -357,15 +358,15 @@ pub fn new_ticket(title: &str) -> NewTicket {
     }
 }
 
-/// A device syncing with the relay over a real socket: a
-/// `client_core::sync::Hub` over the device's own memory store.
+/// A device syncing with the relay over a real socket: the device's own
+/// `client_core::client::session::Session` over its memory store, driven
+/// through `client_core::client::transport::Transport`.
 pub struct SyncClient {
-    pub client: Client,
+    pub transport: Transport,
+    pub session: Session<Arc<MemoryStore>>,
     pub device: Device<Arc<MemoryStore>>,
-    pub hub: Hub<Arc<MemoryStore>>,
     pub relay: PeerId,
     pub relay_storage: Option<StorageId>,
-    unavailable: BTreeSet<DocumentId>,
 }
 
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -390,72 +391,76 @@ impl SyncClient {
         let user = identity.user.clone();
         let store = Arc::new(MemoryStore::new());
         let device = Device::init(store.clone(), identity).unwrap();
-        let mut hub = Hub::new(store, PeerId::from(user.as_str()), 1000);
-        let mut client = Client::connect_as(server, &user, token, from)
+        let handshake = Handshake::open(store, Vec::new())
+            .unwrap()
+            .as_peer(PeerId::from(user.as_str()));
+        let mut cfg = ClientConfig::new(server.url());
+        cfg.token = token.map(str::to_owned);
+        cfg.connect_timeout = PATIENCE;
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(from, 0)).unwrap();
+        let tcp = timeout(PATIENCE, socket.connect(server.addr))
             .await
-            .unwrap_or_else(|status| panic!("the upgrade of `{user}` got HTTP {status}"));
-        client.send(&join_message(&client.me)).await;
-        let peer = client.recv().await;
-        assert!(matches!(peer, Message::Peer { .. }), "{peer:?}");
-        let Message::Peer {
-            sender_id,
-            peer_metadata,
-            ..
-        } = peer
-        else {
-            unreachable!()
+            .expect("connect in time")
+            .unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let mut transport = match Transport::upgrade(tcp, &cfg).await {
+            Ok(transport) => transport,
+            Err(ClientError::Refused { status, .. }) => {
+                panic!("the upgrade of `{user}` got HTTP {status}")
+            }
+            Err(e) => panic!("the upgrade of `{user}` failed: {e}"),
         };
-        hub.connect(sender_id.clone(), &peer_metadata);
+        let answer = transport
+            .handshake(&handshake.join(), PATIENCE)
+            .await
+            .expect("the relay answers `join`");
+        assert!(matches!(answer, Message::Peer { .. }), "{answer:?}");
+        let session = handshake.accept(answer).unwrap();
         Self {
-            client,
+            transport,
+            relay: session.relay().clone(),
+            relay_storage: session.relay_metadata().storage_id.clone(),
+            session,
             device,
-            hub,
-            relay: sender_id,
-            relay_storage: peer_metadata.storage_id,
-            unavailable: BTreeSet::new(),
         }
     }
 
-    /// Commits what the hub produced, then sends its frames.
-    pub async fn apply(&mut self, fx: Effects) {
-        self.device.repo().commit(fx.batch).unwrap();
-        for event in &fx.events {
-            if let HubEvent::Unavailable { doc, .. } = event {
-                self.unavailable.insert(*doc);
-            }
-        }
-        assert!(fx.close.is_empty(), "the device closed: {:?}", fx.close);
-        for (_, message) in fx.send {
-            self.client.send(&message).await;
-        }
+    /// Sends what a session step produced (its batch is committed).
+    pub async fn apply(&mut self, step: Step) {
+        assert!(step.close.is_none(), "the device closed: {:?}", step.close);
+        timeout(PATIENCE, self.transport.send(step.send))
+            .await
+            .expect("send in time")
+            .expect("send");
+    }
+
+    /// The next frame from the relay.
+    async fn recv(&mut self) -> Message {
+        let mut frames = timeout(PATIENCE, self.transport.receive(1))
+            .await
+            .expect("the relay answers in time")
+            .expect("a frame from the relay");
+        frames.pop().expect("receive returns a frame")
     }
 
     /// Takes one frame from the relay.
     pub async fn receive_one(&mut self) {
-        let message = self.client.recv().await;
-        let mut fx = Effects::default();
-        self.hub.receive(&self.relay, message, &mut fx).unwrap();
-        self.apply(fx).await;
+        let message = self.recv().await;
+        let step = self.session.handle(vec![message]).unwrap();
+        self.apply(step).await;
     }
 
     /// Syncs every document this device knows of (its grid's index and
-    /// what the index lists, learning more as the index arrives) until
-    /// the relay holds all of them and this device holds all the relay
-    /// has, or the relay said it has none.
+    /// what the index lists, learning more as the index arrives, and its
+    /// edits since the last sync) until the relay holds all of them and
+    /// this device holds all the relay has, or the relay said it has none.
     pub async fn sync_all(&mut self) {
-        let mut wanted = BTreeSet::new();
+        let step = self.session.local_edits().unwrap();
+        self.apply(step).await;
         loop {
-            let known = self.device.known_documents().unwrap();
-            let mut fx = Effects::default();
-            for doc in known.difference(&wanted) {
-                self.hub.want(doc, &self.relay, &mut fx).unwrap();
-            }
-            wanted.extend(known.iter().copied());
-            self.apply(fx).await;
-            let done = wanted.iter().all(|doc| {
-                self.unavailable.contains(doc) || self.hub.in_sync(doc, &self.relay) == Some(true)
-            });
-            if done {
+            let progress = self.session.progress();
+            if progress.done == progress.total {
                 return;
             }
             self.receive_one().await;
@@ -464,10 +469,9 @@ impl SyncClient {
 
     /// Announces a local edit of `doc` and waits until the relay has it.
     pub async fn push(&mut self, doc: &DocumentId) {
-        let mut fx = Effects::default();
-        self.hub.local_change(doc, &mut fx).unwrap();
-        self.apply(fx).await;
-        while self.hub.in_sync(doc, &self.relay) != Some(true) {
+        let step = self.session.local_change(*doc).unwrap();
+        self.apply(step).await;
+        while !self.session.in_sync(doc) {
             self.receive_one().await;
         }
     }
@@ -475,14 +479,13 @@ impl SyncClient {
     /// Asks the relay for `doc`: true once this device holds what the
     /// relay holds, false if the relay answered `doc-unavailable`.
     pub async fn fetch(&mut self, doc: &DocumentId) -> bool {
-        let mut fx = Effects::default();
-        self.hub.want(doc, &self.relay, &mut fx).unwrap();
-        self.apply(fx).await;
+        let step = self.session.want(*doc).unwrap();
+        self.apply(step).await;
         loop {
-            if self.unavailable.remove(doc) {
+            if self.session.unavailable(doc) {
                 return false;
             }
-            if self.hub.in_sync(doc, &self.relay) == Some(true) {
+            if self.session.in_sync(doc) {
                 return true;
             }
             self.receive_one().await;
@@ -493,22 +496,57 @@ impl SyncClient {
     /// with the relay's `error` message if it refuses it (the relay then
     /// closes the connection).
     pub async fn try_push(&mut self, doc: &DocumentId) -> Result<(), String> {
-        let mut fx = Effects::default();
-        self.hub.want(doc, &self.relay, &mut fx).unwrap();
-        self.hub.local_change(doc, &mut fx).unwrap();
-        self.apply(fx).await;
+        let step = self.session.want(*doc).unwrap();
+        self.apply(step).await;
+        let step = self.session.local_change(*doc).unwrap();
+        self.apply(step).await;
         loop {
-            if self.hub.in_sync(doc, &self.relay) == Some(true) {
+            if self.session.in_sync(doc) {
                 return Ok(());
             }
-            let message = self.client.recv().await;
+            let message = self.recv().await;
             if let Message::Error { message, .. } = message {
                 return Err(message);
             }
-            let mut fx = Effects::default();
-            self.hub.receive(&self.relay, message, &mut fx).unwrap();
-            self.apply(fx).await;
+            let step = self.session.handle(vec![message]).unwrap();
+            self.apply(step).await;
         }
+    }
+
+    /// Reads until the connection ends, keeping the `error` message and
+    /// the close frame, and answering the close frame.
+    pub async fn refusal(&mut self) -> Refusal {
+        let mut refusal = Refusal {
+            error: None,
+            close: None,
+        };
+        loop {
+            let received = timeout(PATIENCE, self.transport.receive(1))
+                .await
+                .expect("the relay answers in time");
+            match received {
+                Ok(frames) => {
+                    for frame in frames {
+                        if let Message::Error { message, .. } = frame {
+                            refusal.error = Some(message);
+                        }
+                    }
+                }
+                // Reading on past it sends the answer to the close frame.
+                Err(ClientError::Lost(Lost::Closed { code, reason, .. })) => {
+                    refusal.close = Some(CloseFrame {
+                        code: code.into(),
+                        reason: reason.into(),
+                    });
+                }
+                Err(_) => return refusal,
+            }
+        }
+    }
+
+    /// Closes the connection.
+    pub async fn close(&mut self) {
+        self.transport.close().await;
     }
 
     pub fn titles(&self) -> Vec<String> {
@@ -539,7 +577,7 @@ impl Fixture {
         let title = "路灯不亮".to_owned();
         worker.device.report(&new_ticket(&title), 1).unwrap();
         worker.sync_all().await;
-        worker.client.ws.close(None).await.unwrap();
+        worker.close().await;
         Self {
             server,
             title,
