@@ -295,3 +295,43 @@ async fn blank_documents_are_stored_only_for_creators_and_read_only_by_them() {
     let refused = wang.try_push(&doc).await.unwrap_err();
     assert!(refused.contains("at most 16 empty changes"), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_a_recorded_visit_is_refused() {
+    use client_core::ids::VisitId;
+    use client_core::model::visit::{Outcome, Visit, VisitLogKey, VisitType};
+    let city = City::start(config()).await;
+    let mut wang = city.join("wang", &["G-01"]).await;
+    let visit = Visit {
+        id: VisitId::random(),
+        visit_type: VisitType::Household,
+        grid: code("G-01"),
+        household: Some("3-2-501".into()),
+        worker: "wang".into(),
+        started_at: 1_000,
+        ended_at: None,
+        lat: None,
+        lon: None,
+        outcome: Outcome::Met,
+        notes: "独居老人，身体尚可".into(),
+        tickets: Vec::new(),
+        amends: None,
+    };
+    wang.device.add_visit(&visit, "2026-11-20").unwrap();
+    let log = VisitLogKey {
+        grid: code("G-01"),
+        worker: "wang".into(),
+        date: "2026-11-20".into(),
+    }
+    .document_id();
+    wang.try_push(&log).await.unwrap();
+    wang.device
+        .repo()
+        .change(&log, |tx| {
+            let (_, entry) = tx.get(ROOT, format!("visit:{}", visit.id))?.unwrap();
+            tx.put(&entry, "outcome", "not_home")
+        })
+        .unwrap();
+    let why = wang.try_push(&log).await.unwrap_err();
+    assert!(why.contains(&format!("visit {} was edited", visit.id)), "{why}");
+}
