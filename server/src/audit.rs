@@ -65,6 +65,10 @@ pub struct AuditRecord {
     pub reason: Option<String>,
     /// The client's address (`auth_failed`).
     pub addr: Option<String>,
+    /// How many events one row stands for: a connection's denials beyond
+    /// the first few, written as one row when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
 }
 
 impl AuditRecord {
@@ -80,6 +84,7 @@ impl AuditRecord {
             changes: None,
             reason: None,
             addr: None,
+            count: None,
         }
     }
 }

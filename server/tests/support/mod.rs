@@ -73,6 +73,32 @@ impl TestServer {
         }
     }
 
+    /// Serves `store`, with the hub's documents in `documents` (a wrapper
+    /// of `store`, such as a `FaultyStore`): `server::run_over`.
+    pub async fn start_over<S: client_core::store::Store + 'static>(
+        store: Arc<RedbStore>,
+        documents: S,
+        config: Config,
+    ) -> Self {
+        init_tracing();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let weak = Arc::downgrade(&store);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let task = tokio::spawn(server::run_over(
+            listener, store, documents, config, shutdown,
+        ));
+        Self {
+            addr,
+            store: weak,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("ws://{}/", self.addr)
     }
