@@ -156,7 +156,7 @@ pub async fn run_over<S: Store + 'static>(
 ) -> Result<(), ServerError> {
     config.validate()?;
     let db = store.database();
-    let registry = Registry::new(db)?;
+    let registry = Registry::new(&db)?;
     let open = match config.auth {
         AuthMode::Open => true,
         AuthMode::Required => false,
@@ -171,8 +171,8 @@ pub async fn run_over<S: Store + 'static>(
     let generation = registry.generation()?;
     let open = Arc::new(AtomicBool::new(open));
     let guard = Guard {
-        policy: Policy::load(db, open.clone()).map_err(ServerError::Actors)?,
-        audit: AuditLog::open(db)?,
+        policy: Policy::load(&db, open.clone()).map_err(ServerError::Actors)?,
+        audit: AuditLog::open(&db)?,
         store: store.clone(),
         mode: config.auth,
         generation,
@@ -281,7 +281,7 @@ async fn poll_registry(
             _ = ticks.tick() => {}
             _ = stopping.wait_for(|s| *s) => return,
         }
-        match Registry::reader(store.database()).generation() {
+        match Registry::reader(&store.database()).generation() {
             Ok(generation) if generation != seen => {
                 seen = generation;
                 if hub.send(Input::Recheck { generation }).await.is_err() {

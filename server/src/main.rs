@@ -269,7 +269,8 @@ fn grid(command: GridCommand) -> anyhow::Result<()> {
             data,
         } => {
             let store = open_store(&data.data)?;
-            let registry = Registry::new(store.database())?;
+            let db = store.database();
+            let registry = Registry::new(&db)?;
             let record = GridRecord {
                 code,
                 name,
@@ -284,7 +285,7 @@ fn grid(command: GridCommand) -> anyhow::Result<()> {
         }
         GridCommand::List { data } => {
             let store = open_store(&data.data)?;
-            let grids = Registry::new(store.database())?.grids()?;
+            let grids = Registry::new(&store.database())?.grids()?;
             print(data.json, &grids, || {
                 grids
                     .iter()
@@ -310,7 +311,7 @@ fn user(command: UserCommand) -> anyhow::Result<()> {
             data,
         } => {
             let store = open_store(&data.data)?;
-            let record = Registry::new(store.database())?.add_user(&name, role, scope)?;
+            let record = Registry::new(&store.database())?.add_user(&name, role, scope)?;
             print(data.json, &record, || {
                 format!(
                     "added {} `{}` for {}",
@@ -320,7 +321,7 @@ fn user(command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::List { data } => {
             let store = open_store(&data.data)?;
-            let users = Registry::new(store.database())?.users()?;
+            let users = Registry::new(&store.database())?.users()?;
             print(data.json, &users, || {
                 users
                     .iter()
@@ -336,7 +337,7 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Issue { user, label, data } => {
             let store = open_store(&data.data)?;
-            let (token, record) = Registry::new(store.database())?.issue_token(&user, label)?;
+            let (token, record) = Registry::new(&store.database())?.issue_token(&user, label)?;
             let shown = serde_json::json!({ "token": token, "id": record.id, "user": record.user });
             print(data.json, &shown, || {
                 format!(
@@ -347,14 +348,14 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
         }
         TokenCommand::Revoke { id, data } => {
             let store = open_store(&data.data)?;
-            let record = Registry::new(store.database())?.revoke_token(&id)?;
+            let record = Registry::new(&store.database())?.revoke_token(&id)?;
             print(data.json, &record, || {
                 format!("revoked token {} of `{}`", record.id, record.user)
             })
         }
         TokenCommand::List { data } => {
             let store = open_store(&data.data)?;
-            let tokens = Registry::new(store.database())?.tokens()?;
+            let tokens = Registry::new(&store.database())?.tokens()?;
             print(data.json, &tokens, || {
                 tokens
                     .iter()
@@ -388,7 +389,7 @@ fn audit(args: AuditArgs) -> anyhow::Result<()> {
         since: args.since,
         until: args.until,
     };
-    let rows = server::audit::query(store.database(), &filter)?;
+    let rows = server::audit::query(&store.database(), &filter)?;
     print(args.data.json, &rows, || {
         let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         rows.iter()

@@ -521,6 +521,10 @@ impl<S: Store> Relay<S> {
             // rows describe what was not stored.
             self.defer_audit(carried);
             self.enter_fault(&e);
+            // redb refuses even reads after a failed commit until reopened.
+            if let Err(e) = self.hub.repo().store().recover() {
+                warn!(error = %e, "could not reopen the store after the failed commit; reads fail until it can");
+            }
             let mut affected = senders;
             let mut docs = docs;
             for (peer, message) in &send {
@@ -783,7 +787,7 @@ impl<S: Store> Relay<S> {
         };
         let p = if p.generation < guard.generation {
             // Checked before a revocation this thread has already seen.
-            match Principal::of_hash(&Registry::reader(guard.store.database()), &p.token_hash) {
+            match Principal::of_hash(&Registry::reader(&guard.store.database()), &p.token_hash) {
                 Ok(Some(fresh)) => Arc::new(fresh),
                 Ok(None) => {
                     let mut record = AuditRecord::new(AuditAction::Revoked);
@@ -829,7 +833,8 @@ impl<S: Store> Relay<S> {
             return;
         };
         guard.generation = generation;
-        let registry = Registry::reader(guard.store.database());
+        let db = guard.store.database();
+        let registry = Registry::reader(&db);
         if guard.mode == AuthMode::FromRegistry && guard.policy.is_open() {
             match registry.has_users() {
                 Ok(true) => {

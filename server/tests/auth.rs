@@ -60,7 +60,8 @@ const USERS: &[(&str, Role, &str)] = &[
 /// Sets up the registry in a new relay database; returns each user's token.
 fn registry(path: &Path) -> BTreeMap<&'static str, String> {
     let store = RedbStore::open(path).unwrap();
-    let r = Registry::new(store.database()).unwrap();
+    let db = store.database();
+    let r = Registry::new(&db).unwrap();
     for (grid, community, street) in [
         ("G-01", "幸福社区", "文三街道"),
         ("G-02", "和平社区", "文三街道"),
@@ -166,7 +167,7 @@ impl City {
     }
 
     fn audit(&self, filter: &AuditFilter) -> Vec<server::audit::AuditRecord> {
-        server::audit::query(self.server.database().database(), filter).unwrap()
+        server::audit::query(&self.server.database().database(), filter).unwrap()
     }
 }
 
@@ -468,7 +469,8 @@ async fn a_token_revoked_mid_session_closes_its_connection() {
     let chen = city.join("chen", &["G-01"]).await;
 
     let db = city.server.database();
-    let registry = Registry::new(db.database()).unwrap();
+    let db = db.database();
+    let registry = Registry::new(&db).unwrap();
     let wang_token = registry
         .tokens()
         .unwrap()
@@ -585,7 +587,8 @@ async fn a_relay_without_users_is_open_until_the_first_user_exists() {
     anon.try_push(&id.document_id()).await.unwrap();
 
     let db = server.database();
-    let r = Registry::new(db.database()).unwrap();
+    let db = db.database();
+    let r = Registry::new(&db).unwrap();
     r.add_grid(&GridRecord {
         code: code("G-01"),
         name: "一".into(),

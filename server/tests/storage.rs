@@ -168,7 +168,8 @@ async fn denials_beyond_the_first_of_a_connection_become_one_counted_row() {
     let mut tokens = Vec::new();
     {
         let store = RedbStore::open(&path).unwrap();
-        let r = Registry::new(store.database()).unwrap();
+        let db = store.database();
+        let r = Registry::new(&db).unwrap();
         for (grid, community) in [("G-01", "幸福社区"), ("G-02", "和平社区")] {
             r.add_grid(&GridRecord {
                 code: GridCode::new(grid).unwrap(),
@@ -222,7 +223,7 @@ async fn denials_beyond_the_first_of_a_connection_become_one_counted_row() {
             user: Some("wang".into()),
             ..AuditFilter::default()
         };
-        server::audit::query(server.database().database(), &filter)
+        server::audit::query(&server.database().database(), &filter)
             .unwrap()
             .into_iter()
             .filter(|r| r.action == AuditAction::Denied)

@@ -193,7 +193,8 @@ fn export(args: &ExportArgs) -> Result<(), Failure> {
             path.display()
         ))
     })?;
-    let registry = Registry::new(store.database()).map_err(ExportError::from)?;
+    let db = store.database();
+    let registry = Registry::new(&db).map_err(ExportError::from)?;
     let want = Selection {
         grids: args.grids.clone(),
         community: args.community.clone(),
