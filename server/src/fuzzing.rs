@@ -126,6 +126,21 @@ fn principal(user: &str) -> Principal {
     }
 }
 
+/// What the `decode` fuzz target does with each input: any bytes decode
+/// to a message or an error, never a panic, and whatever decodes
+/// re-encodes to the same message.
+pub fn decode(data: &[u8]) {
+    use client_core::protocol;
+    use client_core::sync::{HEADS_MESSAGE, HEADS_REPLY};
+    const EXTENSIONS: &[&str] = &[HEADS_MESSAGE, HEADS_REPLY];
+    let _ = protocol::decode(data);
+    if let Ok(message) = protocol::decode_with_extensions(data, EXTENSIONS) {
+        let again = protocol::decode_with_extensions(&protocol::encode(&message), EXTENSIONS)
+            .expect("an encoded message decodes");
+        assert_eq!(again, message, "encode/decode round trip");
+    }
+}
+
 /// Keys GridSync documents use, for the program's `put`s.
 const KEYS: &[&str] = &[
     "doc_type",
@@ -182,10 +197,42 @@ const VALUES: &[&str] = &[
 /// Largest chain of nested maps one program step builds.
 const MAX_NEST: usize = 2 * u16::MAX as usize;
 
+/// What an ingest program did, for tests that replay one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Frames the hub received.
+    pub frames: usize,
+    /// Frames it refused (an `error` frame and a close).
+    pub refused: usize,
+    /// Documents in the store at the end.
+    pub stored: usize,
+}
+
 /// Runs `data` as an ingest program against a fresh [`Ingest`]: what the
 /// `ingest` fuzz target does with each input. Panics only where the relay
 /// would (or where it stored a change its policy refused).
-pub fn ingest(data: &[u8]) {
+///
+/// The program is a byte string of steps, each an op byte (taken modulo
+/// 13) and its operands (a missing operand reads as 0). There are four
+/// document slots (a ticket id, the `G-01` and `G-02` index ids, another
+/// id), each a document on the device side with the objects built in it.
+///
+/// | op | operands | step |
+/// |---|---|---|
+/// | 0 | user | act as `PEERS[user % 4]` |
+/// | 1 | slot | work on slot `slot % 4` |
+/// | 2 | obj, key, value | put `VALUES[value]` at `KEYS[key]` (or insert it in a list) |
+/// | 3 | obj, key, hi, lo | put the integer `hi << 8 \| lo` |
+/// | 4, 5 | obj, key | put a new map, a new list (in a list: insert a map) |
+/// | 6 | obj, key | delete the key (in a list: the last element) |
+/// | 7 | obj, key, value | put a text object holding `VALUES[value]` |
+/// | 8 | obj, key, hi, lo | a chain of `2 × (hi << 8 \| lo)` nested maps under `m` |
+/// | 9, 10 | | sync the slot as the user (`sync`, `request`) until quiet |
+/// | 11, 12 | len, bytes… | send `len` raw bytes as a sync message |
+///
+/// `obj` picks among the slot's objects built so far (the root first);
+/// each edit is one change by the user's own actor id.
+pub fn ingest(data: &[u8]) -> Outcome {
     use automerge::sync::SyncDoc as _;
     use automerge::transaction::Transactable as _;
     use automerge::{ActorId, AutoCommit, ObjId, ObjType, ROOT, ReadDoc as _, ScalarValue};
@@ -219,6 +266,7 @@ pub fn ingest(data: &[u8]) {
     let mut user = 0usize;
     let mut slot = 0usize;
     let relay = ingest.hub().me().clone();
+    let mut outcome = Outcome::default();
     while let Some(op) = next() {
         let s = &mut slots[slot];
         let pick = |b: Option<u8>, n: usize| usize::from(b.unwrap_or(0)) % n;
@@ -319,7 +367,8 @@ pub fn ingest(data: &[u8]) {
                             data: message.encode(),
                         }
                     };
-                    let Some(answers) = deliver(&mut ingest, &peer, s.id, frame) else {
+                    let Some(answers) = deliver(&mut ingest, &peer, s.id, frame, &mut outcome)
+                    else {
                         s.states[user] = automerge::sync::State::new();
                         break;
                     };
@@ -354,13 +403,20 @@ pub fn ingest(data: &[u8]) {
                     document_id: s.id,
                     data: raw,
                 };
-                if deliver(&mut ingest, &peer, s.id, frame).is_none() {
+                if deliver(&mut ingest, &peer, s.id, frame, &mut outcome).is_none() {
                     s.states[user] = automerge::sync::State::new();
                 }
             }
             _ => unreachable!("op % 13"),
         }
     }
+    outcome.stored = ingest
+        .hub()
+        .repo()
+        .store()
+        .documents()
+        .map_or(0, |d| d.len());
+    outcome
 }
 
 /// Sends `frame` and checks the relay's promise: a refused change leaves
@@ -371,9 +427,18 @@ fn deliver(
     peer: &PeerId,
     doc: client_core::ids::DocumentId,
     frame: Message,
+    outcome: &mut Outcome,
 ) -> Option<Vec<(PeerId, Message)>> {
+    outcome.frames += 1;
     let before = ingest.hub().repo().store().heads(&doc).ok()?;
     let fx = ingest.receive(peer, frame).ok()?;
+    if fx
+        .send
+        .iter()
+        .any(|(p, m)| p == peer && matches!(m, Message::Error { .. }))
+    {
+        outcome.refused += 1;
+    }
     let refused = fx
         .events
         .iter()
