@@ -196,8 +196,10 @@ const VALUES: &[&str] = &[
     "路灯",
 ];
 
-/// Largest chain of nested maps one program step builds.
-const MAX_NEST: usize = 2 * u16::MAX as usize;
+/// Largest chain of nested maps one program step builds (its deepest map
+/// becomes an object later steps can build on, so deeper chains take
+/// several steps); keeps each run fast enough to fuzz.
+const MAX_NEST: usize = 1024;
 
 /// What an ingest program did, for tests that replay one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -228,7 +230,7 @@ pub struct Outcome {
 /// | 4, 5 | obj, key | put a new map, a new list (in a list: insert a map) |
 /// | 6 | obj, key | delete the key (in a list: the last element) |
 /// | 7 | obj, key, value | put a text object holding `VALUES[value]` |
-/// | 8 | obj, key, hi, lo | a chain of `2 × (hi << 8 \| lo)` nested maps under `m` |
+/// | 8 | obj, key, hi, lo | a chain of `2 × (hi << 8 \| lo)` (at most 1024) nested maps under `m`; the deepest becomes an object |
 /// | 9, 10 | | sync the slot as the user (`sync`, `request`) until quiet |
 /// | 11, 12 | len, bytes… | send `len` raw bytes as a sync message |
 ///
@@ -321,7 +323,8 @@ pub fn ingest(data: &[u8]) -> Outcome {
                             * 2;
                         let mut at = obj.clone();
                         let mut result = Ok(None);
-                        for i in 0..n.min(MAX_NEST) {
+                        let n = n.min(MAX_NEST);
+                        for i in 0..n {
                             let made = if i == 0 && kind == ObjType::List {
                                 s.doc.insert_object(&at, index, ObjType::Map)
                             } else {
@@ -335,12 +338,15 @@ pub fn ingest(data: &[u8]) -> Outcome {
                                 }
                             }
                         }
+                        if n > 0 && result.is_ok() {
+                            result = Ok(Some((at, ObjType::Map)));
+                        }
                         result
                     }
                     _ => Ok(None),
                 };
                 if let Ok(Some(obj)) = made
-                    && s.objs.len() < 64
+                    && s.objs.len() < 256
                 {
                     s.objs.push(obj);
                 }

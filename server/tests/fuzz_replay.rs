@@ -80,6 +80,6 @@ fn replay_crasher(name: &str) {
 /// aborting the relay. A stack overflow aborts this test binary too.
 #[test]
 #[ignore = "fixed by the lead's document-limits change"]
-fn ingest_survives_100000_nested_maps() {
-    replay_crasher("deep-nesting-100000-maps");
+fn ingest_survives_102400_nested_maps() {
+    replay_crasher("deep-nesting-102400-maps");
 }
