@@ -1266,6 +1266,8 @@ mod tests {
         );
         let fault = relay.storage.fault().expect("the store is marked faulty");
         assert!(fault.contains("disk is full"), "{fault}");
+        // redb needs reopening before it even reads again: at once.
+        assert_eq!(store.recoveries(), 1);
 
         // b retries while the disk is still full: told why, then closed.
         rejoin(&mut relay, &mut b);
@@ -1313,6 +1315,11 @@ mod tests {
         store.free_disk();
         relay.round([Input::Probe]);
         assert_eq!(relay.storage.fault(), None);
+        assert_eq!(
+            store.recoveries(),
+            3,
+            "each probe lets the store recover first"
+        );
         rejoin(&mut relay, &mut b);
         assert_eq!(settle(&mut relay, &mut b), (None, None));
         let mut stored = store.documents().unwrap();
