@@ -9,12 +9,22 @@
 //! Each program runs on a thread with the hub thread's stack (2 MiB, the
 //! default), so a recursion over client-supplied depth overflows where it
 //! would in the relay.
+//!
+//! A stack overflow kills the process before libFuzzer can write the input
+//! out (without AddressSanitizer nothing handles the signal on another
+//! stack). With `GRIDSYNC_FUZZ_LAST_INPUT` set to a folder, each process
+//! writes the input it is about to run to `<folder>/<pid>` first: what is
+//! left in a file whose process crashed is the crashing input.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    if let Some(dir) = std::env::var_os("GRIDSYNC_FUZZ_LAST_INPUT") {
+        let path = std::path::Path::new(&dir).join(std::process::id().to_string());
+        std::fs::write(path, data).expect("write the last input");
+    }
     let data = data.to_vec();
     let run = std::thread::Builder::new()
         .stack_size(2 * 1024 * 1024)
