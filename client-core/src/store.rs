@@ -6,10 +6,12 @@
 //! the ticket summary it produces and any sync state land in one
 //! transaction, so the summary index can never disagree with the documents.
 //! `RedbStore` (feature `redb`, on by default) is what devices and the relay
-//! use; [`MemoryStore`] serves tests and builds without redb.
+//! use; [`MemoryStore`] serves tests and builds without redb, and
+//! [`FaultyStore`] wraps either to fail writes or reads on command.
 //!
 //! Errors are returned, never swallowed or turned into "missing".
 
+mod faulty;
 mod memory;
 pub mod meta;
 #[cfg(feature = "redb")]
@@ -18,6 +20,7 @@ mod redb;
 use crate::ids::{DocumentId, GridCode};
 use crate::model::summary::TicketSummary;
 
+pub use self::faulty::FaultyStore;
 pub use self::memory::MemoryStore;
 #[cfg(feature = "redb")]
 pub use self::redb::RedbStore;
@@ -185,6 +188,21 @@ impl Batch {
         self
     }
 
+    /// Whether the batch holds anything besides sync states: sync states
+    /// only spare a reconnecting peer some round trips, so a store that
+    /// cannot write may drop them; everything else must be kept.
+    pub fn holds_data(&self) -> bool {
+        self.ops
+            .iter()
+            .any(|op| !matches!(op, Op::PutSyncState { .. }))
+    }
+
+    /// Drops the batch's sync states (see [`Batch::holds_data`]).
+    pub fn drop_sync_states(&mut self) -> &mut Self {
+        self.ops.retain(|op| !matches!(op, Op::PutSyncState { .. }));
+        self
+    }
+
     /// Persists an encoded `automerge::sync::State` for a known peer.
     pub fn put_sync_state(
         &mut self,
@@ -265,6 +283,22 @@ impl From<std::io::Error> for StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether the storage ran out of space (a full disk or quota): the
+    /// condition clears by itself once space is freed.
+    pub fn is_out_of_space(&self) -> bool {
+        let io = match self {
+            StoreError::Io(e) => e,
+            StoreError::Redb(::redb::Error::Io(e)) => e,
+            _ => return false,
+        };
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        )
+    }
+}
+
 /// Storage for documents, their summaries, sync states and device metadata.
 pub trait Store: Send + Sync {
     /// A document's snapshot and chunks; `None` if never stored.
@@ -299,6 +333,14 @@ pub trait Store: Send + Sync {
 
     /// A document's heads as last written; `None` if never stored.
     fn heads(&self, doc: &DocumentId) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError>;
+
+    /// Makes the store usable again after a failed write, as far as the
+    /// store itself can: a redb database refuses every operation after an
+    /// I/O error in a commit until it is reopened. Cheap when nothing
+    /// failed; an error means the store is still unusable (retry later).
+    fn recover(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -335,6 +377,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn heads(&self, doc: &DocumentId) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError> {
         (**self).heads(doc)
+    }
+    fn recover(&self) -> Result<(), StoreError> {
+        (**self).recover()
     }
 }
 

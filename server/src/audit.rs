@@ -65,6 +65,10 @@ pub struct AuditRecord {
     pub reason: Option<String>,
     /// The client's address (`auth_failed`).
     pub addr: Option<String>,
+    /// How many events one row stands for: a connection's denials beyond
+    /// the first few, written as one row when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
 }
 
 impl AuditRecord {
@@ -80,6 +84,7 @@ impl AuditRecord {
             changes: None,
             reason: None,
             addr: None,
+            count: None,
         }
     }
 }
@@ -200,7 +205,7 @@ mod tests {
     fn rows_are_filtered_by_user_document_grid_and_time() {
         let dir = tempfile::tempdir().unwrap();
         let store = RedbStore::open(dir.path().join("r.redb")).unwrap();
-        let log = AuditLog::open(store.database()).unwrap();
+        let log = AuditLog::open(&store.database()).unwrap();
         let mut batch = client_core::store::Batch::new();
         for (at, user, grid) in [
             (10, "wang", "G-01"),
@@ -215,7 +220,7 @@ mod tests {
             log.append(&mut batch, &r);
         }
         store.write(batch).unwrap();
-        let db = store.database();
+        let db = &*store.database();
         let all = query(db, &AuditFilter::default()).unwrap();
         assert_eq!(all.iter().map(|r| r.at).collect::<Vec<_>>(), [10, 20, 30]);
         let wang = AuditFilter {

@@ -211,7 +211,8 @@ impl Gate {
                  or ask an admin for a token (`gridsync-server token issue`)",
             ));
         };
-        let registry = Registry::reader(self.store.database());
+        let db = self.store.database();
+        let registry = Registry::reader(&db);
         let hash = token_hash(token);
         match Principal::of_hash(&registry, &hash) {
             Ok(Some(p)) => Ok(p),

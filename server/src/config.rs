@@ -52,6 +52,10 @@ pub struct Config {
     /// close connections whose token was revoked by `gridsync-server token
     /// revoke` (another process) and pick up new grids and users.
     pub registry_poll: Duration,
+    /// After a failed commit (a full disk), how long the relay waits before
+    /// it first tries the store again; each failed try doubles the wait,
+    /// up to 32 times this. Writes are refused meanwhile, reads served.
+    pub storage_retry: Duration,
 }
 
 /// Whether the relay asks for bearer tokens.
@@ -87,6 +91,7 @@ impl Default for Config {
             auth_failure_burst: 10,
             auth_failure_refill: Duration::from_secs(2),
             registry_poll: Duration::from_secs(1),
+            storage_retry: Duration::from_secs(1),
         }
     }
 }
@@ -116,6 +121,7 @@ impl Config {
             ("close_timeout", self.close_timeout),
             ("auth_failure_refill", self.auth_failure_refill),
             ("registry_poll", self.registry_poll),
+            ("storage_retry", self.storage_retry),
         ];
         for (name, value) in durations {
             if value.is_zero() {

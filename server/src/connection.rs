@@ -64,6 +64,8 @@ pub(crate) struct Shared {
     pub store: Arc<client_core::store::RedbStore>,
     /// Checks bearer tokens.
     pub gate: Gate,
+    /// Whether the store takes writes (set by the hub thread).
+    pub storage: Arc<crate::storage::StorageHealth>,
 }
 
 /// Serves HTTP on `listener` until `signal` completes and every plain HTTP
@@ -97,17 +99,31 @@ pub(crate) async fn serve(
 
 #[derive(Serialize)]
 struct Health {
+    /// `ok`, or `degraded` while the store refuses writes.
     status: &'static str,
     connections: usize,
     documents_in_memory: usize,
+    /// Why writes are refused (reads are still served).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage: Option<String>,
 }
 
-async fn healthz(State(shared): State<Arc<Shared>>) -> axum::Json<Health> {
-    axum::Json(Health {
-        status: "ok",
+/// 200 while the relay serves reads and writes; 503 while its storage
+/// refuses writes, with the reason.
+async fn healthz(State(shared): State<Arc<Shared>>) -> (StatusCode, axum::Json<Health>) {
+    let fault = shared.storage.fault();
+    let status = if fault.is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let health = Health {
+        status: if fault.is_some() { "degraded" } else { "ok" },
         connections: *shared.connections.borrow(),
         documents_in_memory: shared.documents_in_memory.load(Ordering::Relaxed),
-    })
+        storage: fault,
+    };
+    (status, axum::Json(health))
 }
 
 async fn upgrade(

@@ -4,7 +4,7 @@
 //! Devices connect to `/` (as to the JS sync server), send `join`, get
 //! `peer`, and then sync documents; the relay keeps every document it is
 //! sent and hands it to every device that may see it. `/healthz` reports
-//! liveness; `/api/me` tells a token's owner who they are (for
+//! liveness (503 while the storage refuses writes); `/api/me` tells a token's owner who they are (for
 //! `gridsync login`). `GET /api/export` serves the district-review export
 //! (XLSX, CSV, GeoJSON, JSON) to reviewer, supervisor and admin bearer
 //! tokens, scoped by the [`registry`]; see [`export`], which also backs the
@@ -70,6 +70,13 @@
 //!   the store fails.) If the commit fails,
 //!   nothing from that round is sent, its documents are dropped from memory
 //!   and its peers are closed so they retry.
+//! - **Storage faults**: a failed commit (a full disk) also puts the relay
+//!   in a read-only state, logged once: frames that would store anything
+//!   get an `error` frame saying why and a close (devices keep their
+//!   changes and retry), reads are served, `/healthz` answers 503 with the
+//!   reason. A probe on a backoff (`Config::storage_retry`) lets the store
+//!   recover and commits a small row; the first that succeeds ends it,
+//!   without a restart.
 //! - **Backpressure**: the hub never waits for a socket. Frames go to a
 //!   connection with `try_send`; a connection whose queue is full (a client
 //!   that stopped reading) is closed, and everyone else keeps being served.
@@ -98,14 +105,17 @@ mod config;
 mod connection;
 mod error;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 mod identity;
 pub mod registry;
 mod relay;
+mod storage;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 
-use client_core::store::RedbStore;
+use client_core::store::{RedbStore, Store};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -131,9 +141,23 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    run_over(listener, store.clone(), store, config, shutdown).await
+}
+
+/// [`run`], with the hub's documents in `documents`, a [`Store`] that
+/// writes into `store` (a wrapper of it, such as
+/// [`client_core::store::FaultyStore`] in tests of a failing disk). The
+/// registry, the token checks and exports use `store` directly.
+pub async fn run_over<S: Store + 'static>(
+    listener: tokio::net::TcpListener,
+    store: Arc<RedbStore>,
+    documents: S,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     config.validate()?;
     let db = store.database();
-    let registry = Registry::new(db)?;
+    let registry = Registry::new(&db)?;
     let open = match config.auth {
         AuthMode::Open => true,
         AuthMode::Required => false,
@@ -148,8 +172,8 @@ pub async fn run(
     let generation = registry.generation()?;
     let open = Arc::new(AtomicBool::new(open));
     let guard = Guard {
-        policy: Policy::load(db, open.clone()).map_err(ServerError::Actors)?,
-        audit: AuditLog::open(db)?,
+        policy: Policy::load(&db, open.clone()).map_err(ServerError::Actors)?,
+        audit: AuditLog::open(&db)?,
         store: store.clone(),
         mode: config.auth,
         generation,
@@ -161,11 +185,13 @@ pub async fn run(
         config.auth_failure_refill,
     );
     let documents_in_memory = Arc::new(AtomicUsize::new(0));
+    let storage = Arc::new(storage::StorageHealth::default());
     let http_store = store.clone();
     let relay = relay::start(
-        store.clone(),
+        documents,
         &config,
         documents_in_memory.clone(),
+        storage.clone(),
         Some(guard),
     )
     .await?;
@@ -176,6 +202,7 @@ pub async fn run(
     );
     let drain_timeout = config.drain_timeout;
     let poll = config.registry_poll;
+    let storage_retry = config.storage_retry;
     let stop = Arc::new(watch::Sender::new(false));
     let shared = Arc::new(Shared {
         config,
@@ -186,7 +213,14 @@ pub async fn run(
         stopping: stop.subscribe(),
         store: http_store,
         gate,
+        storage: storage.clone(),
     });
+    let prober = tokio::spawn(storage::probe(
+        storage,
+        storage_retry,
+        relay.inputs.clone(),
+        stop.subscribe(),
+    ));
     let poller = tokio::spawn(poll_registry(
         store,
         generation,
@@ -224,6 +258,8 @@ pub async fn run(
     drop(shared);
     poller.abort();
     let _ = poller.await;
+    prober.abort();
+    let _ = prober.await;
     relay.stop().await?;
     info!("relay stopped");
     served.map_err(ServerError::Serve)
@@ -246,7 +282,7 @@ async fn poll_registry(
             _ = ticks.tick() => {}
             _ = stopping.wait_for(|s| *s) => return,
         }
-        match Registry::reader(store.database()).generation() {
+        match Registry::reader(&store.database()).generation() {
             Ok(generation) if generation != seen => {
                 seen = generation;
                 if hub.send(Input::Recheck { generation }).await.is_err() {

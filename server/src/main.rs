@@ -238,7 +238,7 @@ impl DataArgs {
         f: impl FnOnce(&Registry<'_>) -> Result<T, RegistryError>,
     ) -> anyhow::Result<T> {
         let store = server::admin::open_store(&self.data)?;
-        Ok(f(&Registry::new(store.database())?)?)
+        Ok(f(&Registry::new(&store.database())?)?)
     }
 
     /// Prints `value` as JSON with `--json`, else `human()`.
@@ -364,7 +364,7 @@ fn audit(args: AuditArgs) -> anyhow::Result<()> {
         since: args.since,
         until: args.until,
     };
-    let rows = server::audit::query(store.database(), &filter)?;
+    let rows = server::audit::query(&store.database(), &filter)?;
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     args.data.print_rows(&rows, |r| {
         let at = chrono::DateTime::from_timestamp_millis(r.at)

@@ -13,6 +13,18 @@
 //! more than the store holds) and the round's peers are closed so they
 //! reconnect and sync again.
 //!
+//! A failed commit also marks the store faulty ([`StorageHealth`], logged
+//! once): until a probe ([`Input::Probe`], sent on a backoff) commits
+//! again, a frame that would store anything is refused with an `error`
+//! frame and a close (the device keeps its changes and retries), while
+//! reads are served from what is stored; rounds that hold only sync states
+//! commit nothing, and their audit rows wait in memory for the next commit.
+//!
+//! Denials are audited one by one only for the first
+//! [`DENIALS_AUDITED`] of a connection; the rest are counted and written
+//! as one row when the connection ends, so a client probing ids cannot
+//! fill the disk with audit rows.
+//!
 //! With a [`Guard`] (always, under `server::run`) the thread also binds
 //! each peer to the user its connection authenticated as, adds the round's
 //! audit rows and newly registered actor ids to the round's batch (one
@@ -25,6 +37,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use client_core::ids::DocumentId;
 use client_core::protocol::{Message, PeerId, PeerMetadata};
@@ -32,7 +45,7 @@ use client_core::store::{RedbStore, Store};
 use client_core::sync::{Effects, Hub, HubEvent};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::access::Policy;
 use crate::audit::{AuditAction, AuditLog, AuditRecord};
@@ -40,7 +53,19 @@ use crate::auth::Principal;
 use crate::config::AuthMode;
 use crate::identity::RelayIdentity;
 use crate::registry::Registry;
+use crate::storage::StorageHealth;
 use crate::{Config, ServerError};
+
+/// Denials of one connection audited row by row; the rest of them become
+/// one row with their count when the connection ends.
+pub(crate) const DENIALS_AUDITED: u32 = 16;
+
+/// Audit rows kept in memory while the store cannot commit; beyond this
+/// they are counted and the count is audited instead.
+const MAX_DEFERRED_AUDIT: usize = 10_000;
+
+/// The meta key a storage probe writes (the probe's time, milliseconds).
+const PROBE_KEY: &str = "relay_storage_probe";
 
 /// One WebSocket connection's number, unique in this process. A peer id
 /// may reconnect on a new connection before the old one is gone; inputs
@@ -86,6 +111,9 @@ pub(crate) enum Input {
     /// The registry changed (it is now at `generation`): re-check the open
     /// connections' tokens and scopes, and whether tokens are required.
     Recheck { generation: u64 },
+    /// The store is faulty: let it recover and try a small commit (sent on
+    /// a backoff by [`crate::storage::probe`]).
+    Probe,
     /// Commit what is pending and end the thread (graceful shutdown).
     Stop,
 }
@@ -167,6 +195,7 @@ pub(crate) async fn start<S: Store + 'static>(
     store: S,
     config: &Config,
     documents_in_memory: Arc<AtomicUsize>,
+    storage: Arc<StorageHealth>,
     guard: Option<Guard>,
 ) -> Result<RelayHandle, ServerError> {
     let (inputs, receiver) = mpsc::channel(config.hub_queue);
@@ -188,6 +217,7 @@ pub(crate) async fn start<S: Store + 'static>(
             };
             let mut relay = Relay::new(store, identity.peer_id.clone(), capacity, outbound_queue);
             relay.documents_in_memory = documents_in_memory;
+            relay.storage = storage;
             if let Some(guard) = guard {
                 relay.guard(guard);
             }
@@ -239,6 +269,35 @@ pub(crate) struct Relay<S: Store> {
     /// Published after every round for `/healthz`.
     documents_in_memory: Arc<AtomicUsize>,
     guard: Option<Guard>,
+    /// Set while commits fail: writes are refused, reads served.
+    fault: Option<Fault>,
+    /// The fault as `/healthz` reports it.
+    storage: Arc<StorageHealth>,
+    /// Audit rows waiting for the next commit: those of rounds that
+    /// committed nothing while the store was faulty, and the denial
+    /// tallies of connections that ended.
+    deferred_audit: Vec<AuditRecord>,
+    /// Audit rows dropped because `deferred_audit` was full.
+    audit_overflow: u64,
+    /// Denials of each open connection so far.
+    denials: HashMap<PeerId, Denials>,
+}
+
+/// Why and since when the store refuses commits.
+#[derive(Debug)]
+struct Fault {
+    reason: String,
+    since: Instant,
+    /// Writes refused since.
+    refused: u64,
+}
+
+/// One connection's denials: how many were audited, how many only counted.
+#[derive(Debug, Default)]
+struct Denials {
+    audited: u32,
+    counted: u64,
+    user: Option<String>,
 }
 
 /// Inputs folded into one commit, and whom they concern.
@@ -270,6 +329,11 @@ impl<S: Store> Relay<S> {
             outbound_queue,
             documents_in_memory: Arc::default(),
             guard: None,
+            fault: None,
+            storage: Arc::default(),
+            deferred_audit: Vec::new(),
+            audit_overflow: 0,
+            denials: HashMap::new(),
         }
     }
 
@@ -356,6 +420,15 @@ impl<S: Store> Relay<S> {
                         self.hub.receive(&peer, message, &mut fx)
                     }));
                     match handled {
+                        Ok(Ok(())) if self.fault.is_some() && fx.batch.holds_data() => {
+                            // Nothing can be stored: drop what the hub
+                            // applied in memory and refuse the write.
+                            self.flush(&mut round);
+                            if let Some(doc) = doc {
+                                self.hub.forget(&doc);
+                            }
+                            self.refuse_write(&peer);
+                        }
                         Ok(Ok(())) => {
                             round.senders.insert(peer);
                             round.docs.extend(doc);
@@ -392,6 +465,10 @@ impl<S: Store> Relay<S> {
                 }
                 Input::Audit(record) => round.audit.push(record),
                 Input::Recheck { generation } => self.recheck(generation, &mut round),
+                Input::Probe => {
+                    self.flush(&mut round);
+                    self.probe();
+                }
                 Input::Stop => stop = true,
             }
         }
@@ -446,17 +523,41 @@ impl<S: Store> Relay<S> {
             close,
             events,
         } = fx;
+        let mut audit = audit;
+        audit.extend(self.audit_rows(&events));
+        // Rows carried over from rounds that committed nothing.
+        let mut carried = Vec::new();
+        if self.fault.is_some() {
+            // Sync states only spare round trips; audit rows can wait.
+            batch.drop_sync_states();
+            self.defer_audit(std::mem::take(&mut audit));
+        } else {
+            carried = std::mem::take(&mut self.deferred_audit);
+            carried.extend(self.overflow_row());
+        }
         if let Some(guard) = &self.guard {
-            for record in audit.iter().chain(&self.audit_rows(&events)) {
+            for record in carried.iter().chain(&audit) {
                 guard.audit.append(&mut batch, record);
             }
             guard.policy.stage(&mut batch);
         }
-        let written = self.hub.repo().store().write(batch);
+        let written = if self.fault.is_some() && batch.is_empty() {
+            Ok(())
+        } else {
+            self.hub.repo().store().write(batch)
+        };
         if let Some(guard) = &self.guard {
             guard.policy.settle(written.is_ok());
         }
         if let Err(e) = written {
+            // The carried rows wait for the next commit; this round's own
+            // rows describe what was not stored.
+            self.defer_audit(carried);
+            self.enter_fault(&e);
+            // redb refuses even reads after a failed commit until reopened.
+            if let Err(e) = self.hub.repo().store().recover() {
+                warn!(error = %e, "could not reopen the store after the failed commit; reads fail until it can");
+            }
             let mut affected = senders;
             let mut docs = docs;
             for (peer, message) in &send {
@@ -519,6 +620,119 @@ impl<S: Store> Relay<S> {
         }
     }
 
+    /// A commit failed: refuse writes until a probe commits (logged once
+    /// per fault, not per refused frame).
+    fn enter_fault(&mut self, e: &client_core::store::StoreError) {
+        if self.fault.is_some() {
+            return;
+        }
+        let reason = if e.is_out_of_space() {
+            format!("the relay's disk is full ({e})")
+        } else {
+            format!("the relay's storage failed ({e})")
+        };
+        error!(
+            %reason,
+            "refusing writes until the storage takes a commit again (probing on a backoff); reads are still served"
+        );
+        self.storage.set_fault(reason.clone());
+        self.fault = Some(Fault {
+            reason,
+            since: Instant::now(),
+            refused: 0,
+        });
+    }
+
+    /// Answers a frame that would store something while the store is
+    /// faulty: an `error` frame saying so, then a close the device retries
+    /// after (its changes stay in its outbox).
+    fn refuse_write(&mut self, peer: &PeerId) {
+        let Some(fault) = &mut self.fault else {
+            return;
+        };
+        fault.refused += 1;
+        let message = format!(
+            "{}: it cannot store changes now and will accept them again once it can; \
+             your changes are kept on your device, sync again later",
+            fault.reason
+        );
+        debug!(%peer, "refused a write: storage is faulty");
+        self.deliver(
+            peer,
+            Message::Error {
+                sender_id: Some(self.hub.me().clone()),
+                target_id: Some(peer.clone()),
+                message,
+            },
+        );
+        self.close(
+            peer,
+            Close::new(
+                CloseKind::Internal,
+                "the relay cannot store changes now; retry later",
+            ),
+        );
+    }
+
+    /// Lets the store recover and commits a probe row with the audit rows
+    /// that waited; the first success ends the fault.
+    fn probe(&mut self) {
+        if self.fault.is_none() {
+            return;
+        }
+        let mut batch = client_core::store::Batch::new();
+        batch.put_meta(
+            PROBE_KEY,
+            chrono::Utc::now().timestamp_millis().to_be_bytes().to_vec(),
+        );
+        let mut carried = std::mem::take(&mut self.deferred_audit);
+        carried.extend(self.overflow_row());
+        if let Some(guard) = &self.guard {
+            for record in &carried {
+                guard.audit.append(&mut batch, record);
+            }
+        }
+        let store = self.hub.repo().store();
+        match store.recover().and_then(|()| store.write(batch)) {
+            Ok(()) => {
+                let fault = self.fault.take().expect("checked above");
+                info!(
+                    after = ?fault.since.elapsed(),
+                    refused_writes = fault.refused,
+                    audit_rows = carried.len(),
+                    "storage takes commits again: accepting writes"
+                );
+                self.storage.clear();
+            }
+            Err(e) => {
+                debug!(error = %e, "storage probe failed; still refusing writes");
+                self.defer_audit(carried);
+            }
+        }
+    }
+
+    /// Keeps audit rows for the next commit, up to [`MAX_DEFERRED_AUDIT`].
+    fn defer_audit(&mut self, rows: impl IntoIterator<Item = AuditRecord>) {
+        for row in rows {
+            if self.deferred_audit.len() < MAX_DEFERRED_AUDIT {
+                self.deferred_audit.push(row);
+            } else {
+                self.audit_overflow += 1;
+            }
+        }
+    }
+
+    /// A row counting the audit rows dropped while the store was faulty.
+    fn overflow_row(&mut self) -> Option<AuditRecord> {
+        if self.audit_overflow == 0 {
+            return None;
+        }
+        let mut row = AuditRecord::new(AuditAction::Refused);
+        row.count = Some(std::mem::take(&mut self.audit_overflow));
+        row.reason = Some("audit rows lost while the relay's storage was failing".into());
+        Some(row)
+    }
+
     /// Queues a frame; kills a connection whose queue is full.
     fn deliver(&mut self, peer: &PeerId, message: Message) {
         let Some((_, link)) = self.links.get(peer) else {
@@ -561,6 +775,19 @@ impl<S: Store> Relay<S> {
 
     fn unlink(&mut self, peer: &PeerId) -> Option<(ConnId, Link)> {
         let link = self.links.remove(peer)?;
+        if let Some(tally) = self.denials.remove(peer)
+            && tally.counted > 0
+        {
+            let mut row = AuditRecord::new(AuditAction::Denied);
+            row.user = tally.user;
+            row.peer = Some(peer.to_string());
+            row.count = Some(tally.counted);
+            row.reason = Some(format!(
+                "{} more documents the peer may not read on this connection (after the first {DENIALS_AUDITED}, written one by one)",
+                tally.counted
+            ));
+            self.defer_audit([row]);
+        }
         self.hub.disconnect(peer);
         if let Some(guard) = &self.guard {
             guard.policy.unbind(peer);
@@ -593,7 +820,7 @@ impl<S: Store> Relay<S> {
         };
         let p = if p.generation < guard.generation {
             // Checked before a revocation this thread has already seen.
-            match Principal::of_hash(&Registry::reader(guard.store.database()), &p.token_hash) {
+            match Principal::of_hash(&Registry::reader(&guard.store.database()), &p.token_hash) {
                 Ok(Some(fresh)) => Arc::new(fresh),
                 Ok(None) => {
                     let mut record = AuditRecord::new(AuditAction::Revoked);
@@ -639,7 +866,8 @@ impl<S: Store> Relay<S> {
             return;
         };
         guard.generation = generation;
-        let registry = Registry::reader(guard.store.database());
+        let db = guard.store.database();
+        let registry = Registry::reader(&db);
         if guard.mode == AuthMode::FromRegistry && guard.policy.is_open() {
             match registry.has_users() {
                 Ok(true) => {
@@ -696,10 +924,26 @@ impl<S: Store> Relay<S> {
         }
     }
 
-    /// Audit rows for the hub's events: stored changes, refusals, denials.
-    fn audit_rows(&self, events: &[HubEvent]) -> Vec<AuditRecord> {
+    /// Audit rows for the hub's events: stored changes, refusals, and the
+    /// first [`DENIALS_AUDITED`] denials of each connection (the rest are
+    /// counted, for one row when it ends).
+    fn audit_rows(&mut self, events: &[HubEvent]) -> Vec<AuditRecord> {
         let Some(guard) = &self.guard else {
             return Vec::new();
+        };
+        let denials = &mut self.denials;
+        let mut audited = |peer: &PeerId| {
+            let tally = denials.entry(peer.clone()).or_default();
+            if tally.audited < DENIALS_AUDITED {
+                tally.audited += 1;
+                true
+            } else {
+                tally.counted += 1;
+                if tally.user.is_none() {
+                    tally.user = guard.policy.principal(peer).map(|p| p.user.clone());
+                }
+                false
+            }
         };
         let row = |action, doc: &DocumentId, peer: &PeerId| {
             let mut r = AuditRecord::new(action);
@@ -726,12 +970,14 @@ impl<S: Store> Relay<S> {
                     r.reason = Some(reason.clone());
                     Some(r)
                 }
-                HubEvent::Denied { doc, peer } => {
+                HubEvent::Denied { doc, peer } if audited(peer) => {
                     let mut r = row(AuditAction::Denied, doc, peer);
                     r.reason = Some("may not read this document".into());
                     Some(r)
                 }
-                HubEvent::Unavailable { .. } | HubEvent::SameHeads { .. } => None,
+                HubEvent::Denied { .. }
+                | HubEvent::Unavailable { .. }
+                | HubEvent::SameHeads { .. } => None,
             })
             .collect()
     }
@@ -787,74 +1033,17 @@ mod tests {
     //! The hub thread's rounds, driven directly (no thread, no sockets)
     //! over a store whose commits can be made to fail.
 
-    use std::sync::atomic::AtomicBool;
-
     use automerge::ROOT;
     use automerge::sync::{State, SyncDoc};
     use automerge::transaction::Transactable;
-    use client_core::ids::GridCode;
-    use client_core::model::summary::TicketSummary;
-    use client_core::store::{Batch, Listing, MemoryStore, StoreError, StoredDoc};
+    use client_core::store::{FaultyStore, MemoryStore};
 
     use super::*;
 
-    /// A memory store whose non-empty writes fail while `fail` is set,
-    /// whose loads panic while `panic_loads` is set (standing in for any
-    /// bug an input might reach), and that counts the writes that succeed.
-    #[derive(Debug, Default)]
-    struct Faulty {
-        inner: MemoryStore,
-        fail: AtomicBool,
-        panic_loads: AtomicBool,
-        commits: AtomicUsize,
-    }
+    type Faulty = FaultyStore<MemoryStore>;
 
-    impl Store for Faulty {
-        fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, StoreError> {
-            assert!(!self.panic_loads.load(Ordering::SeqCst), "injected panic");
-            self.inner.load(doc)
-        }
-        fn chunk_count(&self, doc: &DocumentId) -> Result<usize, StoreError> {
-            self.inner.chunk_count(doc)
-        }
-        fn write(&self, batch: Batch) -> Result<(), StoreError> {
-            if batch.is_empty() {
-                return Ok(());
-            }
-            if self.fail.load(Ordering::SeqCst) {
-                return Err(StoreError::Io(std::io::Error::other("disk full")));
-            }
-            self.commits.fetch_add(1, Ordering::SeqCst);
-            self.inner.write(batch)
-        }
-        fn documents(&self) -> Result<Vec<DocumentId>, StoreError> {
-            self.inner.documents()
-        }
-        fn summary(&self, doc: &DocumentId) -> Result<Option<TicketSummary>, StoreError> {
-            self.inner.summary(doc)
-        }
-        fn grid_summaries(
-            &self,
-            grid: &GridCode,
-            which: Listing,
-        ) -> Result<Vec<TicketSummary>, StoreError> {
-            self.inner.grid_summaries(grid, which)
-        }
-        fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-            self.inner.meta(key)
-        }
-        fn sync_state(&self, doc: &DocumentId, peer: &str) -> Result<Option<Vec<u8>>, StoreError> {
-            self.inner.sync_state(doc, peer)
-        }
-        fn outbox(&self) -> Result<Vec<(DocumentId, u64)>, StoreError> {
-            self.inner.outbox()
-        }
-        fn heads(
-            &self,
-            doc: &DocumentId,
-        ) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError> {
-            self.inner.heads(doc)
-        }
+    fn faulty() -> Arc<Faulty> {
+        Arc::new(FaultyStore::new(MemoryStore::new()))
     }
 
     fn relay_id() -> PeerId {
@@ -976,7 +1165,7 @@ mod tests {
 
     #[test]
     fn frames_from_many_peers_share_one_commit_and_are_answered_after_it() {
-        let store = Arc::new(Faulty::default());
+        let store = faulty();
         let mut relay = relay(store.clone(), 64);
         let (mut a, join_a) = Phone::new("a", 64);
         let (mut b, join_b) = Phone::new("b", 64);
@@ -986,9 +1175,9 @@ mod tests {
         while !pending.is_empty() {
             rounds += 1;
             assert!(rounds < 20, "sync did not settle");
-            let before = store.commits.load(Ordering::SeqCst);
+            let before = store.commits();
             relay.round(pending.drain(..));
-            let commits = store.commits.load(Ordering::SeqCst) - before;
+            let commits = store.commits() - before;
             assert!(commits <= 1, "one commit per round, got {commits}");
             for phone in [&mut a, &mut b] {
                 let (answers, closed) = phone.answer();
@@ -997,7 +1186,7 @@ mod tests {
             }
         }
         // Both uploads landed in the same rounds: fewer commits than docs.
-        assert_eq!(store.commits.load(Ordering::SeqCst), 1);
+        assert_eq!(store.commits(), 1);
         let mut stored = store.documents().unwrap();
         stored.sort();
         let mut want = vec![a.doc, b.doc];
@@ -1009,8 +1198,8 @@ mod tests {
 
     #[test]
     fn a_failed_commit_sends_nothing_forgets_the_documents_and_closes_the_peer() {
-        let store = Arc::new(Faulty::default());
-        store.fail.store(true, Ordering::SeqCst);
+        let store = faulty();
+        store.fill_disk();
         let mut relay = relay(store.clone(), 64);
         let (mut a, join) = Phone::new("a", 64);
         relay.round([join]);
@@ -1044,7 +1233,8 @@ mod tests {
         assert!(a.socket.drain().is_empty());
 
         // The store recovers; the peer reconnects and its document lands.
-        store.fail.store(false, Ordering::SeqCst);
+        store.free_disk();
+        relay.round([Input::Probe]);
         a.hub.disconnect(&relay_id());
         a.hub.connect(relay_id(), &PeerMetadata::default());
         let (socket, join) = Socket::connect("a", 64);
@@ -1061,9 +1251,129 @@ mod tests {
         assert_eq!(a.hub.in_sync(&a.doc, &relay_id()), Some(true));
     }
 
+    /// Syncs `phone` with the relay until neither has anything to say or
+    /// the relay closes it; returns the `error` frame and close, if any.
+    fn settle(
+        relay: &mut Relay<Arc<Faulty>>,
+        phone: &mut Phone,
+    ) -> (Option<String>, Option<Close>) {
+        let mut pending = phone.start();
+        let mut error = None;
+        while !pending.is_empty() {
+            relay.round(pending.drain(..));
+            let mut fx = Effects::default();
+            for item in phone.socket.drain() {
+                match item {
+                    Outbound::Frame(Message::Error { message, .. }) => error = Some(message),
+                    Outbound::Frame(m) => phone.hub.receive(&relay_id(), m, &mut fx).unwrap(),
+                    Outbound::Close(close) => return (error, Some(close)),
+                }
+            }
+            pending = phone.outputs(fx);
+        }
+        (error, None)
+    }
+
+    /// `phone` connects again, as a device does after a close.
+    fn rejoin(relay: &mut Relay<Arc<Faulty>>, phone: &mut Phone) {
+        phone.hub.disconnect(&relay_id());
+        phone.hub.connect(relay_id(), &PeerMetadata::default());
+        let (socket, join) = Socket::connect(phone.socket.peer.as_str(), 64);
+        phone.socket = socket;
+        relay.round([join]);
+    }
+
+    /// Regression: a full disk used to cost every connection that touched
+    /// the relay while it lasted, silently. Each commit failed, closed its
+    /// peers without a word, and they reconnected into the next failure;
+    /// readers went down with writers. Now the first failed commit marks
+    /// the store faulty: a write is refused with an `error` frame that says
+    /// the disk is full, reads are served without trying to commit, and
+    /// the first probe that commits lets writes in again.
+    #[test]
+    fn while_the_disk_is_full_writes_are_refused_with_an_error_and_reads_are_served() {
+        let store = faulty();
+        let mut relay = relay(store.clone(), 64);
+        let (mut a, join) = Phone::new("a", 64);
+        relay.round([join]);
+        assert_eq!(settle(&mut relay, &mut a), (None, None));
+
+        store.fill_disk();
+        let (mut b, join) = Phone::new("b", 64);
+        relay.round([join]);
+        let (_, close) = settle(&mut relay, &mut b);
+        assert_eq!(
+            close.expect("the failed round closes b").kind,
+            CloseKind::Internal
+        );
+        let fault = relay.storage.fault().expect("the store is marked faulty");
+        assert!(fault.contains("disk is full"), "{fault}");
+        // redb needs reopening before it even reads again: at once.
+        assert_eq!(store.recoveries(), 1);
+
+        // b retries while the disk is still full: told why, then closed.
+        rejoin(&mut relay, &mut b);
+        let refused = store.refused_writes();
+        let (error, close) = settle(&mut relay, &mut b);
+        let error = error.expect("an error frame");
+        assert!(
+            error.contains("disk is full") && error.contains("kept on your device"),
+            "{error}"
+        );
+        assert_eq!(close.expect("then a close").kind, CloseKind::Internal);
+        assert_eq!(
+            store.refused_writes(),
+            refused,
+            "a refused write does not reach the store"
+        );
+        assert_eq!(
+            relay.hub.loaded(),
+            1,
+            "b's refused document is not kept in memory"
+        );
+
+        // A reader (with a storage id, so it has a sync state to save)
+        // still gets a's document, and nothing is committed for it.
+        let (mut reader, join) = Socket::connect("reader", 64);
+        relay.round([join]);
+        relay.round([reader.frame(request(&reader.peer, a.doc))]);
+        assert!(
+            matches!(
+                reader.drain().as_slice(),
+                [Outbound::Frame(Message::Sync { .. })]
+            ),
+            "reads are served"
+        );
+        assert_eq!(
+            store.refused_writes(),
+            refused,
+            "no commit tried for a read"
+        );
+
+        // A probe while the disk is full changes nothing; one after it is
+        // freed lets b's document in.
+        relay.round([Input::Probe]);
+        assert!(relay.storage.fault().is_some());
+        store.free_disk();
+        relay.round([Input::Probe]);
+        assert_eq!(relay.storage.fault(), None);
+        assert_eq!(
+            store.recoveries(),
+            3,
+            "each probe lets the store recover first"
+        );
+        rejoin(&mut relay, &mut b);
+        assert_eq!(settle(&mut relay, &mut b), (None, None));
+        let mut stored = store.documents().unwrap();
+        stored.sort();
+        let mut want = vec![a.doc, b.doc];
+        want.sort();
+        assert_eq!(stored, want);
+    }
+
     #[test]
     fn a_full_queue_kills_only_that_connection() {
-        let store = Arc::new(Faulty::default());
+        let store = faulty();
         let mut relay = relay(store, 64);
         let (mut fast, join_fast) = Phone::new("fast", 64);
         let (mut slow, join_slow) = Socket::connect("slow", 2);
@@ -1105,7 +1415,7 @@ mod tests {
 
     #[test]
     fn a_newer_connection_of_a_peer_replaces_the_older() {
-        let store = Arc::new(Faulty::default());
+        let store = faulty();
         let mut relay = relay(store, 64);
         let (mut old, join_old) = Socket::connect("a", 64);
         relay.round([join_old]);
@@ -1121,7 +1431,7 @@ mod tests {
 
     #[test]
     fn a_hub_refusal_is_an_error_frame_then_a_protocol_close() {
-        let store = Arc::new(Faulty::default());
+        let store = faulty();
         let mut relay = relay(store.clone(), 64);
         let (mut a, join) = Socket::connect("a", 64);
         relay.round([join]);
@@ -1152,18 +1462,40 @@ mod tests {
         ));
     }
 
-    /// A bug that one frame reaches (here: a store read that panics) once
+    /// A policy with a bug that one peer's frames reach: it panics.
+    struct PanicsFor(&'static str);
+
+    impl client_core::sync::Access for PanicsFor {
+        fn may_read(&self, peer: &PeerId, _: &DocumentId, _: &automerge::Automerge) -> bool {
+            assert_ne!(peer.as_str(), self.0, "injected panic");
+            true
+        }
+
+        fn check_write(
+            &self,
+            peer: &PeerId,
+            _: &DocumentId,
+            _: Option<&automerge::Automerge>,
+            _: &automerge::Automerge,
+            _: &[automerge::Change],
+        ) -> Result<(), client_core::sync::Refusal> {
+            assert_ne!(peer.as_str(), self.0, "injected panic");
+            Ok(())
+        }
+    }
+
+    /// A bug that one frame reaches (here: a policy that panics) once
     /// unwound out of the hub thread and stopped the whole relay. Now it
     /// fails that frame: the sender gets an error and a close, and every
     /// other connection is served as before.
     #[test]
     fn a_panic_on_one_frame_fails_that_frame_and_the_hub_goes_on() {
-        let store = Arc::new(Faulty::default());
+        let store = faulty();
         let mut relay = relay(store.clone(), 64);
+        relay.hub.set_access(Box::new(PanicsFor("a")));
         let (mut a, join_a) = Phone::new("a", 64);
         let (mut b, join_b) = Phone::new("b", 64);
         relay.round([join_a, join_b]);
-        store.panic_loads.store(true, Ordering::SeqCst);
         relay.round(a.start());
         let items = a.socket.drain();
         assert!(
@@ -1174,7 +1506,6 @@ mod tests {
             ),
             "{items:?}"
         );
-        store.panic_loads.store(false, Ordering::SeqCst);
         let mut pending = b.start();
         while !pending.is_empty() {
             relay.round(pending.drain(..));
@@ -1187,7 +1518,7 @@ mod tests {
 
     #[test]
     fn stop_ends_the_round_after_committing_it() {
-        let store = Arc::new(Faulty::default());
+        let store = faulty();
         let mut relay = relay(store, 64);
         let (_a, join) = Socket::connect("a", 64);
         assert!(!relay.round([join]));

@@ -314,7 +314,8 @@ async fn a_token_revoked_mid_session_closes_its_connection() {
     let chen = city.join("chen", &["G-01"]).await;
 
     let db = city.server.database();
-    let registry = Registry::new(db.database()).unwrap();
+    let db = db.database();
+    let registry = Registry::new(&db).unwrap();
     let wang_token = registry
         .tokens()
         .unwrap()
@@ -431,7 +432,8 @@ async fn a_relay_without_users_is_open_until_the_first_user_exists() {
     anon.try_push(&id.document_id()).await.unwrap();
 
     let db = server.database();
-    let r = Registry::new(db.database()).unwrap();
+    let db = db.database();
+    let r = Registry::new(&db).unwrap();
     r.add_grid(&GridRecord {
         code: code("G-01"),
         name: "一".into(),

@@ -140,7 +140,8 @@ impl Seeded {
         assert!(report.pending.is_empty(), "{report:?}");
 
         let relay_store = server.store.upgrade().expect("the relay is running");
-        let registry = Registry::new(relay_store.database()).unwrap();
+        let db = relay_store.database();
+        let registry = Registry::new(&db).unwrap();
         for (grid, community) in [(G1, "幸福社区"), (G2, "和平社区")] {
             registry
                 .add_grid(&GridRecord {
@@ -504,7 +505,8 @@ async fn tokens_roles_and_scopes_decide_what_is_exported() {
 
     // A revoked token is refused.
     let store = s.server.store.upgrade().unwrap();
-    let registry = Registry::new(store.database()).unwrap();
+    let db = store.database();
+    let registry = Registry::new(&db).unwrap();
     let li = registry
         .tokens()
         .unwrap()

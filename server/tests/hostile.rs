@@ -333,5 +333,8 @@ async fn editing_a_recorded_visit_is_refused() {
         })
         .unwrap();
     let why = wang.try_push(&log).await.unwrap_err();
-    assert!(why.contains(&format!("visit {} was edited", visit.id)), "{why}");
+    assert!(
+        why.contains(&format!("visit {} was edited", visit.id)),
+        "{why}"
+    );
 }

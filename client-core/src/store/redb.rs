@@ -1,10 +1,11 @@
 //! The default store: one redb file.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use redb::{
     ConcurrencyMode, Database, DatabaseError, ReadableDatabase, ReadableTable, StorageError,
-    TableDefinition, TableError,
+    TableDefinition, TableError, TransactionError,
 };
 
 use super::{Batch, Listing, Op, Store, StoreError, StoredDoc};
@@ -31,9 +32,15 @@ const HEADS: TableDefinition<Id, &[u8]> = TableDefinition::new("doc_heads");
 const OUTBOX: TableDefinition<Id, u64> = TableDefinition::new("outbox");
 
 /// A [`Store`] in one redb file.
+///
+/// After an I/O error in a commit (a full disk) redb refuses every later
+/// operation of that handle ([`StorageError::PreviousIo`]) until the file
+/// is opened again; [`Store::recover`] does that, with no restart: a fresh
+/// handle (which repairs the file if it must) replaces the failed one.
 #[derive(Debug)]
 pub struct RedbStore {
-    db: Database,
+    /// The current handle; replaced by `recover`.
+    db: RwLock<Arc<Database>>,
     path: PathBuf,
 }
 
@@ -41,13 +48,16 @@ impl RedbStore {
     /// Opens the database at `path`, creating it (and its tables) if absent.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        // Several processes may share a device's database: `gridsync sync
-        // --watch` runs while the same person records tickets.
-        let db = Database::builder()
-            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
-            .create(&path)
-            .map_err(|e| open_error(&path, e))?;
-        let store = Self { db, path };
+        let db = open_database(&path)?;
+        Self::over(db, path)
+    }
+
+    /// A store over an open `db` (kept at `path`, where `recover` reopens it).
+    pub(super) fn over(db: Database, path: PathBuf) -> Result<Self, StoreError> {
+        let store = Self {
+            db: RwLock::new(Arc::new(db)),
+            path,
+        };
         store.create_tables()?;
         Ok(store)
     }
@@ -57,13 +67,17 @@ impl RedbStore {
     }
 
     /// The underlying database, for callers that keep tables of their own
-    /// (the relay's users and audit trail) in the same file.
-    pub fn database(&self) -> &Database {
-        &self.db
+    /// (the relay's users and audit trail) in the same file. Take it anew
+    /// for each use: [`Store::recover`] may replace it.
+    pub fn database(&self) -> Arc<Database> {
+        self.db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn create_tables(&self) -> Result<(), StoreError> {
-        let tx = self.db.begin_write().map_err(redb::Error::from)?;
+        let tx = self.database().begin_write().map_err(redb::Error::from)?;
         {
             tx.open_table(SNAPSHOTS).map_err(|e| self.table_error(e))?;
             tx.open_table(CHUNKS).map_err(|e| self.table_error(e))?;
@@ -98,7 +112,7 @@ impl RedbStore {
         &self,
         f: impl FnOnce(&redb::ReadTransaction) -> Result<T, redb::Error>,
     ) -> Result<T, StoreError> {
-        let tx = self.db.begin_read().map_err(redb::Error::from)?;
+        let tx = self.database().begin_read().map_err(redb::Error::from)?;
         f(&tx).map_err(|e| self.storage_error(e))
     }
 
@@ -111,6 +125,17 @@ impl RedbStore {
             other => StoreError::Redb(other),
         }
     }
+}
+
+/// Opens (or creates) the file; repairs it if a commit was cut short.
+fn open_database(path: &Path) -> Result<Database, StoreError> {
+    // Several processes may share a device's database: `gridsync sync
+    // --watch` runs while the same person records tickets. It also lets
+    // `recover` open a fresh handle while the failed one is still held.
+    Database::builder()
+        .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+        .create(path)
+        .map_err(|e| open_error(path, e))
 }
 
 fn open_error(path: &Path, e: DatabaseError) -> StoreError {
@@ -192,7 +217,7 @@ impl Store for RedbStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let tx = self.db.begin_write().map_err(redb::Error::from)?;
+        let tx = self.database().begin_write().map_err(redb::Error::from)?;
         apply(&tx, batch).map_err(|e| self.storage_error(e))?;
         tx.commit().map_err(|e| self.storage_error(e.into()))?;
         Ok(())
@@ -285,6 +310,16 @@ impl Store for RedbStore {
             }
             Ok(out)
         })
+    }
+
+    fn recover(&self) -> Result<(), StoreError> {
+        match self.database().begin_read() {
+            Err(TransactionError::Storage(StorageError::PreviousIo)) => {}
+            _ => return Ok(()),
+        }
+        let fresh = Arc::new(open_database(&self.path)?);
+        *self.db.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        Ok(())
     }
 }
 
@@ -432,7 +467,7 @@ mod tests {
         let newer = serde_json::to_string(&s)
             .unwrap()
             .replace("\"reported\"", "\"escalated\"");
-        let tx = store.db.begin_write().unwrap();
+        let tx = store.database().begin_write().unwrap();
         tx.open_table(SUMMARIES)
             .unwrap()
             .insert(*doc.as_bytes(), newer.as_bytes())

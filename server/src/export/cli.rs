@@ -130,7 +130,8 @@ fn export(args: &ExportArgs) -> Result<(), Failure> {
     let calendar = input::load_calendar(&args.report.calendars).map_err(ExportError::from)?;
 
     let store = crate::admin::open_store(&args.data).map_err(|e| Failure::Failed(e.into()))?;
-    let registry = Registry::new(store.database()).map_err(ExportError::from)?;
+    let db = store.database();
+    let registry = Registry::new(&db).map_err(ExportError::from)?;
     let want = Selection {
         grids: args.grids.clone(),
         community: args.community.clone(),

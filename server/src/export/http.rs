@@ -140,7 +140,8 @@ async fn answer(
     let token = bearer(headers, &pairs)?;
     let store = shared.store.clone();
     let user = blocking(move || {
-        let registry = Registry::new(store.database()).map_err(ExportError::from)?;
+        let db = store.database();
+        let registry = Registry::new(&db).map_err(ExportError::from)?;
         match registry.authenticate(&token).map_err(ExportError::from)? {
             Some((_, user)) => Ok(user),
             None => Err(Refusal::new(
@@ -278,7 +279,8 @@ fn run(
 ) -> Result<Ready, ExportError> {
     let now = chrono::Utc::now().timestamp_millis();
     let period = super::period(params.from, params.to, params.offset, now)?;
-    let registry = Registry::new(store.database())?;
+    let db = store.database();
+    let registry = Registry::new(&db)?;
     let selected = super::select(&registry, store, &params.selection, &user.scope)?;
     let mut options = ReportOptions::new(period);
     options.as_of = Some(now);

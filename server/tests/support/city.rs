@@ -54,7 +54,8 @@ pub const USERS: &[(&str, Role, &str)] = &[
 /// Sets up the registry in a new relay database; returns each user's token.
 pub fn registry(path: &Path) -> BTreeMap<&'static str, String> {
     let store = RedbStore::open(path).unwrap();
-    let r = Registry::new(store.database()).unwrap();
+    let db = store.database();
+    let r = Registry::new(&db).unwrap();
     for (grid, community, street) in [
         ("G-01", "幸福社区", "文三街道"),
         ("G-02", "和平社区", "文三街道"),
@@ -160,7 +161,7 @@ impl City {
     }
 
     pub fn audit(&self, filter: &AuditFilter) -> Vec<server::audit::AuditRecord> {
-        server::audit::query(self.server.database().database(), filter).unwrap()
+        server::audit::query(&self.server.database().database(), filter).unwrap()
     }
 }
 

@@ -76,6 +76,32 @@ impl TestServer {
         }
     }
 
+    /// Serves `store`, with the hub's documents in `documents` (a wrapper
+    /// of `store`, such as a `FaultyStore`): `server::run_over`.
+    pub async fn start_over<S: client_core::store::Store + 'static>(
+        store: Arc<RedbStore>,
+        documents: S,
+        config: Config,
+    ) -> Self {
+        init_tracing();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let weak = Arc::downgrade(&store);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let task = tokio::spawn(server::run_over(
+            listener, store, documents, config, shutdown,
+        ));
+        Self {
+            addr,
+            store: weak,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("ws://{}/", self.addr)
     }
@@ -388,10 +414,27 @@ impl SyncClient {
         token: Option<&str>,
         from: IpAddr,
     ) -> Self {
-        let user = identity.user.clone();
         let store = Arc::new(MemoryStore::new());
-        let device = Device::init(store.clone(), identity).unwrap();
-        let handshake = Handshake::open(store, Vec::new())
+        let device = Device::init(store, identity).unwrap();
+        let (transport, session) = Self::connect(server, &device, token, from).await;
+        Self {
+            transport,
+            relay: session.relay().clone(),
+            relay_storage: session.relay_metadata().storage_id.clone(),
+            session,
+            device,
+        }
+    }
+
+    /// Connects `device` (its store as it is) and performs the handshake.
+    async fn connect(
+        server: &TestServer,
+        device: &Device<Arc<MemoryStore>>,
+        token: Option<&str>,
+        from: IpAddr,
+    ) -> (Transport, Session<Arc<MemoryStore>>) {
+        let user = device.identity().user.clone();
+        let handshake = Handshake::open(device.repo().store().clone(), Vec::new())
             .unwrap()
             .as_peer(PeerId::from(user.as_str()));
         let mut cfg = ClientConfig::new(server.url());
@@ -416,13 +459,48 @@ impl SyncClient {
             .await
             .expect("the relay answers `join`");
         assert!(matches!(answer, Message::Peer { .. }), "{answer:?}");
-        let session = handshake.accept(answer).unwrap();
-        Self {
-            transport,
-            relay: session.relay().clone(),
-            relay_storage: session.relay_metadata().storage_id.clone(),
-            session,
-            device,
+        (transport, handshake.accept(answer).unwrap())
+    }
+
+    /// Connects again with the same device (same store), as after a close,
+    /// on an open relay.
+    pub async fn reconnect(&mut self, server: &TestServer) {
+        let (transport, session) = Self::connect(server, &self.device, None, LOCALHOST).await;
+        self.transport = transport;
+        self.relay = session.relay().clone();
+        self.relay_storage = session.relay_metadata().storage_id.clone();
+        self.session = session;
+    }
+
+    /// Offers `doc` to the relay and answers it until the connection
+    /// ends; returns the `error` message and the close reason it gave.
+    pub async fn push_until_closed(&mut self, doc: &DocumentId) -> (Option<String>, String) {
+        let step = self.session.want(*doc).unwrap();
+        self.apply(step).await;
+        let step = self.session.local_change(*doc).unwrap();
+        self.apply(step).await;
+        let mut error = None;
+        loop {
+            let received = timeout(PATIENCE, self.transport.receive(1))
+                .await
+                .expect("the relay answers in time");
+            match received {
+                Ok(frames) => {
+                    for frame in frames {
+                        if let Message::Error { message, .. } = frame {
+                            error = Some(message);
+                        } else {
+                            let step = self.session.handle(vec![frame]).unwrap();
+                            if step.close.is_some() {
+                                continue;
+                            }
+                            let _ = self.transport.send(step.send).await;
+                        }
+                    }
+                }
+                Err(ClientError::Lost(Lost::Closed { reason, .. })) => return (error, reason),
+                Err(_) => return (error, String::new()),
+            }
         }
     }
 
