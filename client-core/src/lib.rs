@@ -25,6 +25,7 @@
 //! ```
 
 pub mod client;
+pub mod clip;
 pub mod device;
 pub mod ids;
 pub mod model;

@@ -93,6 +93,7 @@
 mod access;
 pub mod audit;
 mod auth;
+mod budget;
 mod config;
 mod connection;
 mod error;
@@ -174,6 +175,10 @@ pub async fn run(
         "relay ready"
     );
     let drain_timeout = config.drain_timeout;
+    let shared_config_bytes = (
+        config.hub_queue_bytes,
+        config.hub_queue_bytes_per_connection,
+    );
     let poll = config.registry_poll;
     let stop = Arc::new(watch::Sender::new(false));
     let shared = Arc::new(Shared {
@@ -185,6 +190,8 @@ pub async fn run(
         stopping: stop.subscribe(),
         store: http_store,
         gate,
+        users: std::sync::Mutex::default(),
+        budget: budget::Budget::new(shared_config_bytes.0, shared_config_bytes.1),
     });
     let poller = tokio::spawn(poll_registry(
         store,

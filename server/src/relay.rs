@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
+use client_core::clip::clip;
 use client_core::ids::DocumentId;
 use client_core::protocol::{Message, PeerId, PeerMetadata};
 use client_core::store::{RedbStore, Store};
@@ -36,6 +37,7 @@ use tracing::{debug, error, warn};
 use crate::access::Policy;
 use crate::audit::{AuditAction, AuditLog, AuditRecord};
 use crate::auth::Principal;
+use crate::budget::Held;
 use crate::config::AuthMode;
 use crate::identity::RelayIdentity;
 use crate::registry::Registry;
@@ -77,6 +79,9 @@ pub(crate) enum Input {
         conn: ConnId,
         peer: PeerId,
         message: Message,
+        /// The frame's bytes in the hub queue's budget, given back when
+        /// the input is dropped after handling.
+        held: Held,
     },
     /// The connection is gone.
     Disconnect { conn: ConnId, peer: PeerId },
@@ -97,6 +102,31 @@ pub(crate) struct Link {
     /// Closes at once, skipping queued frames: for a connection that does
     /// not read, or that a newer connection of the same peer replaces.
     pub kill: oneshot::Sender<Close>,
+    /// Bytes (by [`weight`]) of the frames in `outbound`: added when the
+    /// hub queues a frame, taken off when the writer has sent it.
+    pub queued: Arc<AtomicUsize>,
+}
+
+/// About how many bytes a frame takes on the wire (what a connection's
+/// outbound byte bound counts).
+pub(crate) fn weight(message: &Message) -> usize {
+    const HEADER: usize = 128;
+    HEADER
+        + match message {
+            Message::Sync { data, .. }
+            | Message::Request { data, .. }
+            | Message::Ephemeral { data, .. } => data.len(),
+            Message::Error { message, .. } => message.len(),
+            Message::Extension { fields, .. } => fields
+                .values()
+                .map(|v| match v {
+                    ciborium::Value::Bytes(b) => b.len(),
+                    ciborium::Value::Text(t) => t.len(),
+                    _ => 16,
+                })
+                .sum(),
+            _ => 0,
+        }
 }
 
 /// An item in a connection's outbound queue.
@@ -116,10 +146,15 @@ pub(crate) struct Close {
 }
 
 impl Close {
+    /// The reason is [`clip`]ped: it may quote what a client sent.
     pub(crate) fn new(kind: CloseKind, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
         Self {
             kind,
-            reason: reason.into(),
+            reason: match clip(&reason) {
+                std::borrow::Cow::Borrowed(_) => reason,
+                std::borrow::Cow::Owned(cut) => cut,
+            },
         }
     }
 }
@@ -175,6 +210,7 @@ pub(crate) async fn start<S: Store + 'static>(
         config.max_commit_inputs,
         config.outbound_queue,
     );
+    let (limits, outbound_bytes) = (config.hub_limits(), config.outbound_queue_bytes);
     let thread = std::thread::Builder::new()
         .name("gridsync-hub".into())
         .spawn(move || {
@@ -186,6 +222,8 @@ pub(crate) async fn start<S: Store + 'static>(
                 }
             };
             let mut relay = Relay::new(store, identity.peer_id.clone(), capacity, outbound_queue);
+            relay.outbound_bytes = outbound_bytes;
+            relay.hub.set_limits(limits);
             relay.documents_in_memory = documents_in_memory;
             if let Some(guard) = guard {
                 relay.guard(guard);
@@ -235,6 +273,8 @@ pub(crate) struct Relay<S: Store> {
     /// The current connection of each joined peer.
     links: HashMap<PeerId, (ConnId, Link)>,
     outbound_queue: usize,
+    /// Bytes queued for one connection before it is killed as not reading.
+    outbound_bytes: usize,
     /// Published after every round for `/healthz`.
     documents_in_memory: Arc<AtomicUsize>,
     guard: Option<Guard>,
@@ -267,6 +307,7 @@ impl<S: Store> Relay<S> {
             hub: Hub::new(store, me, capacity),
             links: HashMap::new(),
             outbound_queue,
+            outbound_bytes: usize::MAX,
             documents_in_memory: Arc::default(),
             guard: None,
         }
@@ -343,6 +384,7 @@ impl<S: Store> Relay<S> {
                     conn,
                     peer,
                     message,
+                    held: _held,
                 } => {
                     if !self.is_current(&peer, conn) {
                         continue;
@@ -475,7 +517,7 @@ impl<S: Store> Relay<S> {
                     debug!(%doc, %peer, "peer has no copy of a document")
                 }
                 HubEvent::Refused { doc, by, reason } => {
-                    warn!(%doc, peer = %by, %reason, "refused changes")
+                    warn!(%doc, peer = %by, reason = %clip(&reason), "refused changes")
                 }
                 HubEvent::Denied { doc, peer } => {
                     debug!(%doc, %peer, "denied a document the peer may not see")
@@ -486,13 +528,27 @@ impl<S: Store> Relay<S> {
         }
     }
 
-    /// Queues a frame; kills a connection whose queue is full.
+    /// Queues a frame; kills a connection whose queue is full, in frames
+    /// or in bytes (a frame larger than the byte bound still goes to an
+    /// empty queue).
     fn deliver(&mut self, peer: &PeerId, message: Message) {
         let Some((_, link)) = self.links.get(peer) else {
             return;
         };
+        let size = weight(&message);
+        let queued = link.queued.load(Ordering::Acquire);
+        if queued > 0 && queued.saturating_add(size) > self.outbound_bytes {
+            let reason = format!(
+                "not reading: {queued} bytes waiting to be sent, the relay's limit is {}",
+                self.outbound_bytes
+            );
+            self.kill(peer, Close::new(CloseKind::Policy, reason));
+            return;
+        }
         match link.outbound.try_send(Outbound::Frame(message)) {
-            Ok(()) => {}
+            Ok(()) => {
+                link.queued.fetch_add(size, Ordering::AcqRel);
+            }
             Err(TrySendError::Full(_)) => {
                 let reason = format!(
                     "not reading: {} frames waiting to be sent",
@@ -627,6 +683,7 @@ impl<S: Store> Relay<S> {
                     peer.clone(),
                     None,
                     "this relay now requires a token: run `gridsync login`",
+                    CloseKind::Policy,
                 )),
                 None => {}
                 Some(p) => match Principal::of_hash(&registry, &p.token_hash) {
@@ -635,14 +692,23 @@ impl<S: Store> Relay<S> {
                         peer.clone(),
                         Some(p),
                         "the token of this connection was revoked",
+                        CloseKind::Policy,
                     )),
-                    Err(e) => error!(error = %e, %peer, "could not re-check a token"),
+                    Err(e) => {
+                        error!(error = %e, %peer, "could not re-check a token after a registry change; closing its connection so it reconnects and is checked afresh");
+                        ends.push((
+                            peer.clone(),
+                            None,
+                            "the relay could not check this connection's token against a revocation; reconnect",
+                            CloseKind::Internal,
+                        ));
+                    }
                 },
             }
         }
         // What earlier inputs of the round queued goes first.
         self.flush(round);
-        for (peer, p, reason) in ends {
+        for (peer, p, reason, kind) in ends {
             if let Some(p) = &p {
                 warn!(%peer, user = %p.user, token = %p.token_id, "closing a connection: its token was revoked");
                 let mut record = AuditRecord::new(AuditAction::Revoked);
@@ -659,7 +725,7 @@ impl<S: Store> Relay<S> {
                     message: reason.into(),
                 },
             );
-            self.close(&peer, Close::new(CloseKind::Policy, reason));
+            self.close(&peer, Close::new(kind, reason));
         }
     }
 
@@ -842,7 +908,11 @@ mod tests {
                     is_ephemeral: Some(false),
                     ..PeerMetadata::default()
                 },
-                link: Link { outbound, kill },
+                link: Link {
+                    outbound,
+                    kill,
+                    queued: Arc::default(),
+                },
                 principal: None,
             };
             (socket, input)
@@ -853,6 +923,7 @@ mod tests {
                 conn: self.conn,
                 peer: self.peer.clone(),
                 message,
+                held: Held::default(),
             }
         }
 
