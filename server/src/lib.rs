@@ -48,8 +48,9 @@
 //!
 //! - **Connection tasks** (tokio) own the sockets. Each decodes frames into
 //!   [`client_core::protocol::Message`] and awaits room in the hub's input
-//!   queue before reading the next one, so a busy hub slows clients down
-//!   through TCP instead of buffering without bound. Its writer drains the
+//!   queue (counted in inputs, and in bytes with a share per connection:
+//!   `budget.rs`) before reading the next one, so a busy hub slows clients
+//!   down through TCP instead of buffering without bound. Its writer drains the
 //!   connection's own outbound queue and sends keepalive pings. Only
 //!   `connection.rs`, `auth.rs` and `export/http.rs` see axum or
 //!   tungstenite types. The token check at the upgrade (one key lookup) and
@@ -71,8 +72,18 @@
 //!   nothing from that round is sent, its documents are dropped from memory
 //!   and its peers are closed so they retry.
 //! - **Backpressure**: the hub never waits for a socket. Frames go to a
-//!   connection with `try_send`; a connection whose queue is full (a client
-//!   that stopped reading) is closed, and everyone else keeps being served.
+//!   connection with `try_send`; a connection whose queue is full, in
+//!   frames or in bytes (a client that stopped reading), is closed, and
+//!   everyone else keeps being served.
+//! - **Limits**: every map the hub keeps per connection and keys by client
+//!   input is bounded (`Config::max_subscriptions` and its neighbours), a
+//!   user holds at most `Config::max_connections_per_user` WebSockets, and
+//!   the accept loop bounds connections that have not finished a request
+//!   (`Config::max_pending_http`, each with `Config::header_read_timeout`
+//!   to send its headers), so a slow-loris client cannot use up file
+//!   descriptors. Text a client controls is cut
+//!   ([`client_core::clip::clip`]) before it reaches a log line, an audit
+//!   row or an `error` frame.
 //! - **Shutdown**: stop accepting, close every WebSocket with a normal
 //!   close frame (after the frames already queued for it), let the hub
 //!   commit what it has, join its thread, return.
