@@ -518,7 +518,7 @@ impl<S: Store> Hub<S> {
                 .map(|c| c.try_into().expect("32 bytes"))
                 .collect();
             let ours = self.repo.store().heads(&doc).map_err(RepoError::from)?;
-            if !ours.is_some_and(|h| h.iter().map(|c| c.0).collect::<BTreeSet<_>>() == theirs) {
+            if ours.is_none_or(|h| h.iter().map(|c| c.0).collect::<BTreeSet<_>>() != theirs) {
                 continue;
             }
             if !self.may_read_stored(from, &doc)? {
