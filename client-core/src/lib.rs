@@ -44,6 +44,7 @@
 //! ```
 
 pub mod client;
+pub mod clip;
 pub mod device;
 pub mod ids;
 pub mod model;

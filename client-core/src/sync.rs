@@ -41,6 +41,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use automerge::sync::{self, SyncDoc};
 use automerge::{ActorId, Automerge, ChangeHash};
 
+use crate::clip::clip;
 use crate::ids::DocumentId;
 use crate::model::limits::Limits;
 use crate::protocol::heads_batch::{
@@ -60,6 +61,40 @@ pub const HEADS_BATCH: &str = "heads-batch";
 pub use crate::protocol::heads_batch::{HEADS_MESSAGE, HEADS_REPLY};
 /// Extension message types a GridSync peer decodes.
 pub const EXTENSION_MESSAGES: &[&str] = &[HEADS_MESSAGE, HEADS_REPLY];
+
+/// What one peer may make a hub hold. Every map the hub keeps per peer and
+/// keyed by what the peer sends is bounded here; a peer that goes past a
+/// bound is refused (an `error` frame and a close) and everything it held
+/// is freed when it disconnects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HubLimits {
+    /// Entries in one heads-batch message (a device splits its batches at
+    /// [`HEADS_BATCH_SPLIT`]).
+    pub heads_batch_entries: usize,
+    /// Documents one peer may be subscribed to at once.
+    pub subscriptions: usize,
+    /// Documents the hub does not hold that one peer may ask for and be
+    /// remembered as waiting for.
+    pub unknown_requests: usize,
+    /// Ephemeral sessions (`senderId`/`sessionId`) remembered per peer to
+    /// drop relayed loops.
+    pub ephemeral_sessions: usize,
+}
+
+/// How many documents a device lists in one heads-batch message: as many
+/// as the codec decodes.
+pub const HEADS_BATCH_SPLIT: usize = MAX_HEADS_BATCH_ENTRIES;
+
+impl Default for HubLimits {
+    fn default() -> Self {
+        Self {
+            heads_batch_entries: HEADS_BATCH_SPLIT,
+            subscriptions: 100_000,
+            unknown_requests: 10_000,
+            ephemeral_sessions: 256,
+        }
+    }
+}
 
 /// Whether a peer's metadata offers `extension`.
 pub fn offers(meta: &PeerMetadata, extension: &str) -> bool {
@@ -86,6 +121,13 @@ pub trait Access: Send {
     /// A peer that may not is answered `doc-unavailable`, exactly as if the
     /// document did not exist.
     fn may_read(&self, peer: &PeerId, doc: &DocumentId, content: &Automerge) -> bool;
+
+    /// Whether [`Access::may_read`] can ever say no. `false` lets the hub
+    /// skip loading a document only to ask (a heads batch, an ephemeral
+    /// message).
+    fn checks_reads(&self) -> bool {
+        true
+    }
 
     /// Whether the hub must call [`Access::check_write`] (forking the
     /// document to apply the changes first). `false` lets every change in.
@@ -132,6 +174,10 @@ pub struct AllowAll;
 impl Access for AllowAll {
     fn may_read(&self, _: &PeerId, _: &DocumentId, _: &Automerge) -> bool {
         true
+    }
+
+    fn checks_reads(&self) -> bool {
+        false
     }
 
     fn checks_writes(&self) -> bool {
@@ -205,6 +251,8 @@ struct Peer {
     storage: Option<StorageId>,
     /// Documents it has synced or asked for in this connection.
     docs: HashSet<DocumentId>,
+    /// Documents nobody had when it asked (its entries in `Hub::waiting`).
+    waiting: HashSet<DocumentId>,
     /// Highest ephemeral `count` seen per session, to drop relayed loops.
     ephemeral_seen: HashMap<String, u64>,
     /// It offered the heads-batch extension.
@@ -216,6 +264,7 @@ impl Peer {
         Self {
             storage,
             docs: HashSet::new(),
+            waiting: HashSet::new(),
             ephemeral_seen: HashMap::new(),
             heads_batch,
         }
@@ -248,9 +297,10 @@ pub struct Hub<S> {
     tick: u64,
     access: Box<dyn Access>,
     /// What a peer's changes may make of a document.
-    limits: Limits,
+    document_limits: Limits,
     /// Heads batches sent and not yet answered, oldest first.
     batches_sent: std::collections::VecDeque<Vec<DocumentId>>,
+    limits: HubLimits,
 }
 
 impl std::fmt::Debug for dyn Access + '_ {
@@ -277,9 +327,15 @@ impl<S: Store> Hub<S> {
             capacity: capacity.max(1),
             tick: 0,
             access: Box::new(AllowAll),
-            limits: Limits::DEFAULT,
+            document_limits: Limits::DEFAULT,
             batches_sent: std::collections::VecDeque::new(),
+            limits: HubLimits::default(),
         }
+    }
+
+    /// Puts `limits` in force for every later input.
+    pub fn set_limits(&mut self, limits: HubLimits) {
+        self.limits = limits;
     }
 
     /// Puts an access policy in force for every later input.
@@ -289,8 +345,8 @@ impl<S: Store> Hub<S> {
 
     /// Puts document limits in force for every later input (by default
     /// [`Limits::DEFAULT`]).
-    pub fn set_limits(&mut self, limits: Limits) {
-        self.limits = limits;
+    pub fn set_document_limits(&mut self, limits: Limits) {
+        self.document_limits = limits;
     }
 
     pub fn me(&self) -> &PeerId {
@@ -321,6 +377,14 @@ impl<S: Store> Hub<S> {
         let Some(p) = self.peers.remove(peer) else {
             return;
         };
+        for doc in &p.waiting {
+            if let Some(w) = self.waiting.get_mut(doc) {
+                w.remove(peer);
+                if w.is_empty() {
+                    self.waiting.remove(doc);
+                }
+            }
+        }
         for doc in p.docs {
             if let Some(subs) = self.subscribers.get_mut(&doc) {
                 subs.remove(peer);
@@ -386,7 +450,7 @@ impl<S: Store> Hub<S> {
     }
 
     /// Sends the stored heads of `docs` to `peer` in one message (split
-    /// every [`MAX_HEADS_BATCH_ENTRIES`] documents); the answer arrives as
+    /// every [`HEADS_BATCH_SPLIT`] documents); the answer arrives as
     /// [`HubEvent::SameHeads`]. Documents without stored heads are left
     /// out and returned, for the caller to [`Hub::want`]. A peer that did
     /// not offer the extension is sent nothing: every document is returned.
@@ -400,7 +464,7 @@ impl<S: Store> Hub<S> {
             return Ok(docs.to_vec());
         }
         let mut unknown = Vec::new();
-        for chunk in docs.chunks(MAX_HEADS_BATCH_ENTRIES) {
+        for chunk in docs.chunks(HEADS_BATCH_SPLIT) {
             let mut entries = Vec::with_capacity(chunk.len());
             for doc in chunk {
                 let heads = self.repo.store().heads(doc).map_err(RepoError::from)?;
@@ -431,26 +495,46 @@ impl<S: Store> Hub<S> {
     }
 
     /// Answers a heads batch: the documents whose stored heads equal the
-    /// peer's are in sync, and the peer is subscribed to them. Nothing is
-    /// loaded: cost grows with the number of entries, not their size.
+    /// peer's, and that the peer may read, are in sync, and the peer is
+    /// subscribed to them. A batch longer than the limit is refused before
+    /// anything is looked up. Heads are compared in the heads table; only a
+    /// document whose heads match is read, to ask the access policy (not
+    /// at all under [`AllowAll`]). A document the peer may not read is
+    /// left out of the answer, so the peer syncs it alone and is told
+    /// `doc-unavailable`, exactly as for a document that does not exist.
     fn on_heads_batch(
         &mut self,
         from: &PeerId,
         entries: &[HeadsEntry],
         fx: &mut Effects,
     ) -> Result<(), SyncError> {
+        if entries.len() > self.limits.heads_batch_entries {
+            let reason = format!(
+                "a heads batch of more than {} entries; split it",
+                self.limits.heads_batch_entries
+            );
+            self.refuse(from, &reason, fx);
+            return Ok(());
+        }
         let mut same = Vec::new();
         for entry in entries {
             let doc = *entry.doc();
             let theirs: BTreeSet<ChangeHash> = entry.heads().iter().copied().collect();
             let ours = self.repo.store().heads(&doc).map_err(RepoError::from)?;
-            if ours.is_some_and(|h| h.into_iter().collect::<BTreeSet<_>>() == theirs) {
-                // Same heads: the peer already holds every change we hold,
-                // so nothing can leak; later changes are checked for read
-                // access before they are forwarded.
-                self.subscribe(&doc, from);
-                same.push(doc);
+            if ours.is_none_or(|h| h.into_iter().collect::<BTreeSet<_>>() != theirs) {
+                continue;
             }
+            if !self.may_read_stored(from, &doc)? {
+                continue;
+            }
+            if !self.may_subscribe(&doc, from, fx) {
+                return Ok(());
+            }
+            // Same heads: the peer already holds every change we hold;
+            // later changes are checked for read access before they are
+            // forwarded.
+            self.subscribe(&doc, from);
+            same.push(doc);
         }
         let reply = HeadsBatch::Reply {
             sender_id: self.me.clone(),
@@ -459,6 +543,40 @@ impl<S: Store> Hub<S> {
         };
         fx.send.push((from.clone(), heads_batch::encode(&reply)));
         Ok(())
+    }
+
+    /// Whether `peer` may read the stored `doc`: asks the policy with the
+    /// document as held in memory, else as stored (read for the question
+    /// and not kept, so a long heads batch does not fill memory).
+    fn may_read_stored(&mut self, peer: &PeerId, doc: &DocumentId) -> Result<bool, SyncError> {
+        if !self.access.checks_reads() {
+            return Ok(true);
+        }
+        if let Some(d) = self.docs.get(doc) {
+            return Ok(self.access.may_read(peer, doc, &d.doc));
+        }
+        Ok(match self.repo.load(doc)? {
+            Some(content) => self.access.may_read(peer, doc, &content),
+            None => false,
+        })
+    }
+
+    /// Whether `peer` may be subscribed to one more document (always, if
+    /// it already is to `doc`); refuses it if not.
+    fn may_subscribe(&mut self, doc: &DocumentId, peer: &PeerId, fx: &mut Effects) -> bool {
+        let limit = self.limits.subscriptions;
+        let full = self
+            .peers
+            .get(peer)
+            .is_some_and(|p| !p.docs.contains(doc) && p.docs.len() >= limit);
+        if full {
+            let reason = format!(
+                "more than {limit} documents on one connection, the relay's limit; \
+                 reconnect and sync fewer at once"
+            );
+            self.refuse(peer, &reason, fx);
+        }
+        !full
     }
 
     /// Tells every subscribed peer about local changes to `doc` made
@@ -540,12 +658,14 @@ impl<S: Store> Hub<S> {
                 data,
                 ..
             } => {
-                self.on_ephemeral(from, sender_id, count, session_id, document_id, data, fx);
+                self.on_ephemeral(from, sender_id, count, session_id, document_id, data, fx)?;
             }
             Message::Leave { .. } => fx.close.push((from.clone(), "peer left".into())),
             Message::Error { message, .. } => {
-                fx.close
-                    .push((from.clone(), format!("peer reported an error: {message}")));
+                fx.close.push((
+                    from.clone(),
+                    format!("peer reported an error: {}", clip(&message)),
+                ));
             }
             // Remote-heads gossip is optional; this hub does not take part.
             Message::RemoteSubscriptionChange { .. } | Message::RemoteHeadsChanged { .. } => {}
@@ -572,16 +692,18 @@ impl<S: Store> Hub<S> {
     }
 
     /// Answers a misbehaving peer with an `error` frame and closes it.
+    /// The reason is [`clip`]ped: it may quote what the peer sent.
     pub fn refuse(&mut self, peer: &PeerId, reason: &str, fx: &mut Effects) {
+        let reason = clip(reason);
         fx.send.push((
             peer.clone(),
             Message::Error {
                 sender_id: Some(self.me.clone()),
                 target_id: Some(peer.clone()),
-                message: reason.to_owned(),
+                message: reason.clone().into_owned(),
             },
         ));
-        fx.close.push((peer.clone(), reason.to_owned()));
+        fx.close.push((peer.clone(), reason.into_owned()));
     }
 
     fn on_sync(
@@ -603,7 +725,7 @@ impl<S: Store> Hub<S> {
                 return Ok(());
             }
         };
-        if let Err(broken) = self.limits.check_chunks(msg.changes.iter()) {
+        if let Err(broken) = self.document_limits.check_chunks(msg.changes.iter()) {
             self.refuse_changes(from, doc_id, broken.to_string(), fx);
             return Ok(());
         }
@@ -623,8 +745,22 @@ impl<S: Store> Hub<S> {
         }
         if !have && is_request && msg.heads.is_empty() {
             // Nobody here has it: say so, and remember who asked.
+            let limit = self.limits.unknown_requests;
+            let peer = self.peers.get_mut(from).expect("checked in receive");
+            if !peer.waiting.contains(&doc_id) && peer.waiting.len() >= limit {
+                let reason = format!(
+                    "asked for more than {limit} documents the relay does not hold \
+                     on one connection; reconnect and ask for fewer"
+                );
+                self.refuse(from, &reason, fx);
+                return Ok(());
+            }
+            peer.waiting.insert(doc_id);
             self.waiting.entry(doc_id).or_default().insert(from.clone());
             self.unavailable(from, doc_id, fx);
+            return Ok(());
+        }
+        if !self.may_subscribe(&doc_id, from, fx) {
             return Ok(());
         }
         if !have {
@@ -659,7 +795,7 @@ impl<S: Store> Hub<S> {
                     let bytes = d.bytes + encoded_len(&changes);
                     let prior = (!before.is_empty()).then_some(&d.doc);
                     match self
-                        .limits
+                        .document_limits
                         .check_document(&copy, &changes, bytes)
                         .map_err(Refusal::new)
                         .and_then(|()| {
@@ -692,7 +828,7 @@ impl<S: Store> Hub<S> {
                 .and_then(|()| {
                     let changes = d.doc.get_changes(&before);
                     let bytes = d.bytes + encoded_len(&changes);
-                    match self.limits.check_document(&d.doc, &changes, bytes) {
+                    match self.document_limits.check_document(&d.doc, &changes, bytes) {
                         Ok(()) => {
                             d.bytes = bytes;
                             Ok(())
@@ -753,6 +889,11 @@ impl<S: Store> Hub<S> {
         self.send_sync(&doc_id, from, false, fx)?;
         if changed {
             let waiting = self.waiting.remove(&doc_id).unwrap_or_default();
+            for p in &waiting {
+                if let Some(peer) = self.peers.get_mut(p) {
+                    peer.waiting.remove(&doc_id);
+                }
+            }
             let others: BTreeSet<PeerId> = self
                 .subscribers
                 .get(&doc_id)
@@ -796,6 +937,11 @@ impl<S: Store> Hub<S> {
         ));
     }
 
+    /// Relays an ephemeral message to the document's other subscribers
+    /// that may read it. The sender must be able to read the document: one
+    /// it may not read, or one the hub does not hold, is answered with an
+    /// `error` message (the same for both, so nothing about the document's
+    /// existence leaks) and relayed to nobody.
     #[allow(clippy::too_many_arguments)]
     fn on_ephemeral(
         &mut self,
@@ -806,33 +952,80 @@ impl<S: Store> Hub<S> {
         doc: DocumentId,
         data: Vec<u8>,
         fx: &mut Effects,
-    ) {
+    ) -> Result<(), SyncError> {
+        if self.access.checks_reads()
+            && !(self.ensure_loaded(&doc)? && self.may_read_loaded(from, &doc))
+        {
+            let have = self.docs.contains_key(&doc);
+            if have {
+                fx.events.push(HubEvent::Denied {
+                    doc,
+                    peer: from.clone(),
+                });
+            }
+            fx.send.push((
+                from.clone(),
+                Message::Error {
+                    sender_id: Some(self.me.clone()),
+                    target_id: Some(from.clone()),
+                    message: format!(
+                        "ephemeral message about {doc} not relayed: this relay holds no \
+                         document with that id that you may read"
+                    ),
+                },
+            ));
+            return Ok(());
+        }
+        let limit = self.limits.ephemeral_sessions;
         let Some(peer) = self.peers.get_mut(from) else {
-            return;
+            return Ok(());
         };
-        let seen = peer
-            .ephemeral_seen
-            .entry(format!("{sender}/{session}"))
-            .or_insert(0);
+        let key = format!("{sender}/{session}");
+        if !peer.ephemeral_seen.contains_key(&key) && peer.ephemeral_seen.len() >= limit {
+            let reason = format!("more than {limit} ephemeral sessions on one connection");
+            self.refuse(from, &reason, fx);
+            return Ok(());
+        }
+        let seen = peer.ephemeral_seen.entry(key).or_insert(0);
         if count != 0 && count <= *seen {
-            return;
+            return Ok(());
         }
         *seen = count;
-        for p in self.subscribers.get(&doc).into_iter().flatten() {
-            if p != from {
-                fx.send.push((
-                    p.clone(),
-                    Message::Ephemeral {
-                        sender_id: sender.clone(),
-                        target_id: p.clone(),
-                        count,
-                        session_id: session.clone(),
-                        document_id: doc,
-                        data: data.clone(),
-                    },
-                ));
+        let to: Vec<PeerId> = self
+            .subscribers
+            .get(&doc)
+            .into_iter()
+            .flatten()
+            .filter(|p| *p != from)
+            .cloned()
+            .collect();
+        for p in to {
+            // Readability can change with the content (a re-dispatch).
+            if !self.may_read_loaded(&p, &doc) {
+                continue;
             }
+            fx.send.push((
+                p.clone(),
+                Message::Ephemeral {
+                    sender_id: sender.clone(),
+                    target_id: p,
+                    count,
+                    session_id: session.clone(),
+                    document_id: doc,
+                    data: data.clone(),
+                },
+            ));
         }
+        Ok(())
+    }
+
+    /// [`Access::may_read`] for a document in memory.
+    fn may_read_loaded(&self, peer: &PeerId, doc: &DocumentId) -> bool {
+        !self.access.checks_reads()
+            || self
+                .docs
+                .get(doc)
+                .is_some_and(|d| self.access.may_read(peer, doc, &d.doc))
     }
 
     fn subscribe(&mut self, doc: &DocumentId, peer: &PeerId) {
@@ -950,4 +1143,63 @@ impl<S: Store> Hub<S> {
 /// Encoded bytes of `changes`.
 fn encoded_len(changes: &[automerge::Change]) -> usize {
     changes.iter().map(|c| c.raw_bytes().len()).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    fn request(from: &PeerId, doc: DocumentId) -> Message {
+        Message::Request {
+            sender_id: from.clone(),
+            target_id: PeerId::from("relay"),
+            document_id: doc,
+            data: Automerge::new()
+                .generate_sync_message(&mut sync::State::new())
+                .expect("a first message")
+                .encode(),
+        }
+    }
+
+    /// A request for a document nobody held was remembered in the hub's
+    /// `waiting` map but not in the peer's own list, so a disconnect left
+    /// it behind for ever: random ids from clients that come and go grew
+    /// the relay's memory without bound. Now the peer's entries go with it.
+    #[test]
+    fn a_disconnect_forgets_what_the_peer_was_waiting_for() {
+        let mut hub = Hub::new(MemoryStore::new(), PeerId::from("relay"), 10);
+        let peer = PeerId::from("phone");
+        hub.connect(peer.clone(), &PeerMetadata::default());
+        let mut fx = Effects::default();
+        for _ in 0..3 {
+            hub.receive(&peer, request(&peer, DocumentId::random()), &mut fx)
+                .unwrap();
+        }
+        assert_eq!(hub.waiting.len(), 3);
+        hub.disconnect(&peer);
+        assert!(hub.waiting.is_empty(), "{:?}", hub.waiting);
+        assert!(hub.subscribers.is_empty());
+    }
+
+    /// Past `unknown_requests`, a request is refused rather than
+    /// remembered.
+    #[test]
+    fn requests_for_unknown_documents_are_bounded() {
+        let mut hub = Hub::new(MemoryStore::new(), PeerId::from("relay"), 10);
+        hub.set_limits(HubLimits {
+            unknown_requests: 2,
+            ..HubLimits::default()
+        });
+        let peer = PeerId::from("phone");
+        hub.connect(peer.clone(), &PeerMetadata::default());
+        let mut fx = Effects::default();
+        for _ in 0..3 {
+            hub.receive(&peer, request(&peer, DocumentId::random()), &mut fx)
+                .unwrap();
+        }
+        assert_eq!(hub.waiting.len(), 2);
+        assert_eq!(fx.close.len(), 1, "{:?}", fx.close);
+        assert!(fx.close[0].1.contains("more than 2"), "{:?}", fx.close);
+    }
 }

@@ -578,6 +578,10 @@ impl Access for Policy {
         may_read(&p, id, doc, &placed)
     }
 
+    fn checks_reads(&self) -> bool {
+        !self.is_open()
+    }
+
     fn checks_writes(&self) -> bool {
         !self.is_open()
     }

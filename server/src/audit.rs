@@ -11,6 +11,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use client_core::clip::clip;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -187,10 +188,21 @@ impl AuditLog {
         })
     }
 
-    /// Adds `record` to `batch`.
+    /// Adds `record` to `batch`, its text fields [`clip`]ped (they may
+    /// quote what a client sent).
     pub(crate) fn append(&self, batch: &mut client_core::store::Batch, record: &AuditRecord) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let value = serde_json::to_vec(record).expect("audit rows serialize");
+        let cut = |field: &Option<String>| field.as_deref().map(|s| clip(s).into_owned());
+        let record = AuditRecord {
+            user: cut(&record.user),
+            peer: cut(&record.peer),
+            doc: cut(&record.doc),
+            grid: cut(&record.grid),
+            reason: cut(&record.reason),
+            addr: cut(&record.addr),
+            ..record.clone()
+        };
+        let value = serde_json::to_vec(&record).expect("audit rows serialize");
         batch.put_record(AUDIT_TABLE, key(record.at, seq).to_vec(), value);
     }
 }

@@ -8,13 +8,17 @@
 //! the audit row). The connection then carries the user's [`Principal`]
 //! for its whole life.
 //!
-//! Failed attempts are rate limited per client IP with a token bucket
-//! (`Config::auth_failure_burst`, refilled one per
-//! `Config::auth_failure_refill`): once the bucket is empty, requests from
-//! that IP get HTTP 429 *before* their token is looked at, so a burst of
-//! guesses learns nothing and costs the relay almost nothing, while other
-//! clients keep being served. Successful logins cost nothing. Devices
-//! behind one NAT share a bucket; that is the price of the limit.
+//! Failed attempts on every route (the upgrade, `/api/me`, `/api/export`)
+//! are rate limited with token buckets (`Config::auth_failure_burst`,
+//! refilled one per `Config::auth_failure_refill`), one per client IP and
+//! one per (client IP, failing token). A token that has used up its own
+//! bucket gets HTTP 429 *before* it is looked up again (a device retrying
+//! a revoked token costs nothing). Once an address's bucket is empty, a
+//! token from it is still looked up, and a valid one gets in, so one bad
+//! device behind a carrier-grade NAT does not lock out the others behind
+//! the same address; an invalid one gets 429, unaudited. A burst of guesses
+//! therefore costs one hash and one key read each, and nothing is written
+//! for them. Successful logins cost nothing.
 //!
 //! Refusals are logged with the address and the reason, never the token.
 
@@ -101,12 +105,22 @@ impl Principal {
     }
 }
 
-/// Token buckets of failed attempts, per client IP.
+/// Token buckets of failed attempts, per client IP and per (client IP,
+/// token).
 #[derive(Debug)]
 struct Limiter {
     burst: f64,
     refill: Duration,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Mutex<HashMap<Key, Bucket>>,
+}
+
+/// What a bucket counts the failures of.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    /// Every failure from an address.
+    Addr(IpAddr),
+    /// One token's failures from an address (by the token's hash).
+    Token(IpAddr, String),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -115,12 +129,12 @@ struct Bucket {
     at: Instant,
 }
 
-/// Beyond this many tracked addresses, full buckets are forgotten.
+/// Beyond this many tracked buckets, full ones are forgotten.
 const MAX_TRACKED: usize = 10_000;
 
 impl Limiter {
-    fn bucket(&self, buckets: &mut HashMap<IpAddr, Bucket>, ip: IpAddr, now: Instant) -> Bucket {
-        let b = buckets.get(&ip).copied().unwrap_or(Bucket {
+    fn bucket(&self, buckets: &mut HashMap<Key, Bucket>, key: &Key, now: Instant) -> Bucket {
+        let b = buckets.get(key).copied().unwrap_or(Bucket {
             tokens: self.burst,
             at: now,
         });
@@ -132,10 +146,10 @@ impl Limiter {
         }
     }
 
-    /// `Err(retry after)` when `ip` has no attempt left.
-    fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+    /// `Err(retry after)` when `key` has no attempt left.
+    fn check(&self, key: &Key, now: Instant) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let b = self.bucket(&mut buckets, ip, now);
+        let b = self.bucket(&mut buckets, key, now);
         if b.tokens >= 1.0 {
             Ok(())
         } else {
@@ -143,10 +157,10 @@ impl Limiter {
         }
     }
 
-    /// Spends one attempt of `ip`.
-    fn failed(&self, ip: IpAddr, now: Instant) {
+    /// Spends one attempt of `key`.
+    fn failed(&self, key: Key, now: Instant) {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let mut b = self.bucket(&mut buckets, ip, now);
+        let mut b = self.bucket(&mut buckets, &key, now);
         b.tokens = (b.tokens - 1.0).max(0.0);
         if buckets.len() >= MAX_TRACKED {
             let burst = self.burst;
@@ -156,7 +170,7 @@ impl Limiter {
                 old.tokens + idle.as_secs_f64() / refill.as_secs_f64() < burst
             });
         }
-        buckets.insert(ip, b);
+        buckets.insert(key, b);
     }
 }
 
@@ -200,24 +214,35 @@ impl Gate {
     }
 
     /// The principal of `token` (or the refusal), rate limiting failures
-    /// per `ip`.
+    /// per `ip` and per (`ip`, token). Reads the registry, never writes.
     pub(crate) fn check(&self, ip: IpAddr, token: Option<&str>) -> Result<Principal, Refusal> {
         let now = Instant::now();
-        self.limiter.check(ip, now).map_err(Refusal::TooMany)?;
         let Some(token) = token.filter(|t| !t.is_empty()) else {
-            self.limiter.failed(ip, now);
+            let addr = Key::Addr(ip);
+            self.limiter.check(&addr, now).map_err(Refusal::TooMany)?;
+            self.limiter.failed(addr, now);
             return Err(Refusal::Unauthorized(
                 "a bearer token is required: run `gridsync login --server URL --token TOKEN`, \
                  or ask an admin for a token (`gridsync-server token issue`)",
             ));
         };
+        let hash = token_hash(token);
+        let this_token = Key::Token(ip, hash.clone());
+        // A token that failed too often from here is not looked up again.
+        self.limiter
+            .check(&this_token, now)
+            .map_err(Refusal::TooMany)?;
         let db = self.store.database();
         let registry = Registry::reader(&db);
-        let hash = token_hash(token);
         match Principal::of_hash(&registry, &hash) {
+            // Valid: in, even from an address out of attempts.
             Ok(Some(p)) => Ok(p),
             Ok(None) => {
-                self.limiter.failed(ip, now);
+                self.limiter.failed(this_token, now);
+                let addr = Key::Addr(ip);
+                let left = self.limiter.check(&addr, now);
+                self.limiter.failed(addr, now);
+                left.map_err(Refusal::TooMany)?;
                 Err(Refusal::Unauthorized(
                     "unknown or revoked token: ask an admin for a new one and run `gridsync login` again",
                 ))
@@ -246,37 +271,36 @@ pub(crate) fn bearer(headers: &HeaderMap, query: Option<&str>) -> Option<String>
         .map(str::to_owned)
 }
 
-/// Checks a request to `what` (for logs); `Ok(None)` on an open relay
-/// unless `always` asks for a token anyway. A refusal is logged and
-/// audited here and returned as the response to send.
-pub(crate) fn admit(
+/// Why a request was not authenticated, as each route renders it.
+#[derive(Debug)]
+pub(crate) struct Denial {
+    pub status: StatusCode,
+    pub message: &'static str,
+    /// For 429: when an attempt is free again.
+    pub retry_after: Option<Duration>,
+}
+
+/// Authenticates a request to `what` (for logs) carrying `token`: the
+/// shared path of every route, so failures on all of them count against
+/// the same rate limit. A refusal is logged and (401s) audited here.
+pub(crate) fn authenticate(
     shared: &Shared,
     addr: SocketAddr,
-    headers: &HeaderMap,
-    query: Option<&str>,
+    token: Option<&str>,
     what: &'static str,
-    always: bool,
-) -> Result<Option<Principal>, Box<Response>> {
-    if !always && shared.gate.is_open() {
-        return Ok(None);
-    }
-    let token = bearer(headers, query);
-    match shared.gate.check(addr.ip(), token.as_deref()) {
+) -> Result<Principal, Denial> {
+    match shared.gate.check(addr.ip(), token) {
         Ok(p) => {
             debug!(%addr, user = %p.user, token = %p.token_id, "{what}: authenticated");
-            Ok(Some(p))
+            Ok(p)
         }
         Err(Refusal::TooMany(after)) => {
-            debug!(%addr, "{what}: refused, too many failed tokens from this address");
-            let secs = after.as_secs().max(1).to_string();
-            Err(Box::new(
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [(header::RETRY_AFTER, secs)],
-                    "too many failed logins from this address; wait and retry",
-                )
-                    .into_response(),
-            ))
+            debug!(%addr, "{what}: refused (HTTP 429), too many failed tokens");
+            Err(Denial {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: "too many failed logins from this address or with this token; wait and retry",
+                retry_after: Some(after),
+            })
         }
         Err(Refusal::Unauthorized(why)) => {
             warn!(%addr, reason = why, "{what}: refused (HTTP 401)");
@@ -293,22 +317,53 @@ pub(crate) fn admit(
             if shared.hub.try_send(Input::Audit(record)).is_err() {
                 debug!("the hub is busy; an auth failure goes unaudited");
             }
-            Err(Box::new(
-                (
-                    StatusCode::UNAUTHORIZED,
-                    [(header::WWW_AUTHENTICATE, "Bearer")],
-                    why,
-                )
-                    .into_response(),
-            ))
+            Err(Denial {
+                status: StatusCode::UNAUTHORIZED,
+                message: why,
+                retry_after: None,
+            })
         }
-        Err(Refusal::Internal) => Err(Box::new(
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the relay could not check the token; retry later",
-            )
-                .into_response(),
-        )),
+        Err(Refusal::Internal) => Err(Denial {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "the relay could not check the token; retry later",
+            retry_after: None,
+        }),
+    }
+}
+
+/// Checks a request to `what` (for logs); `Ok(None)` on an open relay
+/// unless `always` asks for a token anyway. A refusal is returned as the
+/// plain-text response to send.
+pub(crate) fn admit(
+    shared: &Shared,
+    addr: SocketAddr,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    what: &'static str,
+    always: bool,
+) -> Result<Option<Principal>, Box<Response>> {
+    if !always && shared.gate.is_open() {
+        return Ok(None);
+    }
+    let token = bearer(headers, query);
+    match authenticate(shared, addr, token.as_deref(), what) {
+        Ok(p) => Ok(Some(p)),
+        Err(denial) => {
+            let mut response = (denial.status, denial.message).into_response();
+            if let Some(after) = denial.retry_after {
+                let secs = after.as_secs().max(1);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, secs.into());
+            }
+            if denial.status == StatusCode::UNAUTHORIZED {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    "Bearer".parse().expect("a header value"),
+                );
+            }
+            Err(Box::new(response))
+        }
     }
 }
 
@@ -354,23 +409,23 @@ mod tests {
             refill: Duration::from_secs(3600),
             buckets: Mutex::default(),
         };
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let a = Key::Addr("10.0.0.1".parse().unwrap());
+        let b = Key::Addr("10.0.0.2".parse().unwrap());
         let now = Instant::now();
         for _ in 0..3 {
-            assert!(limiter.check(a, now).is_ok());
-            limiter.failed(a, now);
+            assert!(limiter.check(&a, now).is_ok());
+            limiter.failed(a.clone(), now);
         }
-        let wait = limiter.check(a, now).unwrap_err();
+        let wait = limiter.check(&a, now).unwrap_err();
         assert!(wait > Duration::from_secs(3000), "{wait:?}");
         assert!(
-            limiter.check(b, now).is_ok(),
+            limiter.check(&b, now).is_ok(),
             "other addresses are unaffected"
         );
         let later = now + Duration::from_secs(3600);
-        assert!(limiter.check(a, later).is_ok(), "one attempt refilled");
-        limiter.failed(a, later);
-        assert!(limiter.check(a, later).is_err(), "and spent again");
+        assert!(limiter.check(&a, later).is_ok(), "one attempt refilled");
+        limiter.failed(a.clone(), later);
+        assert!(limiter.check(&a, later).is_err(), "and spent again");
     }
 
     #[test]

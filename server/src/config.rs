@@ -56,6 +56,46 @@ pub struct Config {
     /// it first tries the store again; each failed try doubles the wait,
     /// up to 32 times this. Writes are refused meanwhile, reads served.
     pub storage_retry: Duration,
+    /// Open WebSocket connections one user may hold; one more gets HTTP
+    /// 429. A user has a few devices, and a reconnecting one briefly holds
+    /// two; one leaked token cannot take every slot.
+    pub max_connections_per_user: usize,
+    /// Bytes of frames waiting for the hub thread, all connections
+    /// together. When reached, connections stop reading their sockets
+    /// until the hub catches up (the count of inputs, `hub_queue`, alone
+    /// would let 4,096 frames of 16 MiB queue up).
+    pub hub_queue_bytes: usize,
+    /// The share of `hub_queue_bytes` one connection may hold, so one
+    /// flooding client cannot take the whole queue; at least
+    /// `max_frame_bytes`, so any accepted frame fits.
+    pub hub_queue_bytes_per_connection: usize,
+    /// Bytes queued for one connection before it is closed as not reading
+    /// (besides `outbound_queue` frames). A single larger frame is still
+    /// queued when nothing else is waiting.
+    pub outbound_queue_bytes: usize,
+    /// HTTP connections accepted but not yet upgraded to a WebSocket (or
+    /// still serving a plain request). One more is answered 503 and closed
+    /// at once, so clients that send half a request and wait cannot use up
+    /// the relay's file descriptors.
+    pub max_pending_http: usize,
+    /// How long a client may take to send a request's headers before its
+    /// connection is closed (slow-loris defence).
+    pub header_read_timeout: Duration,
+    /// Entries in one heads-batch message; a device splits its batches at
+    /// 10,000 documents.
+    pub max_heads_batch_entries: usize,
+    /// Documents one connection may be subscribed to (a street
+    /// supervisor's device holds a few thousand).
+    pub max_subscriptions: usize,
+    /// Documents the relay does not hold that one connection may ask for
+    /// and be told about when they arrive.
+    pub max_unknown_requests: usize,
+    /// Ephemeral sessions remembered per connection (a JS client uses one
+    /// per tab).
+    pub max_ephemeral_sessions: usize,
+    /// Longest peer id (and storage id) a `join` may carry; they are kept,
+    /// logged and audited for the whole connection.
+    pub max_peer_id_bytes: usize,
 }
 
 /// Whether the relay asks for bearer tokens.
@@ -92,6 +132,17 @@ impl Default for Config {
             auth_failure_refill: Duration::from_secs(2),
             registry_poll: Duration::from_secs(1),
             storage_retry: Duration::from_secs(1),
+            max_connections_per_user: 8,
+            hub_queue_bytes: 256 * 1024 * 1024,
+            hub_queue_bytes_per_connection: 32 * 1024 * 1024,
+            outbound_queue_bytes: 64 * 1024 * 1024,
+            max_pending_http: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            max_heads_batch_entries: client_core::sync::HEADS_BATCH_SPLIT,
+            max_subscriptions: 100_000,
+            max_unknown_requests: 10_000,
+            max_ephemeral_sessions: 256,
+            max_peer_id_bytes: 256,
         }
     }
 }
@@ -107,6 +158,15 @@ impl Config {
             ("hub_queue", self.hub_queue),
             ("max_commit_inputs", self.max_commit_inputs),
             ("auth_failure_burst", self.auth_failure_burst as usize),
+            ("max_connections_per_user", self.max_connections_per_user),
+            ("hub_queue_bytes", self.hub_queue_bytes),
+            ("outbound_queue_bytes", self.outbound_queue_bytes),
+            ("max_pending_http", self.max_pending_http),
+            ("max_heads_batch_entries", self.max_heads_batch_entries),
+            ("max_subscriptions", self.max_subscriptions),
+            ("max_unknown_requests", self.max_unknown_requests),
+            ("max_ephemeral_sessions", self.max_ephemeral_sessions),
+            ("max_peer_id_bytes", self.max_peer_id_bytes),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -122,6 +182,7 @@ impl Config {
             ("auth_failure_refill", self.auth_failure_refill),
             ("registry_poll", self.registry_poll),
             ("storage_retry", self.storage_retry),
+            ("header_read_timeout", self.header_read_timeout),
         ];
         for (name, value) in durations {
             if value.is_zero() {
@@ -130,7 +191,31 @@ impl Config {
                 )));
             }
         }
+        if self.hub_queue_bytes_per_connection < self.max_frame_bytes
+            || self.hub_queue_bytes < self.hub_queue_bytes_per_connection
+        {
+            return Err(ServerError::InvalidConfig(format!(
+                "`hub_queue_bytes_per_connection` ({}) must be at least `max_frame_bytes` ({}) \
+                 and at most `hub_queue_bytes` ({})",
+                self.hub_queue_bytes_per_connection, self.max_frame_bytes, self.hub_queue_bytes
+            )));
+        }
+        if u32::try_from(self.hub_queue_bytes).is_err() {
+            return Err(ServerError::InvalidConfig(
+                "`hub_queue_bytes` must be below 4 GiB".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// The hub's per-peer bounds.
+    pub(crate) fn hub_limits(&self) -> client_core::sync::HubLimits {
+        client_core::sync::HubLimits {
+            heads_batch_entries: self.max_heads_batch_entries,
+            subscriptions: self.max_subscriptions,
+            unknown_requests: self.max_unknown_requests,
+            ephemeral_sessions: self.max_ephemeral_sessions,
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 //! connection says why as an `End`, which decides the `error` frame, the
 //! close frame and the log line.
 
+use std::collections::HashMap;
 use std::error::Error as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,7 +33,6 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
 use client_core::protocol::{self, Message, PeerId, PeerMetadata, negotiate};
 use client_core::sync;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -45,8 +45,9 @@ use tracing::{debug, info, warn};
 
 use crate::Config;
 use crate::auth::{self, Gate, Principal};
+use crate::budget::{Budget, Share};
 use crate::identity::RelayIdentity;
-use crate::relay::{Close, CloseKind, ConnId, Input, Link, Outbound};
+use crate::relay::{Close, CloseKind, ConnId, Input, Link, Outbound, weight};
 
 /// What every request handler and connection task shares.
 #[derive(Debug)]
@@ -66,35 +67,155 @@ pub(crate) struct Shared {
     pub gate: Gate,
     /// Whether the store takes writes (set by the hub thread).
     pub storage: Arc<crate::storage::StorageHealth>,
+    /// Open WebSocket connections per user (for `max_connections_per_user`).
+    pub users: std::sync::Mutex<HashMap<String, usize>>,
+    /// Bytes of frames waiting for the hub thread.
+    pub budget: Budget,
 }
 
 /// Serves HTTP on `listener` until `signal` completes and every plain HTTP
 /// request has finished; WebSocket connections live on in their own tasks
 /// (watch `shared.connections` for them).
+///
+/// The accept loop is ours rather than `axum::serve`'s, for two bounds a
+/// slow-loris client would otherwise exhaust file descriptors through:
+/// each connection must send its request headers within
+/// `Config::header_read_timeout` (hyper closes it otherwise), and at most
+/// `Config::max_pending_http` connections may be accepted and not yet
+/// upgraded; one more is answered 503 and closed at once. A connection's
+/// place is given back when it closes or becomes a WebSocket (which then
+/// counts against `max_connections`).
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+
     let app = Router::new()
         .route("/", get(upgrade))
         .route("/healthz", get(healthz))
         .route("/api/export", get(crate::export::http::export))
         .route("/api/me", get(auth::me))
-        .with_state(shared);
-    // Sync frames are small and latency-bound; and a close frame must
-    // leave before the socket is dropped, not wait behind Nagle.
-    let listener = listener.tap_io(|tcp| {
+        .with_state(shared.clone());
+    let pending = Arc::new(tokio::sync::Semaphore::new(shared.config.max_pending_http));
+    let header_timeout = shared.config.header_read_timeout;
+    // Set to tell the connections to finish; closed once all have.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut refusals = Refusals::default();
+    tokio::pin!(signal);
+    loop {
+        let (tcp, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    accept_failed(e).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        let Ok(place) = pending.clone().try_acquire_owned() else {
+            refusals.note(addr, shared.config.max_pending_http);
+            turn_away(&tcp);
+            continue;
+        };
+        // Sync frames are small and latency-bound; and a close frame must
+        // leave before the socket is dropped, not wait behind Nagle.
         if let Err(e) = tcp.set_nodelay(true) {
             debug!(error = %e, "could not set TCP_NODELAY");
         }
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .await
+        let app = app.clone();
+        let service = hyper::service::service_fn(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(addr));
+                app.clone().oneshot(request)
+            },
+        );
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let conn = http
+                .serve_connection(TokioIo::new(tcp), service)
+                .with_upgrades();
+            tokio::pin!(conn);
+            let mut stopping = false;
+            loop {
+                tokio::select! {
+                    served = conn.as_mut() => {
+                        if let Err(e) = served {
+                            debug!(%addr, error = %e, "HTTP connection ended with an error");
+                        }
+                        break;
+                    }
+                    _ = stop.wait_for(|s| *s), if !stopping => {
+                        stopping = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+            drop(place);
+            drop(stop);
+        });
+    }
+    drop(listener);
+    drop(stop_rx);
+    stop_tx.send_replace(true);
+    stop_tx.closed().await;
+    Ok(())
+}
+
+/// Waits a little after a failed `accept` (out of file descriptors, say)
+/// instead of spinning; a connection reset before it was accepted is not
+/// worth a pause.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    ) {
+        return;
+    }
+    warn!(error = %e, "could not accept a connection; pausing accepts for a second");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// Answers 503 to a connection over `max_pending_http` without reading it
+/// (one non-blocking write, then the socket is dropped).
+fn turn_away(tcp: &tokio::net::TcpStream) {
+    const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\n\
+        Content-Type: text/plain; charset=utf-8\r\nContent-Length: 59\r\nConnection: close\r\n\r\n\
+        too many connections waiting to send a request; retry later";
+    let _ = tcp.try_write(BUSY);
+}
+
+/// Logs turned-away connections at most once a second, with a count.
+#[derive(Default)]
+struct Refusals {
+    since_logged: u64,
+    logged: Option<std::time::Instant>,
+}
+
+impl Refusals {
+    fn note(&mut self, addr: SocketAddr, limit: usize) {
+        self.since_logged += 1;
+        if self
+            .logged
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
+        {
+            warn!(
+                %addr,
+                limit,
+                refused = self.since_logged,
+                "refusing connections (HTTP 503): too many accepted connections have not finished a request"
+            );
+            self.logged = Some(std::time::Instant::now());
+            self.since_logged = 0;
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -148,6 +269,26 @@ async fn upgrade(
         warn!(%addr, limit = shared.config.max_connections, "refusing a WebSocket: connection limit reached");
         return unavailable("too many connections; retry later");
     };
+    let user_slot = match &principal {
+        Some(p) => match UserSlot::take(&shared, &p.user) {
+            Some(taken) => Some(taken),
+            None => {
+                let limit = shared.config.max_connections_per_user;
+                warn!(%addr, user = %p.user, limit, "refusing a WebSocket: the user's connection limit is reached");
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, "5")],
+                    format!(
+                        "`{}` already has {limit} connections open, the most one user may; \
+                         close one (a dead one closes by itself after two keepalive intervals)",
+                        p.user
+                    ),
+                )
+                    .into_response();
+            }
+        },
+        None => None,
+    };
     let max = shared.config.max_frame_bytes;
     ws.max_frame_size(max)
         .max_message_size(max)
@@ -163,6 +304,7 @@ async fn upgrade(
             conn.run(&mut sink, &mut stream).await;
             // Free the slot before the socket closes: a client that sees
             // the end of this connection may connect again at once.
+            drop(user_slot);
             drop(slot);
             drop((sink, stream));
         })
@@ -202,6 +344,39 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.shared.connections.send_modify(|n| *n -= 1);
+    }
+}
+
+/// One of a user's counted connections; dropping it frees the place.
+struct UserSlot {
+    shared: Arc<Shared>,
+    user: String,
+}
+
+impl UserSlot {
+    fn take(shared: &Arc<Shared>, user: &str) -> Option<Self> {
+        let mut users = shared.users.lock().unwrap_or_else(|p| p.into_inner());
+        let open = users.entry(user.to_owned()).or_insert(0);
+        if *open >= shared.config.max_connections_per_user {
+            return None;
+        }
+        *open += 1;
+        Some(Self {
+            shared: shared.clone(),
+            user: user.to_owned(),
+        })
+    }
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut users = self.shared.users.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = users.get_mut(&self.user) {
+            *open -= 1;
+            if *open == 0 {
+                users.remove(&self.user);
+            }
+        }
     }
 }
 
@@ -347,11 +522,16 @@ impl Connection {
         let extended = sync::offers(&metadata, sync::HEADS_BATCH);
         let (outbound, mut queue) = mpsc::channel(self.shared.config.outbound_queue);
         let (kill, mut killed) = oneshot::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
         let connect = Input::Connect {
             conn: self.id,
             peer: peer.clone(),
             metadata,
-            link: Link { outbound, kill },
+            link: Link {
+                outbound,
+                kill,
+                queued: queued.clone(),
+            },
             principal: self.principal.clone(),
         };
         if self.shared.hub.send(connect).await.is_err() {
@@ -372,9 +552,10 @@ impl Connection {
             Ok(()) => {
                 info!(conn = %self.id, %peer, addr = %self.addr, "peer joined");
                 let heard = Heard::new();
+                let share = self.shared.budget.share();
                 tokio::select! {
-                    end = self.read_frames(stream, &peer, &heard) => end,
-                    end = self.write_frames(sink, &mut queue, &heard) => end,
+                    end = self.read_frames(stream, &peer, &heard, &share) => end,
+                    end = self.write_frames(sink, &mut queue, &queued, &heard) => end,
                     Ok(close) = &mut killed => End::Close { close, error: false, flush: false, wait: false },
                     _ = stopping.wait_for(|s| *s) => End::shutdown(),
                 }
@@ -421,6 +602,19 @@ impl Connection {
                                     "`join` with an empty senderId",
                                 ));
                             }
+                            let max = self.shared.config.max_peer_id_bytes;
+                            let storage = peer_metadata
+                                .storage_id
+                                .as_ref()
+                                .map_or(0, |s| s.as_str().len());
+                            if sender_id.as_str().len() > max || storage > max {
+                                return Err(End::refuse(
+                                    CloseKind::Protocol,
+                                    format!(
+                                        "`join` with a senderId or storageId longer than {max} bytes; use a shorter id"
+                                    ),
+                                ));
+                            }
                             let Some(version) = negotiate(&supported_protocol_versions) else {
                                 return Err(End::refuse(
                                     CloseKind::Protocol,
@@ -458,7 +652,13 @@ impl Connection {
 
     /// Reads frames and hands them to the hub until something ends the
     /// connection.
-    async fn read_frames(&self, stream: &mut Stream, peer: &PeerId, heard: &Heard) -> End {
+    async fn read_frames(
+        &self,
+        stream: &mut Stream,
+        peer: &PeerId,
+        heard: &Heard,
+        share: &Share,
+    ) -> End {
         loop {
             let frame = match self.next_frame(stream).await {
                 Ok(frame) => frame,
@@ -467,6 +667,9 @@ impl Connection {
             heard.touch();
             match frame {
                 WsMessage::Binary(bytes) => {
+                    // Room in the hub queue's byte budget first: a client
+                    // sending faster than the hub handles waits here.
+                    let held = heard.excused(share.take(bytes.len())).await;
                     let message =
                         match protocol::decode_with_extensions(&bytes, sync::EXTENSION_MESSAGES) {
                             Ok(message) => message,
@@ -498,6 +701,7 @@ impl Connection {
                         conn: self.id,
                         peer: peer.clone(),
                         message,
+                        held,
                     };
                     if heard.excused(self.shared.hub.send(input)).await.is_err() {
                         return End::close(CloseKind::Internal, "the relay is stopping");
@@ -516,6 +720,7 @@ impl Connection {
         &self,
         sink: &mut Sink,
         queue: &mut mpsc::Receiver<Outbound>,
+        queued: &AtomicUsize,
         heard: &Heard,
     ) -> End {
         let period = self.shared.config.keepalive_interval;
@@ -525,7 +730,9 @@ impl Connection {
             tokio::select! {
                 item = queue.recv() => match item {
                     Some(Outbound::Frame(message)) => {
-                        if let Err(e) = sink.send(binary(&message)).await {
+                        let sent = sink.send(binary(&message)).await;
+                        queued.fetch_sub(weight(&message), Ordering::AcqRel);
+                        if let Err(e) = sent {
                             return End::Gone(format!("write failed: {e}"));
                         }
                     }

@@ -48,13 +48,16 @@
 //!
 //! - **Connection tasks** (tokio) own the sockets. Each decodes frames into
 //!   [`client_core::protocol::Message`] and awaits room in the hub's input
-//!   queue before reading the next one, so a busy hub slows clients down
-//!   through TCP instead of buffering without bound. Its writer drains the
+//!   queue (counted in inputs, and in bytes with a share per connection:
+//!   `budget.rs`) before reading the next one, so a busy hub slows clients
+//!   down through TCP instead of buffering without bound. Its writer drains the
 //!   connection's own outbound queue and sends keepalive pings. Only
 //!   `connection.rs`, `auth.rs` and `export/http.rs` see axum or
-//!   tungstenite types. The token check at the upgrade (one key lookup) and
-//!   the registry poll (one key read) are the only storage reads on tokio
-//!   workers.
+//!   tungstenite types. The token check (`auth::authenticate`: the token
+//!   and its user, the registry generation, and the grids of the user's
+//!   scope, a scan of the grid table for a community or street scope;
+//!   nothing is cached) and the registry poll (one key read) are the only
+//!   storage reads on tokio workers.
 //! - **Exports** read the store on tokio's blocking pool (at most two at
 //!   once), never on the async workers or the hub thread; redb's
 //!   multi-version reads do not block the hub's commits.
@@ -78,8 +81,18 @@
 //!   recover and commits a small row; the first that succeeds ends it,
 //!   without a restart.
 //! - **Backpressure**: the hub never waits for a socket. Frames go to a
-//!   connection with `try_send`; a connection whose queue is full (a client
-//!   that stopped reading) is closed, and everyone else keeps being served.
+//!   connection with `try_send`; a connection whose queue is full, in
+//!   frames or in bytes (a client that stopped reading), is closed, and
+//!   everyone else keeps being served.
+//! - **Limits**: every map the hub keeps per connection and keys by client
+//!   input is bounded (`Config::max_subscriptions` and its neighbours), a
+//!   user holds at most `Config::max_connections_per_user` WebSockets, and
+//!   the accept loop bounds connections that have not finished a request
+//!   (`Config::max_pending_http`, each with `Config::header_read_timeout`
+//!   to send its headers), so a slow-loris client cannot use up file
+//!   descriptors. Text a client controls is cut
+//!   ([`client_core::clip::clip`]) before it reaches a log line, an audit
+//!   row or an `error` frame.
 //! - **Shutdown**: stop accepting, close every WebSocket with a normal
 //!   close frame (after the frames already queued for it), let the hub
 //!   commit what it has, join its thread, return.
@@ -101,6 +114,7 @@ mod access;
 pub mod admin;
 pub mod audit;
 mod auth;
+mod budget;
 mod config;
 mod connection;
 mod error;
@@ -201,6 +215,10 @@ pub async fn run_over<S: Store + 'static>(
         "relay ready"
     );
     let drain_timeout = config.drain_timeout;
+    let shared_config_bytes = (
+        config.hub_queue_bytes,
+        config.hub_queue_bytes_per_connection,
+    );
     let poll = config.registry_poll;
     let storage_retry = config.storage_retry;
     let stop = Arc::new(watch::Sender::new(false));
@@ -214,6 +232,8 @@ pub async fn run_over<S: Store + 'static>(
         store: http_store,
         gate,
         storage: storage.clone(),
+        users: std::sync::Mutex::default(),
+        budget: budget::Budget::new(shared_config_bytes.0, shared_config_bytes.1),
     });
     let prober = tokio::spawn(storage::probe(
         storage,

@@ -105,6 +105,11 @@ pub enum RegistryError {
     BadGridCode(IdError),
     #[error("no token with id `{0}`; `gridsync-server token list` shows the ids")]
     UnknownToken(String),
+    #[error(
+        "the id `{prefix}` matches more than one token ({matches}); nothing was revoked. \
+         Give more digits of the id"
+    )]
+    AmbiguousToken { prefix: String, matches: String },
     #[error("a stored registry record could not be read ({0}); the database may be damaged")]
     Decode(serde_json::Error),
     #[error("registry storage error: {0}")]
@@ -355,16 +360,28 @@ impl<'a> Registry<'a> {
         let tx = self.db.begin_write()?;
         let revoked = {
             let mut t = tx.open_table(TOKENS)?;
-            let mut found = None;
-            for entry in t.iter()? {
+            let mut found = Vec::new();
+            for entry in t.range(id.as_str()..)? {
                 let (k, v) = entry?;
-                if k.value().starts_with(&id) {
-                    found = Some((k.value().to_owned(), decode::<TokenRecord>(v.value())?));
+                if !k.value().starts_with(&id) {
                     break;
                 }
+                found.push((k.value().to_owned(), decode::<TokenRecord>(v.value())?));
             }
-            let (hash, mut record) =
-                found.ok_or_else(|| RegistryError::UnknownToken(id.clone()))?;
+            if found.len() > 1 {
+                let matches = found
+                    .iter()
+                    .map(|(_, r)| format!("{} of `{}`", r.id, r.user))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(RegistryError::AmbiguousToken {
+                    prefix: id,
+                    matches,
+                });
+            }
+            let (hash, mut record) = found
+                .pop()
+                .ok_or_else(|| RegistryError::UnknownToken(id.clone()))?;
             record.revoked_at.get_or_insert_with(now_ms);
             t.insert(hash.as_str(), encode(&record).as_slice())?;
             record
@@ -535,5 +552,46 @@ mod tests {
             !raw.windows(needle.len()).any(|w| w == needle),
             "no plaintext token in the file"
         );
+    }
+
+    /// Revoking by a prefix that more than one token shares used to
+    /// revoke whichever came first in the table, perhaps a token of another
+    /// user. Two stored hashes share the prefix `abcdef` here (issued
+    /// tokens share one by chance only among thousands), and the prefix is
+    /// refused with both named while neither is revoked.
+    #[test]
+    fn an_ambiguous_id_prefix_revokes_nothing_and_names_the_matches() {
+        let (_d, db) = registry_file();
+        let r = Registry::new(&db).unwrap();
+        r.add_grid(&grid("GL-01", "幸福社区")).unwrap();
+        for user in ["wang", "li"] {
+            r.add_user(user, Role::Worker, "grids:GL-01".parse().unwrap())
+                .unwrap();
+        }
+        let tx = db.begin_write().unwrap();
+        {
+            let mut t = tx.open_table(TOKENS).unwrap();
+            for (hash, user) in [("abcdef01", "wang"), ("abcdef02", "li")] {
+                let hash = format!("{hash}{}", "0".repeat(56));
+                let record = TokenRecord {
+                    id: hash[..12].to_owned(),
+                    user: user.into(),
+                    label: None,
+                    issued_at: 0,
+                    revoked_at: None,
+                };
+                t.insert(hash.as_str(), encode(&record).as_slice()).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        let err = r.revoke_token("ABCDEF").unwrap_err();
+        assert!(matches!(err, RegistryError::AmbiguousToken { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("abcdef010000 of `wang`") && text.contains("abcdef020000 of `li`"),
+            "{text}"
+        );
+        assert!(r.tokens().unwrap().iter().all(|t| t.revoked_at.is_none()));
+        assert_eq!(r.revoke_token("abcdef02").unwrap().user, "li");
     }
 }

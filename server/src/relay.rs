@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use client_core::clip::clip;
 use client_core::ids::DocumentId;
 use client_core::protocol::{Message, PeerId, PeerMetadata};
 use client_core::store::{RedbStore, Store};
@@ -50,6 +51,7 @@ use tracing::{debug, error, info, warn};
 use crate::access::Policy;
 use crate::audit::{AuditAction, AuditLog, AuditRecord};
 use crate::auth::Principal;
+use crate::budget::Held;
 use crate::config::AuthMode;
 use crate::identity::RelayIdentity;
 use crate::registry::Registry;
@@ -103,6 +105,9 @@ pub(crate) enum Input {
         conn: ConnId,
         peer: PeerId,
         message: Message,
+        /// The frame's bytes in the hub queue's budget, given back when
+        /// the input is dropped after handling.
+        held: Held,
     },
     /// The connection is gone.
     Disconnect { conn: ConnId, peer: PeerId },
@@ -126,6 +131,31 @@ pub(crate) struct Link {
     /// Closes at once, skipping queued frames: for a connection that does
     /// not read, or that a newer connection of the same peer replaces.
     pub kill: oneshot::Sender<Close>,
+    /// Bytes (by [`weight`]) of the frames in `outbound`: added when the
+    /// hub queues a frame, taken off when the writer has sent it.
+    pub queued: Arc<AtomicUsize>,
+}
+
+/// About how many bytes a frame takes on the wire (what a connection's
+/// outbound byte bound counts).
+pub(crate) fn weight(message: &Message) -> usize {
+    const HEADER: usize = 128;
+    HEADER
+        + match message {
+            Message::Sync { data, .. }
+            | Message::Request { data, .. }
+            | Message::Ephemeral { data, .. } => data.len(),
+            Message::Error { message, .. } => message.len(),
+            Message::Extension { fields, .. } => fields
+                .values()
+                .map(|v| match v {
+                    ciborium::Value::Bytes(b) => b.len(),
+                    ciborium::Value::Text(t) => t.len(),
+                    _ => 16,
+                })
+                .sum(),
+            _ => 0,
+        }
 }
 
 /// An item in a connection's outbound queue.
@@ -145,10 +175,15 @@ pub(crate) struct Close {
 }
 
 impl Close {
+    /// The reason is [`clip`]ped: it may quote what a client sent.
     pub(crate) fn new(kind: CloseKind, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
         Self {
             kind,
-            reason: reason.into(),
+            reason: match clip(&reason) {
+                std::borrow::Cow::Borrowed(_) => reason,
+                std::borrow::Cow::Owned(cut) => cut,
+            },
         }
     }
 }
@@ -205,6 +240,7 @@ pub(crate) async fn start<S: Store + 'static>(
         config.max_commit_inputs,
         config.outbound_queue,
     );
+    let (limits, outbound_bytes) = (config.hub_limits(), config.outbound_queue_bytes);
     let thread = std::thread::Builder::new()
         .name("gridsync-hub".into())
         .spawn(move || {
@@ -216,6 +252,8 @@ pub(crate) async fn start<S: Store + 'static>(
                 }
             };
             let mut relay = Relay::new(store, identity.peer_id.clone(), capacity, outbound_queue);
+            relay.outbound_bytes = outbound_bytes;
+            relay.hub.set_limits(limits);
             relay.documents_in_memory = documents_in_memory;
             relay.storage = storage;
             if let Some(guard) = guard {
@@ -266,6 +304,8 @@ pub(crate) struct Relay<S: Store> {
     /// The current connection of each joined peer.
     links: HashMap<PeerId, (ConnId, Link)>,
     outbound_queue: usize,
+    /// Bytes queued for one connection before it is killed as not reading.
+    outbound_bytes: usize,
     /// Published after every round for `/healthz`.
     documents_in_memory: Arc<AtomicUsize>,
     guard: Option<Guard>,
@@ -327,6 +367,7 @@ impl<S: Store> Relay<S> {
             hub: Hub::new(store, me, capacity),
             links: HashMap::new(),
             outbound_queue,
+            outbound_bytes: usize::MAX,
             documents_in_memory: Arc::default(),
             guard: None,
             fault: None,
@@ -408,6 +449,7 @@ impl<S: Store> Relay<S> {
                     conn,
                     peer,
                     message,
+                    held: _held,
                 } => {
                     if !self.is_current(&peer, conn) {
                         continue;
@@ -609,7 +651,7 @@ impl<S: Store> Relay<S> {
                     debug!(%doc, %peer, "peer has no copy of a document")
                 }
                 HubEvent::Refused { doc, by, reason } => {
-                    warn!(%doc, peer = %by, %reason, "refused changes")
+                    warn!(%doc, peer = %by, reason = %clip(&reason), "refused changes")
                 }
                 HubEvent::Denied { doc, peer } => {
                     debug!(%doc, %peer, "denied a document the peer may not see")
@@ -733,13 +775,27 @@ impl<S: Store> Relay<S> {
         Some(row)
     }
 
-    /// Queues a frame; kills a connection whose queue is full.
+    /// Queues a frame; kills a connection whose queue is full, in frames
+    /// or in bytes (a frame larger than the byte bound still goes to an
+    /// empty queue).
     fn deliver(&mut self, peer: &PeerId, message: Message) {
         let Some((_, link)) = self.links.get(peer) else {
             return;
         };
+        let size = weight(&message);
+        let queued = link.queued.load(Ordering::Acquire);
+        if queued > 0 && queued.saturating_add(size) > self.outbound_bytes {
+            let reason = format!(
+                "not reading: {queued} bytes waiting to be sent, the relay's limit is {}",
+                self.outbound_bytes
+            );
+            self.kill(peer, Close::new(CloseKind::Policy, reason));
+            return;
+        }
         match link.outbound.try_send(Outbound::Frame(message)) {
-            Ok(()) => {}
+            Ok(()) => {
+                link.queued.fetch_add(size, Ordering::AcqRel);
+            }
             Err(TrySendError::Full(_)) => {
                 let reason = format!(
                     "not reading: {} frames waiting to be sent",
@@ -888,6 +944,7 @@ impl<S: Store> Relay<S> {
                     peer.clone(),
                     None,
                     "this relay now requires a token: run `gridsync login`",
+                    CloseKind::Policy,
                 )),
                 None => {}
                 Some(p) => match Principal::of_hash(&registry, &p.token_hash) {
@@ -896,14 +953,23 @@ impl<S: Store> Relay<S> {
                         peer.clone(),
                         Some(p),
                         "the token of this connection was revoked",
+                        CloseKind::Policy,
                     )),
-                    Err(e) => error!(error = %e, %peer, "could not re-check a token"),
+                    Err(e) => {
+                        error!(error = %e, %peer, "could not re-check a token after a registry change; closing its connection so it reconnects and is checked afresh");
+                        ends.push((
+                            peer.clone(),
+                            None,
+                            "the relay could not check this connection's token against a revocation; reconnect",
+                            CloseKind::Internal,
+                        ));
+                    }
                 },
             }
         }
         // What earlier inputs of the round queued goes first.
         self.flush(round);
-        for (peer, p, reason) in ends {
+        for (peer, p, reason, kind) in ends {
             if let Some(p) = &p {
                 warn!(%peer, user = %p.user, token = %p.token_id, "closing a connection: its token was revoked");
                 let mut record = AuditRecord::new(AuditAction::Revoked);
@@ -920,7 +986,7 @@ impl<S: Store> Relay<S> {
                     message: reason.into(),
                 },
             );
-            self.close(&peer, Close::new(CloseKind::Policy, reason));
+            self.close(&peer, Close::new(kind, reason));
         }
     }
 
@@ -1076,7 +1142,11 @@ mod tests {
                     is_ephemeral: Some(false),
                     ..PeerMetadata::default()
                 },
-                link: Link { outbound, kill },
+                link: Link {
+                    outbound,
+                    kill,
+                    queued: Arc::default(),
+                },
                 principal: None,
             };
             (socket, input)
@@ -1087,6 +1157,7 @@ mod tests {
                 conn: self.conn,
                 peer: self.peer.clone(),
                 message,
+                held: Held::default(),
             }
         }
 

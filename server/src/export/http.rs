@@ -11,8 +11,10 @@
 //! Residents' personal data is for admins only. Errors are JSON
 //! `{"error": "..."}` with 400, 401, 403, 404 or 500.
 //!
-//! The registry lookups and the export itself run on tokio's blocking
-//! pool, never on the async workers. The export is written to an unnamed
+//! The token is checked like every other route's (`auth::authenticate`:
+//! one registry read, nothing written, failures counted against the same
+//! rate limit) before anything else is done; the export itself runs on
+//! tokio's blocking pool, never on the async workers. The export is written to an unnamed
 //! temporary file (gone when closed, even after a crash) and the file is
 //! then streamed as the body: the status says whether the export is
 //! complete, and memory stays flat. At most [`MAX_CONCURRENT`] exports run
@@ -20,12 +22,13 @@
 //! at the next record.
 
 use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use client_core::ids::GridCode;
@@ -37,8 +40,9 @@ use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
 
 use super::{ExportError, Hooks, Selection, Written};
+use crate::auth::Principal;
 use crate::connection::Shared;
-use crate::registry::{Registry, UserRecord};
+use crate::registry::Registry;
 
 /// Exports that may run at once (each keeps a core busy).
 pub(crate) const MAX_CONCURRENT: usize = 2;
@@ -71,6 +75,8 @@ struct Ready {
 struct Refusal {
     status: StatusCode,
     message: String,
+    /// For 429: when to retry.
+    retry_after: Option<std::time::Duration>,
 }
 
 impl Refusal {
@@ -78,6 +84,7 @@ impl Refusal {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 }
@@ -104,6 +111,11 @@ impl IntoResponse for Refusal {
                 HeaderValue::from_static("Bearer realm=\"gridsync\""),
             );
         }
+        if let Some(after) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, after.as_secs().max(1).into());
+        }
         response
     }
 }
@@ -119,10 +131,11 @@ impl Drop for CancelOnDrop {
 
 pub(crate) async fn export(
     State(shared): State<Arc<Shared>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
-    match answer(shared, &headers, query).await {
+    match answer(shared, addr, &headers, query).await {
         Ok(response) => response,
         Err(refusal) => refusal.into_response(),
     }
@@ -130,6 +143,7 @@ pub(crate) async fn export(
 
 async fn answer(
     shared: Arc<Shared>,
+    addr: SocketAddr,
     headers: &HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, Refusal> {
@@ -137,27 +151,20 @@ async fn answer(
         Ok(Query(pairs)) => pairs,
         Err(e) => return Err(Refusal::new(StatusCode::BAD_REQUEST, e.body_text())),
     };
-    let token = bearer(headers, &pairs)?;
-    let store = shared.store.clone();
-    let user = blocking(move || {
-        let db = store.database();
-        let registry = Registry::new(&db).map_err(ExportError::from)?;
-        match registry.authenticate(&token).map_err(ExportError::from)? {
-            Some((_, user)) => Ok(user),
-            None => Err(Refusal::new(
-                StatusCode::UNAUTHORIZED,
-                "unknown or revoked token; ask an admin for a new one \
-                 (`gridsync-server token issue`)",
-            )),
-        }
-    })
-    .await?;
+    let token = bearer(headers, &pairs);
+    let user = crate::auth::authenticate(&shared, addr, token.as_deref(), "/api/export").map_err(
+        |denial| Refusal {
+            status: denial.status,
+            message: denial.message.to_owned(),
+            retry_after: denial.retry_after,
+        },
+    )?;
     if !matches!(user.role, Role::Reviewer | Role::Supervisor | Role::Admin) {
         return Err(Refusal::new(
             StatusCode::FORBIDDEN,
             format!(
                 "exports are for reviewers, supervisors and admins; `{}` is a {}",
-                user.name, user.role
+                user.user, user.role
             ),
         ));
     }
@@ -169,7 +176,7 @@ async fn answer(
                 "include_personal adds residents' names, phone numbers and notes, and only an \
                  admin may export them; `{}` is a {}. Export without include_personal, or ask \
                  an admin",
-                user.name, user.role
+                user.user, user.role
             ),
         ));
     }
@@ -189,16 +196,16 @@ async fn answer(
         Ok(ready) => ready,
         Err(refusal) => {
             if refusal.status.is_server_error() {
-                error!(user = %user.name, error = %refusal.message, "export failed");
+                error!(user = %user.user, error = %refusal.message, "export failed");
             } else {
-                info!(user = %user.name, status = %refusal.status, error = %refusal.message, "export refused");
+                info!(user = %user.user, status = %refusal.status, error = %refusal.message, "export refused");
             }
             return Err(refusal);
         }
     };
     let stats = &ready.written.stats;
     info!(
-        user = %user.name,
+        user = %user.user,
         role = %user.role,
         scope = %user.scope,
         format = format.extension(),
@@ -212,7 +219,7 @@ async fn answer(
     );
     if ready.written.documents_skipped > 0 {
         warn!(
-            user = %user.name,
+            user = %user.user,
             skipped = ready.written.documents_skipped,
             "the export left out documents it could not read"
         );
@@ -273,14 +280,14 @@ async fn blocking<T: Send + 'static>(
 /// Selects the grids and writes the export to an unnamed temporary file.
 fn run(
     store: &RedbStore,
-    user: &UserRecord,
+    user: &Principal,
     params: Params,
     cancelled: &AtomicBool,
 ) -> Result<Ready, ExportError> {
     let now = chrono::Utc::now().timestamp_millis();
     let period = super::period(params.from, params.to, params.offset, now)?;
     let db = store.database();
-    let registry = Registry::new(&db)?;
+    let registry = Registry::reader(&db);
     let selected = super::select(&registry, store, &params.selection, &user.scope)?;
     let mut options = ReportOptions::new(period);
     options.as_of = Some(now);
@@ -323,28 +330,20 @@ fn run(
 }
 
 /// The token from `Authorization: Bearer …` or `?token=`.
-fn bearer(headers: &HeaderMap, pairs: &[(String, String)]) -> Result<String, Refusal> {
-    let missing = || {
-        Refusal::new(
-            StatusCode::UNAUTHORIZED,
-            "a token is required: send `Authorization: Bearer <token>` (or `?token=`)",
-        )
-    };
+/// The request's token: `Authorization: Bearer`, else `?token=` (URL
+/// decoded); `None` when neither holds one.
+fn bearer(headers: &HeaderMap, pairs: &[(String, String)]) -> Option<String> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| missing())?.trim();
-        let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
+        let (scheme, token) = value.to_str().ok()?.trim().split_once(' ')?;
         let token = token.trim();
-        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-            return Err(missing());
-        }
-        return Ok(token.to_owned());
+        return (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
+            .then(|| token.to_owned());
     }
     pairs
         .iter()
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.trim().to_owned())
         .filter(|t| !t.is_empty())
-        .ok_or_else(missing)
 }
 
 fn parse(pairs: &[(String, String)]) -> Result<Params, Refusal> {
@@ -485,20 +484,15 @@ mod tests {
     #[test]
     fn the_token_comes_from_the_header_or_the_query() {
         let mut headers = HeaderMap::new();
-        assert_eq!(
-            bearer(&headers, &pairs(&[("token", "q")])).ok().unwrap(),
-            "q"
-        );
-        assert_eq!(
-            bearer(&headers, &[]).err().unwrap().status,
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(bearer(&headers, &pairs(&[("token", "q")])).unwrap(), "q");
+        // No token: `authenticate` answers 401.
+        assert_eq!(bearer(&headers, &[]), None);
         headers.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("bearer  abc "),
         );
-        assert_eq!(bearer(&headers, &[]).ok().unwrap(), "abc");
+        assert_eq!(bearer(&headers, &[]).unwrap(), "abc");
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
-        assert!(bearer(&headers, &pairs(&[("token", "q")])).is_err());
+        assert!(bearer(&headers, &pairs(&[("token", "q")])).is_none());
     }
 }

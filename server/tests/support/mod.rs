@@ -514,7 +514,7 @@ impl SyncClient {
     }
 
     /// The next frame from the relay.
-    async fn recv(&mut self) -> Message {
+    pub async fn recv(&mut self) -> Message {
         let mut frames = timeout(PATIENCE, self.transport.receive(1))
             .await
             .expect("the relay answers in time")
