@@ -289,6 +289,7 @@ impl StoreError {
     pub fn is_out_of_space(&self) -> bool {
         let io = match self {
             StoreError::Io(e) => e,
+            #[cfg(feature = "redb")]
             StoreError::Redb(::redb::Error::Io(e)) => e,
             _ => return false,
         };

@@ -44,157 +44,21 @@ use automerge::{ActorId, Automerge, ChangeHash};
 use crate::clip::clip;
 use crate::ids::DocumentId;
 use crate::model::limits::Limits;
-use crate::protocol::heads_batch::{
-    self, HeadsBatch, HeadsBatchError, HeadsEntry, MAX_HEADS_BATCH_ENTRIES,
-};
+use crate::protocol::heads_batch::{self, HeadsBatch, HeadsBatchError};
 use crate::protocol::{Message, PeerId, PeerMetadata, StorageId};
 use crate::repo::{Repo, RepoError};
 use crate::store::{Batch, Store};
 
-/// The `peerMetadata` key listing the GridSync extensions a peer speaks.
-pub const EXTENSIONS_KEY: &str = "gridsyncExtensions";
-/// Fast reconnect: one message carries the heads of every document a
-/// device holds; the relay answers which are unchanged, so only changed
-/// documents go through the per-document sync protocol.
-pub const HEADS_BATCH: &str = "heads-batch";
-/// Its messages, whose codec is [`heads_batch`].
-pub use crate::protocol::heads_batch::{HEADS_MESSAGE, HEADS_REPLY};
-/// Extension message types a GridSync peer decodes.
-pub const EXTENSION_MESSAGES: &[&str] = &[HEADS_MESSAGE, HEADS_REPLY];
+pub mod access;
+pub mod heads;
+pub mod limits;
 
-/// What one peer may make a hub hold. Every map the hub keeps per peer and
-/// keyed by what the peer sends is bounded here; a peer that goes past a
-/// bound is refused (an `error` frame and a close) and everything it held
-/// is freed when it disconnects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HubLimits {
-    /// Entries in one heads-batch message (a device splits its batches at
-    /// [`HEADS_BATCH_SPLIT`]).
-    pub heads_batch_entries: usize,
-    /// Documents one peer may be subscribed to at once.
-    pub subscriptions: usize,
-    /// Documents the hub does not hold that one peer may ask for and be
-    /// remembered as waiting for.
-    pub unknown_requests: usize,
-    /// Ephemeral sessions (`senderId`/`sessionId`) remembered per peer to
-    /// drop relayed loops.
-    pub ephemeral_sessions: usize,
-}
-
-/// How many documents a device lists in one heads-batch message: as many
-/// as the codec decodes.
-pub const HEADS_BATCH_SPLIT: usize = MAX_HEADS_BATCH_ENTRIES;
-
-impl Default for HubLimits {
-    fn default() -> Self {
-        Self {
-            heads_batch_entries: HEADS_BATCH_SPLIT,
-            subscriptions: 100_000,
-            unknown_requests: 10_000,
-            ephemeral_sessions: 256,
-        }
-    }
-}
-
-/// Whether a peer's metadata offers `extension`.
-pub fn offers(meta: &PeerMetadata, extension: &str) -> bool {
-    match meta.extra.get(EXTENSIONS_KEY) {
-        Some(ciborium::Value::Array(items)) => items.iter().any(|v| v.as_text() == Some(extension)),
-        _ => false,
-    }
-}
-
-/// `meta` with this build's extensions offered.
-pub fn with_extensions(mut meta: PeerMetadata) -> PeerMetadata {
-    meta.extra.insert(
-        EXTENSIONS_KEY.to_owned(),
-        ciborium::Value::Array(vec![ciborium::Value::Text(HEADS_BATCH.to_owned())]),
-    );
-    meta
-}
-
-/// Who may see and change what: the relay's access policy, consulted by
-/// the hub before it sends anything about a document to a peer and before
-/// it stores a peer's changes.
-pub trait Access: Send {
-    /// Whether `peer` may see `doc` (`content` is the document as held).
-    /// A peer that may not is answered `doc-unavailable`, exactly as if the
-    /// document did not exist.
-    fn may_read(&self, peer: &PeerId, doc: &DocumentId, content: &Automerge) -> bool;
-
-    /// Whether [`Access::may_read`] can ever say no. `false` lets the hub
-    /// skip loading a document only to ask (a heads batch, an ephemeral
-    /// message).
-    fn checks_reads(&self) -> bool {
-        true
-    }
-
-    /// Whether the hub must call [`Access::check_write`] (forking the
-    /// document to apply the changes first). `false` lets every change in.
-    fn checks_writes(&self) -> bool {
-        true
-    }
-
-    /// Checks changes `peer` sent before they are stored: `before` is the
-    /// document as held (`None` if new), `after` has them applied, and
-    /// `changes` are the new changes. `Err` refuses them all, with a reason
-    /// for the peer.
-    fn check_write(
-        &self,
-        peer: &PeerId,
-        doc: &DocumentId,
-        before: Option<&Automerge>,
-        after: &Automerge,
-        changes: &[automerge::Change],
-    ) -> Result<(), Refusal>;
-}
-
-/// Why an [`Access`] policy refused a peer's changes: the policy's own
-/// error type, kept whole (its message is what the peer is told).
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct Refusal(Box<dyn std::error::Error + Send + Sync>);
-
-impl Refusal {
-    pub fn new(why: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self(Box::new(why))
-    }
-
-    /// The policy's error, if it is an `E`.
-    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
-        self.0.downcast_ref()
-    }
-}
-
-/// Lets every peer read and write everything (devices, tests, and a relay
-/// without access control).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AllowAll;
-
-impl Access for AllowAll {
-    fn may_read(&self, _: &PeerId, _: &DocumentId, _: &Automerge) -> bool {
-        true
-    }
-
-    fn checks_reads(&self) -> bool {
-        false
-    }
-
-    fn checks_writes(&self) -> bool {
-        false
-    }
-
-    fn check_write(
-        &self,
-        _: &PeerId,
-        _: &DocumentId,
-        _: Option<&Automerge>,
-        _: &Automerge,
-        _: &[automerge::Change],
-    ) -> Result<(), Refusal> {
-        Ok(())
-    }
-}
+pub use self::access::{Access, AllowAll, Refusal};
+pub use self::heads::{
+    EXTENSION_MESSAGES, EXTENSIONS_KEY, HEADS_BATCH, HEADS_BATCH_SPLIT, HEADS_MESSAGE, HEADS_REPLY,
+    offers, with_extensions,
+};
+pub use self::limits::HubLimits;
 
 /// What one or more calls into the hub ask the shell to do.
 #[derive(Debug, Default)]
@@ -301,12 +165,6 @@ pub struct Hub<S> {
     /// Heads batches sent and not yet answered, oldest first.
     batches_sent: std::collections::VecDeque<Vec<DocumentId>>,
     limits: HubLimits,
-}
-
-impl std::fmt::Debug for dyn Access + '_ {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Access")
-    }
 }
 
 impl<S: Store> Hub<S> {
@@ -441,107 +299,6 @@ impl<S: Store> Hub<S> {
             );
         }
         self.send_sync(doc, peer, !have, fx)?;
-        Ok(())
-    }
-
-    /// Whether `peer` speaks the heads-batch extension.
-    pub fn speaks_heads_batch(&self, peer: &PeerId) -> bool {
-        self.peers.get(peer).is_some_and(|p| p.heads_batch)
-    }
-
-    /// Sends the stored heads of `docs` to `peer` in one message (split
-    /// every [`HEADS_BATCH_SPLIT`] documents); the answer arrives as
-    /// [`HubEvent::SameHeads`]. Documents without stored heads are left
-    /// out and returned, for the caller to [`Hub::want`]. A peer that did
-    /// not offer the extension is sent nothing: every document is returned.
-    pub fn send_heads_batch(
-        &mut self,
-        docs: &[DocumentId],
-        peer: &PeerId,
-        fx: &mut Effects,
-    ) -> Result<Vec<DocumentId>, SyncError> {
-        if !self.speaks_heads_batch(peer) {
-            return Ok(docs.to_vec());
-        }
-        let mut unknown = Vec::new();
-        for chunk in docs.chunks(HEADS_BATCH_SPLIT) {
-            let mut entries = Vec::with_capacity(chunk.len());
-            for doc in chunk {
-                let heads = self.repo.store().heads(doc).map_err(RepoError::from)?;
-                match heads
-                    .filter(|h| !h.is_empty())
-                    .and_then(|h| HeadsEntry::new(*doc, h))
-                {
-                    Some(entry) => entries.push(entry),
-                    None => unknown.push(*doc),
-                }
-            }
-            if entries.is_empty() {
-                continue;
-            }
-            let sent: Vec<DocumentId> = entries.iter().map(|e| *e.doc()).collect();
-            for doc in &sent {
-                self.subscribe(doc, peer);
-            }
-            self.batches_sent.push_back(sent);
-            let batch = HeadsBatch::Batch {
-                sender_id: self.me.clone(),
-                target_id: peer.clone(),
-                entries,
-            };
-            fx.send.push((peer.clone(), heads_batch::encode(&batch)));
-        }
-        Ok(unknown)
-    }
-
-    /// Answers a heads batch: the documents whose stored heads equal the
-    /// peer's, and that the peer may read, are in sync, and the peer is
-    /// subscribed to them. A batch longer than the limit is refused before
-    /// anything is looked up. Heads are compared in the heads table; only a
-    /// document whose heads match is read, to ask the access policy (not
-    /// at all under [`AllowAll`]). A document the peer may not read is
-    /// left out of the answer, so the peer syncs it alone and is told
-    /// `doc-unavailable`, exactly as for a document that does not exist.
-    fn on_heads_batch(
-        &mut self,
-        from: &PeerId,
-        entries: &[HeadsEntry],
-        fx: &mut Effects,
-    ) -> Result<(), SyncError> {
-        if entries.len() > self.limits.heads_batch_entries {
-            let reason = format!(
-                "a heads batch of more than {} entries; split it",
-                self.limits.heads_batch_entries
-            );
-            self.refuse(from, &reason, fx);
-            return Ok(());
-        }
-        let mut same = Vec::new();
-        for entry in entries {
-            let doc = *entry.doc();
-            let theirs: BTreeSet<ChangeHash> = entry.heads().iter().copied().collect();
-            let ours = self.repo.store().heads(&doc).map_err(RepoError::from)?;
-            if ours.is_none_or(|h| h.into_iter().collect::<BTreeSet<_>>() != theirs) {
-                continue;
-            }
-            if !self.may_read_stored(from, &doc)? {
-                continue;
-            }
-            if !self.may_subscribe(&doc, from, fx) {
-                return Ok(());
-            }
-            // Same heads: the peer already holds every change we hold;
-            // later changes are checked for read access before they are
-            // forwarded.
-            self.subscribe(&doc, from);
-            same.push(doc);
-        }
-        let reply = HeadsBatch::Reply {
-            sender_id: self.me.clone(),
-            target_id: from.clone(),
-            same,
-        };
-        fx.send.push((from.clone(), heads_batch::encode(&reply)));
         Ok(())
     }
 

@@ -32,16 +32,15 @@
 //! connections' tokens, closing the revoked ones.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use client_core::clip::clip;
 use client_core::ids::DocumentId;
-use client_core::protocol::{Message, PeerId, PeerMetadata};
+use client_core::protocol::{Message, PeerId};
 use client_core::store::{RedbStore, Store};
 use client_core::sync::{Effects, Hub, HubEvent};
 use tokio::sync::mpsc::error::TrySendError;
@@ -51,158 +50,22 @@ use tracing::{debug, error, info, warn};
 use crate::access::Policy;
 use crate::audit::{AuditAction, AuditLog, AuditRecord};
 use crate::auth::Principal;
-use crate::budget::Held;
 use crate::config::AuthMode;
 use crate::identity::RelayIdentity;
 use crate::registry::Registry;
 use crate::storage::StorageHealth;
 use crate::{Config, ServerError};
 
+mod access;
+mod channel;
+mod fault;
+
+pub(crate) use self::channel::{Close, CloseKind, ConnId, Input, Link, Outbound, weight};
+use self::fault::Fault;
+
 /// Denials of one connection audited row by row; the rest of them become
 /// one row with their count when the connection ends.
 pub(crate) const DENIALS_AUDITED: u32 = 16;
-
-/// Audit rows kept in memory while the store cannot commit; beyond this
-/// they are counted and the count is audited instead.
-const MAX_DEFERRED_AUDIT: usize = 10_000;
-
-/// The meta key a storage probe writes (the probe's time, milliseconds).
-const PROBE_KEY: &str = "relay_storage_probe";
-
-/// One WebSocket connection's number, unique in this process. A peer id
-/// may reconnect on a new connection before the old one is gone; inputs
-/// from a replaced connection are recognised by this and ignored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct ConnId(u64);
-
-impl ConnId {
-    pub(crate) fn next() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        Self(NEXT.fetch_add(1, Ordering::Relaxed))
-    }
-}
-
-impl fmt::Display for ConnId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
-
-/// What a connection task tells the hub thread.
-#[derive(Debug)]
-pub(crate) enum Input {
-    /// A peer completed its handshake on `conn`.
-    Connect {
-        conn: ConnId,
-        peer: PeerId,
-        metadata: PeerMetadata,
-        link: Link,
-        /// Who the connection authenticated as; `None` on an open relay.
-        principal: Option<Arc<Principal>>,
-    },
-    /// A frame from the peer bound to `conn`.
-    Frame {
-        conn: ConnId,
-        peer: PeerId,
-        message: Message,
-        /// The frame's bytes in the hub queue's budget, given back when
-        /// the input is dropped after handling.
-        held: Held,
-    },
-    /// The connection is gone.
-    Disconnect { conn: ConnId, peer: PeerId },
-    /// A row for the audit trail from outside the hub (a failed login).
-    Audit(AuditRecord),
-    /// The registry changed (it is now at `generation`): re-check the open
-    /// connections' tokens and scopes, and whether tokens are required.
-    Recheck { generation: u64 },
-    /// The store is faulty: let it recover and try a small commit (sent on
-    /// a backoff by [`crate::storage::probe`]).
-    Probe,
-    /// Commit what is pending and end the thread (graceful shutdown).
-    Stop,
-}
-
-/// How the hub thread reaches one connection.
-#[derive(Debug)]
-pub(crate) struct Link {
-    /// Frames and the final close, in order; bounded by `outbound_queue`.
-    pub outbound: mpsc::Sender<Outbound>,
-    /// Closes at once, skipping queued frames: for a connection that does
-    /// not read, or that a newer connection of the same peer replaces.
-    pub kill: oneshot::Sender<Close>,
-    /// Bytes (by [`weight`]) of the frames in `outbound`: added when the
-    /// hub queues a frame, taken off when the writer has sent it.
-    pub queued: Arc<AtomicUsize>,
-}
-
-/// About how many bytes a frame takes on the wire (what a connection's
-/// outbound byte bound counts).
-pub(crate) fn weight(message: &Message) -> usize {
-    const HEADER: usize = 128;
-    HEADER
-        + match message {
-            Message::Sync { data, .. }
-            | Message::Request { data, .. }
-            | Message::Ephemeral { data, .. } => data.len(),
-            Message::Error { message, .. } => message.len(),
-            Message::Extension { fields, .. } => fields
-                .values()
-                .map(|v| match v {
-                    ciborium::Value::Bytes(b) => b.len(),
-                    ciborium::Value::Text(t) => t.len(),
-                    _ => 16,
-                })
-                .sum(),
-            _ => 0,
-        }
-}
-
-/// An item in a connection's outbound queue.
-#[derive(Debug)]
-pub(crate) enum Outbound {
-    Frame(Message),
-    /// Close after the frames queued before.
-    Close(Close),
-}
-
-/// Why a connection is closed, in terms the connection maps to a
-/// WebSocket close code.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Close {
-    pub kind: CloseKind,
-    pub reason: String,
-}
-
-impl Close {
-    /// The reason is [`clip`]ped: it may quote what a client sent.
-    pub(crate) fn new(kind: CloseKind, reason: impl Into<String>) -> Self {
-        let reason = reason.into();
-        Self {
-            kind,
-            reason: match clip(&reason) {
-                std::borrow::Cow::Borrowed(_) => reason,
-                std::borrow::Cow::Owned(cut) => cut,
-            },
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CloseKind {
-    /// Shutdown, `leave`, or replaced by a newer connection.
-    Normal,
-    /// The peer broke the protocol.
-    Protocol,
-    /// A text frame.
-    Unsupported,
-    /// Too slow: no `join`, no keepalive answer, or not reading.
-    Policy,
-    /// A frame over `max_frame_bytes`.
-    TooBig,
-    /// The relay's own fault (storage); the peer should retry.
-    Internal,
-}
 
 /// Access control, as the hub thread applies it.
 #[derive(Debug)]
@@ -321,15 +184,6 @@ pub(crate) struct Relay<S: Store> {
     audit_overflow: u64,
     /// Denials of each open connection so far.
     denials: HashMap<PeerId, Denials>,
-}
-
-/// Why and since when the store refuses commits.
-#[derive(Debug)]
-struct Fault {
-    reason: String,
-    since: Instant,
-    /// Writes refused since.
-    refused: u64,
 }
 
 /// One connection's denials: how many were audited, how many only counted.
@@ -662,119 +516,6 @@ impl<S: Store> Relay<S> {
         }
     }
 
-    /// A commit failed: refuse writes until a probe commits (logged once
-    /// per fault, not per refused frame).
-    fn enter_fault(&mut self, e: &client_core::store::StoreError) {
-        if self.fault.is_some() {
-            return;
-        }
-        let reason = if e.is_out_of_space() {
-            format!("the relay's disk is full ({e})")
-        } else {
-            format!("the relay's storage failed ({e})")
-        };
-        error!(
-            %reason,
-            "refusing writes until the storage takes a commit again (probing on a backoff); reads are still served"
-        );
-        self.storage.set_fault(reason.clone());
-        self.fault = Some(Fault {
-            reason,
-            since: Instant::now(),
-            refused: 0,
-        });
-    }
-
-    /// Answers a frame that would store something while the store is
-    /// faulty: an `error` frame saying so, then a close the device retries
-    /// after (its changes stay in its outbox).
-    fn refuse_write(&mut self, peer: &PeerId) {
-        let Some(fault) = &mut self.fault else {
-            return;
-        };
-        fault.refused += 1;
-        let message = format!(
-            "{}: it cannot store changes now and will accept them again once it can; \
-             your changes are kept on your device, sync again later",
-            fault.reason
-        );
-        debug!(%peer, "refused a write: storage is faulty");
-        self.deliver(
-            peer,
-            Message::Error {
-                sender_id: Some(self.hub.me().clone()),
-                target_id: Some(peer.clone()),
-                message,
-            },
-        );
-        self.close(
-            peer,
-            Close::new(
-                CloseKind::Internal,
-                "the relay cannot store changes now; retry later",
-            ),
-        );
-    }
-
-    /// Lets the store recover and commits a probe row with the audit rows
-    /// that waited; the first success ends the fault.
-    fn probe(&mut self) {
-        if self.fault.is_none() {
-            return;
-        }
-        let mut batch = client_core::store::Batch::new();
-        batch.put_meta(
-            PROBE_KEY,
-            chrono::Utc::now().timestamp_millis().to_be_bytes().to_vec(),
-        );
-        let mut carried = std::mem::take(&mut self.deferred_audit);
-        carried.extend(self.overflow_row());
-        if let Some(guard) = &self.guard {
-            for record in &carried {
-                guard.audit.append(&mut batch, record);
-            }
-        }
-        let store = self.hub.repo().store();
-        match store.recover().and_then(|()| store.write(batch)) {
-            Ok(()) => {
-                let fault = self.fault.take().expect("checked above");
-                info!(
-                    after = ?fault.since.elapsed(),
-                    refused_writes = fault.refused,
-                    audit_rows = carried.len(),
-                    "storage takes commits again: accepting writes"
-                );
-                self.storage.clear();
-            }
-            Err(e) => {
-                debug!(error = %e, "storage probe failed; still refusing writes");
-                self.defer_audit(carried);
-            }
-        }
-    }
-
-    /// Keeps audit rows for the next commit, up to [`MAX_DEFERRED_AUDIT`].
-    fn defer_audit(&mut self, rows: impl IntoIterator<Item = AuditRecord>) {
-        for row in rows {
-            if self.deferred_audit.len() < MAX_DEFERRED_AUDIT {
-                self.deferred_audit.push(row);
-            } else {
-                self.audit_overflow += 1;
-            }
-        }
-    }
-
-    /// A row counting the audit rows dropped while the store was faulty.
-    fn overflow_row(&mut self) -> Option<AuditRecord> {
-        if self.audit_overflow == 0 {
-            return None;
-        }
-        let mut row = AuditRecord::new(AuditAction::Refused);
-        row.count = Some(std::mem::take(&mut self.audit_overflow));
-        row.reason = Some("audit rows lost while the relay's storage was failing".into());
-        Some(row)
-    }
-
     /// Queues a frame; kills a connection whose queue is full, in frames
     /// or in bytes (a frame larger than the byte bound still goes to an
     /// empty queue).
@@ -850,203 +591,6 @@ impl<S: Store> Relay<S> {
         }
         Some(link)
     }
-
-    /// Decides whether a new connection of `peer` may join: on a relay
-    /// that requires tokens it must have authenticated, its token must
-    /// still be valid if the registry changed since, and a peer id bound
-    /// to another user's open connection is not taken over.
-    fn admit(
-        &mut self,
-        peer: &PeerId,
-        principal: Option<Arc<Principal>>,
-        round: &mut Round,
-    ) -> Result<Option<Arc<Principal>>, Close> {
-        let Some(guard) = &self.guard else {
-            return Ok(principal);
-        };
-        let Some(p) = principal else {
-            return if guard.policy.is_open() {
-                Ok(None)
-            } else {
-                Err(Close::new(
-                    CloseKind::Policy,
-                    "this relay requires a token: run `gridsync login`",
-                ))
-            };
-        };
-        let p = if p.generation < guard.generation {
-            // Checked before a revocation this thread has already seen.
-            match Principal::of_hash(&Registry::reader(&guard.store.database()), &p.token_hash) {
-                Ok(Some(fresh)) => Arc::new(fresh),
-                Ok(None) => {
-                    let mut record = AuditRecord::new(AuditAction::Revoked);
-                    record.user = Some(p.user.clone());
-                    record.peer = Some(peer.to_string());
-                    record.reason = Some("token revoked before the connection joined".into());
-                    round.audit.push(record);
-                    return Err(Close::new(CloseKind::Policy, "the token was revoked"));
-                }
-                Err(e) => {
-                    error!(error = %e, "could not re-check a token; refusing the connection");
-                    return Err(Close::new(
-                        CloseKind::Internal,
-                        "could not check the token; retry",
-                    ));
-                }
-            }
-        } else {
-            p
-        };
-        if let Some(bound) = guard.policy.principal(peer)
-            && bound.user != p.user
-        {
-            let reason = format!(
-                "peer id `{peer}` is in use by another user's connection; each device joins with its own peer id"
-            );
-            let mut record = AuditRecord::new(AuditAction::Refused);
-            record.user = Some(p.user.clone());
-            record.peer = Some(peer.to_string());
-            record.reason = Some(reason.clone());
-            round.audit.push(record);
-            return Err(Close::new(CloseKind::Policy, reason));
-        }
-        Ok(Some(p))
-    }
-
-    /// Re-checks every open connection against the registry at
-    /// `generation`: revoked tokens are closed (and audited), others get
-    /// their grids refreshed; anonymous connections are closed once tokens
-    /// are required.
-    fn recheck(&mut self, generation: u64, round: &mut Round) {
-        let Some(guard) = &mut self.guard else {
-            return;
-        };
-        guard.generation = generation;
-        let db = guard.store.database();
-        let registry = Registry::reader(&db);
-        if guard.mode == AuthMode::FromRegistry && guard.policy.is_open() {
-            match registry.has_users() {
-                Ok(true) => {
-                    guard.policy.require_tokens();
-                    warn!(
-                        "the registry has users now: tokens are required from here on; closing anonymous connections"
-                    );
-                }
-                Ok(false) => {}
-                Err(e) => error!(error = %e, "could not read the registry's users"),
-            }
-        }
-        let open = guard.policy.is_open();
-        let mut ends = Vec::new();
-        for peer in self.links.keys() {
-            match guard.policy.principal(peer) {
-                None if !open => ends.push((
-                    peer.clone(),
-                    None,
-                    "this relay now requires a token: run `gridsync login`",
-                    CloseKind::Policy,
-                )),
-                None => {}
-                Some(p) => match Principal::of_hash(&registry, &p.token_hash) {
-                    Ok(Some(fresh)) => guard.policy.bind(peer.clone(), Arc::new(fresh)),
-                    Ok(None) => ends.push((
-                        peer.clone(),
-                        Some(p),
-                        "the token of this connection was revoked",
-                        CloseKind::Policy,
-                    )),
-                    Err(e) => {
-                        error!(error = %e, %peer, "could not re-check a token after a registry change; closing its connection so it reconnects and is checked afresh");
-                        ends.push((
-                            peer.clone(),
-                            None,
-                            "the relay could not check this connection's token against a revocation; reconnect",
-                            CloseKind::Internal,
-                        ));
-                    }
-                },
-            }
-        }
-        // What earlier inputs of the round queued goes first.
-        self.flush(round);
-        for (peer, p, reason, kind) in ends {
-            if let Some(p) = &p {
-                warn!(%peer, user = %p.user, token = %p.token_id, "closing a connection: its token was revoked");
-                let mut record = AuditRecord::new(AuditAction::Revoked);
-                record.user = Some(p.user.clone());
-                record.peer = Some(peer.to_string());
-                record.reason = Some(reason.into());
-                round.audit.push(record);
-            }
-            self.deliver(
-                &peer,
-                Message::Error {
-                    sender_id: Some(self.hub.me().clone()),
-                    target_id: Some(peer.clone()),
-                    message: reason.into(),
-                },
-            );
-            self.close(&peer, Close::new(kind, reason));
-        }
-    }
-
-    /// Audit rows for the hub's events: stored changes, refusals, and the
-    /// first [`DENIALS_AUDITED`] denials of each connection (the rest are
-    /// counted, for one row when it ends).
-    fn audit_rows(&mut self, events: &[HubEvent]) -> Vec<AuditRecord> {
-        let Some(guard) = &self.guard else {
-            return Vec::new();
-        };
-        let denials = &mut self.denials;
-        let mut audited = |peer: &PeerId| {
-            let tally = denials.entry(peer.clone()).or_default();
-            if tally.audited < DENIALS_AUDITED {
-                tally.audited += 1;
-                true
-            } else {
-                tally.counted += 1;
-                if tally.user.is_none() {
-                    tally.user = guard.policy.principal(peer).map(|p| p.user.clone());
-                }
-                false
-            }
-        };
-        let row = |action, doc: &DocumentId, peer: &PeerId| {
-            let mut r = AuditRecord::new(action);
-            r.user = guard.policy.principal(peer).map(|p| p.user.clone());
-            r.peer = Some(peer.to_string());
-            r.doc = Some(doc.to_string());
-            r.grid = self
-                .hub
-                .document(doc)
-                .and_then(crate::access::grid_of)
-                .or_else(|| guard.policy.grid_seen(doc).map(|g| g.to_string()));
-            r
-        };
-        events
-            .iter()
-            .filter_map(|event| match event {
-                HubEvent::Changed { doc, by, changes } => {
-                    let mut r = row(AuditAction::Change, doc, by);
-                    r.changes = Some(*changes);
-                    Some(r)
-                }
-                HubEvent::Refused { doc, by, reason } => {
-                    let mut r = row(AuditAction::Refused, doc, by);
-                    r.reason = Some(reason.clone());
-                    Some(r)
-                }
-                HubEvent::Denied { doc, peer } if audited(peer) => {
-                    let mut r = row(AuditAction::Denied, doc, peer);
-                    r.reason = Some("may not read this document".into());
-                    Some(r)
-                }
-                HubEvent::Denied { .. }
-                | HubEvent::Unavailable { .. }
-                | HubEvent::SameHeads { .. } => None,
-            })
-            .collect()
-    }
 }
 
 /// Turns away a connection that never joined the hub: an `error` frame
@@ -1104,7 +648,10 @@ mod tests {
     use automerge::transaction::Transactable;
     use client_core::store::{FaultyStore, MemoryStore};
 
+    use client_core::protocol::PeerMetadata;
+
     use super::*;
+    use crate::budget::Held;
 
     type Faulty = FaultyStore<MemoryStore>;
 

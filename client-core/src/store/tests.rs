@@ -226,138 +226,144 @@ fn records_commit_with_the_batch_in_their_own_table() {
     assert_eq!(table.get(b"k".as_slice()).unwrap().unwrap().value(), b"v");
 }
 
-/// A file whose writes fail while `full` is set, as a full disk's do.
-#[derive(Debug)]
-struct FullDisk {
-    file: ::redb::backends::FileBackend,
-    full: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
+/// A full disk under a real redb file.
+#[cfg(feature = "redb")]
+mod full_disk {
+    use super::*;
 
-impl FullDisk {
-    fn check(&self) -> Result<(), std::io::Error> {
-        if self.full.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+    /// A file whose writes fail while `full` is set, as a full disk's do.
+    #[derive(Debug)]
+    struct FullDisk {
+        file: ::redb::backends::FileBackend,
+        full: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl FullDisk {
+        fn check(&self) -> Result<(), std::io::Error> {
+            if self.full.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+            }
+            Ok(())
         }
-        Ok(())
     }
-}
 
-impl ::redb::StorageBackend for FullDisk {
-    fn len(&self) -> Result<u64, std::io::Error> {
-        self.file.len()
+    impl ::redb::StorageBackend for FullDisk {
+        fn len(&self) -> Result<u64, std::io::Error> {
+            self.file.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+            self.file.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+            self.check()?;
+            self.file.set_len(len)
+        }
+        fn sync_data(&self) -> Result<(), std::io::Error> {
+            self.check()?;
+            self.file.sync_data()
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+            self.check()?;
+            self.file.write(offset, data)
+        }
+        fn close(&self) -> Result<(), std::io::Error> {
+            self.file.close()
+        }
+        fn try_lock_range(
+            &self,
+            start: std::ops::Bound<u64>,
+            end: std::ops::Bound<u64>,
+        ) -> Result<bool, ::redb::BackendError> {
+            self.file.try_lock_range(start, end)
+        }
+        fn try_lock_shared_range(
+            &self,
+            start: std::ops::Bound<u64>,
+            end: std::ops::Bound<u64>,
+        ) -> Result<bool, ::redb::BackendError> {
+            self.file.try_lock_shared_range(start, end)
+        }
+        fn lock_range(
+            &self,
+            start: std::ops::Bound<u64>,
+            end: std::ops::Bound<u64>,
+        ) -> Result<(), ::redb::BackendError> {
+            self.file.lock_range(start, end)
+        }
+        fn lock_shared_range(
+            &self,
+            start: std::ops::Bound<u64>,
+            end: std::ops::Bound<u64>,
+        ) -> Result<(), ::redb::BackendError> {
+            self.file.lock_shared_range(start, end)
+        }
+        fn unlock_range(
+            &self,
+            start: std::ops::Bound<u64>,
+            end: std::ops::Bound<u64>,
+        ) -> Result<(), ::redb::BackendError> {
+            self.file.unlock_range(start, end)
+        }
+        fn query_lock_range(
+            &self,
+            start: std::ops::Bound<u64>,
+            end: std::ops::Bound<u64>,
+        ) -> Result<bool, ::redb::BackendError> {
+            self.file.query_lock_range(start, end)
+        }
     }
-    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
-        self.file.read(offset, out)
-    }
-    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
-        self.check()?;
-        self.file.set_len(len)
-    }
-    fn sync_data(&self) -> Result<(), std::io::Error> {
-        self.check()?;
-        self.file.sync_data()
-    }
-    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
-        self.check()?;
-        self.file.write(offset, data)
-    }
-    fn close(&self) -> Result<(), std::io::Error> {
-        self.file.close()
-    }
-    fn try_lock_range(
-        &self,
-        start: std::ops::Bound<u64>,
-        end: std::ops::Bound<u64>,
-    ) -> Result<bool, ::redb::BackendError> {
-        self.file.try_lock_range(start, end)
-    }
-    fn try_lock_shared_range(
-        &self,
-        start: std::ops::Bound<u64>,
-        end: std::ops::Bound<u64>,
-    ) -> Result<bool, ::redb::BackendError> {
-        self.file.try_lock_shared_range(start, end)
-    }
-    fn lock_range(
-        &self,
-        start: std::ops::Bound<u64>,
-        end: std::ops::Bound<u64>,
-    ) -> Result<(), ::redb::BackendError> {
-        self.file.lock_range(start, end)
-    }
-    fn lock_shared_range(
-        &self,
-        start: std::ops::Bound<u64>,
-        end: std::ops::Bound<u64>,
-    ) -> Result<(), ::redb::BackendError> {
-        self.file.lock_shared_range(start, end)
-    }
-    fn unlock_range(
-        &self,
-        start: std::ops::Bound<u64>,
-        end: std::ops::Bound<u64>,
-    ) -> Result<(), ::redb::BackendError> {
-        self.file.unlock_range(start, end)
-    }
-    fn query_lock_range(
-        &self,
-        start: std::ops::Bound<u64>,
-        end: std::ops::Bound<u64>,
-    ) -> Result<bool, ::redb::BackendError> {
-        self.file.query_lock_range(start, end)
-    }
-}
 
-/// Regression: after a commit failed for lack of space, redb refuses
-/// every later read and write of that handle (`PreviousIo`) until the file
-/// is opened again, so a relay whose disk filled up served nothing until
-/// it was restarted, even once space was back. `recover` now reopens it in
-/// place; what was committed before is there, and writes work again.
-#[test]
-fn recover_reopens_the_database_after_a_commit_failed_for_lack_of_space() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gridsync.redb");
-    let full = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .unwrap();
-    let backend = FullDisk {
-        file: ::redb::backends::FileBackend::new(file).unwrap(),
-        full: full.clone(),
-    };
-    let db = ::redb::Database::builder()
-        .set_concurrency_mode(::redb::ConcurrencyMode::MultiWriter)
-        .create_with_backend(backend)
-        .unwrap();
-    let store = RedbStore::over(db, path).unwrap();
-    let chunk = |bytes: Vec<u8>| {
-        let doc = DocumentId::random();
-        let mut b = Batch::new();
-        b.append_chunk(doc, bytes);
-        (doc, b)
-    };
-    let (kept, batch) = chunk(vec![1]);
-    store.write(batch).unwrap();
-    store.recover().unwrap();
-    assert!(
-        store.load(&kept).unwrap().is_some(),
-        "recover of a sound store changes nothing"
-    );
+    /// Regression: after a commit failed for lack of space, redb refuses
+    /// every later read and write of that handle (`PreviousIo`) until the file
+    /// is opened again, so a relay whose disk filled up served nothing until
+    /// it was restarted, even once space was back. `recover` now reopens it in
+    /// place; what was committed before is there, and writes work again.
+    #[test]
+    fn recover_reopens_the_database_after_a_commit_failed_for_lack_of_space() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gridsync.redb");
+        let full = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .unwrap();
+        let backend = FullDisk {
+            file: ::redb::backends::FileBackend::new(file).unwrap(),
+            full: full.clone(),
+        };
+        let db = ::redb::Database::builder()
+            .set_concurrency_mode(::redb::ConcurrencyMode::MultiWriter)
+            .create_with_backend(backend)
+            .unwrap();
+        let store = RedbStore::over(db, path).unwrap();
+        let chunk = |bytes: Vec<u8>| {
+            let doc = DocumentId::random();
+            let mut b = Batch::new();
+            b.append_chunk(doc, bytes);
+            (doc, b)
+        };
+        let (kept, batch) = chunk(vec![1]);
+        store.write(batch).unwrap();
+        store.recover().unwrap();
+        assert!(
+            store.load(&kept).unwrap().is_some(),
+            "recover of a sound store changes nothing"
+        );
 
-    full.store(true, std::sync::atomic::Ordering::SeqCst);
-    let (lost, batch) = chunk(vec![2]);
-    let err = store.write(batch.clone()).unwrap_err();
-    assert!(err.is_out_of_space(), "{err:?}");
-    full.store(false, std::sync::atomic::Ordering::SeqCst);
-    assert!(store.load(&kept).is_err(), "redb refuses the failed handle");
+        full.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (lost, batch) = chunk(vec![2]);
+        let err = store.write(batch.clone()).unwrap_err();
+        assert!(err.is_out_of_space(), "{err:?}");
+        full.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert!(store.load(&kept).is_err(), "redb refuses the failed handle");
 
-    store.recover().unwrap();
-    assert_eq!(store.load(&kept).unwrap().unwrap().chunks, vec![vec![1]]);
-    assert_eq!(store.load(&lost).unwrap(), None);
-    store.write(batch).unwrap();
-    assert_eq!(store.load(&lost).unwrap().unwrap().chunks, vec![vec![2]]);
+        store.recover().unwrap();
+        assert_eq!(store.load(&kept).unwrap().unwrap().chunks, vec![vec![1]]);
+        assert_eq!(store.load(&lost).unwrap(), None);
+        store.write(batch).unwrap();
+        assert_eq!(store.load(&lost).unwrap().unwrap().chunks, vec![vec![2]]);
+    }
 }
