@@ -15,7 +15,9 @@
 //! object they create, a walk to the root bounded by `max_depth`: they grow
 //! with what arrived, not with the document.
 
-use automerge::{Automerge, Change, ObjType, ReadDoc};
+use std::collections::HashMap;
+
+use automerge::{Automerge, Change, ReadDoc};
 
 /// The bounds a document and each change to it must stay within.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,35 +151,45 @@ impl Limits {
     }
 
     /// Every object `change` creates sits at most `max_depth` deep in `doc`.
+    /// An object made on the root, or inside another object of the same
+    /// change, gets its depth from there; only one made inside an older
+    /// object walks up the document (at most `max_depth` steps).
     fn check_depth(&self, doc: &Automerge, change: &Change) -> Result<(), LimitError> {
+        use automerge::legacy::ObjectId;
         let too_deep = || LimitError::Depth {
             hash: change.hash().to_string(),
             max: self.max_depth,
         };
         let expanded = change.decode();
-        let actor = expanded.actor_id.to_hex_string();
         let start = expanded.start_op.get();
+        // Depth of each object this change made, by its op counter.
+        let mut made: HashMap<u64, usize> = HashMap::new();
         for (i, op) in expanded.operations.iter().enumerate() {
-            if !matches!(
-                op.obj_type(),
-                Some(ObjType::Map | ObjType::List | ObjType::Text | ObjType::Table)
-            ) {
+            if op.obj_type().is_none() {
                 continue;
             }
-            let id = format!("{}@{actor}", start + i as u64);
-            // An object of this change that a concurrent delete already
-            // removed from view still has its place in the tree.
-            let Ok(obj) = doc.import_obj(&id) else {
-                continue;
+            let parent = match &op.obj {
+                ObjectId::Root => 0,
+                ObjectId::Id(id) if id.1 == expanded.actor_id && made.contains_key(&id.0) => {
+                    made[&id.0]
+                }
+                ObjectId::Id(id) => {
+                    let Ok(obj) = doc.import_obj(&format!("{}@{}", id.0, id.1.to_hex_string()))
+                    else {
+                        continue;
+                    };
+                    // An object's depth is the number of its ancestors.
+                    doc.parents(&obj)
+                        .map_err(|_| too_deep())?
+                        .take(self.max_depth + 1)
+                        .count()
+                }
             };
-            let depth = doc
-                .parents(&obj)
-                .map_err(|_| too_deep())?
-                .take(self.max_depth + 1)
-                .count();
+            let depth = parent + 1;
             if depth > self.max_depth {
                 return Err(too_deep());
             }
+            made.insert(start + i as u64, depth);
         }
         Ok(())
     }
@@ -186,7 +198,7 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use automerge::transaction::Transactable;
-    use automerge::{ROOT, ReadDoc};
+    use automerge::{ObjType, ROOT, ReadDoc};
 
     use super::*;
 
@@ -228,8 +240,8 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn a_deep_object_made_by_a_later_change_under_an_old_one_is_refused() {
+    /// Ten levels, then `more` levels in a later change under the deepest.
+    fn deepened(more: usize) -> (Automerge, Vec<Change>) {
         let mut doc = nested(10);
         let before = doc.get_heads();
         let deepest = {
@@ -241,13 +253,21 @@ mod tests {
         };
         doc.transact::<_, _, automerge::AutomergeError>(|tx| {
             let mut obj = deepest;
-            for _ in 0..7 {
+            for _ in 0..more {
                 obj = tx.put_object(&obj, "y", ObjType::Map)?;
             }
             Ok(())
         })
         .unwrap();
         let new = doc.get_changes(&before);
+        (doc, new)
+    }
+
+    #[test]
+    fn a_later_change_under_an_old_object_counts_from_that_objects_depth() {
+        let (doc, new) = deepened(6);
+        assert_eq!(Limits::DEFAULT.check_document(&doc, &new, 0), Ok(()));
+        let (doc, new) = deepened(7);
         assert!(matches!(
             Limits::DEFAULT.check_document(&doc, &new, 0),
             Err(LimitError::Depth { .. })
