@@ -21,9 +21,17 @@
 //! `doc-unavailable`, exactly as if it did not exist.
 //!
 //! Every write, whatever the role, is also checked for what it claims:
-//! - no document moves to another grid, and a grid index or visit log sits
-//!   at the id derived from its grid (and worker and date), so nobody can
-//!   squat another grid's index id;
+//! - no document moves to another grid, a grid index or visit log sits at
+//!   the id derived from its grid (and worker and date), and nothing else
+//!   sits at a name-derived (UUIDv5) id, so nobody can squat another
+//!   grid's index or another worker's visit log;
+//! - **history**: events, comments and visits are append-only and
+//!   immutable, and a ticket keeps its `created_by` ([`append_only`]
+//!   compares the document before and after every write);
+//! - a **blank** document (no operations at all) is stored and read only
+//!   by roles that create documents, with at most 16 empty changes; a
+//!   document without a GridSync type holds at most 10,000 operations
+//!   unless an admin writes it;
 //! - **authorship**: every new change's Automerge actor id is registered to
 //!   the first user who sends it (kept in the `actors` table, committed in
 //!   the same transaction as the change); a change whose actor belongs to
