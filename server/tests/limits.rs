@@ -29,9 +29,11 @@ use client_core::sync;
 use server::Config;
 use server::audit::{AuditAction, AuditFilter};
 use server::registry::{GridRecord, Registry, token_hash};
-use support::{Client, Fixture, LOCALHOST, PATIENCE, SyncClient, TestServer, upgrade_status};
+use support::{
+    Client, Fixture, LOCALHOST, PATIENCE, SyncClient, TestServer, get_from, upgrade_status,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -504,37 +506,6 @@ async fn one_user_holds_a_bounded_number_of_connections() {
 }
 
 // ---- Item 5: the HTTP side --------------------------------------------
-
-/// `GET path` with an optional bearer token from the local address `from`:
-/// (status, body).
-async fn get_from(
-    addr: SocketAddr,
-    path: &str,
-    token: Option<&str>,
-    from: IpAddr,
-) -> (u16, String) {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind(SocketAddr::new(from, 0)).unwrap();
-    let mut tcp = socket.connect(addr).await.unwrap();
-    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    timeout(PATIENCE, tcp.read_to_string(&mut response))
-        .await
-        .expect("an HTTP answer in time")
-        .unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
 
 /// `/api/export` opened a write transaction (`Registry::new`) before it
 /// looked at the token: every unauthenticated request cost a commit, and

@@ -123,28 +123,39 @@ impl TestServer {
 
     /// `GET path` over plain HTTP/1.1: (status, body).
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let mut tcp = TcpStream::connect(self.addr).await.unwrap();
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        );
-        tcp.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        timeout(PATIENCE, tcp.read_to_string(&mut response))
-            .await
-            .expect("an HTTP answer")
-            .unwrap();
-        let status = response
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("a status line");
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        get_from(self.addr, path, None, LOCALHOST).await
     }
+}
+
+/// `GET path` with an optional bearer token from the local address `from`:
+/// (status, body).
+pub async fn get_from(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    from: IpAddr,
+) -> (u16, String) {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    let mut tcp = socket.connect(addr).await.unwrap();
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    timeout(PATIENCE, tcp.read_to_string(&mut response))
+        .await
+        .expect("an HTTP answer in time")
+        .unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
