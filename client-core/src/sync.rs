@@ -162,6 +162,9 @@ pub struct Hub<S> {
     access: Box<dyn Access>,
     /// What a peer's changes may make of a document.
     document_limits: Limits,
+    /// Others write to the store too (a device's own edits): a document
+    /// held in memory is brought up to date with the store before use.
+    other_writers: bool,
     /// Heads batches sent and not yet answered, oldest first.
     batches_sent: std::collections::VecDeque<Vec<DocumentId>>,
     limits: HubLimits,
@@ -186,6 +189,7 @@ impl<S: Store> Hub<S> {
             tick: 0,
             access: Box::new(AllowAll),
             document_limits: Limits::DEFAULT,
+            other_writers: false,
             batches_sent: std::collections::VecDeque::new(),
             limits: HubLimits::default(),
         }
@@ -199,6 +203,14 @@ impl<S: Store> Hub<S> {
     /// Puts an access policy in force for every later input.
     pub fn set_access(&mut self, access: Box<dyn Access>) {
         self.access = access;
+    }
+
+    /// Declares that others write to the store too (a device, whose own
+    /// edits go straight to the store): before the hub uses a document it
+    /// holds, it takes in whatever the store has that it lacks. A relay,
+    /// the only writer of its store, leaves this off and saves the lookup.
+    pub fn share_store(&mut self) {
+        self.other_writers = true;
     }
 
     /// Puts document limits in force for every later input (by default
@@ -800,6 +812,20 @@ impl<S: Store> Hub<S> {
     fn ensure_loaded(&mut self, doc: &DocumentId) -> Result<bool, SyncError> {
         if let Some(d) = self.docs.get_mut(doc) {
             d.last_used = self.tick;
+            if self.other_writers
+                && let Some(stored) = self.repo.store().heads(doc).map_err(RepoError::from)?
+                && stored
+                    .iter()
+                    .any(|h| d.doc.get_change_meta_by_hash(h).is_none())
+                && let Some((mut fresh, bytes)) = self.repo.load_sized(doc)?
+            {
+                // Someone else (the device's own edits, another process)
+                // stored changes this copy lacks: take them in first, so
+                // what is written next, the ticket summary above all, is
+                // computed from the whole document.
+                d.doc.merge(&mut fresh).map_err(RepoError::from)?;
+                d.bytes = d.bytes.max(bytes);
+            }
             return Ok(true);
         }
         match self.repo.load_sized(doc)? {

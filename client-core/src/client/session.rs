@@ -160,6 +160,7 @@ impl<S: Store + Clone> Handshake<S> {
         };
         let actor = self.device.repo().actor().clone();
         let mut hub = Hub::with_actor(self.store, self.me, HUB_CAPACITY, actor);
+        hub.share_store();
         hub.connect(relay.clone(), &relay_meta);
         let indexes = self
             .device
