@@ -412,7 +412,12 @@ impl Gate {
 
     /// The principal of what was presented (or the refusal), rate limiting
     /// failures per `ip` and per (`ip`, credential). Reads, never writes.
-    pub(crate) fn check(&self, ip: IpAddr, presented: &Presented) -> Result<Principal, Refusal> {
+    pub(crate) fn check(
+        &self,
+        ip: IpAddr,
+        presented: &Presented,
+        bearer_only: bool,
+    ) -> Result<Principal, Refusal> {
         let now = Instant::now();
         let (secret, bad) = match presented {
             Presented::Token(t) if !t.is_empty() => (t, BAD_TOKEN),
@@ -421,7 +426,11 @@ impl Gate {
                 let addr = Key::Addr(ip);
                 self.limiter.check(&addr, now).map_err(Refusal::TooMany)?;
                 self.limiter.failed(addr, now);
-                return Err(Refusal::Unauthorized(NO_CREDENTIAL));
+                return Err(Refusal::Unauthorized(if bearer_only {
+                    NO_TOKEN
+                } else {
+                    NO_CREDENTIAL
+                }));
             }
         };
         let hash = token_hash(secret);
@@ -599,7 +608,7 @@ pub(crate) fn authenticate_request(
         (None, Some(id)) => Presented::Session(id),
         (None, None) => Presented::Nothing,
     };
-    let p = check(shared, addr, &presented, what)?;
+    let p = check(shared, addr, &presented, false, what)?;
     if p.by_session() && !matches!(*method, Method::GET | Method::HEAD) {
         let sent = headers
             .get("x-csrf-token")
@@ -650,10 +659,11 @@ fn check(
     shared: &Shared,
     addr: SocketAddr,
     presented: &Presented,
+    bearer_only: bool,
     what: &str,
 ) -> Result<Principal, Denial> {
     let what = clip(what);
-    match shared.gate.check(addr.ip(), presented) {
+    match shared.gate.check(addr.ip(), presented, bearer_only) {
         Ok(p) => {
             debug!(%addr, user = %p.user, credential = %p.token_id, session = p.by_session(), "{what}: authenticated");
             Ok(p)
@@ -737,14 +747,9 @@ pub(crate) fn admit(
         return Ok(None);
     }
     let presented = bearer(headers, query).map_or(Presented::Nothing, Presented::Token);
-    match check(shared, addr, &presented, "upgrade") {
+    match check(shared, addr, &presented, true, "upgrade") {
         Ok(p) => Ok(Some(p)),
-        Err(mut denial) => {
-            if presented == Presented::Nothing {
-                denial.message = NO_TOKEN.into();
-            }
-            Err(Box::new(denial.into_response()))
-        }
+        Err(denial) => Err(Box::new(denial.into_response())),
     }
 }
 
