@@ -575,20 +575,20 @@ impl IntoResponse for Denial {
 ///                  method: Method, headers: HeaderMap) -> Response {
 ///     let p = match auth::authenticate(&shared, &headers, addr, &method) {
 ///         Ok(p) => p,
-///         Err(refused) => return refused,
+///         Err(refused) => return refused.into_response(),
 ///     };
 ///     ...
 /// }
 /// ```
-/// or take [`Authenticated`] as an argument.
+/// (a handler returning `Result<_, Denial>` can use `?`), or take
+/// [`Authenticated`] as an argument.
 pub(crate) fn authenticate(
     shared: &Shared,
     headers: &HeaderMap,
     addr: SocketAddr,
     method: &Method,
-) -> Result<Principal, Response> {
+) -> Result<Principal, Denial> {
     authenticate_request(shared, headers, None, addr, method, "request")
-        .map_err(IntoResponse::into_response)
 }
 
 /// [`authenticate`], also taking `query_token` (the query's `token=`, for
