@@ -570,7 +570,7 @@ impl IntoResponse for Denial {
 /// CSRF token and the origin. Failures count against the rate limits, are
 /// logged, and (401s) audited here. Reads the store, never writes it.
 ///
-/// ```ignore
+/// ```text
 /// async fn handler(State(shared): State<Arc<Shared>>, ConnectInfo(addr): ConnectInfo<SocketAddr>,
 ///                  method: Method, headers: HeaderMap) -> Response {
 ///     let p = match auth::authenticate(&shared, &headers, addr, &method) {
@@ -635,21 +635,29 @@ fn same_text(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// `Ok` unless the request has an `Origin` header that does not name its
-/// `Host` (a page of another site, or `Origin: null`).
+/// `Ok` unless the request has an `Origin` header that names neither its
+/// `Host` nor, behind a proxy that rewrites `Host`, its `X-Forwarded-Host`
+/// (a page of another site, or `Origin: null`). No page of another site
+/// can set `X-Forwarded-Host`: a custom header needs a CORS preflight,
+/// which the relay never grants.
 pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), Denial> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let authority = origin
         .to_str()
         .ok()
         .and_then(|o| o.split_once("://"))
         .map(|(_, rest)| rest.trim_end_matches('/'));
-    match (authority, host) {
-        (Some(a), Some(h)) if a.eq_ignore_ascii_case(h) => Ok(()),
-        _ => Err(Denial::csrf()),
+    let mut ours = [header::HOST.as_str(), "x-forwarded-host"]
+        .into_iter()
+        .filter_map(|name| headers.get(name)?.to_str().ok())
+        .flat_map(|hosts| hosts.split(','))
+        .map(str::trim);
+    if authority.is_some_and(|a| ours.any(|h| a.eq_ignore_ascii_case(h))) {
+        Ok(())
+    } else {
+        Err(Denial::csrf())
     }
 }
 
@@ -922,6 +930,13 @@ mod tests {
         headers.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
         assert!(same_origin(&headers).is_err());
         headers.insert(header::ORIGIN, "null".parse().unwrap());
+        assert!(same_origin(&headers).is_err());
+        // Behind a proxy that rewrites Host.
+        headers.insert(header::HOST, "127.0.0.1:3030".parse().unwrap());
+        headers.insert("x-forwarded-host", "grid.example.cn".parse().unwrap());
+        headers.insert(header::ORIGIN, "https://grid.example.cn".parse().unwrap());
+        assert!(same_origin(&headers).is_ok());
+        headers.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
         assert!(same_origin(&headers).is_err());
         assert!(same_text("abc", "abc") && !same_text("abc", "abd") && !same_text("ab", "abc"));
     }
