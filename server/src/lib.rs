@@ -117,6 +117,7 @@ mod auth;
 mod budget;
 mod config;
 mod connection;
+mod console;
 mod error;
 pub mod export;
 #[doc(hidden)]
@@ -135,7 +136,7 @@ use tracing::{error, info, warn};
 
 pub use crate::access::ACTORS_TABLE;
 pub use crate::auth::Principal;
-pub use crate::config::{AuthMode, Config};
+pub use crate::config::{AuthMode, Config, MapTiles, TileCrs};
 pub use crate::error::ServerError;
 
 use crate::access::Policy;
