@@ -119,6 +119,7 @@ const TEXT = {
   location: ["位置", "Location"],
   address: ["地址", "Address"],
   accuracy: ["定位精度", "Accuracy"],
+  resident: ["居民联系方式", "Resident"],
   no_location: ["上报时未记录位置。", "No location was recorded."],
   photos: ["照片", "Photos"],
   created: ["上报", "Reported"],

@@ -66,18 +66,21 @@ export interface Location {
 }
 
 export interface TicketEvent {
-  id: string;
-  action: string;
+  /** Null only for a stored entry that could not be read. */
+  id: string | null;
+  action: string | null;
   from?: string | null;
-  actor: string;
+  actor: string | null;
   role?: string | null;
-  at: Instant;
+  at: Instant | null;
   note?: string | null;
   unit?: string | null;
   due_at?: Instant | null;
   rating?: string | null;
   close_reason?: unknown;
   applied: boolean;
+  /** Why a stored entry could not be read. */
+  unreadable?: string;
 }
 
 export interface Comment {
@@ -92,24 +95,32 @@ export interface ConflictInfo {
   action: string | null;
   actor: string | null;
   role?: string | null;
-  /** A sentence, or the fold's reason as `{kind, ...}`. */
-  reason: unknown;
+  /** Why it was not applied, as an English sentence. */
+  reason: string;
+  /** The same as data (`{kind: "concurrent", expected, actual}`), which the console words. */
+  detail?: unknown;
 }
 
 export interface AllowedAction {
   action: string;
+  /** Fields the action cannot be taken without. */
   needs: string[];
-  /** Defaults the server proposes (the dispatch deadline), when it sends any. */
-  [key: string]: unknown;
+  /** Fields it also takes (a dispatch's `due_at` defaults from the working calendar). */
+  optional?: string[];
+  /** A default the relay proposes for a field, when it sends one. */
+  defaults?: Record<string, unknown>;
 }
 
 export interface Detail {
-  summary: Summary;
+  /** Null for a ticket whose first change has not arrived (no grid yet). */
+  summary: Summary | null;
   ticket: Record<string, unknown> & {
     kind?: string;
     source?: string;
     description?: string;
     location?: Location | null;
+    resident?: { name?: string | null; phone?: string | null } | null;
+    status?: string;
     photos?: unknown[];
     created_at?: Instant;
   };

@@ -42,7 +42,7 @@ export function NewTicketPage({ me }: { me: Me }) {
         description: f.description,
         location,
       });
-      navigate(`/tickets/${made.summary.id}`);
+      navigate(`/tickets/${made.summary?.id ?? String(made.ticket.id)}`);
     } catch (err) {
       setError(err);
     } finally {

@@ -4,6 +4,7 @@
 
 import { useMemo, useState } from "preact/hooks";
 import { api, type Query } from "../api";
+import { toMs } from "../format";
 import { t, type Key } from "../i18n";
 import { useTicketEvents } from "../live";
 import { navigate } from "../router";
@@ -22,7 +23,9 @@ interface QueueDef {
   keep?: (s: Summary) => boolean;
 }
 
-const OPEN_WITH_DEADLINE = ["dispatched", "acknowledged", "in_progress"];
+const OPEN = ["reported", "accepted", "dispatched", "acknowledged", "returned", "in_progress", "handled", "verified", "suspended"];
+/** The relay counts a ticket as due soon within a day of its deadline (api/tickets.rs `DUE_SOON_MS`). */
+const DUE_SOON_MS = 86_400_000;
 
 export const QUEUES: QueueDef[] = [
   { name: "to_accept", label: "q_to_accept", hint: "q_hint_to_accept", query: { status: ["reported"] }, tone: "blue" },
@@ -38,9 +41,12 @@ export const QUEUES: QueueDef[] = [
     name: "due_soon",
     label: "q_due_soon",
     hint: "q_hint_due_soon",
-    query: { status: OPEN_WITH_DEADLINE, sort: "due" },
+    query: { status: OPEN, sort: "due" },
     tone: "amber",
-    keep: (s) => !s.overdue && s.due_at != null,
+    keep: (s) => {
+      const due = toMs(s.due_at);
+      return !s.overdue && due !== null && due < Date.now() + DUE_SOON_MS;
+    },
   },
   { name: "overdue", label: "q_overdue", hint: "q_hint_overdue", query: { overdue: true, sort: "due" }, tone: "red" },
   { name: "conflicts", label: "q_conflicts", hint: "q_hint_conflicts", query: { conflict: true }, tone: "rose" },

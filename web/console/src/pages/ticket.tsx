@@ -40,9 +40,9 @@ export function TicketPage({ me, id }: { me: Me; id: string }) {
     return <ErrorBox error={missing ? new Error(t("not_found")) : loaded.error} retry={loaded.reload} />;
   }
   if (!detail) return <Loading />;
-  const s = detail.summary;
   const tk = detail.ticket;
-  const conflicted = new Set(detail.conflicts.map((c) => c.event_id).filter(Boolean));
+  const s = detail.summary ?? summaryOf(id, tk);
+  const conflicted = new Set(detail.conflicts.map((c) => c.event_id).filter((e): e is string => !!e));
 
   return (
     <div class="ticket-page" data-status={s.status}>
@@ -83,7 +83,7 @@ export function TicketPage({ me, id }: { me: Me; id: string }) {
                   <li key={c.event_id ?? i}>
                     <strong>{actionLabel(c.action)}</strong> · {c.actor ?? t("none")}
                     {c.role ? `（${roleLabel(c.role)}）` : ""}
-                    <div class="conflict-reason">{conflictReason(c.reason)}</div>
+                    <div class="conflict-reason">{conflictReason(c.detail ?? c.reason)}</div>
                   </li>
                 ))}
               </ul>
@@ -92,6 +92,11 @@ export function TicketPage({ me, id }: { me: Me; id: string }) {
           <section class="panel">
             <h2>{t("description")}</h2>
             <p class="description">{(tk.description as string) || t("none")}</p>
+            {tk.resident && (tk.resident.name || tk.resident.phone) && (
+              <p class="resident">
+                {t("resident")}：{tk.resident.name ?? ""} {tk.resident.phone ?? ""}
+              </p>
+            )}
           </section>
           <section class="panel">
             <h2>{t("timeline")}</h2>
@@ -130,6 +135,27 @@ export function TicketPage({ me, id }: { me: Me; id: string }) {
   );
 }
 
+/** A stand-in summary from the ticket's own fields, for one whose summary the relay could not make. */
+function summaryOf(id: string, tk: Detail["ticket"]): Summary {
+  const text = (v: unknown) => (typeof v === "string" ? v : null);
+  return {
+    id,
+    grid: text(tk.grid) ?? "",
+    status: (text(tk.status) ?? "reported") as Summary["status"],
+    category: text(tk.category) ?? "",
+    title: text(tk.title) ?? "",
+    urgency: text(tk.urgency),
+    unit: text(tk.unit),
+    due_at: text(tk.due_at),
+    reported_at: text(tk.reported_at),
+    updated_at: null,
+    rework_count: Number(tk.rework_count ?? 0),
+    conflicts: 0,
+    overdue: false,
+    created_by: text(tk.created_by) ?? "",
+  };
+}
+
 function Fact({ label, value, mono, warn }: { label: string; value: string; mono?: boolean; warn?: boolean }) {
   return (
     <div class="fact">
@@ -139,13 +165,21 @@ function Fact({ label, value, mono, warn }: { label: string; value: string; mono
   );
 }
 
-function Timeline({ events, conflicted }: { events: TicketEvent[]; conflicted: Set<string | null> }) {
+function Timeline({ events, conflicted }: { events: TicketEvent[]; conflicted: Set<string> }) {
   return (
     <ol class="timeline">
-      {events.map((e) => {
-        const unapplied = !e.applied || conflicted.has(e.id);
+      {events.map((e, i) => {
+        const unapplied = !e.applied || (e.id !== null && conflicted.has(e.id));
+        if (e.unreadable) {
+          return (
+            <li key={`unreadable-${i}`} class="event unapplied">
+              <div class="event-time">—</div>
+              <div class="event-body">{conflictReason({ kind: "unreadable", detail: e.unreadable })}</div>
+            </li>
+          );
+        }
         return (
-          <li key={e.id} class={unapplied ? "event unapplied" : "event"} data-action={e.action}>
+          <li key={e.id ?? i} class={unapplied ? "event unapplied" : "event"} data-action={e.action ?? ""}>
             <div class="event-time">{formatTime(e.at)}</div>
             <div class="event-body">
               <div class="event-title">
@@ -191,7 +225,7 @@ function Comments({ me, detail, onChange }: { me: Me; detail: Detail; onChange: 
     setBusy(true);
     setError(null);
     try {
-      await api.post(`/api/tickets/${encodeURIComponent(detail.summary.id)}/comments`, { text: text.trim() });
+      await api.post(`/api/tickets/${encodeURIComponent(String(detail.ticket.id))}/comments`, { text: text.trim() });
       setText("");
       onChange();
     } catch (err) {
@@ -235,22 +269,16 @@ function Comments({ me, detail, onChange }: { me: Me; detail: Detail; onChange: 
   );
 }
 
-/** A default the relay proposes for a field, under any of the names it may use. */
+/** A default the relay proposes for a field, when it sends one. */
 function proposed(a: AllowedAction, field: string): string {
-  const defaults = (a.defaults ?? {}) as Record<string, unknown>;
-  const value = defaults[field] ?? a[field] ?? a[`default_${field}`];
+  const value = a.defaults?.[field];
   return typeof value === "string" || typeof value === "number" ? String(value) : "";
 }
 
-/** The fields an action's form shows: what the relay says it needs, and the optional ones it takes. */
+/** The fields an action's form shows: what the relay says it needs, then what it also takes. */
 function fieldsOf(a: AllowedAction): { field: string; required: boolean }[] {
-  const optional: Record<string, string[]> = {
-    dispatched: ["unit", "due_at", "note"],
-    closed: ["duplicate_of", "note"],
-    rated: ["rating", "note"],
-  };
   const names = [...a.needs];
-  for (const f of optional[a.action] ?? ["note"]) if (!names.includes(f)) names.push(f);
+  for (const f of a.optional ?? ["note"]) if (!names.includes(f)) names.push(f);
   return names.map((field) => ({ field, required: a.needs.includes(field) }));
 }
 
