@@ -98,6 +98,7 @@ pub(crate) async fn serve(
         .route("/healthz", get(healthz))
         .route("/api/export", get(crate::export::http::export))
         .route("/api/me", get(auth::me))
+        .merge(crate::api::router())
         .merge(crate::console::routes())
         .with_state(shared.clone());
     let pending = Arc::new(tokio::sync::Semaphore::new(shared.config.max_pending_http));

@@ -112,6 +112,7 @@
 
 mod access;
 pub mod admin;
+mod api;
 pub mod audit;
 mod auth;
 mod budget;
@@ -135,6 +136,8 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 pub use crate::access::ACTORS_TABLE;
+/// The records API's routes (method, path), as its router serves them.
+pub use crate::api::ROUTES as API_ROUTES;
 pub use crate::auth::Principal;
 pub use crate::config::{AuthMode, Config, MapTiles, TileCrs};
 pub use crate::error::ServerError;
