@@ -247,7 +247,7 @@ function pick(table: Record<string, Pair>, code: string | null | undefined): str
 }
 
 const STATUS: Record<string, Pair> = {
-  reported: ["待立案", "Reported"],
+  reported: ["已上报", "Reported"],
   accepted: ["已立案", "Accepted"],
   invalid: ["已注销", "Invalid"],
   dispatched: ["已派遣", "Dispatched"],

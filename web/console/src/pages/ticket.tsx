@@ -55,7 +55,7 @@ export function TicketPage({ me, id }: { me: Me; id: string }) {
         <Tags s={s} />
       </div>
       <div class="facts">
-        <Fact label={t("ticket_id")} value={s.id} mono />
+        <Fact label={t("ticket_id")} value={s.id} mono wide />
         <Fact label={t("col_grid")} value={s.grid} mono />
         <Fact label={t("col_category")} value={s.category} mono />
         <Fact label={t("kind")} value={kindLabel(tk.kind as string)} />
@@ -156,9 +156,10 @@ function summaryOf(id: string, tk: Detail["ticket"]): Summary {
   };
 }
 
-function Fact({ label, value, mono, warn }: { label: string; value: string; mono?: boolean; warn?: boolean }) {
+function Fact(props: { label: string; value: string; mono?: boolean; warn?: boolean; wide?: boolean }) {
+  const { label, value, mono, warn, wide } = props;
   return (
-    <div class="fact">
+    <div class={wide ? "fact fact-wide" : "fact"}>
       <div class="fact-label">{label}</div>
       <div class={`fact-value${mono ? " mono" : ""}${warn ? " overdue-text" : ""}`}>{value}</div>
     </div>
