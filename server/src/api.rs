@@ -173,17 +173,20 @@ pub(crate) fn caller(
     query: Option<&str>,
     what: &'static str,
 ) -> ApiResult<Principal> {
+    // Merge of wt-auth into wt-console: the session-aware authenticate;
+    // every route here so far is a GET (no CSRF check applies).
     let token = auth::bearer(headers, query);
-    auth::authenticate(shared, addr, token.as_deref(), what).map_err(|denial| ApiError {
-        status: denial.status,
-        reason: match denial.status {
-            StatusCode::UNAUTHORIZED => "unauthorized",
-            StatusCode::TOO_MANY_REQUESTS => "rate_limited",
-            _ => "internal",
-        },
-        message: denial.message.to_owned(),
-        retry_after: denial.retry_after,
-    })
+    auth::authenticate_request(shared, headers, token, addr, &axum::http::Method::GET, what)
+        .map_err(|denial| ApiError {
+            status: denial.status,
+            reason: match denial.status {
+                StatusCode::UNAUTHORIZED => "unauthorized",
+                StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+                _ => denial.reason,
+            },
+            message: denial.message.into_owned(),
+            retry_after: denial.retry_after,
+        })
 }
 
 /// The request parts every handler authenticates from.

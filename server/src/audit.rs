@@ -7,7 +7,7 @@
 //! ([`client_core::store::Batch::put_record`]): they are committed in the
 //! same transaction as the changes they describe, with no fsync of their
 //! own, and a round whose commit fails leaves no row behind. Rows never
-//! hold a token, only the user it belongs to.
+//! hold a token, a session id or a password, only the user they belong to.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -29,9 +29,13 @@ pub enum AuditAction {
     Refused,
     /// A document the peer may not see was answered `doc-unavailable`.
     Denied,
-    /// An upgrade or `/api/me` call with a missing, unknown or revoked
-    /// token (HTTP 401).
+    /// A request with a missing, unknown or revoked token or an unknown
+    /// or expired session, or a login with a wrong password (HTTP 401).
     AuthFailed,
+    /// A person logged in with a password (`POST /api/login`).
+    Login,
+    /// A logged-in person issued a device token (`POST /api/tokens`).
+    TokenIssued,
     /// An open connection was closed because its token was revoked.
     Revoked,
 }
@@ -43,6 +47,8 @@ impl AuditAction {
             AuditAction::Refused => "refused",
             AuditAction::Denied => "denied",
             AuditAction::AuthFailed => "auth_failed",
+            AuditAction::Login => "login",
+            AuditAction::TokenIssued => "token_issued",
             AuditAction::Revoked => "revoked",
         }
     }
@@ -53,7 +59,9 @@ impl AuditAction {
 pub struct AuditRecord {
     /// Milliseconds since the Unix epoch, relay time.
     pub at: i64,
-    /// The authenticated user; `None` on an open relay or a failed login.
+    /// The authenticated user; `None` on an open relay or a failed token.
+    /// For a wrong password, the user it was for; a login for a name that
+    /// is no user keeps no name (people type passwords into it).
     pub user: Option<String>,
     /// The peer id the connection joined as.
     pub peer: Option<String>,

@@ -48,6 +48,23 @@ pub struct Config {
     /// How long one failed attempt takes to be forgiven (the bucket refills
     /// one attempt per this).
     pub auth_failure_refill: Duration,
+    /// How long a console session lasts from its login (absolute, not
+    /// renewed by use); the cookie's Max-Age. A supervisor's working day.
+    pub session_lifetime: Duration,
+    /// Failed passwords for one user name from one address before a login
+    /// for that name from there gets HTTP 429 (even with the right
+    /// password: the limit may not be an oracle).
+    pub login_failure_burst: u32,
+    /// Failed passwords from one address, whatever the names, before any
+    /// login from there gets HTTP 429 (several people behind one office
+    /// address mistype; one guesser trying many names does not get 10 each).
+    pub login_failure_burst_per_address: u32,
+    /// How long one failed password takes to be forgiven (both buckets).
+    /// Much slower than for tokens: a password can be guessed.
+    pub login_failure_refill: Duration,
+    /// Password checks (Argon2id: 19 MiB and tens of milliseconds of a
+    /// core each) running at once; more logins wait their turn.
+    pub password_checks: usize,
     /// How often the relay polls the registry's generation counter, to
     /// close connections whose token was revoked by `gridsync-server token
     /// revoke` (another process) and pick up new grids and users.
@@ -157,6 +174,11 @@ impl Default for Config {
             auth: AuthMode::FromRegistry,
             auth_failure_burst: 10,
             auth_failure_refill: Duration::from_secs(2),
+            session_lifetime: Duration::from_secs(8 * 3600),
+            login_failure_burst: 10,
+            login_failure_burst_per_address: 50,
+            login_failure_refill: Duration::from_secs(60),
+            password_checks: 2,
             registry_poll: Duration::from_secs(1),
             storage_retry: Duration::from_secs(1),
             max_connections_per_user: 8,
@@ -186,6 +208,12 @@ impl Config {
             ("hub_queue", self.hub_queue),
             ("max_commit_inputs", self.max_commit_inputs),
             ("auth_failure_burst", self.auth_failure_burst as usize),
+            ("login_failure_burst", self.login_failure_burst as usize),
+            (
+                "login_failure_burst_per_address",
+                self.login_failure_burst_per_address as usize,
+            ),
+            ("password_checks", self.password_checks),
             ("max_connections_per_user", self.max_connections_per_user),
             ("hub_queue_bytes", self.hub_queue_bytes),
             ("outbound_queue_bytes", self.outbound_queue_bytes),
@@ -208,6 +236,8 @@ impl Config {
             ("keepalive_interval", self.keepalive_interval),
             ("close_timeout", self.close_timeout),
             ("auth_failure_refill", self.auth_failure_refill),
+            ("session_lifetime", self.session_lifetime),
+            ("login_failure_refill", self.login_failure_refill),
             ("registry_poll", self.registry_poll),
             ("storage_retry", self.storage_retry),
             ("header_read_timeout", self.header_read_timeout),

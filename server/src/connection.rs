@@ -1,5 +1,6 @@
-//! HTTP and WebSocket: with `auth.rs` (bearer tokens, `/api/me`), the only
-//! module that sees axum or tungstenite types.
+//! HTTP and WebSocket: with `auth.rs` (tokens, sessions, `/api/me`,
+//! `/api/tokens`), `session.rs` (`/api/login`, `/api/logout`) and
+//! `export/http.rs`, the only modules that see axum or tungstenite types.
 //!
 //! `/` upgrades to a WebSocket speaking automerge-repo v1 (as the JS sync
 //! server does) and `/healthz` reports liveness. When the relay requires
@@ -32,7 +33,7 @@ use axum::extract::ws::{
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use client_core::protocol::{self, Message, PeerId, PeerMetadata, negotiate};
 use client_core::sync;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -63,7 +64,7 @@ pub(crate) struct Shared {
     pub stopping: watch::Receiver<bool>,
     /// The relay's database, for the HTTP API (read on blocking threads).
     pub store: Arc<client_core::store::RedbStore>,
-    /// Checks bearer tokens.
+    /// Checks tokens, sessions and passwords.
     pub gate: Gate,
     /// Whether the store takes writes (set by the hub thread).
     pub storage: Arc<crate::storage::StorageHealth>,
@@ -98,6 +99,9 @@ pub(crate) async fn serve(
         .route("/healthz", get(healthz))
         .route("/api/export", get(crate::export::http::export))
         .route("/api/me", get(auth::me))
+        .route("/api/login", post(crate::session::login))
+        .route("/api/logout", post(crate::session::logout))
+        .route("/api/tokens", post(auth::issue_token))
         .merge(crate::api::router())
         .merge(crate::console::routes())
         .with_state(shared.clone());
@@ -256,7 +260,7 @@ async fn upgrade(
     RawQuery(query): RawQuery,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let principal = match auth::admit(&shared, addr, &headers, query.as_deref(), "upgrade", false) {
+    let principal = match auth::admit(&shared, addr, &headers, query.as_deref()) {
         Ok(principal) => principal.map(Arc::new),
         Err(refused) => return *refused,
     };

@@ -121,7 +121,9 @@ fn principal(user: &str) -> Principal {
         scope,
         grids: grids.into_iter().collect(),
         token_id: format!("{user}-token"),
-        token_hash: String::new(),
+        credential: crate::auth::Credential::Token {
+            hash: format!("{user}-token-hash"),
+        },
         generation: 0,
     }
 }

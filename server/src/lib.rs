@@ -124,8 +124,10 @@ pub mod export;
 #[doc(hidden)]
 pub mod fuzzing;
 mod identity;
+pub mod password;
 pub mod registry;
 mod relay;
+mod session;
 mod storage;
 
 use std::sync::Arc;
@@ -196,12 +198,14 @@ pub async fn run_over<S: Store + 'static>(
         mode: config.auth,
         generation,
     };
-    let gate = Gate::new(
-        store.clone(),
-        open,
-        config.auth_failure_burst,
-        config.auth_failure_refill,
-    );
+    let gate = Gate::new(store.clone(), open, &config);
+    // Made now, so the first login for an unknown name takes no longer
+    // than any other. (It cannot fail; a panic would recur, and be
+    // reported, at the first such login.)
+    let _ = tokio::task::spawn_blocking(|| {
+        password::dummy();
+    })
+    .await;
     let documents_in_memory = Arc::new(AtomicUsize::new(0));
     let storage = Arc::new(storage::StorageHealth::default());
     let http_store = store.clone();

@@ -29,7 +29,7 @@ enum Command {
     /// Grids (网格): add and list
     #[command(subcommand)]
     Grid(GridCommand),
-    /// Users: add and list (role and scope)
+    /// Users: add, list and set passwords (role and scope)
     #[command(subcommand)]
     User(UserCommand),
     /// Bearer tokens: issue (shown once), revoke, list
@@ -120,6 +120,21 @@ enum UserCommand {
         role: client_core::model::lifecycle::Role,
         #[arg(long)]
         scope: server::registry::Scope,
+        /// Also set the console password, read as one line from stdin
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Set a user's console password (asked twice, not echoed; or one line
+    /// from stdin with --password-stdin). Stores only its Argon2id hash and
+    /// ends the user's console sessions; device tokens keep working
+    Passwd {
+        /// The user
+        name: String,
+        /// Read the password as one line from stdin (for scripts)
+        #[arg(long)]
+        password_stdin: bool,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -335,13 +350,43 @@ fn user(command: UserCommand) -> anyhow::Result<()> {
             name,
             role,
             scope,
+            password_stdin,
             data,
         } => {
-            let record = data.registry(|r| r.add_user(&name, role, scope))?;
+            let record = if password_stdin {
+                let password = read_password(&name, true)?;
+                data.registry(|r| r.add_user_with_password(&name, role, scope, &password))?
+            } else {
+                data.registry(|r| r.add_user(&name, role, scope))?
+            };
             data.print(&record, || {
+                let with = if password_stdin {
+                    " with a console password"
+                } else {
+                    ""
+                };
                 format!(
-                    "added {} `{}` for {}",
+                    "added {} `{}` for {}{with}",
                     record.role, record.name, record.scope
+                )
+            })
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+            data,
+        } => {
+            // Refuse an unknown name before asking for a password.
+            if data.registry(|r| r.user(&name))?.is_none() {
+                return Err(RegistryError::UnknownUser(name).into());
+            }
+            let password = read_password(&name, password_stdin)?;
+            let ended = data.registry(|r| r.set_password(&name, &password))?;
+            let shown = serde_json::json!({ "user": name, "sessions_ended": ended });
+            data.print(&shown, || {
+                format!(
+                    "set the console password of `{name}` (only its Argon2id hash is kept); \
+                     {ended} console session(s) ended"
                 )
             })
         }
@@ -349,6 +394,33 @@ fn user(command: UserCommand) -> anyhow::Result<()> {
             format!("{}\t{}\t{}", u.name, u.role, u.scope)
         }),
     }
+}
+
+/// A new password for `name`: one line from stdin, or asked twice on the
+/// terminal without echo.
+fn read_password(name: &str, from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("could not read the password from stdin")?;
+        let password = line.strip_suffix('\n').unwrap_or(&line);
+        let password = password.strip_suffix('\r').unwrap_or(password);
+        return Ok(password.to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "there is no terminal to ask for the password on; pipe it in with --password-stdin"
+        );
+    }
+    let first = rpassword::prompt_password(format!("New password for `{name}`: "))
+        .context("could not read the password from the terminal")?;
+    let again = rpassword::prompt_password("The same again: ")
+        .context("could not read the password from the terminal")?;
+    if first != again {
+        anyhow::bail!("the two passwords differ; nothing was changed, run the command again");
+    }
+    Ok(first)
 }
 
 fn token(command: TokenCommand) -> anyhow::Result<()> {

@@ -4,6 +4,12 @@
 //! A token is shown once, when issued; only its SHA-256 is stored, under
 //! which it is looked up at the WebSocket upgrade. A token's *id* (the
 //! first 12 hex digits of its hash) names it in listings and revocations.
+//!
+//! A user may also have a password, for the console's `POST /api/login`:
+//! only its Argon2id hash ([`crate::password`]) is stored, in a table of its
+//! own, so a user record (which listings print) never carries it. Setting
+//! a password ends the user's console sessions (`crate::session`) in the
+//! same transaction.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -19,6 +25,8 @@ const GRIDS: TableDefinition<&str, &[u8]> = TableDefinition::new("registry_grids
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("registry_users");
 /// SHA-256 hex of the token → JSON [`TokenRecord`].
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("registry_tokens");
+/// User name → the PHC string of the user's Argon2id password hash.
+const PASSWORDS: TableDefinition<&str, &str> = TableDefinition::new("registry_passwords");
 /// `generation` → a counter bumped by every registry change, so a serving
 /// relay (another process) notices revocations and new grids or users by
 /// polling one key instead of scanning the tables.
@@ -110,6 +118,8 @@ pub enum RegistryError {
          Give more digits of the id"
     )]
     AmbiguousToken { prefix: String, matches: String },
+    #[error(transparent)]
+    Password(#[from] crate::password::PasswordError),
     #[error("a stored registry record could not be read ({0}); the database may be damaged")]
     Decode(serde_json::Error),
     #[error("registry storage error: {0}")]
@@ -144,15 +154,24 @@ pub fn token_hash(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn now_ms() -> i64 {
+/// A new secret: `prefix` and 32 bytes (244 random bits from the OS's
+/// CSPRNG, as UUIDv4 draws from getrandom) in base58.
+pub(crate) fn secret(prefix: &str) -> String {
+    let mut secret = Vec::with_capacity(32);
+    secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    format!("{prefix}{}", bs58::encode(secret).into_string())
+}
+
+pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RegistryError> {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RegistryError> {
     serde_json::from_slice(bytes).map_err(RegistryError::Decode)
 }
 
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("registry records serialize")
 }
 
@@ -169,7 +188,9 @@ impl<'a> Registry<'a> {
         tx.open_table(GRIDS)?;
         tx.open_table(USERS)?;
         tx.open_table(TOKENS)?;
+        tx.open_table(PASSWORDS)?;
         tx.open_table(STATE)?;
+        crate::session::create_tables(&tx)?;
         tx.commit()?;
         Ok(Self { db })
     }
@@ -179,6 +200,11 @@ impl<'a> Registry<'a> {
     /// at every upgrade).
     pub(crate) fn reader(db: &'a Database) -> Self {
         Self { db }
+    }
+
+    /// The database the registry is in.
+    pub(crate) fn database(&self) -> &'a Database {
+        self.db
     }
 
     /// Bumps the generation counter inside `tx`.
@@ -260,6 +286,29 @@ impl<'a> Registry<'a> {
         role: Role,
         scope: Scope,
     ) -> Result<UserRecord, RegistryError> {
+        self.insert_user(name, role, scope, None)
+    }
+
+    /// [`Registry::add_user`] with a password (checked and hashed first;
+    /// user and hash are written in one transaction).
+    pub fn add_user_with_password(
+        &self,
+        name: &str,
+        role: Role,
+        scope: Scope,
+        password: &str,
+    ) -> Result<UserRecord, RegistryError> {
+        let hash = crate::password::hash(password)?;
+        self.insert_user(name, role, scope, Some(&hash))
+    }
+
+    fn insert_user(
+        &self,
+        name: &str,
+        role: Role,
+        scope: Scope,
+        password_hash: Option<&str>,
+    ) -> Result<UserRecord, RegistryError> {
         if name.trim().is_empty() {
             return Err(RegistryError::BadScope("a user needs a name".into()));
         }
@@ -300,6 +349,9 @@ impl<'a> Registry<'a> {
             }
             t.insert(name, encode(&user).as_slice())?;
         }
+        if let Some(hash) = password_hash {
+            tx.open_table(PASSWORDS)?.insert(name, hash)?;
+        }
         Self::bump(&tx)?;
         tx.commit()?;
         Ok(user)
@@ -309,6 +361,33 @@ impl<'a> Registry<'a> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(USERS)?;
         t.get(name)?.map(|v| decode(v.value())).transpose()
+    }
+
+    /// Sets `name`'s password (checked and hashed with Argon2id) and ends
+    /// every console session of theirs, in one transaction; returns how
+    /// many sessions ended. Device tokens are untouched.
+    pub fn set_password(&self, name: &str, password: &str) -> Result<usize, RegistryError> {
+        if self.user(name)?.is_none() {
+            return Err(RegistryError::UnknownUser(name.to_owned()));
+        }
+        let hash = crate::password::hash(password)?;
+        let tx = self.db.begin_write()?;
+        tx.open_table(PASSWORDS)?.insert(name, hash.as_str())?;
+        let ended = crate::session::end_all_of(&tx, name)?;
+        tx.commit()?;
+        Ok(ended)
+    }
+
+    /// The PHC string of `name`'s password hash, if they have one.
+    pub(crate) fn password_hash(&self, name: &str) -> Result<Option<String>, RegistryError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(PASSWORDS)?;
+        Ok(t.get(name)?.map(|v| v.value().to_owned()))
+    }
+
+    /// Whether `name` has a password (for listings).
+    pub fn has_password(&self, name: &str) -> Result<bool, RegistryError> {
+        Ok(self.password_hash(name)?.is_some())
     }
 
     pub fn users(&self) -> Result<Vec<UserRecord>, RegistryError> {
@@ -331,11 +410,7 @@ impl<'a> Registry<'a> {
         if self.user(user)?.is_none() {
             return Err(RegistryError::UnknownUser(user.to_owned()));
         }
-        // 244 bits from the OS's CSPRNG (UUIDv4 draws from getrandom).
-        let mut secret = Vec::with_capacity(32);
-        secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-        secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-        let token = format!("gs_{}", bs58::encode(secret).into_string());
+        let token = secret("gs_");
         let hash = token_hash(&token);
         let record = TokenRecord {
             id: hash[..12].to_owned(),

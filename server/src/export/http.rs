@@ -11,9 +11,9 @@
 //! Residents' personal data is for admins only. Errors are JSON
 //! `{"error": "..."}` with 400, 401, 403, 404 or 500.
 //!
-//! The token is checked like every other route's (`auth::authenticate`:
-//! one registry read, nothing written, failures counted against the same
-//! rate limit) before anything else is done; the export itself runs on
+//! The token or session is checked like every other route's
+//! (`auth::authenticate_request`: one registry read, nothing written,
+//! failures counted against the same rate limit) before anything else is done; the export itself runs on
 //! tokio's blocking pool, never on the async workers. The export is written to an unnamed
 //! temporary file (gone when closed, even after a crash) and the file is
 //! then streamed as the body: the status says whether the export is
@@ -151,14 +151,19 @@ async fn answer(
         Ok(Query(pairs)) => pairs,
         Err(e) => return Err(Refusal::new(StatusCode::BAD_REQUEST, e.body_text())),
     };
-    let token = bearer(headers, &pairs);
-    let user = crate::auth::authenticate(&shared, addr, token.as_deref(), "/api/export").map_err(
-        |denial| Refusal {
-            status: denial.status,
-            message: denial.message.to_owned(),
-            retry_after: denial.retry_after,
-        },
-    )?;
+    let user = crate::auth::authenticate_request(
+        &shared,
+        headers,
+        bearer(headers, &pairs),
+        addr,
+        &axum::http::Method::GET,
+        "/api/export",
+    )
+    .map_err(|denial| Refusal {
+        status: denial.status,
+        message: denial.message.into_owned(),
+        retry_after: denial.retry_after,
+    })?;
     if !matches!(user.role, Role::Reviewer | Role::Supervisor | Role::Admin) {
         return Err(Refusal::new(
             StatusCode::FORBIDDEN,
@@ -329,7 +334,6 @@ fn run(
     })
 }
 
-/// The token from `Authorization: Bearer …` or `?token=`.
 /// The request's token: `Authorization: Bearer`, else `?token=` (URL
 /// decoded); `None` when neither holds one.
 fn bearer(headers: &HeaderMap, pairs: &[(String, String)]) -> Option<String> {

@@ -30,7 +30,7 @@ impl<S: Store> Relay<S> {
         };
         let p = if p.generation < guard.generation {
             // Checked before a revocation this thread has already seen.
-            match Principal::of_hash(&Registry::reader(&guard.store.database()), &p.token_hash) {
+            match p.refresh(&Registry::reader(&guard.store.database())) {
                 Ok(Some(fresh)) => Arc::new(fresh),
                 Ok(None) => {
                     let mut record = AuditRecord::new(AuditAction::Revoked);
@@ -101,7 +101,7 @@ impl<S: Store> Relay<S> {
                     CloseKind::Policy,
                 )),
                 None => {}
-                Some(p) => match Principal::of_hash(&registry, &p.token_hash) {
+                Some(p) => match p.refresh(&registry) {
                     Ok(Some(fresh)) => guard.policy.bind(peer.clone(), Arc::new(fresh)),
                     Ok(None) => ends.push((
                         peer.clone(),

@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test file uses part of this
 
 pub mod city;
+pub mod http;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
