@@ -11,7 +11,10 @@ type Listener = (summary: Summary) => void;
 const listeners = new Set<Listener>();
 const stateListeners = new Set<(open: boolean) => void>();
 let source: EventSource | null = null;
+let retry: ReturnType<typeof setTimeout> | null = null;
 let open = false;
+/** How long to wait before opening the stream again after the relay refused it. */
+const RETRY_MS = 5_000;
 
 function setOpen(next: boolean) {
   open = next;
@@ -20,10 +23,22 @@ function setOpen(next: boolean) {
 
 export function startLive(): void {
   if (source) return;
-  source = new EventSource("/api/events", { withCredentials: true });
-  source.onopen = () => setOpen(true);
-  source.onerror = () => setOpen(false);
-  source.addEventListener("ticket", (event) => {
+  const es = new EventSource("/api/events", { withCredentials: true });
+  source = es;
+  es.onopen = () => setOpen(true);
+  es.onerror = () => {
+    setOpen(false);
+    // EventSource retries a dropped stream itself, but gives up for good
+    // on an HTTP error (a relay restarting, a 503): try again later.
+    if (es.readyState === EventSource.CLOSED && source === es) {
+      source = null;
+      retry = setTimeout(() => {
+        retry = null;
+        startLive();
+      }, RETRY_MS);
+    }
+  };
+  es.addEventListener("ticket", (event) => {
     let summary: Summary;
     try {
       summary = JSON.parse((event as MessageEvent<string>).data) as Summary;
@@ -35,6 +50,8 @@ export function startLive(): void {
 }
 
 export function stopLive(): void {
+  if (retry) clearTimeout(retry);
+  retry = null;
   source?.close();
   source = null;
   setOpen(false);
