@@ -86,9 +86,12 @@ pub enum Command {
     Todo,
     /// Who this device acts as (user, role, grids)
     Whoami,
-    /// Provision this device from the relay (登录): fetch who the token belongs
-    /// to (user, role, grids), store it with the relay and the token, and
-    /// sync with them from then on. Initialises the data directory if needed.
+    /// Provision this device from the relay (登录): with --user, log in with
+    /// your password (asked without echo) and get this device its own
+    /// token; or give a token an admin issued with --token. Then fetch who
+    /// the token belongs to (user, role, grids), store it with the relay and
+    /// the token, and sync with them from then on. Initialises the data
+    /// directory if needed.
     Login(LoginArgs),
     /// Sync with the relay (同步): send local records, receive everyone else's
     Sync(SyncArgs),
@@ -121,9 +124,22 @@ pub struct LoginArgs {
         long,
         env = "GRIDSYNC_TOKEN",
         hide_env_values = true,
-        value_name = "TOKEN"
+        value_name = "TOKEN",
+        required_unless_present = "user"
     )]
-    pub token: String,
+    pub token: Option<String>,
+    /// Log in as this user with a password instead (the relay then issues
+    /// this device its own token); GRIDSYNC_TOKEN is then not used
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// With --user: read the password as one line from stdin (for scripts)
+    /// instead of asking for it
+    #[arg(long, requires = "user")]
+    pub password_stdin: bool,
+    /// With --user: the name the new token gets in the relay's token list
+    /// [default: gridsync on HOSTNAME]
+    #[arg(long, value_name = "LABEL", requires = "user")]
+    pub device: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -412,7 +412,12 @@ impl Gate {
 
     /// The principal of what was presented (or the refusal), rate limiting
     /// failures per `ip` and per (`ip`, credential). Reads, never writes.
-    pub(crate) fn check(&self, ip: IpAddr, presented: &Presented) -> Result<Principal, Refusal> {
+    pub(crate) fn check(
+        &self,
+        ip: IpAddr,
+        presented: &Presented,
+        bearer_only: bool,
+    ) -> Result<Principal, Refusal> {
         let now = Instant::now();
         let (secret, bad) = match presented {
             Presented::Token(t) if !t.is_empty() => (t, BAD_TOKEN),
@@ -421,7 +426,11 @@ impl Gate {
                 let addr = Key::Addr(ip);
                 self.limiter.check(&addr, now).map_err(Refusal::TooMany)?;
                 self.limiter.failed(addr, now);
-                return Err(Refusal::Unauthorized(NO_CREDENTIAL));
+                return Err(Refusal::Unauthorized(if bearer_only {
+                    NO_TOKEN
+                } else {
+                    NO_CREDENTIAL
+                }));
             }
         };
         let hash = token_hash(secret);
@@ -561,25 +570,25 @@ impl IntoResponse for Denial {
 /// CSRF token and the origin. Failures count against the rate limits, are
 /// logged, and (401s) audited here. Reads the store, never writes it.
 ///
-/// ```ignore
+/// ```text
 /// async fn handler(State(shared): State<Arc<Shared>>, ConnectInfo(addr): ConnectInfo<SocketAddr>,
 ///                  method: Method, headers: HeaderMap) -> Response {
 ///     let p = match auth::authenticate(&shared, &headers, addr, &method) {
 ///         Ok(p) => p,
-///         Err(refused) => return refused,
+///         Err(refused) => return refused.into_response(),
 ///     };
 ///     ...
 /// }
 /// ```
-/// or take [`Authenticated`] as an argument.
+/// (a handler returning `Result<_, Denial>` can use `?`), or take
+/// [`Authenticated`] as an argument.
 pub(crate) fn authenticate(
     shared: &Shared,
     headers: &HeaderMap,
     addr: SocketAddr,
     method: &Method,
-) -> Result<Principal, Response> {
+) -> Result<Principal, Denial> {
     authenticate_request(shared, headers, None, addr, method, "request")
-        .map_err(IntoResponse::into_response)
 }
 
 /// [`authenticate`], also taking `query_token` (the query's `token=`, for
@@ -599,7 +608,7 @@ pub(crate) fn authenticate_request(
         (None, Some(id)) => Presented::Session(id),
         (None, None) => Presented::Nothing,
     };
-    let p = check(shared, addr, &presented, what)?;
+    let p = check(shared, addr, &presented, false, what)?;
     if p.by_session() && !matches!(*method, Method::GET | Method::HEAD) {
         let sent = headers
             .get("x-csrf-token")
@@ -626,21 +635,29 @@ fn same_text(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// `Ok` unless the request has an `Origin` header that does not name its
-/// `Host` (a page of another site, or `Origin: null`).
+/// `Ok` unless the request has an `Origin` header that names neither its
+/// `Host` nor, behind a proxy that rewrites `Host`, its `X-Forwarded-Host`
+/// (a page of another site, or `Origin: null`). No page of another site
+/// can set `X-Forwarded-Host`: a custom header needs a CORS preflight,
+/// which the relay never grants.
 pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), Denial> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let authority = origin
         .to_str()
         .ok()
         .and_then(|o| o.split_once("://"))
         .map(|(_, rest)| rest.trim_end_matches('/'));
-    match (authority, host) {
-        (Some(a), Some(h)) if a.eq_ignore_ascii_case(h) => Ok(()),
-        _ => Err(Denial::csrf()),
+    let mut ours = [header::HOST.as_str(), "x-forwarded-host"]
+        .into_iter()
+        .filter_map(|name| headers.get(name)?.to_str().ok())
+        .flat_map(|hosts| hosts.split(','))
+        .map(str::trim);
+    if authority.is_some_and(|a| ours.any(|h| a.eq_ignore_ascii_case(h))) {
+        Ok(())
+    } else {
+        Err(Denial::csrf())
     }
 }
 
@@ -650,10 +667,11 @@ fn check(
     shared: &Shared,
     addr: SocketAddr,
     presented: &Presented,
+    bearer_only: bool,
     what: &str,
 ) -> Result<Principal, Denial> {
     let what = clip(what);
-    match shared.gate.check(addr.ip(), presented) {
+    match shared.gate.check(addr.ip(), presented, bearer_only) {
         Ok(p) => {
             debug!(%addr, user = %p.user, credential = %p.token_id, session = p.by_session(), "{what}: authenticated");
             Ok(p)
@@ -737,14 +755,9 @@ pub(crate) fn admit(
         return Ok(None);
     }
     let presented = bearer(headers, query).map_or(Presented::Nothing, Presented::Token);
-    match check(shared, addr, &presented, "upgrade") {
+    match check(shared, addr, &presented, true, "upgrade") {
         Ok(p) => Ok(Some(p)),
-        Err(mut denial) => {
-            if presented == Presented::Nothing {
-                denial.message = NO_TOKEN.into();
-            }
-            Err(Box::new(denial.into_response()))
-        }
+        Err(denial) => Err(Box::new(denial.into_response())),
     }
 }
 
@@ -917,6 +930,13 @@ mod tests {
         headers.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
         assert!(same_origin(&headers).is_err());
         headers.insert(header::ORIGIN, "null".parse().unwrap());
+        assert!(same_origin(&headers).is_err());
+        // Behind a proxy that rewrites Host.
+        headers.insert(header::HOST, "127.0.0.1:3030".parse().unwrap());
+        headers.insert("x-forwarded-host", "grid.example.cn".parse().unwrap());
+        headers.insert(header::ORIGIN, "https://grid.example.cn".parse().unwrap());
+        assert!(same_origin(&headers).is_ok());
+        headers.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
         assert!(same_origin(&headers).is_err());
         assert!(same_text("abc", "abc") && !same_text("abc", "abd") && !same_text("ab", "abc"));
     }

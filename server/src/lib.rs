@@ -4,8 +4,11 @@
 //! Devices connect to `/` (as to the JS sync server), send `join`, get
 //! `peer`, and then sync documents; the relay keeps every document it is
 //! sent and hands it to every device that may see it. `/healthz` reports
-//! liveness (503 while the storage refuses writes); `/api/me` tells a token's owner who they are (for
-//! `gridsync login`). `GET /api/export` serves the district-review export
+//! liveness (503 while the storage refuses writes); `/api/me` tells a token's or a
+//! session's owner who they are (for `gridsync login` and the console).
+//! `POST /api/login` checks a name and password and sets a session cookie,
+//! `POST /api/logout` ends it, and `POST /api/tokens` issues a logged-in
+//! person a device token. `GET /api/export` serves the district-review export
 //! (XLSX, CSV, GeoJSON, JSON) to reviewer, supervisor and admin bearer
 //! tokens, scoped by the [`registry`]; see [`export`], which also backs the
 //! `gridsync-server export` command. [`run`] serves a bound listener until
@@ -19,6 +22,12 @@
 //!   first user on, an upgrade needs `Authorization: Bearer` or `?token=`,
 //!   else HTTP 401 (429 once an address has failed too often). The peer id
 //!   a connection joins with is bound to its user for the connection's life.
+//!   People may also have a password ([`password`]: Argon2id hashes only);
+//!   a login opens a session (SHA-256 of its id stored, with an expiry),
+//!   and every `/api` route takes the session cookie or a bearer token
+//!   through one function, `auth::authenticate` (CSRF token and origin
+//!   checked for cookie requests that change anything). The WebSocket
+//!   takes bearer tokens only.
 //! - **What**: the hub asks the access policy (`access.rs`) before it sends
 //!   anything about a document and before it stores changes; a document a
 //!   peer may not see is `doc-unavailable`; a refused change is an `error`
@@ -52,12 +61,14 @@
 //!   `budget.rs`) before reading the next one, so a busy hub slows clients
 //!   down through TCP instead of buffering without bound. Its writer drains the
 //!   connection's own outbound queue and sends keepalive pings. Only
-//!   `connection.rs`, `auth.rs` and `export/http.rs` see axum or
-//!   tungstenite types. The token check (`auth::authenticate`: the token
-//!   and its user, the registry generation, and the grids of the user's
+//!   `connection.rs`, `auth.rs`, `session.rs` and `export/http.rs` see axum or
+//!   tungstenite types. The credential check (`auth::authenticate`: the
+//!   token or session and its user, the registry generation, and the grids of the user's
 //!   scope, a scan of the grid table for a community or street scope;
 //!   nothing is cached) and the registry poll (one key read) are the only
-//!   storage reads on tokio workers.
+//!   storage reads on tokio workers. Password checks (Argon2id), sessions
+//!   opened and ended, and device tokens issued run on tokio's blocking
+//!   pool.
 //! - **Exports** read the store on tokio's blocking pool (at most two at
 //!   once), never on the async workers or the hub thread; redb's
 //!   multi-version reads do not block the hub's commits.

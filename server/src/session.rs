@@ -451,7 +451,7 @@ pub(crate) async fn logout(
 ) -> Response {
     let p = match auth::authenticate(&shared, &headers, addr, &method) {
         Ok(p) => p,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let Credential::Session { hash, .. } = &p.credential else {
         return Denial::new(

@@ -140,6 +140,25 @@ impl Cli {
             .expect("run gridsync")
     }
 
+    /// Runs with `input` on stdin (a password for `--password-stdin`).
+    pub fn run_with_input(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write as _;
+        let mut child = Command::new(bin("gridsync"))
+            .arg("--data")
+            .arg(&self.data)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run gridsync");
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+        drop(stdin);
+        child.wait_with_output().expect("run gridsync")
+    }
+
     /// Runs and expects success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
