@@ -39,6 +39,7 @@
 mod detail;
 mod openapi;
 mod tickets;
+pub(crate) mod write;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,7 +49,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, RawQuery};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, get, post};
 use chrono::{FixedOffset, TimeZone};
 use serde::Serialize;
 use tracing::error;
@@ -61,7 +62,10 @@ use crate::connection::Shared;
 /// against it.
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/tickets"),
+    ("post", "/api/tickets"),
     ("get", "/api/tickets/{id}"),
+    ("post", "/api/tickets/{id}/actions"),
+    ("post", "/api/tickets/{id}/comments"),
     ("get", "/api/queues"),
     ("get", "/api/openapi.json"),
 ];
@@ -78,7 +82,10 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
 fn handler(method: &str, path: &str) -> MethodRouter<Arc<Shared>> {
     match (method, path) {
         ("get", "/api/tickets") => get(tickets::list),
+        ("post", "/api/tickets") => post(write::create),
         ("get", "/api/tickets/{id}") => get(tickets::one),
+        ("post", "/api/tickets/{id}/actions") => post(write::act),
+        ("post", "/api/tickets/{id}/comments") => post(write::comment),
         ("get", "/api/queues") => get(tickets::queues),
         ("get", "/api/openapi.json") => get(openapi::serve),
         _ => unreachable!("every route in ROUTES has a handler: {method} {path}"),
@@ -272,6 +279,15 @@ pub(crate) fn iso(ms: i64) -> Option<String> {
 /// An optional instant as ISO 8601 text or `null`.
 pub(crate) fn iso_opt(ms: Option<i64>) -> Option<String> {
     ms.and_then(iso)
+}
+
+/// Parses an instant: ISO 8601 with an offset, or a day (YYYY-MM-DD,
+/// midnight at +08:00).
+pub(crate) fn parse_instant(field: &str, text: &str) -> ApiResult<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_millis());
+    }
+    parse_day_start(field, text)
 }
 
 /// Midnight (+08:00) starting day `text` (YYYY-MM-DD).

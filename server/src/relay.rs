@@ -59,6 +59,7 @@ use crate::{Config, ServerError};
 mod access;
 mod channel;
 mod fault;
+mod records;
 
 pub(crate) use self::channel::{Close, CloseKind, ConnId, Input, Link, Outbound, weight};
 use self::fault::Fault;
@@ -84,6 +85,7 @@ pub(crate) struct Guard {
 pub(crate) struct RelayHandle {
     pub inputs: mpsc::Sender<Input>,
     pub identity: RelayIdentity,
+
     thread: JoinHandle<()>,
 }
 
@@ -184,6 +186,8 @@ pub(crate) struct Relay<S: Store> {
     audit_overflow: u64,
     /// Denials of each open connection so far.
     denials: HashMap<PeerId, Denials>,
+    /// The secret users' API actors are derived from, once read or made.
+    api_actor_key: Option<[u8; 32]>,
 }
 
 /// One connection's denials: how many were audited, how many only counted.
@@ -229,6 +233,7 @@ impl<S: Store> Relay<S> {
             deferred_audit: Vec::new(),
             audit_overflow: 0,
             denials: HashMap::new(),
+            api_actor_key: None,
         }
     }
 
@@ -360,6 +365,7 @@ impl<S: Store> Relay<S> {
                     }
                 }
                 Input::Audit(record) => round.audit.push(record),
+                Input::Write(request) => self.write_as(*request, &mut round),
                 Input::Recheck { generation } => self.recheck(generation, &mut round),
                 Input::Probe => {
                     self.flush(&mut round);

@@ -429,3 +429,317 @@ async fn the_openapi_document_matches_the_routes() {
     let (status, body) = city.get_json("root", "/api/nothing-here").await;
     assert_eq!((status, body), (404, Value::Null));
 }
+
+fn action(name: &str) -> Value {
+    serde_json::json!({ "action": name })
+}
+
+/// Who may act on which ticket: a role the lifecycle does not let take an
+/// action is 403, a ticket outside the scope is 404 (as for reading), a
+/// reviewer or an admin changes nothing, and an action the lifecycle
+/// forbids now is 409 with the lifecycle's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_are_scoped_and_checked_against_the_lifecycle() {
+    let city = City::start(config()).await;
+    let t1 = format!("/api/tickets/{}/actions", city.t1); // G-01, dispatched to wuye
+    let t2 = format!("/api/tickets/{}/actions", city.t2); // G-02, reported
+    let t3 = format!("/api/tickets/{}/actions", city.t3); // G-03, reported
+    let cases: &[(&str, &str, &str, u16, &str)] = &[
+        ("li", &t2, "accepted", 403, "forbidden_role"), // a worker does not accept
+        ("zhao", &t2, "accepted", 403, "forbidden"),    // a reviewer changes nothing
+        ("root", &t2, "accepted", 403, "forbidden_role"), // not a lifecycle actor
+        ("chen", &t2, "accepted", 404, "not_found"),    // another community
+        ("zhou", &t3, "accepted", 404, "not_found"),    // another street
+        ("wuye", &t2, "acknowledged", 404, "not_found"), // not dispatched to it
+        ("shuiwu", &t1, "acknowledged", 404, "not_found"), // another unit's
+        ("wuye", &t1, "accepted", 403, "forbidden_role"),
+        ("zhou", &t1, "accepted", 409, "wrong_state"), // already dispatched
+        ("zhou", &t2, "invalid", 409, "missing_field"), // needs a reason
+        ("zhou", &t2, "dispatched", 409, "wrong_state"), // not accepted yet
+        ("zhou", &t2, "flown", 400, "bad_request"),
+    ];
+    for (user, path, name, status, reason) in cases {
+        let (got, body) = city.api(user, "POST", path, Some(&action(name))).await;
+        assert_eq!(
+            (got, body["reason"].as_str()),
+            (*status, Some(*reason)),
+            "{user} {name} on {path}: {body}"
+        );
+    }
+    let (_, refused) = city
+        .api("zhou", "POST", &t1, Some(&action("accepted")))
+        .await;
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("not allowed while the ticket is `dispatched`"),
+        "{refused}"
+    );
+    // Nothing above changed anything.
+    let (_, d) = city
+        .get_json("zhou", &format!("/api/tickets/{}", city.t2))
+        .await;
+    assert_eq!(d["events"].as_array().unwrap().len(), 1, "{d}");
+
+    // What is allowed goes through, as the caller.
+    let (status, d) = city
+        .api("wuye", "POST", &t1, Some(&action("acknowledged")))
+        .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["ticket"]["status"], "acknowledged");
+    let last = d["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["actor"].as_str(), last["role"].as_str()),
+        (Some("wuye"), Some("unit"))
+    );
+    assert_eq!(actions(&d), ["returned", "in_progress"]);
+    let body = serde_json::json!({ "action": "invalid", "note": "重复上报" });
+    let (status, d) = city.api("zhou", "POST", &t2, Some(&body)).await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["ticket"]["status"], "invalid");
+    assert_eq!(d["events"][1]["note"], "重复上报");
+
+    // Comments: by anyone who works the ticket, not by a reviewer.
+    let c1 = format!("/api/tickets/{}/comments", city.t1);
+    let text = serde_json::json!({ "text": "已到现场" });
+    let (status, d) = city.api("wang", "POST", &c1, Some(&text)).await;
+    assert_eq!(status, 201, "{d}");
+    assert_eq!(d["comments"][0]["author"], "wang");
+    assert_eq!(d["comments"][0]["text"], "已到现场");
+    assert_eq!(city.api("zhao", "POST", &c1, Some(&text)).await.0, 403);
+    assert_eq!(city.api("shuiwu", "POST", &c1, Some(&text)).await.0, 404);
+    let blank = serde_json::json!({ "text": " " });
+    assert_eq!(city.api("wang", "POST", &c1, Some(&blank)).await.0, 400);
+}
+
+/// A ticket recorded through the API (a 12345 transfer entered by a
+/// supervisor) is the caller's, in the caller's scope only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_are_created_as_the_caller_in_its_scope() {
+    let city = City::start(config()).await;
+    let body = |grid: &str| {
+        serde_json::json!({
+            "grid": grid, "kind": "livelihood", "source": "hotline", "category": "0301",
+            "urgency": "urgent", "title": "12345 转办：噪音扰民", "description": "夜间施工",
+            "location": { "lat": 30.27, "lon": 120.13, "address": "文三路 1 号" },
+        })
+    };
+    let (status, d) = city
+        .api("zhou", "POST", "/api/tickets", Some(&body("G-02")))
+        .await;
+    assert_eq!(status, 201, "{d}");
+    assert_eq!(d["ticket"]["created_by"], "zhou");
+    assert_eq!(d["ticket"]["source"], "hotline");
+    assert_eq!(d["ticket"]["location"]["address"], "文三路 1 号");
+    assert_eq!(d["events"][0]["role"], "supervisor");
+    assert_eq!(actions(&d)[..2], ["accepted", "invalid"]);
+    let id = d["ticket"]["id"].as_str().unwrap().to_owned();
+    assert!(city.listed("li", "").await.contains(&id), "listed in G-02");
+    // The grid's index lists it: a device of the grid finds it.
+    let mut li = city.join("li", &["G-02"]).await;
+    li.sync_all().await;
+    assert!(li.titles().contains(&"12345 转办：噪音扰民".to_owned()));
+
+    for (user, grid, status) in [
+        ("li", "G-02", 201),
+        ("wang", "G-02", 403), // not the worker's grid
+        ("chen", "G-02", 403), // not the supervisor's community
+        ("zhao", "G-01", 403), // reviewers write nothing
+        ("wuye", "G-01", 403), // units do not report
+        ("root", "G-01", 403), // not a lifecycle actor
+    ] {
+        let (got, d) = city
+            .api(user, "POST", "/api/tickets", Some(&body(grid)))
+            .await;
+        assert_eq!(got, status, "{user} in {grid}: {d}");
+    }
+    let mut bad = body("G-02");
+    bad["kind"] = "unknown".into();
+    assert_eq!(
+        city.api("zhou", "POST", "/api/tickets", Some(&bad)).await.0,
+        400
+    );
+}
+
+/// The path: a supervisor dispatches in the console, and the
+/// worker's device gets the ticket dispatched, with the deadline the
+/// working calendar gives, on its next sync; the change is the
+/// supervisor's (its actor is registered to the supervisor) and audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_dispatch_reaches_a_device_on_its_next_sync() {
+    let city = City::start(config()).await;
+    let mut li = city.join("li", &["G-02"]).await;
+    li.sync_all().await;
+    let path = format!("/api/tickets/{}/actions", city.t2);
+    let (status, d) = city
+        .api("zhou", "POST", &path, Some(&action("accepted")))
+        .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(
+        d["actions"][0],
+        serde_json::json!({ "action": "dispatched", "needs": ["unit"], "optional": ["note", "due_at"] })
+    );
+    let dispatch = serde_json::json!({ "action": "dispatched", "unit": "shuiwu" });
+    let (status, d) = city.api("zhou", "POST", &path, Some(&dispatch)).await;
+    assert_eq!(status, 200, "{d}");
+
+    // The connected device is subscribed: the relay offers it at once.
+    while li.device.ticket(city.t2).unwrap().state.unit.is_none() {
+        li.receive_one().await;
+    }
+    li.close().await;
+    // A device that syncs later gets it like any change.
+    let mut li = city.join("li", &["G-02"]).await;
+    li.sync_all().await;
+    let t = li.device.ticket(city.t2).unwrap();
+    assert_eq!(
+        t.status(),
+        client_core::model::lifecycle::Status::Dispatched
+    );
+    assert_eq!(t.state.unit.as_deref(), Some("shuiwu"));
+    let ev = t.events.last().unwrap().as_ref().unwrap();
+    assert_eq!(
+        (ev.actor.as_str(), ev.role),
+        ("zhou", client_core::model::lifecycle::Role::Supervisor)
+    );
+    let due = client_core::device::default_due_at(
+        ev.at_device,
+        client_core::model::ticket::Urgency::Normal,
+    );
+    assert_eq!(
+        t.state.due_at,
+        Some(due),
+        "three working days on the calendar"
+    );
+    assert!(due > ev.at_device + 24 * 3_600_000);
+    assert_eq!(d["ticket"]["due_at"].as_str(), support_iso(due).as_deref());
+
+    // The change's actor is zhou's in the relay's actors table.
+    let doc = li
+        .device
+        .repo()
+        .load(&city.t2.document_id())
+        .unwrap()
+        .unwrap();
+    let change = doc.get_changes(&[]).last().unwrap().clone();
+    let actor = change.actor_id().to_bytes().to_vec();
+    let db = city.server.database().database();
+    let owner = {
+        use redb::{ReadableDatabase, TableDefinition};
+        let table: TableDefinition<&[u8], &[u8]> = TableDefinition::new(server::ACTORS_TABLE);
+        let tx = db.begin_read().unwrap();
+        let t = tx.open_table(table).unwrap();
+        t.get(actor.as_slice())
+            .unwrap()
+            .map(|v| String::from_utf8(v.value().to_vec()).unwrap())
+    };
+    assert_eq!(owner.as_deref(), Some("zhou"));
+    // A device of another user cannot send changes under it: the unit,
+    // who may change the dispatched ticket, tries.
+    let mut shuiwu = city.join("shuiwu", &["G-02"]).await;
+    assert!(shuiwu.fetch(&city.t2.document_id()).await);
+    let mut copy = shuiwu
+        .device
+        .repo()
+        .load(&city.t2.document_id())
+        .unwrap()
+        .unwrap();
+    copy.set_actor(change.actor_id().clone());
+    {
+        use automerge::transaction::Transactable;
+        let mut tx = copy.transaction();
+        tx.put(automerge::ROOT, "title", "forged").unwrap();
+        tx.commit();
+    }
+    let forged = shuiwu
+        .device
+        .repo()
+        .changes_since(
+            &city.t2.document_id(),
+            &copy,
+            &shuiwu
+                .device
+                .repo()
+                .load(&city.t2.document_id())
+                .unwrap()
+                .unwrap()
+                .get_heads(),
+        )
+        .unwrap();
+    shuiwu.device.repo().commit(forged).unwrap();
+    let refused = shuiwu.try_push(&city.t2.document_id()).await.unwrap_err();
+    assert!(refused.contains("forged actor"), "{refused}");
+
+    let rows = city.audit(&server::audit::AuditFilter {
+        user: Some("zhou".into()),
+        doc: Some(city.t2.document_id().to_string()),
+        ..Default::default()
+    });
+    let api_rows: Vec<_> = rows
+        .iter()
+        .filter(|r| r.peer.as_deref() == Some("records-api"))
+        .collect();
+    assert_eq!(api_rows.len(), 2, "{rows:?}");
+    assert_eq!(api_rows[1].grid.as_deref(), Some("G-02"));
+}
+
+fn support_iso(ms: i64) -> Option<String> {
+    use chrono::TimeZone;
+    chrono::FixedOffset::east_opt(8 * 3600)
+        .unwrap()
+        .timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
+}
+
+/// While the relay's store refuses commits (a full disk), an API write is
+/// 503 with the reason and changes nothing; reads are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_while_the_store_refuses_commits_is_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.redb");
+    let tokens = support::city::registry(&path);
+    let store = std::sync::Arc::new(client_core::store::RedbStore::open(&path).unwrap());
+    let disk = std::sync::Arc::new(client_core::store::FaultyStore::new(store.clone()));
+    let server = support::TestServer::start_over(store, disk.clone(), config()).await;
+    let mut wang = support::SyncClient::join_as(
+        &server,
+        support::city::identity("wang", &["G-01"]),
+        Some(&tokens["wang"]),
+    )
+    .await;
+    let id = wang.device.report(&ticket_in("G-01", "路灯"), 1).unwrap();
+    wang.try_push(&id.document_id()).await.unwrap();
+
+    disk.fill_disk();
+    let path = format!("/api/tickets/{id}/comments");
+    let text = serde_json::json!({ "text": "已到现场" });
+    for attempt in ["the failing commit", "while read-only"] {
+        let (status, body) = http(
+            server.addr,
+            "POST",
+            &path,
+            Some(&tokens["wang"]),
+            Some(&text),
+        )
+        .await;
+        assert_eq!(status, 503, "{attempt}: {body}");
+        assert_eq!(body["reason"], "read_only");
+        assert!(
+            body["error"].as_str().unwrap().contains("disk is full"),
+            "{body}"
+        );
+    }
+    let (status, d) = http(
+        server.addr,
+        "GET",
+        &format!("/api/tickets/{id}"),
+        Some(&tokens["wang"]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "reads are served: {d}");
+    assert!(d["comments"].as_array().unwrap().is_empty());
+    assert_eq!(server.get("/healthz").await.0, 503);
+}

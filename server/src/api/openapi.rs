@@ -51,6 +51,10 @@ fn responses(success: (&str, Value), extra: &[(&str, &str)]) -> Value {
     Value::Object(all)
 }
 
+fn body(schema_name: &str) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema(schema_name) } } })
+}
+
 fn string() -> Value {
     json!({ "type": "string" })
 }
@@ -144,6 +148,42 @@ pub(crate) fn document() -> Value {
                 "parameters": list_params,
                 "responses": responses(("200", ok("a page of tickets", schema("Page"))), &[("400", "a bad parameter or cursor"), ("403", "a grid outside the caller's scope")]),
             },
+            "post": {
+                "summary": "Record a new ticket as the caller (12345 transfers, tasks from above; through client-core's Device::report)",
+                "requestBody": body("NewTicket"),
+                "responses": responses(("201", ok("the new ticket", schema("Detail"))), &[
+                    ("400", "a bad body"),
+                    ("403", "the caller's role does not report, or the grid is outside its scope"),
+                    ("503", "the relay's storage refuses writes for now"),
+                ]),
+            },
+        },
+        "/api/tickets/{id}/actions": {
+            "post": {
+                "summary": "Take a lifecycle action as the caller (through client-core's Device::act)",
+                "parameters": [id_param()],
+                "requestBody": body("ActionRequest"),
+                "responses": responses(("200", ok("the ticket after the action", schema("Detail"))), &[
+                    ("400", "a bad body"),
+                    ("403", "the caller's role may not take this action, or not on this ticket (reason forbidden_role or forbidden)"),
+                    ("404", "no such ticket in the caller's scope"),
+                    ("409", "the lifecycle forbids it now; reason is the refusal: wrong_state, concurrent, missing_field, handler_verifies"),
+                    ("503", "the relay's storage refuses writes for now (reason read_only)"),
+                ]),
+            },
+        },
+        "/api/tickets/{id}/comments": {
+            "post": {
+                "summary": "Comment as the caller",
+                "parameters": [id_param()],
+                "requestBody": body("CommentRequest"),
+                "responses": responses(("201", ok("the ticket with the comment", schema("Detail"))), &[
+                    ("400", "a bad body or an empty text"),
+                    ("403", "the caller may not change this ticket"),
+                    ("404", "no such ticket in the caller's scope"),
+                    ("503", "the relay's storage refuses writes for now"),
+                ]),
+            },
         },
         "/api/tickets/{id}": {
             "get": {
@@ -175,6 +215,54 @@ pub(crate) fn document() -> Value {
             "properties": {
                 "error": { "type": "string", "description": "what to do next" },
                 "reason": { "type": "string", "description": "a machine code: unauthorized, rate_limited, bad_request, forbidden, forbidden_role, not_found, wrong_state, concurrent, missing_field, handler_verifies, read_only, internal" },
+            },
+        }),
+    );
+    schemas.insert(
+        "ActionRequest".into(),
+        json!({
+            "type": "object",
+            "required": ["action"],
+            "additionalProperties": false,
+            "properties": {
+                "action": enumeration(&action_names()),
+                "note": { "type": "string", "description": "required for invalid, returned, rework" },
+                "unit": { "type": "string", "description": "dispatch: the handling unit" },
+                "due_at": { "type": "string", "description": "dispatch: the deadline, ISO 8601 or YYYY-MM-DD; by default from the working calendar and the urgency" },
+                "rating": { "type": "string", "enum": ["satisfied", "basic", "dissatisfied"] },
+                "duplicate_of": { "type": "string", "description": "close: the original ticket's id" },
+            },
+        }),
+    );
+    schemas.insert(
+        "CommentRequest".into(),
+        json!({
+            "type": "object",
+            "required": ["text"],
+            "additionalProperties": false,
+            "properties": { "text": string() },
+        }),
+    );
+    schemas.insert(
+        "NewTicket".into(),
+        json!({
+            "type": "object",
+            "required": ["grid", "kind", "source", "category", "urgency", "title"],
+            "additionalProperties": false,
+            "properties": {
+                "id": { "type": "string", "description": "a ticket id of the client's, so a retry records it once; new by default" },
+                "grid": string(),
+                "kind": enumeration(&["component", "event", "livelihood", "dispute"]),
+                "source": enumeration(&["patrol", "resident", "hotline", "assigned"]),
+                "category": string(),
+                "urgency": enumeration(&["normal", "urgent"]),
+                "title": string(),
+                "description": string(),
+                "location": {
+                    "type": "object",
+                    "required": ["lat", "lon"],
+                    "properties": { "lat": { "type": "number" }, "lon": { "type": "number" }, "accuracy": { "type": "number" }, "address": string() },
+                },
             },
         }),
     );
