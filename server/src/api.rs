@@ -37,6 +37,7 @@
 //! 400, 401, 403, 404, 409, 429, 500 or 503 ([`ApiError`]).
 
 mod detail;
+mod events;
 mod openapi;
 mod tickets;
 pub(crate) mod write;
@@ -57,6 +58,8 @@ use tracing::error;
 use crate::auth::{self, Principal};
 use crate::connection::Shared;
 
+pub(crate) use events::Changes;
+
 /// Every records-API route: (method, path as axum routes it). The router
 /// is built from this list, and the OpenAPI test checks the document
 /// against it.
@@ -67,6 +70,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/tickets/{id}/actions"),
     ("post", "/api/tickets/{id}/comments"),
     ("get", "/api/queues"),
+    ("get", "/api/events"),
     ("get", "/api/openapi.json"),
 ];
 
@@ -87,6 +91,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<Arc<Shared>> {
         ("post", "/api/tickets/{id}/actions") => post(write::act),
         ("post", "/api/tickets/{id}/comments") => post(write::comment),
         ("get", "/api/queues") => get(tickets::queues),
+        ("get", "/api/events") => get(events::stream),
         ("get", "/api/openapi.json") => get(openapi::serve),
         _ => unreachable!("every route in ROUTES has a handler: {method} {path}"),
     }

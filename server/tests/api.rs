@@ -405,6 +405,11 @@ async fn the_openapi_document_matches_the_routes() {
         for method in ops.as_object().unwrap().keys() {
             described.insert((method.clone(), path.clone()));
             let concrete = path.replace("{id}", &city.t1.to_string());
+            if concrete == "/api/events" {
+                let stream = Events::open(city.server.addr, &city.tokens["root"]).await;
+                assert_eq!(stream.status, 200);
+                continue;
+            }
             let (status, body) = city
                 .api(
                     "root",
@@ -742,4 +747,165 @@ async fn a_write_while_the_store_refuses_commits_is_503() {
     assert_eq!(status, 200, "reads are served: {d}");
     assert!(d["comments"].as_array().unwrap().is_empty());
     assert_eq!(server.get("/healthz").await.0, 503);
+}
+
+/// A `GET /api/events` stream read off a raw socket (HTTP/1.1 chunked).
+struct Events {
+    status: u16,
+    tcp: TcpStream,
+    /// Decoded body bytes not yet taken as events.
+    text: String,
+    /// Raw bytes not yet decoded.
+    raw: Vec<u8>,
+}
+
+impl Events {
+    async fn open(addr: SocketAddr, token: &str) -> Self {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /api/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        let end = loop {
+            if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            let mut buf = [0u8; 4096];
+            let n = timeout(PATIENCE, tcp.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "the stream closed before its headers");
+            raw.extend_from_slice(&buf[..n]);
+        };
+        let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        assert!(
+            status != 200 || head.to_lowercase().contains("text/event-stream"),
+            "{head}"
+        );
+        let raw = raw[end + 4..].to_vec();
+        Self {
+            status,
+            tcp,
+            text: String::new(),
+            raw,
+        }
+    }
+
+    /// Decodes the complete chunks in `raw` into `text`.
+    fn decode(&mut self) {
+        loop {
+            let Some(line_end) = self.raw.windows(2).position(|w| w == b"\r\n") else {
+                return;
+            };
+            let size =
+                usize::from_str_radix(String::from_utf8_lossy(&self.raw[..line_end]).trim(), 16)
+                    .expect("a chunk size");
+            let start = line_end + 2;
+            if self.raw.len() < start + size + 2 {
+                return;
+            }
+            self.text
+                .push_str(&String::from_utf8_lossy(&self.raw[start..start + size]));
+            self.raw.drain(..start + size + 2);
+        }
+    }
+
+    /// The next event or comment block (lines up to a blank line).
+    async fn next_block(&mut self) -> String {
+        loop {
+            self.decode();
+            if let Some(i) = self.text.find("\n\n") {
+                let block = self.text[..i].to_owned();
+                self.text.drain(..i + 2);
+                return block;
+            }
+            let mut buf = [0u8; 4096];
+            let n = timeout(PATIENCE, self.tcp.read(&mut buf))
+                .await
+                .expect("an event in time")
+                .unwrap();
+            assert!(n > 0, "the stream ended");
+            self.raw.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// The next `ticket` event's data (skipping comments).
+    async fn next_ticket(&mut self) -> Value {
+        loop {
+            let block = self.next_block().await;
+            if block.starts_with(':') {
+                continue;
+            }
+            assert!(block.contains("event: ticket"), "{block}");
+            let data = block
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .expect("a data line");
+            return serde_json::from_str(data).unwrap();
+        }
+    }
+}
+
+/// The console updates live: when a device syncs a new ticket, every
+/// stream whose caller may see it gets its summary, and no other; an API
+/// write shows up the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synced_ticket_arrives_on_the_event_streams_in_scope() {
+    let city = City::start(config()).await;
+    let mut chen = Events::open(city.server.addr, &city.tokens["chen"]).await;
+    let mut li = Events::open(city.server.addr, &city.tokens["li"]).await;
+    assert_eq!((chen.status, li.status), (200, 200));
+    // Subscribed once the stream's first comment arrives.
+    assert_eq!(chen.next_block().await, ": subscribed");
+    assert_eq!(li.next_block().await, ": subscribed");
+
+    let mut wang = city.join("wang", &["G-01"]).await;
+    let g1 = wang
+        .device
+        .report(&ticket_in("G-01", "井盖缺失"), 10)
+        .unwrap();
+    wang.sync_all().await;
+    let event = chen.next_ticket().await;
+    assert_eq!(event["id"], g1.to_string());
+    assert_eq!(event["status"], "reported");
+    assert_eq!(event["title"], "井盖缺失");
+
+    let mut li_device = city.join("li", &["G-02"]).await;
+    let g2 = li_device
+        .device
+        .report(&ticket_in("G-02", "路面破损"), 11)
+        .unwrap();
+    li_device.sync_all().await;
+    // li's stream skipped the G-01 ticket: its first is its own grid's.
+    assert_eq!(li.next_ticket().await["id"], g2.to_string());
+
+    let accept = serde_json::json!({ "action": "accepted" });
+    let (status, _) = city
+        .api(
+            "chen",
+            "POST",
+            &format!("/api/tickets/{g1}/actions"),
+            Some(&accept),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // chen's stream skipped the G-02 ticket: next is its own, accepted.
+    let event = chen.next_ticket().await;
+    assert_eq!(
+        (event["id"].as_str(), event["status"].as_str()),
+        (Some(g1.to_string().as_str()), Some("accepted"))
+    );
+
+    let unauthenticated = http(city.server.addr, "GET", "/api/events", None, None).await;
+    assert_eq!(unauthenticated.0, 401);
+
+    // Open streams end when the relay shuts down; they do not hold it up.
+    drop((wang, li_device));
+    city.server.stop().await.unwrap();
+    let mut rest = Vec::new();
+    let ended = timeout(PATIENCE, chen.tcp.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the stream ended with the relay");
 }

@@ -198,6 +198,12 @@ pub(crate) fn document() -> Value {
                 "responses": responses(("200", ok("the counts", schema("Queues"))), &[]),
             },
         },
+        "/api/events": {
+            "get": {
+                "summary": "Server-sent events: `event: ticket` with a Summary as `data` for each ticket in the caller's scope that changes (a device's sync or an API write); a comment line every 15 s keeps it open. A subscriber that falls far behind is dropped: reconnect and reload.",
+                "responses": responses(("200", json!({ "description": "the stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } })), &[]),
+            },
+        },
         "/api/openapi.json": {
             "get": {
                 "summary": "This document",

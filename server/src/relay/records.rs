@@ -10,7 +10,8 @@
 //! and a device cannot send changes under it. Before acting, the policy
 //! decides as for a peer: a ticket the caller may not read is unknown, one
 //! it may not change is refused. After the commit the hub tells subscribed
-//! peers (`Hub::local_change`).
+//! peers (`Hub::local_change`), and the changed tickets' summaries go to
+//! the `/api/events` broadcast.
 
 use std::sync::Mutex;
 
@@ -176,6 +177,7 @@ impl<S: Store> Relay<S> {
                     }
                     round.absorb(fx);
                     round.docs.insert(*doc);
+                    self.publish(doc);
                 }
             }
             // Nothing to write (a ticket reported again under its id).
