@@ -36,8 +36,10 @@
 //! Errors are `{"error": "<what to do next>", "reason": "<code>"}` with
 //! 400, 401, 403, 404, 409, 429, 500 or 503 ([`ApiError`]).
 
+mod admin;
 mod detail;
 mod events;
+mod figures;
 mod openapi;
 mod tickets;
 pub(crate) mod write;
@@ -70,7 +72,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/tickets/{id}/actions"),
     ("post", "/api/tickets/{id}/comments"),
     ("get", "/api/queues"),
+    ("get", "/api/visits"),
+    ("get", "/api/figures"),
     ("get", "/api/events"),
+    ("get", "/api/admin/users"),
+    ("get", "/api/admin/grids"),
+    ("get", "/api/admin/tokens"),
+    ("get", "/api/admin/audit"),
     ("get", "/api/openapi.json"),
 ];
 
@@ -91,7 +99,13 @@ fn handler(method: &str, path: &str) -> MethodRouter<Arc<Shared>> {
         ("post", "/api/tickets/{id}/actions") => post(write::act),
         ("post", "/api/tickets/{id}/comments") => post(write::comment),
         ("get", "/api/queues") => get(tickets::queues),
+        ("get", "/api/visits") => get(figures::visits),
+        ("get", "/api/figures") => get(figures::figures),
         ("get", "/api/events") => get(events::stream),
+        ("get", "/api/admin/users") => get(admin::users),
+        ("get", "/api/admin/grids") => get(admin::grids),
+        ("get", "/api/admin/tokens") => get(admin::tokens),
+        ("get", "/api/admin/audit") => get(admin::audit),
         ("get", "/api/openapi.json") => get(openapi::serve),
         _ => unreachable!("every route in ROUTES has a handler: {method} {path}"),
     }

@@ -909,3 +909,222 @@ async fn a_synced_ticket_arrives_on_the_event_streams_in_scope() {
     let ended = timeout(PATIENCE, chen.tcp.read_to_end(&mut rest)).await;
     assert!(ended.is_ok(), "the stream ended with the relay");
 }
+
+/// `GET /api/export` as JSON: (status, body).
+async fn export_json(city: &City, user: &str, query: &str) -> (u16, Value) {
+    city.get_json(user, &format!("/api/export?format=json&{query}"))
+        .await
+}
+
+/// The figures are the export's: the same definitions and numbers for
+/// the same data and scope, without the rows; for reviewers, supervisors
+/// and admins only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figures_equal_the_exports() {
+    let city = City::start(config()).await;
+    // Some history: t2 accepted, dispatched and handled by the unit; t3
+    // declared invalid.
+    let act = |t: TicketId, body: Value| {
+        let city = &city;
+        async move {
+            let user = body["as"].as_str().unwrap().to_owned();
+            let mut body = body;
+            body.as_object_mut().unwrap().remove("as");
+            let (status, d) = city
+                .api(
+                    &user,
+                    "POST",
+                    &format!("/api/tickets/{t}/actions"),
+                    Some(&body),
+                )
+                .await;
+            assert_eq!(status, 200, "{d}");
+        }
+    };
+    act(
+        city.t2,
+        serde_json::json!({ "as": "zhou", "action": "accepted" }),
+    )
+    .await;
+    act(
+        city.t2,
+        serde_json::json!({ "as": "zhou", "action": "dispatched", "unit": "shuiwu" }),
+    )
+    .await;
+    act(
+        city.t2,
+        serde_json::json!({ "as": "shuiwu", "action": "acknowledged" }),
+    )
+    .await;
+    act(
+        city.t2,
+        serde_json::json!({ "as": "shuiwu", "action": "in_progress" }),
+    )
+    .await;
+    act(
+        city.t2,
+        serde_json::json!({ "as": "shuiwu", "action": "handled" }),
+    )
+    .await;
+
+    let today = support_iso(chrono::Utc::now().timestamp_millis()).unwrap()[..10].to_owned();
+    for (user, query) in [
+        ("zhao", format!("from=1970-01-01&to={today}")),
+        ("zhou", format!("from=1970-01-01&to={today}")),
+        (
+            "zhao",
+            format!("from=1970-01-01&to={today}&street=%E6%96%87%E4%B8%89%E8%A1%97%E9%81%93"),
+        ), // 文三街道
+        ("root", format!("from=1970-01-01&to={today}&grid=G-02")),
+        ("zhao", "from=1970-01-01&to=1970-01-01".to_owned()),
+    ] {
+        let (status, figures) = city.get_json(user, &format!("/api/figures?{query}")).await;
+        assert_eq!(status, 200, "{user} {query}: {figures}");
+        let (status, mut export) = export_json(&city, user, &query).await;
+        assert_eq!(status, 200, "{export}");
+        let rows = export.as_object_mut().unwrap();
+        assert!(rows.remove("tickets").is_some() && rows.remove("visits").is_some());
+        // `as_of` is each request's own instant.
+        let mut figures = figures;
+        figures["metadata"]["as_of"] = Value::Null;
+        export["metadata"]["as_of"] = Value::Null;
+        assert_eq!(figures, export, "{user} {query}");
+    }
+    let (_, f) = city
+        .get_json("zhao", &format!("/api/figures?from=1970-01-01&to={today}"))
+        .await;
+    let total = f["summary_by_grid"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(total["reported"], 3, "{f}");
+    assert_eq!(total["handled"], 1, "{f}");
+
+    for (user, status) in [("wang", 403), ("wuye", 403), ("chen", 200), ("root", 200)] {
+        assert_eq!(
+            city.get_json(user, "/api/figures").await.0,
+            status,
+            "{user}"
+        );
+    }
+    let (status, body) = city
+        .get_json(
+            "chen",
+            "/api/figures?street=%E5%8F%A4%E8%8D%A1%E8%A1%97%E9%81%93",
+        ) // 古荡街道
+        .await;
+    assert_eq!(status, 403, "{body}");
+    // A reviewer reads figures and changes nothing.
+    let (status, body) = city
+        .api(
+            "zhao",
+            "POST",
+            &format!("/api/tickets/{}/actions", city.t2),
+            Some(&action("verified")),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+}
+
+/// Visits by grid and period, as the policy lets each role read visit
+/// logs (units read none; reviewers get no notes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visits_by_grid_and_period() {
+    use client_core::ids::VisitId;
+    use client_core::model::visit::{Outcome, Visit, VisitType};
+    let city = City::start(config()).await;
+    let mut wang = city.join("wang", &["G-01"]).await;
+    let jan = |d: i64, h: i64| 1_735_660_800_000 + (d - 1) * 86_400_000 + h * 3_600_000;
+    for (day, household) in [(6, "3-2-501"), (20, "1-1-101")] {
+        let v = Visit {
+            id: VisitId::random(),
+            visit_type: VisitType::Household,
+            grid: support::city::code("G-01"),
+            household: Some(household.into()),
+            worker: "wang".into(),
+            started_at: jan(day, 10),
+            ended_at: Some(jan(day, 11)),
+            lat: None,
+            lon: None,
+            outcome: Outcome::Met,
+            notes: "独居老人".into(),
+            tickets: vec![],
+            amends: None,
+        };
+        wang.device
+            .add_visit(&v, &format!("2025-01-{day:02}"))
+            .unwrap();
+    }
+    wang.sync_all().await;
+    let households = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["household"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let q = "/api/visits?from=2025-01-01&to=2025-01-31";
+    for (user, want) in [
+        ("wang", vec!["3-2-501", "1-1-101"]),
+        ("zhou", vec!["3-2-501", "1-1-101"]),
+        ("li", vec![]),
+        ("wuye", vec![]),
+    ] {
+        let (status, body) = city.get_json(user, q).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(households(&body), want, "{user}");
+    }
+    let (_, body) = city
+        .get_json("zhou", "/api/visits?from=2025-01-01&to=2025-01-10")
+        .await;
+    assert_eq!(households(&body), ["3-2-501"]);
+    assert_eq!(body["items"][0]["started_at"], "2025-01-06T10:00:00+08:00");
+    assert_eq!(body["items"][0]["notes"], "独居老人");
+    let (_, body) = city.get_json("zhao", q).await;
+    assert_eq!(households(&body).len(), 2);
+    assert!(body["items"][0].get("notes").is_none(), "{body}");
+    assert_eq!(city.get_json("li", "/api/visits?grid=G-01").await.0, 403);
+}
+
+/// The admin's lists; tokens by id, never a hash or a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_lists_are_for_admins() {
+    let city = City::start(config()).await;
+    let (status, users) = city.get_json("root", "/api/admin/users").await;
+    assert_eq!(status, 200, "{users}");
+    assert_eq!(users["items"].as_array().unwrap().len(), USERS.len());
+    let (_, grids) = city.get_json("root", "/api/admin/grids").await;
+    assert_eq!(grids["items"][0]["community"], "幸福社区");
+    let (_, tokens) = city.get_json("root", "/api/admin/tokens").await;
+    let text = tokens.to_string();
+    assert_eq!(tokens["items"].as_array().unwrap().len(), USERS.len());
+    for token in city.tokens.values() {
+        assert!(!text.contains(token.as_str()), "a token leaked");
+        let hash = server::registry::token_hash(token);
+        assert!(!text.contains(&hash), "a token hash leaked");
+    }
+    let (status, audit) = city.get_json("root", "/api/admin/audit?limit=2").await;
+    assert_eq!(status, 200, "{audit}");
+    let rows = audit["items"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    // Newest first: zhou's dispatch of t1 is the fixture's last change.
+    assert_eq!(rows[0]["user"], "zhou", "{audit}");
+    assert!(rows[0]["at"].as_str().unwrap().ends_with("+08:00"));
+    assert_eq!(
+        city.get_json("root", "/api/admin/audit?limit=0").await.0,
+        400
+    );
+    for path in [
+        "/api/admin/users",
+        "/api/admin/grids",
+        "/api/admin/tokens",
+        "/api/admin/audit",
+    ] {
+        for user in ["zhou", "zhao", "wang", "wuye"] {
+            assert_eq!(city.get_json(user, path).await.0, 403, "{user} {path}");
+        }
+    }
+}
