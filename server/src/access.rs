@@ -288,6 +288,23 @@ impl Policy {
         self.state().peers.get(peer).cloned()
     }
 
+    /// The user an Automerge actor id is registered to, if any (committed
+    /// or pending this round).
+    pub(crate) fn owner_of(&self, actor: &ActorId) -> Option<String> {
+        let state = self.state();
+        state
+            .actors
+            .get(actor)
+            .or(state.pending.get(actor))
+            .cloned()
+    }
+
+    /// `actor` was committed to the store as `user`'s (by a write of the
+    /// records API, which registers its actor in its own commit).
+    pub(crate) fn registered(&self, actor: ActorId, user: String) {
+        self.state().actors.insert(actor, user);
+    }
+
     /// The grid the policy saw `doc` in this round.
     pub(crate) fn grid_seen(&self, doc: &DocumentId) -> Option<GridCode> {
         self.state().grids.get(doc).cloned()

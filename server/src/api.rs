@@ -36,9 +36,13 @@
 //! Errors are `{"error": "<what to do next>", "reason": "<code>"}` with
 //! 400, 401, 403, 404, 409, 429, 500 or 503 ([`ApiError`]).
 
+mod admin;
 mod detail;
+mod events;
+mod figures;
 mod openapi;
 mod tickets;
+pub(crate) mod write;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,7 +52,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, RawQuery};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, get, post};
 use chrono::{FixedOffset, TimeZone};
 use serde::Serialize;
 use tracing::error;
@@ -56,13 +60,25 @@ use tracing::error;
 use crate::auth::{self, Principal};
 use crate::connection::Shared;
 
+pub(crate) use events::Changes;
+
 /// Every records-API route: (method, path as axum routes it). The router
 /// is built from this list, and the OpenAPI test checks the document
 /// against it.
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/tickets"),
+    ("post", "/api/tickets"),
     ("get", "/api/tickets/{id}"),
+    ("post", "/api/tickets/{id}/actions"),
+    ("post", "/api/tickets/{id}/comments"),
     ("get", "/api/queues"),
+    ("get", "/api/visits"),
+    ("get", "/api/figures"),
+    ("get", "/api/events"),
+    ("get", "/api/admin/users"),
+    ("get", "/api/admin/grids"),
+    ("get", "/api/admin/tokens"),
+    ("get", "/api/admin/audit"),
     ("get", "/api/openapi.json"),
 ];
 
@@ -78,8 +94,18 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
 fn handler(method: &str, path: &str) -> MethodRouter<Arc<Shared>> {
     match (method, path) {
         ("get", "/api/tickets") => get(tickets::list),
+        ("post", "/api/tickets") => post(write::create),
         ("get", "/api/tickets/{id}") => get(tickets::one),
+        ("post", "/api/tickets/{id}/actions") => post(write::act),
+        ("post", "/api/tickets/{id}/comments") => post(write::comment),
         ("get", "/api/queues") => get(tickets::queues),
+        ("get", "/api/visits") => get(figures::visits),
+        ("get", "/api/figures") => get(figures::figures),
+        ("get", "/api/events") => get(events::stream),
+        ("get", "/api/admin/users") => get(admin::users),
+        ("get", "/api/admin/grids") => get(admin::grids),
+        ("get", "/api/admin/tokens") => get(admin::tokens),
+        ("get", "/api/admin/audit") => get(admin::audit),
         ("get", "/api/openapi.json") => get(openapi::serve),
         _ => unreachable!("every route in ROUTES has a handler: {method} {path}"),
     }
@@ -275,6 +301,15 @@ pub(crate) fn iso(ms: i64) -> Option<String> {
 /// An optional instant as ISO 8601 text or `null`.
 pub(crate) fn iso_opt(ms: Option<i64>) -> Option<String> {
     ms.and_then(iso)
+}
+
+/// Parses an instant: ISO 8601 with an offset, or a day (YYYY-MM-DD,
+/// midnight at +08:00).
+pub(crate) fn parse_instant(field: &str, text: &str) -> ApiResult<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_millis());
+    }
+    parse_day_start(field, text)
 }
 
 /// Midnight (+08:00) starting day `text` (YYYY-MM-DD).

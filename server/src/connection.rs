@@ -72,6 +72,8 @@ pub(crate) struct Shared {
     pub users: std::sync::Mutex<HashMap<String, usize>>,
     /// Bytes of frames waiting for the hub thread.
     pub budget: Budget,
+    /// Changed ticket summaries from the hub thread, for `/api/events`.
+    pub changes: crate::api::Changes,
 }
 
 /// Serves HTTP on `listener` until `signal` completes and every plain HTTP

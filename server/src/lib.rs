@@ -253,6 +253,7 @@ pub async fn run_over<S: Store + 'static>(
         storage: storage.clone(),
         users: std::sync::Mutex::default(),
         budget: budget::Budget::new(shared_config_bytes.0, shared_config_bytes.1),
+        changes: relay.changes.clone(),
     });
     let prober = tokio::spawn(storage::probe(
         storage,

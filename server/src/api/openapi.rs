@@ -51,6 +51,10 @@ fn responses(success: (&str, Value), extra: &[(&str, &str)]) -> Value {
     Value::Object(all)
 }
 
+fn body(schema_name: &str) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema(schema_name) } } })
+}
+
 fn string() -> Value {
     json!({ "type": "string" })
 }
@@ -144,6 +148,42 @@ pub(crate) fn document() -> Value {
                 "parameters": list_params,
                 "responses": responses(("200", ok("a page of tickets", schema("Page"))), &[("400", "a bad parameter or cursor"), ("403", "a grid outside the caller's scope")]),
             },
+            "post": {
+                "summary": "Record a new ticket as the caller (12345 transfers, tasks from above; through client-core's Device::report)",
+                "requestBody": body("NewTicket"),
+                "responses": responses(("201", ok("the new ticket", schema("Detail"))), &[
+                    ("400", "a bad body"),
+                    ("403", "the caller's role does not report, or the grid is outside its scope"),
+                    ("503", "the relay's storage refuses writes for now"),
+                ]),
+            },
+        },
+        "/api/tickets/{id}/actions": {
+            "post": {
+                "summary": "Take a lifecycle action as the caller (through client-core's Device::act)",
+                "parameters": [id_param()],
+                "requestBody": body("ActionRequest"),
+                "responses": responses(("200", ok("the ticket after the action", schema("Detail"))), &[
+                    ("400", "a bad body"),
+                    ("403", "the caller's role may not take this action, or not on this ticket (reason forbidden_role or forbidden)"),
+                    ("404", "no such ticket in the caller's scope"),
+                    ("409", "the lifecycle forbids it now; reason is the refusal: wrong_state, concurrent, missing_field, handler_verifies"),
+                    ("503", "the relay's storage refuses writes for now (reason read_only)"),
+                ]),
+            },
+        },
+        "/api/tickets/{id}/comments": {
+            "post": {
+                "summary": "Comment as the caller",
+                "parameters": [id_param()],
+                "requestBody": body("CommentRequest"),
+                "responses": responses(("201", ok("the ticket with the comment", schema("Detail"))), &[
+                    ("400", "a bad body or an empty text"),
+                    ("403", "the caller may not change this ticket"),
+                    ("404", "no such ticket in the caller's scope"),
+                    ("503", "the relay's storage refuses writes for now"),
+                ]),
+            },
         },
         "/api/tickets/{id}": {
             "get": {
@@ -156,6 +196,62 @@ pub(crate) fn document() -> Value {
             "get": {
                 "summary": "Counts for the console's 待办 queues, in the caller's scope",
                 "responses": responses(("200", ok("the counts", schema("Queues"))), &[]),
+            },
+        },
+        "/api/visits": {
+            "get": {
+                "summary": "Visits in the caller's scope started in a period (notes left out for reviewers)",
+                "parameters": [
+                    query("grid", "grid codes (repeat, or comma separated)", string()),
+                    query("from", "first day (YYYY-MM-DD, +08:00); default the 1st of this month", json!({ "type": "string", "format": "date" })),
+                    query("to", "last day, inclusive; default today", json!({ "type": "string", "format": "date" })),
+                ],
+                "responses": responses(("200", ok("the visits", json!({ "type": "object", "properties": { "items": { "type": "array", "items": schema("Visit") } } }))), &[("400", "a bad parameter"), ("403", "a grid outside the caller's scope")]),
+            },
+        },
+        "/api/figures": {
+            "get": {
+                "summary": "The district-review figures (按期结案率, 满意率, counts) per grid, community and street: the export's JSON without its ticket and visit rows, same definitions and numbers. Reviewers, supervisors and admins.",
+                "parameters": [
+                    query("grid", "grid codes (repeat, or comma separated)", string()),
+                    query("community", "社区 name", string()),
+                    query("street", "街道 name", string()),
+                    query("district", "区 name", string()),
+                    query("from", "first day (YYYY-MM-DD, +08:00); default the 1st of this month", json!({ "type": "string", "format": "date" })),
+                    query("to", "last day, inclusive; default today", json!({ "type": "string", "format": "date" })),
+                ],
+                "responses": responses(("200", ok("the figures", schema("Figures"))), &[("400", "a bad parameter"), ("403", "not a reviewer, supervisor or admin, or outside the caller's scope"), ("404", "the filter names no grid")]),
+            },
+        },
+        "/api/admin/users": {
+            "get": {
+                "summary": "Every user (admins)",
+                "responses": responses(("200", ok("the users", json!({ "type": "object", "properties": { "items": { "type": "array", "items": { "type": "object", "properties": { "name": string(), "role": enumeration(&role_names()), "scope": { "type": "object" }, "created_at": time() } } } } }))), &[("403", "not an admin")]),
+            },
+        },
+        "/api/admin/grids": {
+            "get": {
+                "summary": "Every grid and where it sits (admins)",
+                "responses": responses(("200", ok("the grids", json!({ "type": "object", "properties": { "items": { "type": "array", "items": { "type": "object", "properties": { "code": string(), "name": string(), "community": string(), "street": string(), "district": string() } } } } }))), &[("403", "not an admin")]),
+            },
+        },
+        "/api/admin/tokens": {
+            "get": {
+                "summary": "Every device token by id, never its hash (admins)",
+                "responses": responses(("200", ok("the tokens", json!({ "type": "object", "properties": { "items": { "type": "array", "items": { "type": "object", "properties": { "id": string(), "user": string(), "label": nullable("string"), "issued_at": time(), "revoked_at": time() } } } } }))), &[("403", "not an admin")]),
+            },
+        },
+        "/api/admin/audit": {
+            "get": {
+                "summary": "The newest audit rows first (admins)",
+                "parameters": [query("limit", "rows (default 100)", json!({ "type": "integer", "minimum": 1, "maximum": 10000 }))],
+                "responses": responses(("200", ok("the rows", json!({ "type": "object", "properties": { "items": { "type": "array", "items": { "type": "object", "properties": { "at": time(), "user": nullable("string"), "peer": nullable("string"), "doc": nullable("string"), "grid": nullable("string"), "action": enumeration(&["change", "refused", "denied", "auth_failed", "revoked"]), "changes": { "type": ["integer", "null"] }, "reason": nullable("string"), "addr": nullable("string"), "count": { "type": "integer" } } } } } }))), &[("400", "a bad limit"), ("403", "not an admin")]),
+            },
+        },
+        "/api/events": {
+            "get": {
+                "summary": "Server-sent events: `event: ticket` with a Summary as `data` for each ticket in the caller's scope that changes (a device's sync or an API write); a comment line every 15 s keeps it open. A subscriber that falls far behind is dropped: reconnect and reload.",
+                "responses": responses(("200", json!({ "description": "the stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } })), &[]),
             },
         },
         "/api/openapi.json": {
@@ -175,6 +271,81 @@ pub(crate) fn document() -> Value {
             "properties": {
                 "error": { "type": "string", "description": "what to do next" },
                 "reason": { "type": "string", "description": "a machine code: unauthorized, rate_limited, bad_request, forbidden, forbidden_role, not_found, wrong_state, concurrent, missing_field, handler_verifies, read_only, internal" },
+            },
+        }),
+    );
+    schemas.insert(
+        "ActionRequest".into(),
+        json!({
+            "type": "object",
+            "required": ["action"],
+            "additionalProperties": false,
+            "properties": {
+                "action": enumeration(&action_names()),
+                "note": { "type": "string", "description": "required for invalid, returned, rework" },
+                "unit": { "type": "string", "description": "dispatch: the handling unit" },
+                "due_at": { "type": "string", "description": "dispatch: the deadline, ISO 8601 or YYYY-MM-DD; by default from the working calendar and the urgency" },
+                "rating": { "type": "string", "enum": ["satisfied", "basic", "dissatisfied"] },
+                "duplicate_of": { "type": "string", "description": "close: the original ticket's id" },
+            },
+        }),
+    );
+    schemas.insert(
+        "CommentRequest".into(),
+        json!({
+            "type": "object",
+            "required": ["text"],
+            "additionalProperties": false,
+            "properties": { "text": string() },
+        }),
+    );
+    schemas.insert(
+        "NewTicket".into(),
+        json!({
+            "type": "object",
+            "required": ["grid", "kind", "source", "category", "urgency", "title"],
+            "additionalProperties": false,
+            "properties": {
+                "id": { "type": "string", "description": "a ticket id of the client's, so a retry records it once; new by default" },
+                "grid": string(),
+                "kind": enumeration(&["component", "event", "livelihood", "dispute"]),
+                "source": enumeration(&["patrol", "resident", "hotline", "assigned"]),
+                "category": string(),
+                "urgency": enumeration(&["normal", "urgent"]),
+                "title": string(),
+                "description": string(),
+                "location": {
+                    "type": "object",
+                    "required": ["lat", "lon"],
+                    "properties": { "lat": { "type": "number" }, "lon": { "type": "number" }, "accuracy": { "type": "number" }, "address": string() },
+                },
+            },
+        }),
+    );
+    schemas.insert(
+        "Visit".into(),
+        json!({
+            "type": "object",
+            "properties": {
+                "id": string(), "visit_type": string(), "grid": string(), "household": nullable("string"),
+                "worker": string(), "started_at": time(), "ended_at": time(),
+                "lat": { "type": ["number", "null"] }, "lon": { "type": ["number", "null"] },
+                "outcome": enumeration(&["met", "not_home", "refused"]),
+                "notes": { "type": "string", "description": "left out for reviewers" },
+                "tickets": { "type": "array", "items": string() }, "amends": nullable("string"),
+            },
+        }),
+    );
+    schemas.insert(
+        "Figures".into(),
+        json!({
+            "type": "object",
+            "description": "As the export's JSON: metadata (calendar, period, filter, definitions) and one row object per grid, community and street, each ending with the total row. Rates are fractions.",
+            "properties": {
+                "metadata": { "type": "object" },
+                "summary_by_grid": { "type": "array", "items": { "type": "object" } },
+                "summary_by_community": { "type": "array", "items": { "type": "object" } },
+                "summary_by_street": { "type": "array", "items": { "type": "object" } },
             },
         }),
     );
