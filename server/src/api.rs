@@ -197,12 +197,13 @@ pub(crate) fn caller(
     addr: SocketAddr,
     headers: &HeaderMap,
     query: Option<&str>,
+    method: &axum::http::Method,
     what: &'static str,
 ) -> ApiResult<Principal> {
-    // Merge of wt-auth into wt-console: the session-aware authenticate;
-    // every route here so far is a GET (no CSRF check applies).
+    // The session-aware authenticate (merge of wt-auth): a cookie-borne
+    // request other than GET/HEAD must carry the session's CSRF token.
     let token = auth::bearer(headers, query);
-    auth::authenticate_request(shared, headers, token, addr, &axum::http::Method::GET, what)
+    auth::authenticate_request(shared, headers, token, addr, method, what)
         .map_err(|denial| ApiError {
             status: denial.status,
             reason: match denial.status {
@@ -218,6 +219,7 @@ pub(crate) fn caller(
 /// The request parts every handler authenticates from.
 pub(crate) struct Request {
     pub addr: SocketAddr,
+    pub method: axum::http::Method,
     pub headers: HeaderMap,
     pub query: Option<String>,
 }
@@ -237,6 +239,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Request {
             .unwrap_or(RawQuery(None));
         Ok(Self {
             addr,
+            method: parts.method.clone(),
             headers: parts.headers.clone(),
             query,
         })
@@ -250,6 +253,7 @@ impl Request {
             self.addr,
             &self.headers,
             self.query.as_deref(),
+            &self.method,
             what,
         )
     }

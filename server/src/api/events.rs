@@ -155,7 +155,7 @@ fn still_valid(l: &mut Listener) -> bool {
     let registry = Registry::reader(&db);
     match registry.generation() {
         Ok(g) if g == l.principal.generation => true,
-        Ok(_) => match Principal::of_hash(&registry, &l.principal.token_hash) {
+        Ok(_) => match l.principal.refresh(&registry) {
             Ok(Some(p)) => {
                 l.principal = p;
                 true
