@@ -54,6 +54,7 @@ use automerge::{ActorId, Automerge, Change, ROOT};
 use client_core::ids::{DocumentId, GridCode, TicketId};
 use client_core::model::lifecycle::{Event, Role};
 use client_core::model::schema::{self, DocType};
+use client_core::model::summary::TicketSummary;
 use client_core::model::{ticket, visit};
 use client_core::protocol::PeerId;
 use client_core::sync::{Access, Refusal};
@@ -287,6 +288,23 @@ impl Policy {
         self.state().peers.get(peer).cloned()
     }
 
+    /// The user an Automerge actor id is registered to, if any (committed
+    /// or pending this round).
+    pub(crate) fn owner_of(&self, actor: &ActorId) -> Option<String> {
+        let state = self.state();
+        state
+            .actors
+            .get(actor)
+            .or(state.pending.get(actor))
+            .cloned()
+    }
+
+    /// `actor` was committed to the store as `user`'s (by a write of the
+    /// records API, which registers its actor in its own commit).
+    pub(crate) fn registered(&self, actor: ActorId, user: String) {
+        self.state().actors.insert(actor, user);
+    }
+
     /// The grid the policy saw `doc` in this round.
     pub(crate) fn grid_seen(&self, doc: &DocumentId) -> Option<GridCode> {
         self.state().grids.get(doc).cloned()
@@ -332,14 +350,50 @@ fn may_read(p: &Principal, id: &DocumentId, doc: &Automerge, placed: &Placed) ->
     let Some(grid) = &placed.grid else {
         return false;
     };
-    match p.role {
-        Role::Unit => match placed.kind {
-            Some(DocType::GridIndex) => p.grids.contains(grid),
-            Some(DocType::Ticket) => dispatched_to(id, doc).as_deref() == Some(p.user.as_str()),
-            _ => false,
-        },
+    match placed.kind {
+        Some(DocType::Ticket) => may_read_ticket(p, grid, || dispatched_to(id, doc)),
+        // A grid index lists ids only: units read their scope's, to find
+        // their tickets.
+        Some(DocType::GridIndex) => p.grids.contains(grid),
+        _ if p.role == Role::Unit => false,
         _ => p.grids.contains(grid),
     }
+}
+
+/// Whether `p` may see the stored document `doc`: the hub's read
+/// decision, for the records API (which has a principal, not a peer).
+pub(crate) fn may_read_document(p: &Principal, id: &DocumentId, doc: &Automerge) -> bool {
+    may_read(p, id, doc, &Placed::of(doc))
+}
+
+/// Whether `p` may see a ticket of `grid` that is now dispatched to
+/// `unit()` (asked only of units): the one read decision for tickets,
+/// made from a document by the hub ([`Access::may_read`]) and from a
+/// [`TicketSummary`] by the records API ([`may_read_summary`]).
+fn may_read_ticket(p: &Principal, grid: &GridCode, unit: impl FnOnce() -> Option<String>) -> bool {
+    match p.role {
+        Role::Admin => true,
+        Role::Unit => unit().as_deref() == Some(p.user.as_str()),
+        _ => p.grids.contains(grid),
+    }
+}
+
+/// Whether `p` may see the ticket `s` summarises: the same decision the
+/// hub makes from the document, made from the summary index alone.
+pub(crate) fn may_read_summary(p: &Principal, s: &TicketSummary) -> bool {
+    may_read_ticket(p, &s.grid, || s.unit.clone())
+}
+
+/// Whether `p` may change the stored ticket `doc` (it stays where it is):
+/// the policy's write decision, asked by the records API before it acts
+/// as `p`. Reviewers change nothing; units only tickets dispatched to them.
+pub(crate) fn may_change_ticket(
+    p: &Principal,
+    id: &DocumentId,
+    doc: &Automerge,
+) -> Result<(), WriteRefusal> {
+    let placed = Placed::of(doc);
+    may_write(p, id, Some((doc, &placed)), doc, &placed)
 }
 
 /// Whether `p` may change a document from `before` (`None`: new) to

@@ -123,11 +123,13 @@
 
 mod access;
 pub mod admin;
+mod api;
 pub mod audit;
 mod auth;
 mod budget;
 mod config;
 mod connection;
+mod console;
 mod error;
 pub mod export;
 #[doc(hidden)]
@@ -147,8 +149,10 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 pub use crate::access::ACTORS_TABLE;
+/// The records API's routes (method, path), as its router serves them.
+pub use crate::api::ROUTES as API_ROUTES;
 pub use crate::auth::Principal;
-pub use crate::config::{AuthMode, Config};
+pub use crate::config::{AuthMode, Config, MapTiles, TileCrs};
 pub use crate::error::ServerError;
 
 use crate::access::Policy;
@@ -249,6 +253,7 @@ pub async fn run_over<S: Store + 'static>(
         storage: storage.clone(),
         users: std::sync::Mutex::default(),
         budget: budget::Budget::new(shared_config_bytes.0, shared_config_bytes.1),
+        changes: relay.changes.clone(),
     });
     let prober = tokio::spawn(storage::probe(
         storage,

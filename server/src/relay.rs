@@ -48,6 +48,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use crate::access::Policy;
+use crate::api::Changes;
 use crate::audit::{AuditAction, AuditLog, AuditRecord};
 use crate::auth::Principal;
 use crate::config::AuthMode;
@@ -59,6 +60,7 @@ use crate::{Config, ServerError};
 mod access;
 mod channel;
 mod fault;
+mod records;
 
 pub(crate) use self::channel::{Close, CloseKind, ConnId, Input, Link, Outbound, weight};
 use self::fault::Fault;
@@ -84,6 +86,9 @@ pub(crate) struct Guard {
 pub(crate) struct RelayHandle {
     pub inputs: mpsc::Sender<Input>,
     pub identity: RelayIdentity,
+    /// The summaries of tickets changed by each commit, for `/api/events`.
+    pub changes: Changes,
+
     thread: JoinHandle<()>,
 }
 
@@ -104,6 +109,8 @@ pub(crate) async fn start<S: Store + 'static>(
         config.outbound_queue,
     );
     let (limits, outbound_bytes) = (config.hub_limits(), config.outbound_queue_bytes);
+    let changes = Changes::new();
+    let publish = changes.clone();
     let thread = std::thread::Builder::new()
         .name("gridsync-hub".into())
         .spawn(move || {
@@ -119,6 +126,7 @@ pub(crate) async fn start<S: Store + 'static>(
             relay.hub.set_limits(limits);
             relay.documents_in_memory = documents_in_memory;
             relay.storage = storage;
+            relay.changes = Some(publish);
             if let Some(guard) = guard {
                 relay.guard(guard);
             }
@@ -130,6 +138,7 @@ pub(crate) async fn start<S: Store + 'static>(
         Ok(Ok(identity)) => Ok(RelayHandle {
             inputs,
             identity,
+            changes,
             thread,
         }),
         Ok(Err(e)) => {
@@ -184,6 +193,10 @@ pub(crate) struct Relay<S: Store> {
     audit_overflow: u64,
     /// Denials of each open connection so far.
     denials: HashMap<PeerId, Denials>,
+    /// Where the summaries of changed tickets go after each commit.
+    changes: Option<Changes>,
+    /// The secret users' API actors are derived from, once read or made.
+    api_actor_key: Option<[u8; 32]>,
 }
 
 /// One connection's denials: how many were audited, how many only counted.
@@ -229,6 +242,8 @@ impl<S: Store> Relay<S> {
             deferred_audit: Vec::new(),
             audit_overflow: 0,
             denials: HashMap::new(),
+            changes: None,
+            api_actor_key: None,
         }
     }
 
@@ -360,6 +375,7 @@ impl<S: Store> Relay<S> {
                     }
                 }
                 Input::Audit(record) => round.audit.push(record),
+                Input::Write(request) => self.write_as(*request, &mut round),
                 Input::Recheck { generation } => self.recheck(generation, &mut round),
                 Input::Probe => {
                     self.flush(&mut round);
@@ -499,7 +515,8 @@ impl<S: Store> Relay<S> {
         for event in events {
             match event {
                 HubEvent::Changed { doc, by, changes } => {
-                    debug!(%doc, %by, changes, "document changed")
+                    debug!(%doc, %by, changes, "document changed");
+                    self.publish(&doc);
                 }
                 HubEvent::Unavailable { doc, peer } => {
                     debug!(%doc, %peer, "peer has no copy of a document")
@@ -512,6 +529,25 @@ impl<S: Store> Relay<S> {
                 }
                 // Only a device receives heads-batch replies.
                 HubEvent::SameHeads { .. } => {}
+            }
+        }
+    }
+
+    /// Offers the committed summary of `doc`, if it is a ticket, to the
+    /// `/api/events` subscribers (one summary read, only while anyone
+    /// listens; a subscriber that lags is dropped by the broadcast).
+    fn publish(&self, doc: &DocumentId) {
+        let Some(changes) = &self.changes else {
+            return;
+        };
+        if !changes.has_subscribers() {
+            return;
+        }
+        match self.hub.repo().store().summary(doc) {
+            Ok(Some(summary)) => changes.send(summary),
+            Ok(None) => {}
+            Err(e) => {
+                debug!(%doc, error = %e, "could not read a changed ticket's summary for /api/events")
             }
         }
     }
