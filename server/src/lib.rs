@@ -115,6 +115,7 @@ pub mod admin;
 pub mod audit;
 mod auth;
 mod budget;
+pub mod catalog;
 mod config;
 mod connection;
 mod error;
