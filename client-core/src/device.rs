@@ -328,8 +328,13 @@ impl<S: Store> Device<S> {
             Action::Dispatched => {
                 let catalog = self.catalog()?;
                 let urgency = current.urgency.unwrap_or(Urgency::Normal);
-                let deadline =
-                    dispatch_deadline(catalog.as_ref(), &current.category, urgency, input.due_at, now);
+                let deadline = dispatch_deadline(
+                    catalog.as_ref(),
+                    &current.category,
+                    urgency,
+                    input.due_at,
+                    now,
+                );
                 ev.due_at = Some(deadline.due_at);
                 ev.catalog_version = deadline.catalog_version;
                 ev.time_limit = deadline.time_limit.map(|t| t.to_string());
@@ -642,7 +647,10 @@ pub fn due_after(now: i64, limit: TimeLimit) -> i64 {
 pub enum CategoryCheck {
     Known(Category),
     /// Not in the catalog (of `version`); the nearest codes.
-    Unknown { version: u64, nearest: Vec<Category> },
+    Unknown {
+        version: u64,
+        nearest: Vec<Category>,
+    },
     /// The device has no catalog yet (it has not synced since the relay
     /// shipped one): the code cannot be checked.
     NoCatalog,

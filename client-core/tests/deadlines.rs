@@ -102,10 +102,17 @@ fn a_four_working_hour_category_on_a_friday_afternoon_before_a_holiday() {
     let dev = supervisor(Some(&test_catalog()));
     let now = at("2026-04-03T15:00:00+08:00");
     let id = accepted(&dev, "0101", Urgency::Normal, now);
-    assert_eq!(dispatch(&dev, id, None, now), at("2026-04-07T10:30:00+08:00"));
+    assert_eq!(
+        dispatch(&dev, id, None, now),
+        at("2026-04-07T10:30:00+08:00")
+    );
     let t = dev.ticket(id).unwrap();
     let ev = t.events.last().unwrap().as_ref().unwrap();
-    assert_eq!(ev.catalog_version, Some(7), "the catalog version is recorded");
+    assert_eq!(
+        ev.catalog_version,
+        Some(7),
+        "the catalog version is recorded"
+    );
     assert_eq!(ev.time_limit.as_deref(), Some("4h"));
     assert_eq!(t.state.catalog_version, Some(7));
 }
@@ -119,7 +126,10 @@ fn a_working_day_category_across_a_make_up_saturday() {
     let dev = supervisor(Some(&test_catalog()));
     let now = at("2026-10-09T14:00:00+08:00");
     let id = accepted(&dev, "0501", Urgency::Normal, now);
-    assert_eq!(dispatch(&dev, id, None, now), at("2026-10-12T17:30:00+08:00"));
+    assert_eq!(
+        dispatch(&dev, id, None, now),
+        at("2026-10-12T17:30:00+08:00")
+    );
 
     let cal = Calendar::china_default();
     let one_day = cal.add_working_days(now, 1, china_offset());
@@ -160,7 +170,10 @@ fn an_explicit_deadline_wins_and_the_urgency_default_fills_gaps() {
         dispatch(&bare, id, None, now),
         device::default_due_at(now, Urgency::Normal)
     );
-    assert_eq!(bare.check_category("0101").unwrap(), CategoryCheck::NoCatalog);
+    assert_eq!(
+        bare.check_category("0101").unwrap(),
+        CategoryCheck::NoCatalog
+    );
     match dev.check_category("0103").unwrap() {
         CategoryCheck::Unknown { version, nearest } => {
             assert_eq!(version, 7);
@@ -196,7 +209,9 @@ fn an_extension_and_an_urging_through_the_device() {
         due_at: Some(proposed),
         ..EventInput::default()
     };
-    let t = dev.act(urged, Action::ExtensionRequested, ask, now + 2).unwrap();
+    let t = dev
+        .act(urged, Action::ExtensionRequested, ask, now + 2)
+        .unwrap();
     assert_eq!(t.status(), Status::Acknowledged);
     assert!(t.state.extension.is_some());
     // Without a reason it is refused on the device.
@@ -204,7 +219,10 @@ fn an_extension_and_an_urging_through_the_device() {
         due_at: Some(proposed),
         ..EventInput::default()
     };
-    assert!(dev.act(other, Action::ExtensionRequested, bare, now + 2).is_err());
+    assert!(
+        dev.act(other, Action::ExtensionRequested, bare, now + 2)
+            .is_err()
+    );
 
     dev.set_identity(chen.clone()).unwrap();
     let todo = dev.todo(now + 3).unwrap();
@@ -212,14 +230,24 @@ fn an_extension_and_an_urging_through_the_device() {
     assert_eq!(todo[0].why, "extension");
     assert!(todo[0].actions.contains(&Action::ExtensionApproved));
     let t = dev
-        .act(urged, Action::ExtensionApproved, EventInput::default(), now + 4)
+        .act(
+            urged,
+            Action::ExtensionApproved,
+            EventInput::default(),
+            now + 4,
+        )
         .unwrap();
     assert_eq!(t.state.due_at, Some(proposed));
     assert_eq!(t.state.extensions_approved, 1);
     // Nothing is pending now: a refusal is refused.
     assert!(
-        dev.act(urged, Action::ExtensionRefused, EventInput::default(), now + 5)
-            .is_err()
+        dev.act(
+            urged,
+            Action::ExtensionRefused,
+            EventInput::default(),
+            now + 5
+        )
+        .is_err()
     );
     let urge = EventInput {
         note: Some("居民多次投诉，今日必须处理".into()),
@@ -233,4 +261,102 @@ fn an_extension_and_an_urging_through_the_device() {
     let order: Vec<(TicketId, &str)> = todo.iter().map(|i| (i.ticket.id, i.why)).collect();
     // `other` is due sooner, but the urged ticket comes first.
     assert_eq!(order, [(urged, "urged"), (other, "action")]);
+}
+
+/// A ticket closed after its dispatch deadline but before the deadline an
+/// approved extension granted is closed on time; the export's row counts
+/// its extensions and urgings, and the statistics count urgings per unit.
+#[test]
+fn the_figures_count_an_approved_extension_and_urging_per_unit() {
+    use client_core::report::{Exporter, Format, Period, ReportOptions};
+
+    let now = at("2026-03-02T09:00:00+08:00");
+    let mut dev = supervisor(Some(&test_catalog()));
+    let chen = dev.identity().clone();
+    let id = accepted(&dev, "0101", Urgency::Normal, now);
+    let due = dispatch(&dev, id, None, now);
+    assert_eq!(due, at("2026-03-02T14:30:00+08:00"), "4 working hours");
+    let mut wuye = Identity::new("wuye", Role::Unit, vec![grid()]);
+    wuye.actor = chen.actor.clone();
+    dev.set_identity(wuye.clone()).unwrap();
+    dev.act(id, Action::Acknowledged, EventInput::default(), now + 1)
+        .unwrap();
+    let extended = at("2026-03-03T17:30:00+08:00");
+    let ask = EventInput {
+        note: Some("需要吊车".into()),
+        due_at: Some(extended),
+        ..EventInput::default()
+    };
+    dev.act(id, Action::ExtensionRequested, ask, now + 2)
+        .unwrap();
+    dev.set_identity(chen.clone()).unwrap();
+    let urge = EventInput {
+        note: Some("请加快".into()),
+        ..EventInput::default()
+    };
+    dev.act(id, Action::Urged, urge, now + 3).unwrap();
+    dev.act(
+        id,
+        Action::ExtensionApproved,
+        EventInput::default(),
+        now + 4,
+    )
+    .unwrap();
+    dev.set_identity(wuye).unwrap();
+    let late_for_the_first_deadline = at("2026-03-03T10:00:00+08:00");
+    for (i, action) in [Action::InProgress, Action::Handled]
+        .into_iter()
+        .enumerate()
+    {
+        dev.act(
+            id,
+            action,
+            EventInput::default(),
+            late_for_the_first_deadline + i as i64,
+        )
+        .unwrap();
+    }
+    dev.set_identity(chen).unwrap();
+    let mut worker = Identity::new("wang", Role::Worker, vec![grid()]);
+    worker.actor = dev.identity().actor.clone();
+    dev.set_identity(worker).unwrap();
+    dev.act(
+        id,
+        Action::Verified,
+        EventInput::default(),
+        late_for_the_first_deadline + 5,
+    )
+    .unwrap();
+    let mut back = Identity::new("chen", Role::Supervisor, vec![grid()]);
+    back.actor = dev.identity().actor.clone();
+    dev.set_identity(back).unwrap();
+    let t = dev
+        .act(
+            id,
+            Action::Closed,
+            EventInput::default(),
+            late_for_the_first_deadline + 6,
+        )
+        .unwrap();
+    assert_eq!(t.state.due_at, Some(extended));
+
+    let period = Period::new(
+        at("2026-03-01T00:00:00+08:00"),
+        at("2026-04-01T00:00:00+08:00"),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut exporter = Exporter::new(Format::Json, ReportOptions::new(period), &mut out).unwrap();
+    assert!(exporter.push_ticket(&t).unwrap());
+    let stats = exporter.finish().unwrap();
+    assert_eq!((stats.total.due, stats.total.closed_on_time), (1, 1));
+    assert_eq!(stats.total.on_time_rate, Some(1.0));
+    assert_eq!((stats.total.extensions_approved, stats.total.urged), (1, 1));
+    assert_eq!(stats.urged_by_unit.get("wuye"), Some(&1));
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let row = &json["tickets"][0];
+    assert_eq!(row["extensions_requested"], 1);
+    assert_eq!(row["extensions_approved"], 1);
+    assert_eq!(row["urge_count"], 1);
+    assert_eq!(row["overdue"], false);
 }

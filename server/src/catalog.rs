@@ -37,7 +37,10 @@ pub fn default_catalog() -> Catalog {
     let categories = parse_csv(DEFAULT_CSV).expect("the shipped default catalog is valid");
     Catalog {
         version: DEFAULT_VERSION,
-        categories: categories.into_iter().map(|c| (c.code.clone(), c)).collect(),
+        categories: categories
+            .into_iter()
+            .map(|c| (c.code.clone(), c))
+            .collect(),
     }
 }
 
@@ -202,9 +205,8 @@ fn parse_row(get: &dyn Fn(&str) -> String) -> Result<Category, String> {
         )
     })?;
     let photos = get("after_photos_required");
-    let after_photos_required = parse_bool(&photos).ok_or_else(|| {
-        format!("after_photos_required `{photos}` is not yes or no")
-    })?;
+    let after_photos_required = parse_bool(&photos)
+        .ok_or_else(|| format!("after_photos_required `{photos}` is not yes or no"))?;
     Ok(Category {
         code,
         name_zh,
@@ -232,7 +234,12 @@ mod tests {
         let rubbish = c.get("1102").unwrap();
         assert_eq!(rubbish.name_zh, "暴露垃圾");
         assert_eq!(rubbish.time_limit, Some(TimeLimit::WorkingHours(4)));
-        for kind in [Kind::Component, Kind::Event, Kind::Livelihood, Kind::Dispute] {
+        for kind in [
+            Kind::Component,
+            Kind::Event,
+            Kind::Livelihood,
+            Kind::Dispute,
+        ] {
             assert!(c.categories.values().any(|c| c.kind == kind), "{kind:?}");
         }
     }

@@ -328,7 +328,11 @@ fn category(command: CategoryCommand) -> anyhow::Result<()> {
                         c.kind,
                         c.time_limit.map_or("-".into(), |t| t.to_string()),
                         c.urgent_time_limit.map_or("-".into(), |t| t.to_string()),
-                        if c.after_photos_required { "after-photos" } else { "-" }
+                        if c.after_photos_required {
+                            "after-photos"
+                        } else {
+                            "-"
+                        }
                     )
                 }));
                 lines.join("\n")

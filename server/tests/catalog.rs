@@ -104,7 +104,10 @@ async fn an_offline_device_without_the_catalog_records_tickets_and_validates_onc
     match wang.device.check_category("1199").unwrap() {
         CategoryCheck::Unknown { version, nearest } => {
             assert_eq!(version, server::catalog::DEFAULT_VERSION);
-            assert!(nearest.iter().all(|c| c.code.starts_with("11")), "{nearest:?}");
+            assert!(
+                nearest.iter().all(|c| c.code.starts_with("11")),
+                "{nearest:?}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -125,7 +128,10 @@ async fn an_offline_device_without_the_catalog_records_tickets_and_validates_onc
         .unwrap();
     assert_eq!(t.urgency, Some(Urgency::Normal));
     assert_eq!(t.state.due_at, Some(at("2026-04-07T10:30:00+08:00")));
-    assert_eq!(t.state.catalog_version, Some(server::catalog::DEFAULT_VERSION));
+    assert_eq!(
+        t.state.catalog_version,
+        Some(server::catalog::DEFAULT_VERSION)
+    );
     zhou.try_push(&id.document_id()).await.unwrap();
 }
 

@@ -33,7 +33,11 @@ pub fn run(args: &TicketNewArgs, dir: &DataDir, out: &mut Output) -> Result<(), 
                     "category `{}` is not in the catalog (version {version}); nearest: {}. \
                      `gridsync category list` shows every code",
                     ticket.category,
-                    if near.is_empty() { "none".to_owned() } else { near.join(", ") }
+                    if near.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        near.join(", ")
+                    }
                 )));
             }
             CategoryCheck::NoCatalog => {

@@ -172,8 +172,8 @@ impl Catalog {
                 } else {
                     edit_distance(q, &c.name_zh)
                 };
-                let by_code = edit_distance(q, &c.code) * 2
-                    + usize::from(c.code.get(..2) != q.get(..2));
+                let by_code =
+                    edit_distance(q, &c.code) * 2 + usize::from(c.code.get(..2) != q.get(..2));
                 (by_code.min(by_name * 2), by_code, c)
             })
             .collect();
@@ -410,7 +410,14 @@ mod tests {
     fn limits_come_from_the_category_then_the_urgency() {
         let mut urgent = cat("0301", "井盖缺失", Some("1d"));
         urgent.urgent_time_limit = Some(TimeLimit::WorkingHours(2));
-        let c = catalog(5, &[urgent, cat("0101", "暴露垃圾", Some("4h")), cat("0901", "其他", None)]);
+        let c = catalog(
+            5,
+            &[
+                urgent,
+                cat("0101", "暴露垃圾", Some("4h")),
+                cat("0901", "其他", None),
+            ],
+        );
         let rule = |code, u| limit_for(Some(&c), code, u);
         assert_eq!(
             rule("0101", Urgency::Normal),
@@ -419,12 +426,24 @@ mod tests {
                 catalog_version: Some(5)
             }
         );
-        assert_eq!(rule("0101", Urgency::Urgent).limit, TimeLimit::WorkingHours(4));
-        assert_eq!(rule("0301", Urgency::Urgent).limit, TimeLimit::WorkingHours(2));
-        assert_eq!(rule("0301", Urgency::Normal).limit, TimeLimit::WorkingDays(1));
+        assert_eq!(
+            rule("0101", Urgency::Urgent).limit,
+            TimeLimit::WorkingHours(4)
+        );
+        assert_eq!(
+            rule("0301", Urgency::Urgent).limit,
+            TimeLimit::WorkingHours(2)
+        );
+        assert_eq!(
+            rule("0301", Urgency::Normal).limit,
+            TimeLimit::WorkingDays(1)
+        );
         for code in ["0901", "7777"] {
             assert_eq!(rule(code, Urgency::Normal).catalog_version, None);
-            assert_eq!(rule(code, Urgency::Urgent).limit, TimeLimit::WorkingHours(7));
+            assert_eq!(
+                rule(code, Urgency::Urgent).limit,
+                TimeLimit::WorkingHours(7)
+            );
         }
         assert_eq!(
             limit_for(None, "0101", Urgency::Normal).limit,
@@ -444,7 +463,10 @@ mod tests {
             ],
         );
         let codes = |q: &str| -> Vec<String> {
-            c.nearest(q, 2).into_iter().map(|c| c.code.clone()).collect()
+            c.nearest(q, 2)
+                .into_iter()
+                .map(|c| c.code.clone())
+                .collect()
         };
         assert_eq!(codes("0103"), ["0101", "0102"]);
         assert_eq!(codes("0302")[0], "0301");

@@ -1013,10 +1013,7 @@ mod tests {
         events.push(Ok(asked.clone()));
         let approve = decide(&asked, Action::ExtensionApproved, "s1");
         let refuse = decide(&asked, Action::ExtensionRefused, "s2");
-        for (first, second, due) in [
-            (&approve, &refuse, Some(77_000)),
-            (&refuse, &approve, None),
-        ] {
+        for (first, second, due) in [(&approve, &refuse, Some(77_000)), (&refuse, &approve, None)] {
             let mut merged = events.clone();
             merged.push(Ok(first.clone()));
             merged.push(Ok(second.clone()));
@@ -1104,7 +1101,11 @@ mod tests {
             let before = fold(&events);
             events.push(ev(Some(state), Action::Urged, "s1", Role::Supervisor));
             let folded = fold(&events);
-            assert!(folded.conflicts.is_empty(), "{state:?}: {:?}", folded.conflicts);
+            assert!(
+                folded.conflicts.is_empty(),
+                "{state:?}: {:?}",
+                folded.conflicts
+            );
             assert_eq!(folded.status, before.status, "urged from {state:?}");
             assert_eq!((folded.urge_count, folded.urged_at), (1, Some(1_000)));
         }
@@ -1127,7 +1128,12 @@ mod tests {
         assert_eq!(folded.status, Some(Status::Acknowledged));
         // Not on a closed ticket.
         let mut events = reach(Status::Closed);
-        events.push(ev(Some(Status::Closed), Action::Urged, "s1", Role::Supervisor));
+        events.push(ev(
+            Some(Status::Closed),
+            Action::Urged,
+            "s1",
+            Role::Supervisor,
+        ));
         let folded = fold(&events);
         assert_eq!(folded.status, Some(Status::Closed));
         assert_eq!(folded.urge_count, 0);
