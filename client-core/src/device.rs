@@ -635,7 +635,7 @@ pub fn due_after(now: i64, limit: TimeLimit) -> i64 {
     #[cfg(not(feature = "export"))]
     {
         let days = match limit {
-            TimeLimit::WorkingHours(h) => i64::from(h).div_ceil(7),
+            TimeLimit::WorkingHours(h) => (i64::from(h) + 6) / 7,
             TimeLimit::WorkingDays(d) => i64::from(d),
         };
         now + days * 24 * 3_600_000

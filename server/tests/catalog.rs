@@ -170,7 +170,7 @@ async fn an_imported_catalog_reaches_a_connected_device() {
 fn a_catalog_import_with_a_bad_row_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    drop(client_core::store::RedbStore::open(&data.join(server::admin::DATABASE_FILE)).unwrap());
+    drop(client_core::store::RedbStore::open(data.join(server::admin::DATABASE_FILE)).unwrap());
     let run = |args: &[&str]| {
         let out = Command::new(BIN)
             .args(args)
