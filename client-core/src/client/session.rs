@@ -38,7 +38,8 @@
 //! let store = Arc::new(MemoryStore::new());
 //! let grid = GridCode::new("G-01").unwrap();
 //! Device::init(store.clone(), Identity::new("wang", Role::Worker, vec![grid])).unwrap();
-//! let handshake = Handshake::open(store, Vec::new()).unwrap();
+//! // This relay is a bare hub, without the category catalog a real one serves.
+//! let handshake = Handshake::open(store, Vec::new()).unwrap().without_catalog();
 //!
 //! // The relay: a hub that accepts the device's `join`.
 //! let mut relay = Hub::new(MemoryStore::new(), PeerId::from("relay"), 100);
