@@ -127,6 +127,7 @@ mod api;
 pub mod audit;
 mod auth;
 mod budget;
+pub mod catalog;
 mod config;
 mod connection;
 mod console;

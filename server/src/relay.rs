@@ -60,6 +60,7 @@ use crate::{Config, ServerError};
 mod access;
 mod channel;
 mod fault;
+mod publish;
 mod records;
 
 pub(crate) use self::channel::{Close, CloseKind, ConnId, Input, Link, Outbound, weight};
@@ -129,6 +130,8 @@ pub(crate) async fn start<S: Store + 'static>(
             relay.changes = Some(publish);
             if let Some(guard) = guard {
                 relay.guard(guard);
+                // No device is connected yet: nothing to send.
+                relay.publish_catalog(&mut Effects::default());
             }
             let _ = ready_tx.send(Ok(identity));
             relay.serve(receiver, max_inputs);

@@ -24,6 +24,8 @@ pub enum DocType {
     Ticket,
     VisitLog,
     GridIndex,
+    /// The category catalog, written only by the relay.
+    Catalog,
 }
 
 impl DocType {
@@ -32,6 +34,7 @@ impl DocType {
             DocType::Ticket => "ticket",
             DocType::VisitLog => "visit_log",
             DocType::GridIndex => "grid_index",
+            DocType::Catalog => "catalog",
         }
     }
 
@@ -40,6 +43,7 @@ impl DocType {
             "ticket" => Some(DocType::Ticket),
             "visit_log" => Some(DocType::VisitLog),
             "grid_index" => Some(DocType::GridIndex),
+            "catalog" => Some(DocType::Catalog),
             _ => None,
         }
     }

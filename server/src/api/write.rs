@@ -118,6 +118,8 @@ fn lifecycle_code(reason: &ConflictReason) -> &'static str {
         ConflictReason::HandlerVerifies { .. } => "handler_verifies",
         ConflictReason::MissingField { .. } => "missing_field",
         ConflictReason::Unreadable { .. } => "unreadable",
+        ConflictReason::ExtensionPending { .. } => "extension_pending",
+        ConflictReason::NoPendingExtension { .. } => "no_pending_extension",
     }
 }
 
