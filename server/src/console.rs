@@ -36,9 +36,7 @@ static CONSOLE: WebApp = WebApp {
 };
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
-    CONSOLE
-        .routes()
-        .route("/console/config.json", get(config))
+    CONSOLE.routes().route("/console/config.json", get(config))
 }
 
 #[derive(Serialize)]

@@ -49,7 +49,10 @@ mod tests {
         assert!(html.contains("manifest.webmanifest"), "{html}");
         let sw = BUILD.get_file("sw.js").expect("sw.js is built");
         let sw = sw.contents_utf8().unwrap();
-        assert!(sw.contains(".wasm"), "the worker precaches the automerge wasm");
+        assert!(
+            sw.contains(".wasm"),
+            "the worker precaches the automerge wasm"
+        );
         assert!(BUILD.get_file("manifest.webmanifest").is_some());
     }
 }

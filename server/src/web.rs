@@ -81,7 +81,11 @@ impl WebApp {
             return self.respond(f.contents(), content_type(path), cache);
         }
         if path.starts_with("assets/") {
-            return (StatusCode::NOT_FOUND, format!("no such {} asset", self.what)).into_response();
+            return (
+                StatusCode::NOT_FOUND,
+                format!("no such {} asset", self.what),
+            )
+                .into_response();
         }
         self.index()
     }

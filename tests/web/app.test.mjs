@@ -50,7 +50,8 @@ async function report(page, { category, title, description, urgent, address }) {
 }
 
 test("offline: a worker reports tickets and logs a visit, reloads offline, syncs, and a supervisor's CLI reads every field", async () => {
-  const { page, context } = await relay.fieldApp("wang", PASSWORD.wang, HERE);
+  const app = await relay.fieldApp("wang", PASSWORD.wang, HERE);
+  let { page, context } = app;
   await page.locator('[data-testid="net"]', { hasText: "在线" }).waitFor();
   await screenshot(page, "app-list-empty", PHONE);
 
@@ -101,6 +102,15 @@ test("offline: a worker reports tickets and logs a visit, reloads offline, syncs
   await screenshot(page, "app-list-offline", PHONE);
   await page.click('a.tab[href="#/visits"]');
   await page.locator('[data-testid="today"] li', { hasText: "3-2-501" }).waitFor();
+
+  // The browser restarts, still with no network.
+  await context.close();
+  ({ page, context } = await relay.reopenOffline(app.profile, HERE));
+  await page.locator(`a.ticket[data-ticket="${first}"] .mark.unsynced`).waitFor();
+  await page.locator('[data-testid="net"]', { hasText: "离线" }).waitFor();
+  // Really cut: the relay is out of reach, the page came from the worker.
+  assert.equal(await page.evaluate(() => fetch("/healthz").then(() => "reached", () => "cut")), "cut");
+  assert.equal(await page.evaluate(() => navigator.serviceWorker.controller !== null), true);
 
   await context.setOffline(false);
   await page.locator('[data-testid="net"]', { hasText: "在线" }).waitFor();

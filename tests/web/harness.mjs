@@ -124,7 +124,31 @@ export class Relay {
    */
   async fieldApp(user, password, geo = { latitude: 30.2741, longitude: 120.1551, accuracy: 8 }) {
     const profile = mkdtempSync(join(this.dir, `app-${user}-`));
+    const { page, context } = await this.phone(profile, geo);
+    await page.goto(`${this.url}/app/`);
+    await page.fill('input[name="user"]', user);
+    await page.fill('input[name="password"]', password);
+    await page.click('button[type="submit"]');
+    await page.locator(".top .who", { hasText: user }).waitFor();
+    // The service worker has the shell once it is active.
+    await page.evaluate(() => navigator.serviceWorker.ready);
+    return { page, context, profile };
+  }
+
+  /**
+   * The browser restarted on the phone's profile `profile` with no network
+   * at all, opening /app.
+   */
+  async reopenOffline(profile, geo = { latitude: 30.2741, longitude: 120.1551, accuracy: 8 }) {
+    const { page, context } = await this.phone(profile, geo, { offline: true });
+    await page.goto(`${this.url}/app/`);
+    return { page, context, profile };
+  }
+
+  /** Chromium as a 360×640 phone (touch, zh-CN, GPS at `geo`) on `profile`. */
+  async phone(profile, geo, { offline = false } = {}) {
     const context = await chromium.launchPersistentContext(profile, {
+      offline,
       executablePath: CHROMIUM,
       args: CHROMIUM_ARGS,
       viewport: { width: 360, height: 640 },
@@ -142,15 +166,6 @@ export class Relay {
     const errors = [];
     page.on("pageerror", (e) => errors.push(e));
     page.errors = errors;
-    page.context = () => context;
-    await page.goto(`${this.url}/app/`);
-    await page.fill('input[name="user"]', user);
-    await page.fill('input[name="password"]', password);
-    await page.click('button[type="submit"]');
-    await page.locator(".top .who", { hasText: user }).waitFor();
-    // The service worker has the shell once it controls the page.
-    await page.waitForFunction(() => navigator.serviceWorker.controller !== null || navigator.serviceWorker.ready.then(() => true));
-    await page.evaluate(() => navigator.serviceWorker.ready);
     return { page, context };
   }
 
