@@ -12,7 +12,13 @@ import assert from "node:assert/strict";
 import { pageFetch, Relay, screenshot } from "./harness.mjs";
 
 const GRID = "GL-03-07";
-const PASSWORD = { chen: "chen-密码-2026", zhou: "zhou-pass-2026", zhao: "zhao-pass-2026", root: "root-pass-2026" };
+const PASSWORD = {
+  chen: "chen-密码-2026",
+  zhou: "zhou-pass-2026",
+  wuye: "wuye-pass-2026",
+  zhao: "zhao-pass-2026",
+  root: "root-pass-2026",
+};
 
 let relay;
 
@@ -22,7 +28,7 @@ before(async () => {
   relay.addUser("wang", "worker", `grids:${GRID}`);
   relay.addUser("chen", "supervisor", "community:幸福社区", PASSWORD.chen);
   relay.addUser("zhou", "supervisor", "community:幸福社区", PASSWORD.zhou);
-  relay.addUser("wuye", "unit", "street:文三街道");
+  relay.addUser("wuye", "unit", "street:文三街道", PASSWORD.wuye);
   relay.addUser("zhao", "reviewer", "district:西湖区", PASSWORD.zhao);
   relay.addUser("root", "admin", "all", PASSWORD.root);
 });
@@ -71,6 +77,8 @@ test("a worker's synced ticket appears in 待立案 live; the supervisor accepts
   const form = page.locator('[data-action-form="dispatched"]');
   await form.locator('input[name="unit"]').fill("wuye");
   assert.equal(await form.locator('input[name="due_at"]').inputValue(), "");
+  await form.locator("text=留空则按类别时限和工作日历自动计算").waitFor();
+  await screenshot(page, "dispatch");
   await form.locator('button[type="submit"]').click();
   await page.locator('.ticket-page[data-status="dispatched"]').waitFor();
   await page.locator(".timeline .event[data-action='dispatched']", { hasText: "wuye" }).waitFor();
@@ -98,13 +106,20 @@ test("a worker's synced ticket appears in 待立案 live; the supervisor accepts
     ["chen", "chen"],
   );
 
+  // The same page in English, and back.
+  await page.click("button:has-text('English')");
+  await page.locator(".ticket-page .badge", { hasText: "Dispatched" }).waitFor();
+  await page.locator(".panel h2", { hasText: "Timeline" }).waitFor();
+  await page.click("button:has-text('中文')");
+  await page.locator(".ticket-page .badge", { hasText: "已派遣" }).waitFor();
+
   // The list and the map show it too.
   await page.click('.sidebar a[href="/console/tickets"]');
   await page.locator(`tr[data-ticket="${id}"]`, { hasText: "已派遣" }).waitFor();
   await screenshot(page, "list");
   await page.click('.sidebar a[href="/console/map"]');
-  await page.locator("[data-map-count]").waitFor();
-  await page.locator(".leaflet-interactive").first().waitFor();
+  await page.locator('[data-map-count="1"]', { hasText: "1 个工单有位置" }).waitFor();
+  await page.locator("path.leaflet-interactive").first().waitFor();
   await screenshot(page, "map");
   assert.deepEqual(page.errors, []);
 });
@@ -202,5 +217,38 @@ test("an admin sees users, grids, tokens and the audit log", async () => {
   await page.locator('[data-admin="tokens"] td', { hasText: "wang" }).first().waitFor();
   await page.click('.sidebar a[href="/console/admin/audit"]');
   await page.locator('[data-admin="audit"] tbody tr').first().waitFor();
+  await screenshot(page, "admin-audit");
+  assert.deepEqual(page.errors, []);
+});
+
+test("a handling unit sees only the tickets dispatched to it, with its own next steps", async () => {
+  const wang = relay.device("wang", "worker", [GRID]);
+  const chenCli = relay.device("chen", "supervisor", [GRID]);
+  const mine = wang.report(GRID, "单元门禁损坏", ["--category", "0105"]);
+  const other = wang.report(GRID, "绿化带缺株", ["--category", "0106"]);
+  wang.sync();
+  chenCli.sync();
+  chenCli.run(["ticket", "event", mine, "accepted"]);
+  chenCli.run(["ticket", "event", mine, "dispatched", "--unit", "wuye"]);
+  chenCli.sync();
+
+  const page = await relay.browser("wuye", PASSWORD.wuye);
+  // A unit lands on its ticket list; there is no 待办, map or figures.
+  const row = page.locator(`tr[data-ticket="${mine}"]`);
+  await row.waitFor();
+  assert.match(await row.innerText(), /已派遣/);
+  assert.equal(await page.locator(`tr[data-ticket="${other}"]`).count(), 0);
+  assert.equal(await page.locator('.sidebar a[href="/console/figures"]').count(), 0);
+  const hidden = await pageFetch(page, "GET", `/api/tickets/${other}`);
+  assert.equal(hidden.status, 404, hidden.text);
+
+  await row.locator("a").first().click();
+  await page.locator('.ticket-page[data-status="dispatched"]').waitFor();
+  await page.locator('button[data-action="acknowledged"]').waitFor();
+  await page.locator('button[data-action="returned"]').waitFor();
+  assert.equal(await page.locator('button[data-action="dispatched"]').count(), 0);
+  await page.click('button[data-action="acknowledged"]');
+  await page.click('[data-action-form="acknowledged"] button[type="submit"]');
+  await page.locator('.ticket-page[data-status="acknowledged"]').waitFor();
   assert.deepEqual(page.errors, []);
 });
