@@ -203,8 +203,8 @@ pub(crate) fn caller(
     // The session-aware authenticate (merge of wt-auth): a cookie-borne
     // request other than GET/HEAD must carry the session's CSRF token.
     let token = auth::bearer(headers, query);
-    auth::authenticate_request(shared, headers, token, addr, method, what)
-        .map_err(|denial| ApiError {
+    auth::authenticate_request(shared, headers, token, addr, method, what).map_err(|denial| {
+        ApiError {
             status: denial.status,
             reason: match denial.status {
                 StatusCode::UNAUTHORIZED => "unauthorized",
@@ -213,7 +213,8 @@ pub(crate) fn caller(
             },
             message: denial.message.into_owned(),
             retry_after: denial.retry_after,
-        })
+        }
+    })
 }
 
 /// The request parts every handler authenticates from.
