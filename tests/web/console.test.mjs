@@ -117,6 +117,18 @@ test("a worker's synced ticket appears in 待立案 live; the supervisor accepts
   await page.click('.sidebar a[href="/console/tickets"]');
   await page.locator(`tr[data-ticket="${id}"]`, { hasText: "已派遣" }).waitFor();
   await screenshot(page, "list");
+  // Search and filters go through the address, so the list survives a reload.
+  await page.fill('input[name="q"]', "路灯");
+  await page.selectOption('select[name="status"]', "dispatched");
+  await page.click('.filters button[type="submit"]');
+  await page.waitForURL(/q=%E8%B7%AF%E7%81%AF/);
+  await page.locator(`tr[data-ticket="${id}"]`).waitFor();
+  await page.reload();
+  await page.locator(`tr[data-ticket="${id}"]`).waitFor();
+  assert.equal(await page.inputValue('input[name="q"]'), "路灯");
+  await page.fill('input[name="q"]', "没有这样的工单");
+  await page.click('.filters button[type="submit"]');
+  await page.locator(".empty", { hasText: "没有符合条件的工单" }).waitFor();
   await page.click('.sidebar a[href="/console/map"]');
   await page.locator('[data-map-count="1"]', { hasText: "1 个工单有位置" }).waitFor();
   await page.locator("path.leaflet-interactive").first().waitFor();
@@ -250,5 +262,32 @@ test("a handling unit sees only the tickets dispatched to it, with its own next 
   await page.click('button[data-action="acknowledged"]');
   await page.click('[data-action-form="acknowledged"] button[type="submit"]');
   await page.locator('.ticket-page[data-status="acknowledged"]').waitFor();
+  assert.deepEqual(page.errors, []);
+});
+
+test("a 12345 transfer made in the console reaches the worker's device", async () => {
+  const wang = relay.device("wang", "worker", [GRID]);
+  const page = await relay.browser("chen", PASSWORD.chen);
+  await page.click('.sidebar a[href="/console/new"]');
+  await page.selectOption('select[name="grid"]', GRID);
+  await page.selectOption('select[name="source"]', "hotline");
+  await page.selectOption('select[name="kind"]', "livelihood");
+  await page.fill('input[name="category"]', "0501");
+  await page.fill('input[name="title"]', "居民反映夜间施工噪音");
+  await page.fill('textarea[name="description"]', "12345工单转办：5幢旁工地夜间施工");
+  await page.fill('input[name="lat"]', "30.2745");
+  await page.fill('input[name="lon"]', "120.1549");
+  await page.click('form button[type="submit"]');
+  await page.locator('.ticket-page[data-status="reported"]').waitFor();
+  await page.locator(".fact", { hasText: "12345转办" }).waitFor();
+  const id = page.url().split("/tickets/")[1];
+  assert.ok(id, page.url());
+
+  wang.sync();
+  const onDevice = wang.json(["ticket", "show", id]);
+  assert.equal(onDevice.title, "居民反映夜间施工噪音");
+  assert.equal(onDevice.source, "hotline");
+  assert.equal(onDevice.state.status, "reported");
+  assert.equal(onDevice.created_by, "chen");
   assert.deepEqual(page.errors, []);
 });
