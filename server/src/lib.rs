@@ -254,6 +254,7 @@ pub async fn run_over<S: Store + 'static>(
         users: std::sync::Mutex::default(),
         budget: budget::Budget::new(shared_config_bytes.0, shared_config_bytes.1),
         changes: relay.changes.clone(),
+        summaries: relay.summaries.clone(),
     });
     let prober = tokio::spawn(storage::probe(
         storage,
