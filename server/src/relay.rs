@@ -502,22 +502,9 @@ impl<S: Store> Relay<S> {
             }
             return;
         }
-        let refused: HashSet<PeerId> = send
-            .iter()
-            .filter(|(_, m)| matches!(m, Message::Error { .. }))
-            .map(|(p, _)| p.clone())
-            .collect();
-        for (peer, message) in send {
-            self.deliver(&peer, message);
-        }
-        for (peer, reason) in close {
-            let kind = if refused.contains(&peer) {
-                CloseKind::Protocol
-            } else {
-                CloseKind::Normal
-            };
-            self.close(&peer, Close::new(kind, reason));
-        }
+        // The records API's index takes the committed summaries before any
+        // peer hears of the commit, so a list read after an acknowledgement
+        // shows the change.
         for event in events {
             match event {
                 HubEvent::Changed { doc, by, changes } => {
@@ -536,6 +523,22 @@ impl<S: Store> Relay<S> {
                 // Only a device receives heads-batch replies.
                 HubEvent::SameHeads { .. } => {}
             }
+        }
+        let refused: HashSet<PeerId> = send
+            .iter()
+            .filter(|(_, m)| matches!(m, Message::Error { .. }))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for (peer, message) in send {
+            self.deliver(&peer, message);
+        }
+        for (peer, reason) in close {
+            let kind = if refused.contains(&peer) {
+                CloseKind::Protocol
+            } else {
+                CloseKind::Normal
+            };
+            self.close(&peer, Close::new(kind, reason));
         }
     }
 
