@@ -502,6 +502,13 @@ impl<S: Store> Relay<S> {
             }
             return;
         }
+        // Before anything acknowledges the round: a device that saw its
+        // change stored then lists it, or subscribes, finds it.
+        for event in &events {
+            if let HubEvent::Changed { doc, .. } = event {
+                self.publish(doc);
+            }
+        }
         let refused: HashSet<PeerId> = send
             .iter()
             .filter(|(_, m)| matches!(m, Message::Error { .. }))
@@ -521,8 +528,7 @@ impl<S: Store> Relay<S> {
         for event in events {
             match event {
                 HubEvent::Changed { doc, by, changes } => {
-                    debug!(%doc, %by, changes, "document changed");
-                    self.publish(&doc);
+                    debug!(%doc, %by, changes, "document changed")
                 }
                 HubEvent::Unavailable { doc, peer } => {
                     debug!(%doc, %peer, "peer has no copy of a document")
