@@ -502,26 +502,11 @@ impl<S: Store> Relay<S> {
             }
             return;
         }
-        // The records API's index takes the committed summaries before any
-        // peer hears of the commit, so a list read after an acknowledgement
-        // shows the change.
-        for event in events {
-            match event {
-                HubEvent::Changed { doc, by, changes } => {
-                    debug!(%doc, %by, changes, "document changed");
-                    self.publish(&doc);
-                }
-                HubEvent::Unavailable { doc, peer } => {
-                    debug!(%doc, %peer, "peer has no copy of a document")
-                }
-                HubEvent::Refused { doc, by, reason } => {
-                    warn!(%doc, peer = %by, reason = %clip(&reason), "refused changes")
-                }
-                HubEvent::Denied { doc, peer } => {
-                    debug!(%doc, %peer, "denied a document the peer may not see")
-                }
-                // Only a device receives heads-batch replies.
-                HubEvent::SameHeads { .. } => {}
+        // Before anything acknowledges the round: a device that saw its
+        // change stored then lists it, or subscribes, finds it.
+        for event in &events {
+            if let HubEvent::Changed { doc, .. } = event {
+                self.publish(doc);
             }
         }
         let refused: HashSet<PeerId> = send
@@ -539,6 +524,24 @@ impl<S: Store> Relay<S> {
                 CloseKind::Normal
             };
             self.close(&peer, Close::new(kind, reason));
+        }
+        for event in events {
+            match event {
+                HubEvent::Changed { doc, by, changes } => {
+                    debug!(%doc, %by, changes, "document changed")
+                }
+                HubEvent::Unavailable { doc, peer } => {
+                    debug!(%doc, %peer, "peer has no copy of a document")
+                }
+                HubEvent::Refused { doc, by, reason } => {
+                    warn!(%doc, peer = %by, reason = %clip(&reason), "refused changes")
+                }
+                HubEvent::Denied { doc, peer } => {
+                    debug!(%doc, %peer, "denied a document the peer may not see")
+                }
+                // Only a device receives heads-batch replies.
+                HubEvent::SameHeads { .. } => {}
+            }
         }
     }
 
