@@ -106,6 +106,19 @@ test("a worker's synced ticket appears in 待立案 live; the supervisor accepts
     ["chen", "chen"],
   );
 
+  // A write the session cookie carries without the page's CSRF token is
+  // refused (a cross-site form could send the cookie, never the token).
+  const forged = await page.evaluate(async (id) => {
+    const r = await fetch(`/api/tickets/${id}/comments`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ text: "forged" }),
+    });
+    return { status: r.status, body: await r.json() };
+  }, id);
+  assert.equal(forged.status, 403, JSON.stringify(forged.body));
+  assert.equal(forged.body.reason, "csrf");
+
   // The same page in English, and back.
   await page.click("button:has-text('English')");
   await page.locator(".ticket-page .badge", { hasText: "Dispatched" }).waitFor();
