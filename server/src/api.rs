@@ -40,6 +40,7 @@ mod admin;
 mod detail;
 mod events;
 mod figures;
+mod index;
 mod openapi;
 mod tickets;
 pub(crate) mod write;
@@ -61,6 +62,7 @@ use crate::auth::{self, Principal};
 use crate::connection::Shared;
 
 pub(crate) use events::Changes;
+pub(crate) use index::SummaryIndex;
 
 /// Every records-API route: (method, path as axum routes it). The router
 /// is built from this list, and the OpenAPI test checks the document

@@ -74,6 +74,8 @@ pub(crate) struct Shared {
     pub budget: Budget,
     /// Changed ticket summaries from the hub thread, for `/api/events`.
     pub changes: crate::api::Changes,
+    /// The summary index in memory, for lists and queue counts.
+    pub summaries: Arc<crate::api::SummaryIndex>,
 }
 
 /// Serves HTTP on `listener` until `signal` completes and every plain HTTP

@@ -11,7 +11,9 @@
 //! person a device token. `GET /api/export` serves the district-review export
 //! (XLSX, CSV, GeoJSON, JSON) to reviewer, supervisor and admin bearer
 //! tokens, scoped by the [`registry`]; see [`export`], which also backs the
-//! `gridsync-server export` command. [`run`] serves a bound listener until
+//! `gridsync-server export` command. The records API (tickets, actions,
+//! figures, visits, a server-sent-events stream; `api.rs`) is served under
+//! `/api` and described at `/api/openapi.json`. [`run`] serves a bound listener until
 //! its `shutdown` future completes; the `gridsync-server` binary wraps it.
 //!
 //! # Identity and access
@@ -257,6 +259,7 @@ pub async fn run_over<S: Store + 'static>(
         users: std::sync::Mutex::default(),
         budget: budget::Budget::new(shared_config_bytes.0, shared_config_bytes.1),
         changes: relay.changes.clone(),
+        summaries: relay.summaries.clone(),
     });
     let prober = tokio::spawn(storage::probe(
         storage,

@@ -48,7 +48,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use crate::access::Policy;
-use crate::api::Changes;
+use crate::api::{Changes, SummaryIndex};
 use crate::audit::{AuditAction, AuditLog, AuditRecord};
 use crate::auth::Principal;
 use crate::config::AuthMode;
@@ -89,6 +89,8 @@ pub(crate) struct RelayHandle {
     pub identity: RelayIdentity,
     /// The summaries of tickets changed by each commit, for `/api/events`.
     pub changes: Changes,
+    /// The summary index in memory, kept up to date after each commit.
+    pub summaries: Arc<SummaryIndex>,
 
     thread: JoinHandle<()>,
 }
@@ -112,6 +114,8 @@ pub(crate) async fn start<S: Store + 'static>(
     let (limits, outbound_bytes) = (config.hub_limits(), config.outbound_queue_bytes);
     let changes = Changes::new();
     let publish = changes.clone();
+    let summaries = Arc::new(SummaryIndex::default());
+    let index = summaries.clone();
     let thread = std::thread::Builder::new()
         .name("gridsync-hub".into())
         .spawn(move || {
@@ -127,7 +131,7 @@ pub(crate) async fn start<S: Store + 'static>(
             relay.hub.set_limits(limits);
             relay.documents_in_memory = documents_in_memory;
             relay.storage = storage;
-            relay.changes = Some(publish);
+            relay.changes = Some((publish, index));
             if let Some(guard) = guard {
                 relay.guard(guard);
                 // No device is connected yet: nothing to send.
@@ -142,6 +146,7 @@ pub(crate) async fn start<S: Store + 'static>(
             inputs,
             identity,
             changes,
+            summaries,
             thread,
         }),
         Ok(Err(e)) => {
@@ -196,8 +201,9 @@ pub(crate) struct Relay<S: Store> {
     audit_overflow: u64,
     /// Denials of each open connection so far.
     denials: HashMap<PeerId, Denials>,
-    /// Where the summaries of changed tickets go after each commit.
-    changes: Option<Changes>,
+    /// Where the summaries of changed tickets go after each commit: the
+    /// `/api/events` broadcast and the summary index in memory.
+    changes: Option<(Changes, Arc<SummaryIndex>)>,
     /// The secret users' API actors are derived from, once read or made.
     api_actor_key: Option<[u8; 32]>,
 }
@@ -499,6 +505,13 @@ impl<S: Store> Relay<S> {
             }
             return;
         }
+        // Before anything acknowledges the round: a device that saw its
+        // change stored then lists it, or subscribes, finds it.
+        for event in &events {
+            if let HubEvent::Changed { doc, .. } = event {
+                self.publish(doc);
+            }
+        }
         let refused: HashSet<PeerId> = send
             .iter()
             .filter(|(_, m)| matches!(m, Message::Error { .. }))
@@ -518,8 +531,7 @@ impl<S: Store> Relay<S> {
         for event in events {
             match event {
                 HubEvent::Changed { doc, by, changes } => {
-                    debug!(%doc, %by, changes, "document changed");
-                    self.publish(&doc);
+                    debug!(%doc, %by, changes, "document changed")
                 }
                 HubEvent::Unavailable { doc, peer } => {
                     debug!(%doc, %peer, "peer has no copy of a document")
@@ -536,21 +548,24 @@ impl<S: Store> Relay<S> {
         }
     }
 
-    /// Offers the committed summary of `doc`, if it is a ticket, to the
-    /// `/api/events` subscribers (one summary read, only while anyone
-    /// listens; a subscriber that lags is dropped by the broadcast).
+    /// Puts the committed summary of `doc`, if it is a ticket, in the
+    /// records API's summary index and offers it to the `/api/events`
+    /// streams (one summary read per changed document; a stream that lags
+    /// is dropped by the broadcast, never waited for).
     fn publish(&self, doc: &DocumentId) {
-        let Some(changes) = &self.changes else {
+        let Some((changes, index)) = &self.changes else {
             return;
         };
-        if !changes.has_subscribers() {
-            return;
-        }
         match self.hub.repo().store().summary(doc) {
-            Ok(Some(summary)) => changes.send(summary),
+            Ok(Some(summary)) => {
+                index.put(&summary);
+                if changes.has_subscribers() {
+                    changes.send(summary);
+                }
+            }
             Ok(None) => {}
             Err(e) => {
-                debug!(%doc, error = %e, "could not read a changed ticket's summary for /api/events")
+                warn!(%doc, error = %e, "could not read a changed ticket's summary for the records API; its lists show the older one until it changes again")
             }
         }
     }

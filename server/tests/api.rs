@@ -869,7 +869,7 @@ async fn a_synced_ticket_arrives_on_the_event_streams_in_scope() {
         .unwrap();
     wang.sync_all().await;
     let event = chen.next_ticket().await;
-    assert_eq!(event["id"], g1.to_string());
+    assert_eq!(event["id"], g1.to_string(), "t1 is {}: {event}", city.t1);
     assert_eq!(event["status"], "reported");
     assert_eq!(event["title"], "井盖缺失");
 

@@ -12,7 +12,13 @@ import assert from "node:assert/strict";
 import { pageFetch, Relay, screenshot } from "./harness.mjs";
 
 const GRID = "GL-03-07";
-const PASSWORD = { chen: "chen-密码-2026", zhou: "zhou-pass-2026", zhao: "zhao-pass-2026", root: "root-pass-2026" };
+const PASSWORD = {
+  chen: "chen-密码-2026",
+  zhou: "zhou-pass-2026",
+  wuye: "wuye-pass-2026",
+  zhao: "zhao-pass-2026",
+  root: "root-pass-2026",
+};
 
 let relay;
 
@@ -22,7 +28,7 @@ before(async () => {
   relay.addUser("wang", "worker", `grids:${GRID}`);
   relay.addUser("chen", "supervisor", "community:幸福社区", PASSWORD.chen);
   relay.addUser("zhou", "supervisor", "community:幸福社区", PASSWORD.zhou);
-  relay.addUser("wuye", "unit", "street:文三街道");
+  relay.addUser("wuye", "unit", "street:文三街道", PASSWORD.wuye);
   relay.addUser("zhao", "reviewer", "district:西湖区", PASSWORD.zhao);
   relay.addUser("root", "admin", "all", PASSWORD.root);
 });
@@ -71,6 +77,8 @@ test("a worker's synced ticket appears in 待立案 live; the supervisor accepts
   const form = page.locator('[data-action-form="dispatched"]');
   await form.locator('input[name="unit"]').fill("wuye");
   assert.equal(await form.locator('input[name="due_at"]').inputValue(), "");
+  await form.locator("text=留空则按类别时限和工作日历自动计算").waitFor();
+  await screenshot(page, "dispatch");
   await form.locator('button[type="submit"]').click();
   await page.locator('.ticket-page[data-status="dispatched"]').waitFor();
   await page.locator(".timeline .event[data-action='dispatched']", { hasText: "wuye" }).waitFor();
@@ -98,13 +106,45 @@ test("a worker's synced ticket appears in 待立案 live; the supervisor accepts
     ["chen", "chen"],
   );
 
+  // A write the session cookie carries without the page's CSRF token is
+  // refused (a cross-site form could send the cookie, never the token).
+  const forged = await page.evaluate(async (id) => {
+    const r = await fetch(`/api/tickets/${id}/comments`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ text: "forged" }),
+    });
+    return { status: r.status, body: await r.json() };
+  }, id);
+  assert.equal(forged.status, 403, JSON.stringify(forged.body));
+  assert.equal(forged.body.reason, "csrf");
+
+  // The same page in English, and back.
+  await page.click("button:has-text('English')");
+  await page.locator(".ticket-page .badge", { hasText: "Dispatched" }).waitFor();
+  await page.locator(".panel h2", { hasText: "Timeline" }).waitFor();
+  await page.click("button:has-text('中文')");
+  await page.locator(".ticket-page .badge", { hasText: "已派遣" }).waitFor();
+
   // The list and the map show it too.
   await page.click('.sidebar a[href="/console/tickets"]');
   await page.locator(`tr[data-ticket="${id}"]`, { hasText: "已派遣" }).waitFor();
   await screenshot(page, "list");
+  // Search and filters go through the address, so the list survives a reload.
+  await page.fill('input[name="q"]', "路灯");
+  await page.selectOption('select[name="status"]', "dispatched");
+  await page.click('.filters button[type="submit"]');
+  await page.waitForURL(/q=%E8%B7%AF%E7%81%AF/);
+  await page.locator(`tr[data-ticket="${id}"]`).waitFor();
+  await page.reload();
+  await page.locator(`tr[data-ticket="${id}"]`).waitFor();
+  assert.equal(await page.inputValue('input[name="q"]'), "路灯");
+  await page.fill('input[name="q"]', "没有这样的工单");
+  await page.click('.filters button[type="submit"]');
+  await page.locator(".empty", { hasText: "没有符合条件的工单" }).waitFor();
   await page.click('.sidebar a[href="/console/map"]');
-  await page.locator("[data-map-count]").waitFor();
-  await page.locator(".leaflet-interactive").first().waitFor();
+  await page.locator('[data-map-count="1"]', { hasText: "1 个工单有位置" }).waitFor();
+  await page.locator("path.leaflet-interactive").first().waitFor();
   await screenshot(page, "map");
   assert.deepEqual(page.errors, []);
 });
@@ -201,6 +241,71 @@ test("an admin sees users, grids, tokens and the audit log", async () => {
   await page.click('.sidebar a[href="/console/admin/tokens"]');
   await page.locator('[data-admin="tokens"] td', { hasText: "wang" }).first().waitFor();
   await page.click('.sidebar a[href="/console/admin/audit"]');
-  await page.locator('[data-admin="audit"] tbody tr').first().waitFor();
+  const audit = page.locator('[data-admin="audit"]');
+  await audit.locator("tbody tr").first().waitFor();
+  assert.match(await audit.innerText(), /登录/);
+  // Opening the console in a fresh browser asks nothing of the relay
+  // before the login form, so nobody's visit is audited as a failure.
+  assert.doesNotMatch(await audit.innerText(), /认证失败/);
+  await screenshot(page, "admin-audit");
+  assert.deepEqual(page.errors, []);
+});
+
+test("a handling unit sees only the tickets dispatched to it, with its own next steps", async () => {
+  const wang = relay.device("wang", "worker", [GRID]);
+  const chenCli = relay.device("chen", "supervisor", [GRID]);
+  const mine = wang.report(GRID, "单元门禁损坏", ["--category", "0105"]);
+  const other = wang.report(GRID, "绿化带缺株", ["--category", "0106"]);
+  wang.sync();
+  chenCli.sync();
+  chenCli.run(["ticket", "event", mine, "accepted"]);
+  chenCli.run(["ticket", "event", mine, "dispatched", "--unit", "wuye"]);
+  chenCli.sync();
+
+  const page = await relay.browser("wuye", PASSWORD.wuye);
+  // A unit lands on its ticket list; there is no 待办, map or figures.
+  const row = page.locator(`tr[data-ticket="${mine}"]`);
+  await row.waitFor();
+  assert.match(await row.innerText(), /已派遣/);
+  assert.equal(await page.locator(`tr[data-ticket="${other}"]`).count(), 0);
+  assert.equal(await page.locator('.sidebar a[href="/console/figures"]').count(), 0);
+  const hidden = await pageFetch(page, "GET", `/api/tickets/${other}`);
+  assert.equal(hidden.status, 404, hidden.text);
+
+  await row.locator("a").first().click();
+  await page.locator('.ticket-page[data-status="dispatched"]').waitFor();
+  await page.locator('button[data-action="acknowledged"]').waitFor();
+  await page.locator('button[data-action="returned"]').waitFor();
+  assert.equal(await page.locator('button[data-action="dispatched"]').count(), 0);
+  await page.click('button[data-action="acknowledged"]');
+  await page.click('[data-action-form="acknowledged"] button[type="submit"]');
+  await page.locator('.ticket-page[data-status="acknowledged"]').waitFor();
+  assert.deepEqual(page.errors, []);
+});
+
+test("a 12345 transfer made in the console reaches the worker's device", async () => {
+  const wang = relay.device("wang", "worker", [GRID]);
+  const page = await relay.browser("chen", PASSWORD.chen);
+  await page.click('.sidebar a[href="/console/new"]');
+  await page.selectOption('select[name="grid"]', GRID);
+  await page.selectOption('select[name="source"]', "hotline");
+  await page.selectOption('select[name="kind"]', "livelihood");
+  await page.fill('input[name="category"]', "0501");
+  await page.fill('input[name="title"]', "居民反映夜间施工噪音");
+  await page.fill('textarea[name="description"]', "12345工单转办：5幢旁工地夜间施工");
+  await page.fill('input[name="lat"]', "30.2745");
+  await page.fill('input[name="lon"]', "120.1549");
+  await page.click('form button[type="submit"]');
+  await page.locator('.ticket-page[data-status="reported"]').waitFor();
+  await page.locator(".fact", { hasText: "12345转办" }).waitFor();
+  const id = page.url().split("/tickets/")[1];
+  assert.ok(id, page.url());
+
+  wang.sync();
+  const onDevice = wang.json(["ticket", "show", id]);
+  assert.equal(onDevice.title, "居民反映夜间施工噪音");
+  assert.equal(onDevice.source, "hotline");
+  assert.equal(onDevice.state.status, "reported");
+  assert.equal(onDevice.created_by, "chen");
   assert.deepEqual(page.errors, []);
 });

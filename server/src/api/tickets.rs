@@ -1,7 +1,6 @@
 //! `GET /api/tickets` (list, from the summary index), `GET /api/queues`
 //! (the console's 待办 counts) and `GET /api/tickets/{id}` (one whole).
 
-use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -12,9 +11,10 @@ use client_core::ids::{GridCode, TicketId};
 use client_core::model::lifecycle::Status;
 use client_core::model::summary::TicketSummary;
 use client_core::model::ticket;
-use client_core::store::{Listing, RedbStore, Store};
+use client_core::store::{RedbStore, Store};
 use serde::Serialize;
 
+use super::index::GridSummaries;
 use super::{ApiError, ApiResult, Request, blocking, iso_opt, parse_day_start};
 use crate::access;
 use crate::auth::Principal;
@@ -307,29 +307,32 @@ pub(crate) fn grids_for(
     Ok(out)
 }
 
-/// The summaries of `grids` that `p` may read and `f` keeps (`now` decides
-/// what is overdue). Reads the summary index only, never a document.
-pub(crate) fn summaries(
-    store: &RedbStore,
+/// The summary index of `grids`: held in memory, or read from the store's
+/// listing index the first time (never a document).
+pub(crate) fn held(shared: &Shared, grids: &[GridCode]) -> ApiResult<Vec<Arc<GridSummaries>>> {
+    grids
+        .iter()
+        .map(|g| {
+            shared
+                .summaries
+                .grid(&*shared.store, g)
+                .map_err(|e| ApiError::internal("read the ticket index", &e))
+        })
+        .collect()
+}
+
+/// The summaries in `held` that `p` may read and `f` keeps (`now`
+/// decides what is overdue).
+pub(crate) fn matching<'a>(
+    held: &'a [Arc<GridSummaries>],
     p: &Principal,
-    grids: &[GridCode],
     f: &Filters,
     now: i64,
-) -> ApiResult<Vec<TicketSummary>> {
-    let listing = if f.conflict {
-        Listing::Conflicted
-    } else if !f.statuses.is_empty() && f.statuses.iter().all(Status::is_open) || f.overdue {
-        Listing::Open
-    } else {
-        Listing::All
-    };
+) -> Vec<&'a TicketSummary> {
     let q = f.q.as_deref().map(str::to_lowercase);
-    let mut out = Vec::new();
-    for grid in grids {
-        let found = store
-            .grid_summaries(grid, listing)
-            .map_err(|e| ApiError::internal("read the ticket index", &e))?;
-        out.extend(found.into_iter().filter(|s| {
+    held.iter()
+        .flat_map(|g| g.items.iter())
+        .filter(|s| {
             access::may_read_summary(p, s)
                 && (f.statuses.is_empty() || f.statuses.contains(&s.status))
                 && (!f.overdue || s.is_overdue(now))
@@ -341,9 +344,8 @@ pub(crate) fn summaries(
                     .is_none_or(|from| s.reported_at.is_some_and(|r| r >= from))
                 && f.to.is_none_or(|to| s.reported_at.is_some_and(|r| r < to))
                 && q.as_deref().is_none_or(|q| matches_text(s, q))
-        }));
-    }
-    Ok(out)
+        })
+        .collect()
 }
 
 /// Whether `q` (lower case) is in the title, the id or the category.
@@ -364,8 +366,8 @@ pub(crate) async fn list(State(shared): State<Arc<Shared>>, req: Request) -> Res
     let answer = async {
         let p = req.caller(&shared, "/api/tickets")?;
         let q = parse_list(&req.pairs()?)?;
-        let store = shared.store.clone();
-        blocking(move || page(&store, &p, &q, super::now())).await
+        let shared = shared.clone();
+        blocking(move || page(&shared, &p, &q, super::now())).await
     };
     match answer.await {
         Ok(page) => Json(page).into_response(),
@@ -373,10 +375,10 @@ pub(crate) async fn list(State(shared): State<Arc<Shared>>, req: Request) -> Res
     }
 }
 
-fn page(store: &RedbStore, p: &Principal, q: &ListQuery, now: i64) -> ApiResult<Page> {
+fn page(shared: &Shared, p: &Principal, q: &ListQuery, now: i64) -> ApiResult<Page> {
     let f = &q.filters;
     let grids = grids_for(
-        store,
+        &shared.store,
         p,
         &f.grids,
         f.community.as_deref(),
@@ -387,13 +389,15 @@ fn page(store: &RedbStore, p: &Principal, q: &ListQuery, now: i64) -> ApiResult<
         .as_deref()
         .map(|c| Cursor::decode(c, q.sort))
         .transpose()?;
-    let mut found = summaries(store, p, &grids, f, now)?;
+    let held = held(shared, &grids)?;
     let sort = q.sort;
-    if let Some(after) = &after {
-        found.retain(|s| (sort.key(s), s.id) > after.position());
-    }
-    let order = |a: &TicketSummary, b: &TicketSummary| -> Ordering {
-        (sort.key(a), a.id).cmp(&(sort.key(b), b.id))
+    let mut found: Vec<(i64, TicketId, &TicketSummary)> = matching(&held, p, f, now)
+        .into_iter()
+        .map(|s| (sort.key(s), s.id, s))
+        .filter(|(key, id, _)| after.as_ref().is_none_or(|a| (*key, *id) > a.position()))
+        .collect();
+    let order = |a: &(i64, TicketId, &TicketSummary), b: &(i64, TicketId, &TicketSummary)| {
+        (a.0, a.1).cmp(&(b.0, b.1))
     };
     let more = found.len() > q.limit;
     if more {
@@ -402,12 +406,15 @@ fn page(store: &RedbStore, p: &Principal, q: &ListQuery, now: i64) -> ApiResult<
     }
     found.sort_unstable_by(order);
     let next_cursor = if more {
-        found.last().map(|s| Cursor::of(sort, s).encode())
+        found.last().map(|(_, _, s)| Cursor::of(sort, s).encode())
     } else {
         None
     };
     Ok(Page {
-        items: found.iter().map(|s| SummaryJson::of(s, now)).collect(),
+        items: found
+            .iter()
+            .map(|(_, _, s)| SummaryJson::of(s, now))
+            .collect(),
         next_cursor,
     })
 }
@@ -461,18 +468,14 @@ pub(crate) async fn queues(State(shared): State<Arc<Shared>>, req: Request) -> R
                 client_core::clip::clip(k)
             )));
         }
-        let store = shared.store.clone();
+        let shared = shared.clone();
         blocking(move || {
             let now = super::now();
+            let grids: Vec<GridCode> = p.grids.iter().cloned().collect();
+            let held = held(&shared, &grids)?;
             let mut counts = Queues::default();
-            for grid in &p.grids {
-                // Open tickets carry every queue but conflicts on closed ones.
-                let all = store
-                    .grid_summaries(grid, Listing::All)
-                    .map_err(|e| ApiError::internal("read the ticket index", &e))?;
-                for s in all.iter().filter(|s| access::may_read_summary(&p, s)) {
-                    counts.count(s, now);
-                }
+            for s in matching(&held, &p, &Filters::default(), now) {
+                counts.count(s, now);
             }
             Ok(counts)
         })

@@ -15,6 +15,29 @@ export class ApiError extends Error {
 }
 
 let csrf: string | null = null;
+
+// The session cookie is HttpOnly, so the page cannot see whether it has
+// one. This flag remembers that it logged in, so a fresh browser shows the
+// login form without first asking /api/me (which the relay would audit as
+// a failed authentication and count against the address's rate limit).
+const SESSION_HINT = "gridsync.console.session";
+
+function hint(on: boolean): void {
+  try {
+    if (on) localStorage.setItem(SESSION_HINT, "1");
+    else localStorage.removeItem(SESSION_HINT);
+  } catch {
+    /* private mode: ask /api/me every time */
+  }
+}
+
+function hinted(): boolean {
+  try {
+    return localStorage.getItem(SESSION_HINT) !== null;
+  } catch {
+    return true;
+  }
+}
 let onUnauthorized: () => void = () => {};
 
 export function setCsrf(token: string | null | undefined): void {
@@ -75,7 +98,10 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
       err.reason ?? null,
       err.error ?? `${response.status} ${response.statusText}`,
     );
-    if (response.status === 401 && path !== "/api/login") onUnauthorized();
+    if (response.status === 401 && path !== "/api/login") {
+      hint(false);
+      onUnauthorized();
+    }
     throw error;
   }
   return data as T;
@@ -89,6 +115,7 @@ export const api = {
 export async function login(user: string, password: string): Promise<Me> {
   const me = await api.post<Me>("/api/login", { user, password });
   setCsrf(me.csrf);
+  hint(true);
   return me;
 }
 
@@ -97,11 +124,13 @@ export async function logout(): Promise<void> {
     await api.post<void>("/api/logout");
   } finally {
     setCsrf(null);
+    hint(false);
   }
 }
 
 /** The logged-in person, or null when there is no session. */
 export async function currentUser(): Promise<Me | null> {
+  if (!hinted()) return null;
   try {
     const me = await api.get<Me>("/api/me");
     setCsrf(me.csrf);

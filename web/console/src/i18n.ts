@@ -208,6 +208,7 @@ const TEXT = {
   reason: ["原因", "Reason"],
   addr: ["地址", "Address"],
   changes: ["变更数", "Changes"],
+  count: ["次数", "Count"],
   peer: ["设备标识", "Peer"],
   issue_token: ["为新设备签发令牌", "Issue a token for a new device"],
   device_label: ["设备名称", "Device name"],
@@ -308,6 +309,16 @@ const SOURCE: Record<string, Pair> = {
   assigned: ["上级交办", "Assigned from above"],
 };
 
+const AUDIT_ACTION: Record<string, Pair> = {
+  change: ["写入", "Change"],
+  refused: ["拒绝写入", "Refused"],
+  denied: ["拒绝读取", "Denied"],
+  auth_failed: ["认证失败", "Authentication failed"],
+  login: ["登录", "Login"],
+  token_issued: ["签发令牌", "Token issued"],
+  revoked: ["令牌吊销断开", "Closed: token revoked"],
+};
+
 export const STATUSES = Object.keys(STATUS);
 export const RATINGS = Object.keys(RATING);
 export const KINDS = Object.keys(KIND);
@@ -319,6 +330,7 @@ export const roleLabel = (code: string | null | undefined) => pick(ROLE, code);
 export const ratingLabel = (code: string | null | undefined) => pick(RATING, code);
 export const kindLabel = (code: string | null | undefined) => pick(KIND, code);
 export const sourceLabel = (code: string | null | undefined) => pick(SOURCE, code);
+export const auditActionLabel = (code: string | null | undefined) => pick(AUDIT_ACTION, code);
 
 /** A scope as the registry serialises it (`{kind, value}`) in words. */
 export function scopeLabel(scope: unknown): string {

@@ -15,7 +15,7 @@ export interface MapHandle {
 
 export function createMap(element: HTMLElement, config: ConsoleConfig): MapHandle {
   const tiles = config.tiles;
-  const map = L.map(element, { zoomControl: true, attributionControl: Boolean(tiles), preferCanvas: true });
+  const map = L.map(element, { zoomControl: true, attributionControl: Boolean(tiles), preferCanvas: false });
   if (tiles) {
     L.tileLayer(tiles.url, { attribution: tiles.attribution ?? "", maxZoom: tiles.max_zoom ?? 19 }).addTo(map);
   } else {

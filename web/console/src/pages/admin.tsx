@@ -5,7 +5,7 @@
 import { useState } from "preact/hooks";
 import { api } from "../api";
 import { formatTime } from "../format";
-import { roleLabel, scopeLabel, t, type Key } from "../i18n";
+import { auditActionLabel, roleLabel, scopeLabel, t, type Key } from "../i18n";
 import type { Me } from "../types";
 import { ErrorBox, Loading, PageHeader, useAsync } from "../ui";
 
@@ -60,12 +60,13 @@ const SECTIONS: Record<AdminSection, { title: Key; path: string; columns: Column
     columns: [
       { field: "at", label: "at", show: time },
       { field: "user", label: "user" },
-      { field: "action", label: "action" },
+      { field: "action", label: "action", show: (v) => auditActionLabel(v == null ? null : String(v)) },
       { field: "grid", label: "col_grid" },
       { field: "doc", label: "doc" },
       { field: "changes", label: "changes" },
       { field: "reason", label: "reason" },
       { field: "addr", label: "addr" },
+      { field: "count", label: "count" },
     ],
   },
 };

@@ -78,7 +78,8 @@ export function MapPage(_: { me: Me }) {
       });
       popup.append(title, meta, link);
       marker.bindPopup(popup);
-      marker.bindTooltip(String(f.properties.title ?? id));
+      // With a few points, name each on the map; with many, on hover.
+      marker.bindTooltip(String(f.properties.title ?? id), { permanent: shown.length <= 30, direction: "right", offset: [8, 0] });
       marker.addTo(layer);
     }
     if (bounds.length > 0) handle.map.fitBounds(L.latLngBounds(bounds as L.LatLngTuple[]).pad(0.2), { maxZoom: 17 });

@@ -280,6 +280,10 @@ function proposed(a: AllowedAction, field: string): string {
 function fieldsOf(a: AllowedAction): { field: string; required: boolean }[] {
   const names = [...a.needs];
   for (const f of a.optional ?? ["note"]) if (!names.includes(f)) names.push(f);
+  // The decision first (unit, deadline, rating, original), the note last.
+  const order = ["unit", "due_at", "rating", "duplicate_of"];
+  const rank = (f: string) => (f === "note" ? 99 : order.includes(f) ? order.indexOf(f) : 50);
+  names.sort((x, y) => rank(x) - rank(y));
   return names.map((field) => ({ field, required: a.needs.includes(field) }));
 }
 

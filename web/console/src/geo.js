@@ -1,15 +1,23 @@
 // WGS-84 (what devices record) to GCJ-02 (what Chinese tile providers draw
 // in). The published approximation of the national offset, accurate to a
 // few metres inside China; points outside China are left as they are.
+// Plain JavaScript with JSDoc types (checked by tsc), so the browser tests'
+// Node runner can import it as it is (tests/web/geo.test.mjs).
 
 const A = 6378245.0;
 const EE = 0.00669342162296594323;
 
-export function outOfChina(lat: number, lon: number): boolean {
+/**
+ * @param {number} lat
+ * @param {number} lon
+ * @returns {boolean}
+ */
+export function outOfChina(lat, lon) {
   return lon < 72.004 || lon > 137.8347 || lat < 0.8293 || lat > 55.8271;
 }
 
-function transformLat(x: number, y: number): number {
+/** @param {number} x @param {number} y @returns {number} */
+function transformLat(x, y) {
   let r = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x));
   r += ((20.0 * Math.sin(6.0 * x * Math.PI) + 20.0 * Math.sin(2.0 * x * Math.PI)) * 2.0) / 3.0;
   r += ((20.0 * Math.sin(y * Math.PI) + 40.0 * Math.sin((y / 3.0) * Math.PI)) * 2.0) / 3.0;
@@ -17,7 +25,8 @@ function transformLat(x: number, y: number): number {
   return r;
 }
 
-function transformLon(x: number, y: number): number {
+/** @param {number} x @param {number} y @returns {number} */
+function transformLon(x, y) {
   let r = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * Math.sqrt(Math.abs(x));
   r += ((20.0 * Math.sin(6.0 * x * Math.PI) + 20.0 * Math.sin(2.0 * x * Math.PI)) * 2.0) / 3.0;
   r += ((20.0 * Math.sin(x * Math.PI) + 40.0 * Math.sin((x / 3.0) * Math.PI)) * 2.0) / 3.0;
@@ -25,8 +34,13 @@ function transformLon(x: number, y: number): number {
   return r;
 }
 
-/** [lat, lon] in GCJ-02 for a WGS-84 point. */
-export function wgs84ToGcj02(lat: number, lon: number): [number, number] {
+/**
+ * [lat, lon] in GCJ-02 for a WGS-84 point.
+ * @param {number} lat
+ * @param {number} lon
+ * @returns {[number, number]}
+ */
+export function wgs84ToGcj02(lat, lon) {
   if (outOfChina(lat, lon)) return [lat, lon];
   let dLat = transformLat(lon - 105.0, lat - 35.0);
   let dLon = transformLon(lon - 105.0, lat - 35.0);
