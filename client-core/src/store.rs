@@ -102,6 +102,11 @@ pub(crate) enum Op {
         doc: DocumentId,
         token: u64,
     },
+    /// Forgets every persisted sync state of a document (its history was
+    /// replaced: the states name heads it no longer has).
+    DropSyncStates {
+        doc: DocumentId,
+    },
     /// A row of a table the application owns (bytes → bytes).
     PutRecord {
         table: &'static str,
@@ -200,6 +205,14 @@ impl Batch {
     /// Drops the batch's sync states (see [`Batch::holds_data`]).
     pub fn drop_sync_states(&mut self) -> &mut Self {
         self.ops.retain(|op| !matches!(op, Op::PutSyncState { .. }));
+        self
+    }
+
+    /// Forgets every persisted sync state of `doc`, for whatever peer: for
+    /// a document whose history was replaced (the states name its old
+    /// heads).
+    pub fn drop_doc_sync_states(&mut self, doc: DocumentId) -> &mut Self {
+        self.ops.push(Op::DropSyncStates { doc });
         self
     }
 

@@ -186,7 +186,12 @@ pub async fn run_over<S: Store + 'static>(
     let generation = registry.generation()?;
     let open = Arc::new(AtomicBool::new(open));
     let guard = Guard {
-        policy: Policy::load(&db, open.clone()).map_err(ServerError::Actors)?,
+        policy: Policy::load(&db, open.clone())
+            .map_err(ServerError::Actors)?
+            .with_summaries({
+                let store = store.clone();
+                move |doc| store.summary(doc)
+            }),
         audit: AuditLog::open(&db)?,
         store: store.clone(),
         mode: config.auth,

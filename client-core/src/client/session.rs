@@ -69,9 +69,12 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::error::{ClientError, ProtocolError};
 use super::{Progress, SyncReport};
+use automerge::ROOT;
+
 use crate::device::Device;
-use crate::ids::DocumentId;
-use crate::model::grid_index;
+use crate::ids::{DocumentId, GridCode, TicketId};
+use crate::model::lifecycle::Role;
+use crate::model::{grid_index, schema};
 use crate::protocol::{self, Message, PeerId, PeerMetadata, StorageId};
 use crate::store::{Batch, Store, StoreError, meta};
 use crate::sync::{self, Effects, Hub, HubEvent};
@@ -263,6 +266,16 @@ impl<S: Store> Session<S> {
         &self.device
     }
 
+    /// Who reported `ticket`, as this device holds it (in memory or stored).
+    fn reporter(&self, ticket: TicketId) -> Result<Option<String>, ClientError> {
+        let doc = ticket.document_id();
+        if let Some(held) = self.hub.document(&doc) {
+            return Ok(schema::read_str(held, &ROOT, "created_by"));
+        }
+        let summary = self.hub.repo().store().summary(&doc)?;
+        Ok(summary.map(|s| s.created_by))
+    }
+
     /// Wants every document the device should hold and is not yet syncing.
     pub fn discover(&mut self) -> Result<Step, ClientError> {
         let mut fx = Effects::default();
@@ -308,15 +321,45 @@ impl<S: Store> Session<S> {
         }
         // A grid index that gained entries lists documents to ask for.
         for index in changed_indexes {
-            let listed: Vec<DocumentId> = match self.hub.document(&index) {
+            let (listed, private): (Vec<DocumentId>, _) = match self.hub.document(&index) {
                 Some(doc) => grid_index::read(doc)
-                    .map(|i| i.documents().collect())
+                    .map(|i| (i.documents().collect(), i.private))
                     .unwrap_or_default(),
-                None => Vec::new(),
+                None => Default::default(),
             };
             for doc in listed {
                 if self.wanted.insert(doc) {
                     self.queue.push_back(doc);
+                }
+            }
+            for (ticket, doc) in private {
+                let reporter = self.reporter(ticket)?;
+                if self.device.wants_private(reporter.as_deref()) && self.wanted.insert(doc) {
+                    self.queue.push_back(doc);
+                }
+            }
+        }
+        // A worker's own ticket that arrived may have a private document
+        // its grid index lists (the index can arrive before the ticket).
+        if self.device.identity().role == Role::Worker {
+            for doc in &changed {
+                let ticket = TicketId::from_document_id(doc);
+                let private = ticket.private_document_id();
+                if self.wanted.contains(&private) || self.indexes.contains(doc) {
+                    continue;
+                }
+                let Some(held) = self.hub.document(doc) else {
+                    continue;
+                };
+                let mine = schema::read_str(held, &ROOT, "created_by").as_deref()
+                    == Some(self.device.identity().user.as_str());
+                let listed = mine
+                    && schema::read_str(held, &ROOT, "grid")
+                        .and_then(|g| g.parse::<GridCode>().ok())
+                        .and_then(|g| self.hub.document(&g.index_document_id()))
+                        .is_some_and(|index| grid_index::has_private(index, ticket));
+                if listed && self.wanted.insert(private) {
+                    self.queue.push_back(private);
                 }
             }
         }
