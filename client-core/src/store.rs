@@ -397,5 +397,45 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
 }
 
+impl<S: Store + ?Sized> Store for &S {
+    fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, StoreError> {
+        (**self).load(doc)
+    }
+    fn chunk_count(&self, doc: &DocumentId) -> Result<usize, StoreError> {
+        (**self).chunk_count(doc)
+    }
+    fn write(&self, batch: Batch) -> Result<(), StoreError> {
+        (**self).write(batch)
+    }
+    fn documents(&self) -> Result<Vec<DocumentId>, StoreError> {
+        (**self).documents()
+    }
+    fn summary(&self, doc: &DocumentId) -> Result<Option<TicketSummary>, StoreError> {
+        (**self).summary(doc)
+    }
+    fn grid_summaries(
+        &self,
+        grid: &GridCode,
+        which: Listing,
+    ) -> Result<Vec<TicketSummary>, StoreError> {
+        (**self).grid_summaries(grid, which)
+    }
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).meta(key)
+    }
+    fn sync_state(&self, doc: &DocumentId, peer: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).sync_state(doc, peer)
+    }
+    fn outbox(&self) -> Result<Vec<(DocumentId, u64)>, StoreError> {
+        (**self).outbox()
+    }
+    fn heads(&self, doc: &DocumentId) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError> {
+        (**self).heads(doc)
+    }
+    fn recover(&self) -> Result<(), StoreError> {
+        (**self).recover()
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -202,11 +202,19 @@ pub enum WriteRefusal {
          later"
     )]
     StoreUnreadable { ticket: TicketId },
+    #[error(
+        "document {id} was rewritten by the relay to take residents' personal data out of it, \
+         and change {change} belongs to its retired history: drop this copy and download the \
+         document again (gridsync does so by itself; a JS client must clear its copy)"
+    )]
+    RetiredHistory { id: DocumentId, change: String },
 }
 
 /// Name of the table of registered actor ids (actor bytes → user name).
 pub const ACTORS_TABLE: &str = "actors";
 const ACTORS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(ACTORS_TABLE);
+const REWRITTEN: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new(crate::migrate::REWRITTEN_TABLE);
 
 /// The policy's state, shared by the hub (through [`Access`]) and the
 /// relay's round loop (which binds peers and commits actor ids). Both run
@@ -238,6 +246,9 @@ struct State {
     peers: HashMap<PeerId, Arc<Principal>>,
     /// Actor ids committed to the store, and their users.
     actors: HashMap<ActorId, String>,
+    /// Documents the relay rewrote (`migrate personal-data`), with the
+    /// root change of their new history.
+    rewritten: HashMap<DocumentId, automerge::ChangeHash>,
     /// Actor ids first seen this round: committed with the round's batch,
     /// forgotten if that commit fails.
     pending: HashMap<ActorId, String>,
@@ -327,9 +338,21 @@ impl Policy {
             Err(redb::TableError::TableDoesNotExist(_)) => {}
             Err(e) => return Err(e.into()),
         }
+        let mut rewritten = Vec::new();
+        match tx.open_table(REWRITTEN) {
+            Ok(t) => {
+                for entry in t.iter()? {
+                    let (k, v) = entry?;
+                    rewritten.push((k.value().to_vec(), v.value().to_vec()));
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
         Ok(Self {
             inner: Arc::new(Mutex::new(State {
                 actors,
+                rewritten: crate::migrate::decode_rewritten(rewritten),
                 ..State::default()
             })),
             open,
@@ -946,6 +969,18 @@ impl Policy {
         let Some(p) = self.principal(peer) else {
             return Err(WriteRefusal::NotLoggedIn);
         };
+        if let Some(root) = self.state().rewritten.get(id).copied() {
+            // Every retired change descends from an old root (no deps).
+            if let Some(retired) = changes
+                .iter()
+                .find(|c| c.deps().is_empty() && c.hash() != root)
+            {
+                return Err(WriteRefusal::RetiredHistory {
+                    id: *id,
+                    change: retired.hash().to_string(),
+                });
+            }
+        }
         let placed = Placed::of(after);
         let before = before.filter(|b| !is_blank(b));
         let placed_before = before.map(Placed::of);

@@ -122,6 +122,7 @@ pub mod export;
 #[doc(hidden)]
 pub mod fuzzing;
 mod identity;
+pub mod migrate;
 pub mod registry;
 mod relay;
 mod storage;
@@ -184,6 +185,15 @@ pub async fn run_over<S: Store + 'static>(
         );
     }
     let generation = registry.generation()?;
+    // Before anything is served: no ticket may still hold a contact.
+    if let Some(migrated) = migrate::personal_data_once(&documents)? {
+        info!(
+            tickets = migrated.tickets,
+            rewritten = migrated.rewritten.len(),
+            contacts_moved = migrated.contacts_moved,
+            "took residents' contacts out of tickets (migrate personal-data)"
+        );
+    }
     let open = Arc::new(AtomicBool::new(open));
     let guard = Guard {
         policy: Policy::load(&db, open.clone())

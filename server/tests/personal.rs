@@ -376,3 +376,188 @@ async fn a_private_document_is_written_only_by_its_reporter_supervisors_and_admi
     assert_eq!(stored.resident.phone.as_deref(), Some("13900000001"));
     assert_eq!(doc.keys(ROOT).count(), ticket_private::KEYS.len());
 }
+
+/// A ticket as written before private documents: the contact on the
+/// ticket itself, so every reader received it in the history.
+fn legacy_ticket(t: &NewTicket, reporter: &str) -> Automerge {
+    let mut doc = Automerge::new();
+    doc.transact(|tx| {
+        ticket::create(tx, t, reporter, Role::Worker, 20)?;
+        tx.put(ROOT, "resident_name", NAME)?;
+        tx.put(ROOT, "resident_phone", PHONE)
+    })
+    .unwrap();
+    doc
+}
+
+/// Merges `doc` into what `store` holds at `id` (summary and heads too).
+fn store_merge(store: &impl Store, id: DocumentId, doc: &Automerge) {
+    let repo = Repo::new(store, automerge::ActorId::random());
+    repo.apply(&id, |held| held.merge(&mut doc.clone()))
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_with_contacts_in_their_history_are_rewritten_and_devices_follow() {
+    // A relay that stored two tickets the old way (G-01 and G-02), listed
+    // in their grid indexes.
+    let legacy = ticket_in("G-01", "老旧小区漏水");
+    let other = ticket_in("G-02", "楼道堆物");
+    let legacy_doc = legacy_ticket(&legacy, "wang");
+    let other_doc = legacy_ticket(&other, "li");
+    let index_of = |t: &NewTicket| {
+        let mut index = Automerge::new();
+        index
+            .transact(|tx| {
+                client_core::model::grid_index::init(tx, &t.grid)?;
+                client_core::model::grid_index::add_ticket(tx, t.id)
+            })
+            .unwrap();
+        index
+    };
+    let (index1, index2) = (index_of(&legacy), index_of(&other));
+    let city = City::start_with(config(), |path| {
+        let store = client_core::store::RedbStore::open(path).unwrap();
+        store_merge(&store, legacy.id.document_id(), &legacy_doc);
+        store_merge(&store, other.id.document_id(), &other_doc);
+        store_merge(&store, legacy.grid.index_document_id(), &index1);
+        store_merge(&store, other.grid.index_document_id(), &index2);
+    })
+    .await;
+    let stored = |t: TicketId| {
+        let d = city
+            .server
+            .database()
+            .load(&t.document_id())
+            .unwrap()
+            .unwrap();
+        Automerge::load(&d.concat()).unwrap()
+    };
+    // The relay migrated them at start: no contact anywhere in the history,
+    // every entry kept, the contact in the private document.
+    for t in [legacy.id, other.id] {
+        let doc = stored(t);
+        assert!(!holds_contact(&doc), "{t} still holds a contact");
+        let read = ticket::read(&doc, t).unwrap();
+        assert_eq!(read.events.len(), 1);
+        assert_eq!(read.created_by, if t == legacy.id { "wang" } else { "li" });
+        let private = city
+            .server
+            .database()
+            .load(&t.private_document_id())
+            .unwrap()
+            .expect("a private document");
+        let private = ticket_private::read(&Automerge::load(&private.concat()).unwrap()).unwrap();
+        assert_eq!(private.resident.phone.as_deref(), Some(PHONE));
+        assert_eq!(private.created_by, read.created_by);
+    }
+
+    // zhou's device held the old history and accepted the ticket offline.
+    let mut zhou = city.join("zhou", &["G-01"]).await;
+    store_merge(
+        zhou.device.repo().store(),
+        legacy.id.document_id(),
+        &legacy_doc,
+    );
+    store_merge(
+        zhou.device.repo().store(),
+        legacy.grid.index_document_id(),
+        &index1,
+    );
+    zhou.device
+        .act(legacy.id, Action::Accepted, EventInput::default(), 30)
+        .unwrap();
+    let accepted = zhou.device.ticket(legacy.id).unwrap().events[1]
+        .as_ref()
+        .unwrap()
+        .id;
+    zhou.sync_all().await;
+    let held = zhou
+        .device
+        .repo()
+        .load(&legacy.id.document_id())
+        .unwrap()
+        .unwrap();
+    assert!(!holds_contact(&held), "zhou's copy is the new history");
+    let t = zhou.device.ticket(legacy.id).unwrap();
+    assert_eq!(t.status(), client_core::model::lifecycle::Status::Accepted);
+    assert!(t.state.conflicts.is_empty(), "{:?}", t.state.conflicts);
+    assert_eq!(
+        t.resident.phone.as_deref(),
+        Some(PHONE),
+        "from the private document"
+    );
+    assert!(zhou.session.in_sync(&legacy.id.document_id()));
+    let relay_copy = ticket::read(&stored(legacy.id), legacy.id).unwrap();
+    assert_eq!(
+        relay_copy.events[1].as_ref().unwrap().id,
+        accepted,
+        "the offline event reached the relay, once"
+    );
+    assert_eq!(relay_copy.events.len(), 2);
+    // zhou dispatches it to the unit.
+    let dispatch = EventInput {
+        unit: Some("wuye".into()),
+        due_at: Some(2_000_000),
+        ..EventInput::default()
+    };
+    zhou.device
+        .act(legacy.id, Action::Dispatched, dispatch, 31)
+        .unwrap();
+    zhou.try_push(&legacy.id.document_id()).await.unwrap();
+
+    // A unit and a reviewer that sync now receive no contact anywhere.
+    for user in ["wuye", "zhao"] {
+        let mut c = city.join(user, &["G-01"]).await;
+        c.sync_all().await;
+        assert_eq!(c.device.ticket(legacy.id).unwrap().title, "老旧小区漏水");
+        let leaked = documents_with_contact(c.device.repo().store());
+        assert!(
+            leaked.is_empty(),
+            "{user} received the contact in {leaked:?}"
+        );
+    }
+    // The supervisor still sees it.
+    let mut chen = city.join("chen", &["G-01"]).await;
+    chen.sync_all().await;
+    assert_eq!(
+        chen.device
+            .ticket(legacy.id)
+            .unwrap()
+            .resident
+            .name
+            .as_deref(),
+        Some(NAME)
+    );
+
+    // A client that pushes the retired history (as a JS client holding
+    // its old copy would) is refused with the reason.
+    let mut old = city.join("wang", &["G-01"]).await;
+    store_merge(
+        old.device.repo().store(),
+        legacy.id.document_id(),
+        &legacy_doc,
+    );
+    let why = old.try_push(&legacy.id.document_id()).await.unwrap_err();
+    assert!(why.contains("rewritten by the relay"), "{why}");
+    assert!(
+        !holds_contact(&stored(legacy.id)),
+        "nothing of it is stored"
+    );
+    // Starting again migrates nothing more.
+    for mut c in [zhou, chen, old] {
+        c.close().await;
+    }
+    let city = city.restart(|_| {}).await;
+    assert!(!holds_contact(&stored_at(&city, legacy.id)));
+}
+
+fn stored_at(city: &City, t: TicketId) -> Automerge {
+    let d = city
+        .server
+        .database()
+        .load(&t.document_id())
+        .unwrap()
+        .unwrap();
+    Automerge::load(&d.concat()).unwrap()
+}

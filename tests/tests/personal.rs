@@ -124,3 +124,88 @@ fn the_supervisor_sees_the_residents_contact_and_the_unit_does_not() {
     assert!(!holds(PHONE), "the unit's store holds the phone number");
     drop(relay);
 }
+
+/// `gridsync-server migrate personal-data` on a relay's data that holds a
+/// ticket written the old way (the contact on the ticket itself): it waits
+/// for the relay to stop, rewrites the ticket without the contact, moves
+/// the contact to the private document, and finds nothing more to do the
+/// second time.
+#[test]
+fn migrate_personal_data_rewrites_old_tickets_once_the_relay_is_stopped() {
+    use automerge::transaction::Transactable;
+    use automerge::{Automerge, ROOT};
+    use client_core::ids::{GridCode, TicketId};
+    use client_core::model::lifecycle::Role;
+    use client_core::model::ticket::{self, Kind, NewTicket, Source, Urgency};
+    use client_core::model::{schema, ticket_private};
+    use client_core::repo::Repo;
+    use client_core::store::{RedbStore, Store};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("relay");
+    Relay::start(&data).kill(); // creates the database
+    let t = NewTicket {
+        id: TicketId::random(),
+        grid: GridCode::new("GL-01").unwrap(),
+        source: Source::Resident,
+        kind: Kind::Livelihood,
+        category: "0502".into(),
+        urgency: Urgency::Normal,
+        title: "噪音扰民".into(),
+        description: String::new(),
+        location: None,
+        resident: None,
+    };
+    let load = |store: &RedbStore, id| {
+        let stored = store.load(&id).unwrap().unwrap();
+        Automerge::load(&stored.concat()).unwrap()
+    };
+    {
+        let store = RedbStore::open(data.join("relay.redb")).unwrap();
+        let repo = Repo::new(&store, automerge::ActorId::random());
+        repo.change(&t.id.document_id(), |tx| {
+            ticket::create(tx, &t, "wang", Role::Worker, 1)?;
+            tx.put(ROOT, "resident_name", NAME)?;
+            tx.put(ROOT, "resident_phone", PHONE)
+        })
+        .unwrap();
+    }
+    let migrate = || {
+        Command::new(bin("gridsync-server"))
+            .args(["migrate", "personal-data", "--json", "--data"])
+            .arg(&data)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run gridsync-server")
+    };
+    let relay = Relay::start(&data);
+    let busy = migrate();
+    assert!(!busy.status.success());
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("in use by another gridsync-server"),
+        "{}",
+        String::from_utf8_lossy(&busy.stderr)
+    );
+    relay.kill();
+
+    let done = migrate();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let report: Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(report["rewritten"], serde_json::json!([t.id.to_string()]));
+    assert_eq!(report["contacts_moved"], 1);
+    let again: Value = serde_json::from_slice(&migrate().stdout).unwrap();
+    assert_eq!(again["rewritten"], serde_json::json!([]));
+
+    let store = RedbStore::open(data.join("relay.redb")).unwrap();
+    let rewritten = load(&store, t.id.document_id());
+    assert_eq!(schema::read_str(&rewritten, &ROOT, "resident_name"), None);
+    assert_eq!(rewritten.get_changes(&[]).len(), 1, "a new history");
+    assert_eq!(ticket::read(&rewritten, t.id).unwrap().title, "噪音扰民");
+    let private = ticket_private::read(&load(&store, t.id.private_document_id())).unwrap();
+    assert_eq!(private.resident.name.as_deref(), Some(NAME));
+    assert_eq!(private.created_by, "wang");
+}
