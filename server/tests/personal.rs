@@ -539,7 +539,10 @@ async fn tickets_with_contacts_in_their_history_are_rewritten_and_devices_follow
         &legacy_doc,
     );
     let why = old.try_push(&legacy.id.document_id()).await.unwrap_err();
-    assert!(why.contains("rewritten by the relay"), "{why}");
+    assert!(
+        why.contains("retired history of a document the relay rewrote"),
+        "{why}"
+    );
     assert!(
         !holds_contact(&stored(legacy.id)),
         "nothing of it is stored"
