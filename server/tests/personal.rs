@@ -221,8 +221,20 @@ async fn units_and_reviewers_never_receive_a_residents_contact() {
         assert_eq!(ticket.resident.name.as_deref(), Some(NAME), "{what}");
         assert_eq!(ticket.resident.phone.as_deref(), Some(PHONE), "{what}");
     }
-    // A supervisor of another street does not.
+    // A worker of another grid does not.
     assert!(!city.reads("li", private).await, "a worker of another grid");
+
+    // A device that asks for a private document it may not read (one that
+    // believes its user a supervisor) is told it is unavailable, and its
+    // sync completes all the same.
+    let believer = client_core::device::Identity::new("liu", Role::Supervisor, vec![code("G-01")]);
+    let mut liu = SyncClient::join_as(&city.server, believer, Some(&city.tokens["liu"])).await;
+    liu.sync_all().await;
+    assert!(liu.session.unavailable(&private));
+    let report = liu.session.report().unwrap();
+    assert_eq!(report.acknowledged, report.documents, "{report:?}");
+    assert!(report.pending.is_empty(), "{report:?}");
+    assert!(documents_with_contact(liu.device.repo().store()).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
