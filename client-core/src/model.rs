@@ -2,7 +2,8 @@
 //!
 //! - [`schema`]: the one place that knows the Automerge layout.
 //! - [`lifecycle`]: the lifecycle table and the fold of a ticket's events.
-//! - [`ticket`], [`visit`], [`grid_index`]: the three document types.
+//! - [`ticket`], [`ticket_private`], [`visit`], [`grid_index`]: the four
+//!   document types.
 
 pub mod grid_index;
 pub mod lifecycle;
@@ -10,6 +11,7 @@ pub mod limits;
 pub mod schema;
 pub mod summary;
 pub mod ticket;
+pub mod ticket_private;
 pub mod visit;
 
 /// Defines `ALL`, `as_str`, `Display` and `FromStr` for a closed set of

@@ -133,6 +133,7 @@ pub mod export;
 #[doc(hidden)]
 pub mod fuzzing;
 mod identity;
+pub mod migrate;
 pub mod password;
 pub mod registry;
 mod relay;
@@ -197,9 +198,23 @@ pub async fn run_over<S: Store + 'static>(
         );
     }
     let generation = registry.generation()?;
+    // Before anything is served: no ticket may still hold a contact.
+    if let Some(migrated) = migrate::personal_data_once(&documents)? {
+        info!(
+            tickets = migrated.tickets,
+            rewritten = migrated.rewritten.len(),
+            contacts_moved = migrated.contacts_moved,
+            "took residents' contacts out of tickets (migrate personal-data)"
+        );
+    }
     let open = Arc::new(AtomicBool::new(open));
     let guard = Guard {
-        policy: Policy::load(&db, open.clone()).map_err(ServerError::Actors)?,
+        policy: Policy::load(&db, open.clone())
+            .map_err(ServerError::Actors)?
+            .with_summaries({
+                let store = store.clone();
+                move |doc| store.summary(doc)
+            }),
         audit: AuditLog::open(&db)?,
         store: store.clone(),
         mode: config.auth,
