@@ -15,6 +15,7 @@
 //! | unit | tickets whose folded `state.unit` is its user name; grid indexes of its scope (they list ids only, so it can discover its tickets) | tickets dispatched to it (as they were before the change), never a new document |
 //! | reviewer | documents of its scope | nothing |
 //! | admin | everything | everything |
+//! | every role | the category catalog | never (the relay writes it) |
 //!
 //! A ticket's **private document** (`ticket_private`, the resident's
 //! contact) is read only by admins, supervisors whose scope covers its
@@ -35,6 +36,10 @@
 //!   document at the id derived from its ticket, and nothing else sits at
 //!   a name-derived (UUIDv5) id, so nobody can squat another grid's index,
 //!   another worker's visit log or another ticket's private document;
+//! - the **category catalog** ([`Catalog::document_id`]) is the relay's
+//!   own: every role reads it, no client changes it (an admin included:
+//!   `gridsync-server category import` is the way), and no client stores
+//!   a `catalog` document anywhere else;
 //! - **history**: events, comments and visits are append-only and
 //!   immutable, and a ticket keeps its `created_by` ([`append_only`]
 //!   compares the document before and after every write);
@@ -62,6 +67,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use automerge::{ActorId, Automerge, Change, ROOT};
 use client_core::ids::{DocumentId, GridCode, TicketId};
+use client_core::model::catalog::Catalog;
 use client_core::model::lifecycle::{Event, Role};
 use client_core::model::schema::{self, DocType};
 use client_core::model::summary::TicketSummary;
@@ -104,6 +110,18 @@ pub enum WriteRefusal {
         "{id} is an id derived for a grid index or a visit log; a {found} cannot be stored there"
     )]
     SquattedId { id: DocumentId, found: &'static str },
+    #[error(
+        "{id} is the category catalog, which only the relay writes; an admin changes it with \
+         `gridsync-server category import`"
+    )]
+    CatalogIsTheRelays { id: DocumentId },
+    #[error(
+        "a catalog document lives only at {expected}, written by the relay; {id} cannot hold one"
+    )]
+    CatalogElsewhere {
+        id: DocumentId,
+        expected: DocumentId,
+    },
     #[error(
         "a document without a GridSync type may hold at most {max} operations (this one has {ops})"
     )]
@@ -460,7 +478,8 @@ impl Policy {
 
 /// Whether `p` may see a document placed at `placed`.
 fn may_read(p: &Principal, id: &DocumentId, doc: &Automerge, placed: &Placed) -> bool {
-    if p.role == Role::Admin {
+    if p.role == Role::Admin || *id == Catalog::document_id() {
+        // Only the relay writes the catalog; every role reads it.
         return true;
     }
     if is_blank(doc) {
@@ -982,6 +1001,16 @@ impl Policy {
             return Err(WriteRefusal::NotLoggedIn);
         };
         let placed = Placed::of(after);
+        let catalog = Catalog::document_id();
+        if *id == catalog {
+            return Err(WriteRefusal::CatalogIsTheRelays { id: *id });
+        }
+        if placed.kind == Some(DocType::Catalog) {
+            return Err(WriteRefusal::CatalogElsewhere {
+                id: *id,
+                expected: catalog,
+            });
+        }
         let before = before.filter(|b| !is_blank(b));
         let placed_before = before.map(Placed::of);
         self.note_grid(

@@ -83,7 +83,11 @@
 //!   one, where a registry re-check closes connections, or where reading
 //!   the store fails.) If the commit fails,
 //!   nothing from that round is sent, its documents are dropped from memory
-//!   and its peers are closed so they retry.
+//!   and its peers are closed so they retry. The hub thread is also the
+//!   only writer of the category catalog document: it writes it from the
+//!   registry ([`catalog`]) before the relay listens and again on every
+//!   registry change, outside a round's batch, and sends it on to the
+//!   devices subscribed.
 //! - **Storage faults**: a failed commit (a full disk) also puts the relay
 //!   in a read-only state, logged once: frames that would store anything
 //!   get an `error` frame saying why and a close (devices keep their
@@ -126,6 +130,7 @@ pub mod admin;
 pub mod audit;
 mod auth;
 mod budget;
+pub mod catalog;
 mod config;
 mod connection;
 mod error;

@@ -35,6 +35,9 @@ enum Command {
     /// Bearer tokens: issue (shown once), revoke, list
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The category catalog (事部件分类, time limits) devices receive: import, list
+    #[command(subcommand)]
+    Category(CategoryCommand),
     /// District-review export (XLSX, CSV, GeoJSON, JSON) of the relay's grids
     Export(Box<server::export::cli::ExportArgs>),
     /// The audit trail: changes, refusals and failed logins, filtered
@@ -118,6 +121,29 @@ enum GridCommand {
         data: DataArgs,
     },
     /// List grids
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CategoryCommand {
+    /// Import a catalog CSV (UTF-8; columns code,name_zh,name_en,kind,time_limit,
+    /// urgent_time_limit,filing,closing,after_photos_required, as in
+    /// server/catalog/default.csv). All or nothing: a bad row changes nothing
+    /// and is named by its line. It replaces the catalog unless --extend; a
+    /// running relay sends it to devices within its registry poll.
+    Import {
+        file: PathBuf,
+        /// Add the file's categories to the catalog (replacing equal codes)
+        /// instead of replacing the whole catalog
+        #[arg(long)]
+        extend: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List the catalog: the one imported last, or the default shipped with the relay
     List {
         #[command(flatten)]
         data: DataArgs,
@@ -215,6 +241,7 @@ fn main() -> ExitCode {
         Command::Grid(c) => grid(c),
         Command::User(c) => user(c),
         Command::Token(c) => token(c),
+        Command::Category(c) => category(c),
         Command::Export(args) => return server::export::cli::run(&args),
         Command::Audit(a) => audit(a),
         Command::Migrate(MigrateCommand::PersonalData { data }) => migrate_personal_data(data),
@@ -295,6 +322,53 @@ impl DataArgs {
         self.print(&rows, || {
             rows.iter().map(line).collect::<Vec<_>>().join("\n")
         })
+    }
+}
+
+fn category(command: CategoryCommand) -> anyhow::Result<()> {
+    match command {
+        CategoryCommand::Import { file, extend, data } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("could not read the catalog file {}", file.display()))?;
+            let categories = server::catalog::parse_csv(&text)
+                .with_context(|| format!("{} was not imported", file.display()))?;
+            let count = categories.len();
+            let catalog = data.registry(|r| r.import_catalog(categories, extend))?;
+            data.print(&catalog, || {
+                format!(
+                    "imported {count} categories from {}: the catalog is now version {} with {} categories",
+                    file.display(),
+                    catalog.version,
+                    catalog.categories.len()
+                )
+            })
+        }
+        CategoryCommand::List { data } => {
+            let catalog = data.registry(|r| r.catalog())?;
+            data.print(&catalog, || {
+                let mut lines = vec![format!(
+                    "catalog version {}: {} categories",
+                    catalog.version,
+                    catalog.categories.len()
+                )];
+                lines.extend(catalog.categories.values().map(|c| {
+                    format!(
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        c.code,
+                        c.name_zh,
+                        c.kind,
+                        c.time_limit.map_or("-".into(), |t| t.to_string()),
+                        c.urgent_time_limit.map_or("-".into(), |t| t.to_string()),
+                        if c.after_photos_required {
+                            "after-photos"
+                        } else {
+                            "-"
+                        }
+                    )
+                }));
+                lines.join("\n")
+            })
+        }
     }
 }
 

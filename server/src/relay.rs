@@ -59,6 +59,7 @@ use crate::{Config, ServerError};
 mod access;
 mod channel;
 mod fault;
+mod publish;
 
 pub(crate) use self::channel::{Close, CloseKind, ConnId, Input, Link, Outbound, weight};
 use self::fault::Fault;
@@ -121,6 +122,8 @@ pub(crate) async fn start<S: Store + 'static>(
             relay.storage = storage;
             if let Some(guard) = guard {
                 relay.guard(guard);
+                // No device is connected yet: nothing to send.
+                relay.publish_catalog(&mut Effects::default());
             }
             let _ = ready_tx.send(Ok(identity));
             relay.serve(receiver, max_inputs);

@@ -28,6 +28,12 @@ pub struct TicketSummary {
     /// The user who handled it last (verifiers must differ).
     pub handled_by: Option<String>,
     pub created_by: String,
+    /// The latest urging (督办), if any: the unit's `todo` lists it first.
+    #[serde(default)]
+    pub urged_at: Option<i64>,
+    /// An extension request waits for a supervisor.
+    #[serde(default)]
+    pub extension_pending: bool,
 }
 
 impl TicketSummary {
@@ -49,6 +55,8 @@ impl TicketSummary {
             conflicts: u32::try_from(t.state.conflicts.len()).unwrap_or(u32::MAX),
             handled_by: t.state.handled_by.clone(),
             created_by: t.created_by.clone(),
+            urged_at: t.state.urged_at,
+            extension_pending: t.state.extension.is_some(),
         })
     }
 

@@ -20,6 +20,8 @@ pub(super) fn summary(id: TicketId, grid: &str, status: Status, conflicts: u32) 
         conflicts,
         handled_by: None,
         created_by: "w".into(),
+        urged_at: None,
+        extension_pending: false,
     }
 }
 
