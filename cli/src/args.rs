@@ -26,7 +26,7 @@ JSON output (--json) prints the client-core records on stdout, field names as st
   ticket new        {\"id\"}
   ticket list       [TicketSummary]: id, grid, status, category, title, urgency, unit,
                     due_at, reported_at, updated_at, rework_count, conflicts,
-                    handled_by, created_by
+                    handled_by, created_by, urged_at, extension_pending
   ticket show/event Ticket: id, grid, source, kind, category, urgency, title,
                     description, location {lat, lon, accuracy_m, address},
                     resident {name, phone}, created_by, created_at, photos,

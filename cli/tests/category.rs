@@ -109,3 +109,26 @@ fn an_unknown_category_is_refused_with_the_nearest_codes_once_the_device_has_the
         "{listed}"
     );
 }
+
+#[test]
+fn an_import_with_an_unknown_category_imports_nothing() {
+    let wang = Gs::init("wang", "worker", &[GRID]);
+    receive_catalog(&wang);
+    let file = wang.data().join("tickets.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            "{{\"grid\":\"{GRID}\",\"title\":\"垃圾\",\"category\":\"1102\"}}\n\
+             {{\"grid\":\"{GRID}\",\"title\":\"井盖\",\"category\":\"0109\"}}\n"
+        ),
+    )
+    .unwrap();
+    wang.run(&["ticket", "import", file.to_str().unwrap()])
+        .fails_with(REFUSED)
+        .stderr_has("line 2: category `0109` is not in the catalog (version 3)")
+        .stderr_has("nothing was imported");
+    assert_eq!(
+        wang.json(&["ticket", "list", "--all"]),
+        serde_json::json!([])
+    );
+}

@@ -18,6 +18,7 @@ use crate::model::lifecycle::{
 use crate::model::limits::{LimitError, Limits};
 use crate::model::summary::TicketSummary;
 use crate::model::ticket::{self, Comment, NewTicket, Ticket, Urgency};
+use crate::model::ticket_private;
 use crate::model::visit::{self, Visit, VisitLogKey};
 use crate::repo::{Repo, RepoError};
 use crate::store::{Batch, Listing, Store, meta};
@@ -257,10 +258,22 @@ impl<S: Store> Device<S> {
         let (_, mut batch) = self.repo.edit(&doc_id, |tx| {
             ticket::create(tx, t, &self.identity.user, self.identity.role, now)
         })?;
+        // The contact goes to the private document, in the same commit.
+        let resident = t.resident.as_ref().filter(|r| !r.is_empty());
+        if let Some(resident) = resident {
+            let (_, private) = self.repo.edit(&t.id.private_document_id(), |tx| {
+                ticket_private::create(tx, t.id, &t.grid, &self.identity.user, resident)
+            })?;
+            batch.extend(private);
+        }
         let index_id = t.grid.index_document_id();
         let (_, index_batch) = self.repo.edit(&index_id, |tx| {
             grid_index::init(tx, &t.grid)?;
-            grid_index::add_ticket(tx, t.id)
+            grid_index::add_ticket(tx, t.id)?;
+            if resident.is_some() {
+                grid_index::add_private(tx, t.id)?;
+            }
+            Ok(())
         })?;
         batch.extend(index_batch);
         self.repo.commit(batch)?;
@@ -507,18 +520,38 @@ impl<S: Store> Device<S> {
         Ok(items)
     }
 
-    /// Every document this device should hold: its grids' indexes and the
-    /// documents they list (the catalog is the sync session's to add).
+    /// Every document this device should hold: its grids' indexes, the
+    /// documents they list, and the private documents it may read
+    /// ([`Device::wants_private`]); the catalog is the sync session's to add.
     pub fn known_documents(&self) -> Result<BTreeSet<DocumentId>, DeviceError> {
         let mut out = BTreeSet::new();
         for grid in &self.identity.grids {
             let index_id = grid.index_document_id();
             out.insert(index_id);
             if let Some(doc) = self.repo.load(&index_id)? {
-                out.extend(grid_index::read(&doc).map_err(RepoError::from)?.documents());
+                let index = grid_index::read(&doc).map_err(RepoError::from)?;
+                out.extend(index.documents());
+                for (ticket, private) in &index.private {
+                    let reporter = self.repo.store().summary(&ticket.document_id())?;
+                    if self.wants_private(reporter.as_ref().map(|s| s.created_by.as_str())) {
+                        out.insert(*private);
+                    }
+                }
             }
         }
         Ok(out)
+    }
+
+    /// Whether this device asks for the private document of a ticket of its
+    /// grids reported by `reporter` (`None`: not known yet): supervisors
+    /// and admins for every ticket, workers for those they reported, units
+    /// and reviewers never (the relay would not give it to them).
+    pub fn wants_private(&self, reporter: Option<&str>) -> bool {
+        match self.identity.role {
+            Role::Supervisor | Role::Admin => true,
+            Role::Worker => reporter == Some(self.identity.user.as_str()),
+            Role::Unit | Role::Reviewer => false,
+        }
     }
 }
 

@@ -11,7 +11,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Namespace for ids derived from names (grid indexes, visit logs).
+/// Namespace for ids derived from names (grid indexes, visit logs,
+/// tickets' private documents).
 const GRIDSYNC_NAMESPACE: Uuid = Uuid::from_bytes([
     0x6b, 0x1f, 0x3c, 0x52, 0x0d, 0x8e, 0x4a, 0x51, 0x9a, 0x2b, 0x77, 0x41, 0x2e, 0x90, 0xc3, 0x15,
 ]);
@@ -55,7 +56,8 @@ impl DocumentId {
     }
 
     /// Whether the id has the form [`Self::derived`] gives (a name-based
-    /// UUID, version 5): such ids belong to grid indexes and visit logs,
+    /// UUID, version 5): such ids belong to grid indexes, visit logs and
+    /// tickets' private documents,
     /// while tickets and the documents automerge-repo creates get random
     /// ones (version 4), so no ticket can occupy a derived id.
     pub fn is_name_derived(&self) -> bool {
@@ -173,6 +175,12 @@ impl TicketId {
 
     pub fn from_document_id(id: &DocumentId) -> Self {
         Self(Uuid::from_bytes(id.0))
+    }
+
+    /// The id of the ticket's private document (the resident's contact),
+    /// derived from the ticket id so every device addresses it offline.
+    pub fn private_document_id(&self) -> DocumentId {
+        DocumentId::derived(&format!("gridsync:ticket-private:{}", self.0))
     }
 }
 

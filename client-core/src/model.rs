@@ -2,8 +2,8 @@
 //!
 //! - [`schema`]: the one place that knows the Automerge layout.
 //! - [`lifecycle`]: the lifecycle table and the fold of a ticket's events.
-//! - [`ticket`], [`visit`], [`grid_index`], [`catalog`]: the document types
-//!   (the catalog is written by the relay only).
+//! - [`ticket`], [`ticket_private`], [`visit`], [`grid_index`], [`catalog`]: the
+//!   document types (the catalog is written by the relay only).
 
 pub mod catalog;
 pub mod grid_index;
@@ -12,6 +12,7 @@ pub mod limits;
 pub mod schema;
 pub mod summary;
 pub mod ticket;
+pub mod ticket_private;
 pub mod visit;
 
 /// Defines `ALL`, `as_str`, `Display` and `FromStr` for a closed set of

@@ -15,6 +15,7 @@ use crate::ids::{DocumentId, TicketId};
 use crate::model::schema::{self, DocType, SchemaError};
 use crate::model::summary::TicketSummary;
 use crate::model::ticket::{self, Ticket};
+use crate::model::ticket_private;
 use crate::store::{Batch, Store, StoreError, StoredDoc};
 
 /// Compact a document once it has this many change chunks.
@@ -199,17 +200,36 @@ impl<S: Store> Repo<S> {
         Ok(batch)
     }
 
+    /// The batch that replaces whatever is stored of `doc_id` by `doc`
+    /// whole: a snapshot (dropping every chunk), its heads and, for a
+    /// ticket, its summary.
+    pub fn replacement(&self, doc_id: &DocumentId, doc: &Automerge) -> Batch {
+        let mut batch = Batch::new();
+        batch.compact(*doc_id, doc.save());
+        batch.put_heads(*doc_id, &doc.get_heads());
+        if let Some(summary) = summary_of(doc_id, doc) {
+            batch.put_summary(summary);
+        }
+        batch
+    }
+
     pub fn commit(&self, batch: Batch) -> Result<(), RepoError> {
         self.store.write(batch)?;
         Ok(())
     }
 
-    /// Reads a ticket; `None` if this device has never seen it.
+    /// Reads a ticket; `None` if this device has never seen it. The
+    /// resident's contact comes from the ticket's private document when
+    /// this store holds it (only devices that may read it do).
     pub fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, RepoError> {
         let Some(doc) = self.load(&id.document_id())? else {
             return Ok(None);
         };
-        Ok(Some(ticket::read(&doc, id)?))
+        let mut t = ticket::read(&doc, id)?;
+        if let Some(private) = self.load(&id.private_document_id())? {
+            t.fill_contact(&ticket_private::read(&private)?);
+        }
+        Ok(Some(t))
     }
 }
 

@@ -102,6 +102,11 @@ pub(crate) enum Op {
         doc: DocumentId,
         token: u64,
     },
+    /// Forgets every persisted sync state of a document (its history was
+    /// replaced: the states name heads it no longer has).
+    DropSyncStates {
+        doc: DocumentId,
+    },
     /// A row of a table the application owns (bytes → bytes).
     PutRecord {
         table: &'static str,
@@ -208,6 +213,14 @@ impl Batch {
     /// Drops the batch's sync states (see [`Batch::holds_data`]).
     pub fn drop_sync_states(&mut self) -> &mut Self {
         self.ops.retain(|op| !matches!(op, Op::PutSyncState { .. }));
+        self
+    }
+
+    /// Forgets every persisted sync state of `doc`, for whatever peer: for
+    /// a document whose history was replaced (the states name its old
+    /// heads).
+    pub fn drop_doc_sync_states(&mut self, doc: DocumentId) -> &mut Self {
+        self.ops.push(Op::DropSyncStates { doc });
         self
     }
 
@@ -353,6 +366,46 @@ pub trait Store: Send + Sync {
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, StoreError> {
+        (**self).load(doc)
+    }
+    fn chunk_count(&self, doc: &DocumentId) -> Result<usize, StoreError> {
+        (**self).chunk_count(doc)
+    }
+    fn write(&self, batch: Batch) -> Result<(), StoreError> {
+        (**self).write(batch)
+    }
+    fn documents(&self) -> Result<Vec<DocumentId>, StoreError> {
+        (**self).documents()
+    }
+    fn summary(&self, doc: &DocumentId) -> Result<Option<TicketSummary>, StoreError> {
+        (**self).summary(doc)
+    }
+    fn grid_summaries(
+        &self,
+        grid: &GridCode,
+        which: Listing,
+    ) -> Result<Vec<TicketSummary>, StoreError> {
+        (**self).grid_summaries(grid, which)
+    }
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).meta(key)
+    }
+    fn sync_state(&self, doc: &DocumentId, peer: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).sync_state(doc, peer)
+    }
+    fn outbox(&self) -> Result<Vec<(DocumentId, u64)>, StoreError> {
+        (**self).outbox()
+    }
+    fn heads(&self, doc: &DocumentId) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError> {
+        (**self).heads(doc)
+    }
+    fn recover(&self) -> Result<(), StoreError> {
+        (**self).recover()
+    }
+}
+
+impl<S: Store + ?Sized> Store for &S {
     fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, StoreError> {
         (**self).load(doc)
     }

@@ -168,6 +168,10 @@ pub struct Hub<S> {
     /// Heads batches sent and not yet answered, oldest first.
     batches_sent: std::collections::VecDeque<Vec<DocumentId>>,
     limits: HubLimits,
+    /// Documents being downloaded afresh ([`Hub::want_afresh`]): the
+    /// stored copy is neither used nor merged, and the first changes that
+    /// arrive replace it whole.
+    replacing: HashSet<DocumentId>,
 }
 
 impl<S: Store> Hub<S> {
@@ -192,6 +196,7 @@ impl<S: Store> Hub<S> {
             other_writers: false,
             batches_sent: std::collections::VecDeque::new(),
             limits: HubLimits::default(),
+            replacing: HashSet::new(),
         }
     }
 
@@ -299,7 +304,7 @@ impl<S: Store> Hub<S> {
         }
         let have = self.ensure_loaded(doc)?;
         self.subscribe(doc, peer);
-        if !have {
+        if !have && !self.replacing.contains(doc) {
             self.docs.insert(
                 *doc,
                 Loaded {
@@ -312,6 +317,40 @@ impl<S: Store> Hub<S> {
         }
         self.send_sync(doc, peer, !have, fx)?;
         Ok(())
+    }
+
+    /// Downloads `doc` from `peer` afresh, as if this hub had never held
+    /// it: for a stored copy whose history the relay retired (it rewrote
+    /// the document). The stored copy stays until the first changes
+    /// arrive, which then replace it whole (snapshot, heads, summary) in
+    /// one batch; its persisted sync states go now (they name its heads).
+    pub fn want_afresh(
+        &mut self,
+        doc: &DocumentId,
+        peer: &PeerId,
+        fx: &mut Effects,
+    ) -> Result<(), SyncError> {
+        if !self.peers.contains_key(peer) {
+            return Ok(());
+        }
+        self.replacing.insert(*doc);
+        self.docs.insert(
+            *doc,
+            Loaded {
+                doc: Automerge::new().with_actor(self.repo.actor().clone()),
+                states: HashMap::new(),
+                last_used: self.tick,
+                bytes: 0,
+            },
+        );
+        fx.batch.drop_doc_sync_states(*doc);
+        self.subscribe(doc, peer);
+        self.send_sync(doc, peer, true, fx)
+    }
+
+    /// Whether `doc` is being downloaded afresh and has not arrived yet.
+    pub fn is_replacing(&self, doc: &DocumentId) -> bool {
+        self.replacing.contains(doc)
     }
 
     /// Whether `peer` may read the stored `doc`: asks the policy with the
@@ -351,7 +390,9 @@ impl<S: Store> Hub<S> {
     /// Tells every subscribed peer about local changes to `doc` made
     /// outside the hub (already committed by the caller).
     pub fn local_change(&mut self, doc: &DocumentId, fx: &mut Effects) -> Result<(), SyncError> {
-        if let Some(d) = self.docs.get_mut(doc) {
+        if let Some(d) = self.docs.get_mut(doc)
+            && !self.replacing.contains(doc)
+        {
             // Reload: the change was written through another repo handle.
             if let Some(fresh) = self.repo.load(doc)? {
                 d.doc = fresh;
@@ -532,7 +573,7 @@ impl<S: Store> Hub<S> {
         if !self.may_subscribe(&doc_id, from, fx) {
             return Ok(());
         }
-        if !have {
+        if !have && !self.replacing.contains(&doc_id) {
             let doc = self.repo.load_or_new(&doc_id)?;
             self.docs.insert(
                 doc_id,
@@ -646,7 +687,11 @@ impl<S: Store> Hub<S> {
                 .put_sync_state(doc_id, storage.as_str(), d.states[from].encode());
         }
         if changed {
-            let batch = self.repo.changes_since(&doc_id, &d.doc, &before)?;
+            let batch = if self.replacing.remove(&doc_id) {
+                self.repo.replacement(&doc_id, &d.doc)
+            } else {
+                self.repo.changes_since(&doc_id, &d.doc, &before)?
+            };
             fx.batch.extend(batch);
             let changes = d.doc.get_changes(&before).len();
             fx.events.push(HubEvent::Changed {
@@ -810,6 +855,19 @@ impl<S: Store> Hub<S> {
 
     /// Loads `doc` into memory if stored; false if we have no copy.
     fn ensure_loaded(&mut self, doc: &DocumentId) -> Result<bool, SyncError> {
+        if self.replacing.contains(doc) {
+            // The stored copy is retired: never load or merge it.
+            let actor = self.repo.actor().clone();
+            let tick = self.tick;
+            let d = self.docs.entry(*doc).or_insert_with(|| Loaded {
+                doc: Automerge::new().with_actor(actor),
+                states: HashMap::new(),
+                last_used: tick,
+                bytes: 0,
+            });
+            d.last_used = tick;
+            return Ok(!d.doc.get_heads().is_empty());
+        }
         if let Some(d) = self.docs.get_mut(doc) {
             d.last_used = self.tick;
             if self.other_writers
@@ -854,6 +912,9 @@ impl<S: Store> Hub<S> {
     ) -> Result<sync::State, SyncError> {
         if let Some(s) = self.docs.get_mut(doc).and_then(|d| d.states.remove(peer)) {
             return Ok(s);
+        }
+        if self.replacing.contains(doc) {
+            return Ok(sync::State::new());
         }
         if let Some(storage) = storage
             && let Some(bytes) = self

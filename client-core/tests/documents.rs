@@ -8,6 +8,7 @@ use client_core::ids::{GridCode, TicketId};
 use client_core::model::lifecycle::{Role, Status};
 use client_core::model::schema::SchemaError;
 use client_core::model::ticket::{self, Kind, Location, NewTicket, Resident, Source, Urgency};
+use client_core::model::ticket_private;
 use client_core::repo::RepoError;
 use client_core::store::{Batch, MemoryStore, Store};
 
@@ -40,7 +41,19 @@ fn a_ticket_reads_back_what_was_written() {
     let mut doc = Automerge::new();
     doc.transact(|tx| ticket::create(tx, &t, "wang", Role::Worker, 42))
         .unwrap();
-    let read = ticket::read(&doc, t.id).unwrap();
+    // The contact goes to the ticket's private document.
+    let mut private = Automerge::new();
+    let resident = t.resident.clone().unwrap();
+    private
+        .transact(|tx| ticket_private::create(tx, t.id, &t.grid, "wang", &resident))
+        .unwrap();
+    let mut read = ticket::read(&doc, t.id).unwrap();
+    assert_eq!(
+        read.resident,
+        Resident::default(),
+        "no contact in the ticket"
+    );
+    read.fill_contact(&ticket_private::read(&private).unwrap());
     assert_eq!(read.title, t.title);
     assert_eq!(read.description, t.description);
     assert_eq!(read.location, t.location);

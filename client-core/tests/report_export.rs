@@ -77,6 +77,7 @@ use client_core::model::lifecycle::{self, Action, CloseReason, Event, Rating, Ro
 use client_core::model::ticket::{
     self, Kind, Location, NewTicket, Resident, Source, Ticket, Urgency,
 };
+use client_core::model::ticket_private;
 use client_core::model::visit::{self, Outcome, Visit, VisitLogKey, VisitType};
 use client_core::report::{
     Calendar, ExportStats, Exporter, Filter, Format, GridDirectory, GridInfo, Lang, Period,
@@ -215,7 +216,18 @@ impl Story {
             ticket::append_event(&mut tx, ev).unwrap();
         }
         tx.commit();
-        ticket::read(&doc, self.new.id).unwrap()
+        let mut t = ticket::read(&doc, self.new.id).unwrap();
+        // The contact is in the ticket's private document.
+        if let Some(resident) = &self.new.resident {
+            let mut private = Automerge::new();
+            private
+                .transact(|tx| {
+                    ticket_private::create(tx, self.new.id, &self.new.grid, "w1", resident)
+                })
+                .unwrap();
+            t.fill_contact(&ticket_private::read(&private).unwrap());
+        }
+        t
     }
 }
 

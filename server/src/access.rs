@@ -17,15 +17,25 @@
 //! | admin | everything | everything |
 //! | every role | the category catalog | never (the relay writes it) |
 //!
+//! A ticket's **private document** (`ticket_private`, the resident's
+//! contact) is read only by admins, supervisors whose scope covers its
+//! grid, and the reporter it names (`created_by`); units, reviewers and
+//! other workers never receive it. The same three write it, and only its
+//! contact fields (put again, never deleted); a new one names the ticket's
+//! reporter as the relay knows it, or its sender for a ticket the relay
+//! does not hold yet. No new change may write a resident's contact into a
+//! ticket, and only the relay writes a grid index's `rewritten:` entries.
+//!
 //! A document without a `grid` (for example one a JS client made) is
 //! admins' only. A document a peer may not see is answered
 //! `doc-unavailable`, exactly as if it did not exist.
 //!
 //! Every write, whatever the role, is also checked for what it claims:
 //! - no document moves to another grid, a grid index or visit log sits at
-//!   the id derived from its grid (and worker and date), and nothing else
-//!   sits at a name-derived (UUIDv5) id, so nobody can squat another
-//!   grid's index or another worker's visit log;
+//!   the id derived from its grid (and worker and date), a private
+//!   document at the id derived from its ticket, and nothing else sits at
+//!   a name-derived (UUIDv5) id, so nobody can squat another grid's index,
+//!   another worker's visit log or another ticket's private document;
 //! - the **category catalog** ([`Catalog::document_id`]) is the relay's
 //!   own: every role reads it, no client changes it (an admin included:
 //!   `gridsync-server category import` is the way), and no client stores
@@ -61,8 +71,9 @@ use client_core::model::catalog::Catalog;
 use client_core::model::lifecycle::{Event, Role};
 use client_core::model::schema::{self, DocType};
 use client_core::model::summary::TicketSummary;
-use client_core::model::{ticket, visit};
+use client_core::model::{grid_index, ticket, ticket_private, visit};
 use client_core::protocol::PeerId;
+use client_core::store::StoreError;
 use client_core::sync::{Access, Refusal};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -163,11 +174,68 @@ pub enum WriteRefusal {
     },
     #[error("the ticket's `created_by` cannot be rewritten (from `{from}` to `{to}`)")]
     CreatorRewritten { from: String, to: String },
+    #[error("{id} is not the private document of ticket {ticket} (that is {expected})")]
+    NotThePrivateDocument {
+        id: DocumentId,
+        ticket: String,
+        expected: DocumentId,
+    },
+    /// `private` is where the contact belongs (kept out of the message,
+    /// which must fit an `error` frame whole).
+    #[error(
+        "a ticket cannot hold a resident's contact (`{key}`): it belongs in the ticket's \
+         private document, which only the grid's supervisors, the reporter and admins read; \
+         update gridsync"
+    )]
+    ContactInTicket {
+        key: &'static str,
+        private: DocumentId,
+    },
+    #[error(
+        "only the reporter (`{reporter}`), the grid's supervisors and admins write the private \
+         document of ticket {ticket}; `{user}` is neither"
+    )]
+    PrivateNotYours {
+        ticket: String,
+        reporter: String,
+        user: String,
+    },
+    #[error(
+        "a ticket's private document holds only the resident's contact, which may be put again \
+         but not deleted; `{key}` cannot be {how}"
+    )]
+    PrivateContent { key: String, how: &'static str },
+    #[error(
+        "the private document of ticket {ticket} must name its reporter `{reporter}` in grid \
+         {grid}, not `{claimed}`"
+    )]
+    PrivateMisplaced {
+        ticket: TicketId,
+        reporter: String,
+        grid: String,
+        claimed: String,
+    },
+    #[error("`{key}` entries of a grid index are written by the relay only")]
+    RelayOnlyKey { key: String },
+    #[error(
+        "the relay could not read ticket {ticket} to check this change against it; try again \
+         later"
+    )]
+    StoreUnreadable { ticket: TicketId },
+    /// `change` is the first retired change found (for the log; the
+    /// message must fit an `error` frame whole).
+    #[error(
+        "this copy holds the retired history of a document the relay rewrote to take \
+         residents' personal data out: drop it and download the document again"
+    )]
+    RetiredHistory { id: DocumentId, change: String },
 }
 
 /// Name of the table of registered actor ids (actor bytes → user name).
 pub const ACTORS_TABLE: &str = "actors";
 const ACTORS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(ACTORS_TABLE);
+const REWRITTEN: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new(crate::migrate::REWRITTEN_TABLE);
 
 /// The policy's state, shared by the hub (through [`Access`]) and the
 /// relay's round loop (which binds peers and commits actor ids). Both run
@@ -177,6 +245,20 @@ pub(crate) struct Policy {
     inner: Arc<Mutex<State>>,
     /// True while the relay serves openly (shared with the HTTP gate).
     open: Arc<AtomicBool>,
+    /// Stored ticket summaries, for a new private document's reporter.
+    summaries: Option<Summaries>,
+}
+
+/// Reads a stored ticket's summary (the relay's store).
+type SummaryFn = dyn Fn(&DocumentId) -> Result<Option<TicketSummary>, StoreError> + Send + Sync;
+
+#[derive(Clone)]
+struct Summaries(Arc<SummaryFn>);
+
+impl std::fmt::Debug for Summaries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Summaries")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -185,12 +267,18 @@ struct State {
     peers: HashMap<PeerId, Arc<Principal>>,
     /// Actor ids committed to the store, and their users.
     actors: HashMap<ActorId, String>,
+    /// Documents the relay rewrote (`migrate personal-data`), with the
+    /// root change of their new history.
+    rewritten: HashMap<DocumentId, automerge::ChangeHash>,
     /// Actor ids first seen this round: committed with the round's batch,
     /// forgotten if that commit fails.
     pending: HashMap<ActorId, String>,
     /// The grid of each document checked this round, for the audit (a
     /// refused new document is gone from memory by then).
     grids: HashMap<DocumentId, GridCode>,
+    /// Reporter and grid of each ticket accepted this round and not yet
+    /// committed (its private document may arrive in the same round).
+    tickets: HashMap<TicketId, (String, Option<GridCode>)>,
 }
 
 /// What the policy needs to know of a document.
@@ -271,13 +359,60 @@ impl Policy {
             Err(redb::TableError::TableDoesNotExist(_)) => {}
             Err(e) => return Err(e.into()),
         }
+        let mut rewritten = Vec::new();
+        match tx.open_table(REWRITTEN) {
+            Ok(t) => {
+                for entry in t.iter()? {
+                    let (k, v) = entry?;
+                    rewritten.push((k.value().to_vec(), v.value().to_vec()));
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
         Ok(Self {
             inner: Arc::new(Mutex::new(State {
                 actors,
+                rewritten: crate::migrate::decode_rewritten(rewritten),
                 ..State::default()
             })),
             open,
+            summaries: None,
         })
+    }
+
+    /// Reads stored tickets' summaries with `summary` (the relay's store),
+    /// to check a new private document against its ticket's reporter.
+    pub(crate) fn with_summaries(
+        mut self,
+        summary: impl Fn(&DocumentId) -> Result<Option<TicketSummary>, StoreError>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.summaries = Some(Summaries(Arc::new(summary)));
+        self
+    }
+
+    /// The reporter and grid of a ticket, as accepted this round or stored;
+    /// `None` if the relay does not hold it.
+    fn reporter(
+        &self,
+        ticket: TicketId,
+    ) -> Result<Option<(String, Option<GridCode>)>, WriteRefusal> {
+        if let Some(known) = self.state().tickets.get(&ticket) {
+            return Ok(Some(known.clone()));
+        }
+        let Some(summaries) = &self.summaries else {
+            return Ok(None);
+        };
+        match (summaries.0)(&ticket.document_id()) {
+            Ok(summary) => Ok(summary.map(|s| (s.created_by, Some(s.grid)))),
+            Err(e) => {
+                tracing::warn!(%ticket, error = %e, "could not read a ticket's summary for a private document");
+                Err(WriteRefusal::StoreUnreadable { ticket })
+            }
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -348,6 +483,7 @@ impl Policy {
             state.actors.extend(pending);
         }
         state.grids.clear();
+        state.tickets.clear();
     }
 
     fn note_grid(&self, doc: &DocumentId, grid: Option<&GridCode>) {
@@ -369,6 +505,13 @@ fn may_read(p: &Principal, id: &DocumentId, doc: &Automerge, placed: &Placed) ->
     let Some(grid) = &placed.grid else {
         return false;
     };
+    if placed.kind == Some(DocType::TicketPrivate) {
+        return match p.role {
+            Role::Unit | Role::Reviewer => false,
+            _ if p.role == Role::Supervisor && p.grids.contains(grid) => true,
+            _ => schema::read_str(doc, &ROOT, "created_by").as_deref() == Some(p.user.as_str()),
+        };
+    }
     match placed.kind {
         Some(DocType::Ticket) => may_read_ticket(p, grid, || dispatched_to(id, doc)),
         // A grid index lists ids only: units read their scope's, to find
@@ -427,7 +570,11 @@ fn may_write(
     if p.role == Role::Reviewer {
         return Err(WriteRefusal::Reviewer);
     }
-    if id.is_name_derived() && !matches!(placed.kind, Some(DocType::GridIndex | DocType::VisitLog))
+    if id.is_name_derived()
+        && !matches!(
+            placed.kind,
+            Some(DocType::GridIndex | DocType::VisitLog | DocType::TicketPrivate)
+        )
     {
         return Err(WriteRefusal::SquattedId {
             id: *id,
@@ -489,6 +636,31 @@ fn may_write(
                 });
             }
         }
+        Some(DocType::TicketPrivate) => {
+            let ticket = schema::read_str(after, &ROOT, "ticket").unwrap_or_default();
+            let expected = ticket
+                .parse::<TicketId>()
+                .ok()
+                .map(|t| t.private_document_id());
+            if expected != Some(*id) {
+                return Err(WriteRefusal::NotThePrivateDocument {
+                    id: *id,
+                    expected: expected.unwrap_or(*id),
+                    ticket,
+                });
+            }
+            let reporter = before
+                .and_then(|(b, _)| schema::read_str(b, &ROOT, "created_by"))
+                .or_else(|| schema::read_str(after, &ROOT, "created_by"))
+                .unwrap_or_default();
+            if p.role == Role::Worker && reporter != p.user {
+                return Err(WriteRefusal::PrivateNotYours {
+                    ticket,
+                    reporter,
+                    user: p.user.clone(),
+                });
+            }
+        }
         _ => {}
     }
     match p.role {
@@ -517,18 +689,181 @@ fn may_write(
     }
 }
 
-/// Checks that the new changes only add to what was recorded (events,
-/// comments and visits are append-only and immutable, and a ticket keeps
-/// its creator), and that what they add was recorded by `p`.
-fn check_records(
-    p: &Principal,
-    id: &DocumentId,
-    before: Option<&Automerge>,
+/// The first root key `changes` put (or make an object at, or edit an
+/// object under) that `reserved` picks, if any. Deleting such a key is not
+/// writing it. One pass over the new changes' operations.
+fn writes_root_key(
     after: &Automerge,
-    placed: &Placed,
-) -> Result<(), WriteRefusal> {
-    match placed.kind {
-        Some(DocType::Ticket) => {
+    changes: &[Change],
+    reserved: impl Fn(&str) -> bool,
+    objects_of: &[&str],
+) -> Option<String> {
+    use automerge::ReadDoc as _;
+    use automerge::legacy::{Key, ObjectId, OpType};
+    // Objects (a JS text) held at the picked keys: editing them writes the key.
+    let held: HashSet<String> = objects_of
+        .iter()
+        .flat_map(|key| after.get_all(ROOT, *key).unwrap_or_default())
+        .filter(|(value, _)| value.is_object())
+        .map(|(_, obj)| obj.to_string())
+        .collect();
+    for change in changes {
+        for op in change.decode().operations {
+            match (&op.obj, &op.key) {
+                (ObjectId::Root, Key::Map(key))
+                    if !matches!(op.action, OpType::Delete) && reserved(key) =>
+                {
+                    return Some(key.to_string());
+                }
+                (ObjectId::Id(obj), _) if !held.is_empty() => {
+                    let obj = format!("{}@{}", obj.0, obj.1);
+                    if held.contains(&obj) {
+                        let key = objects_of
+                            .iter()
+                            .find(|k| {
+                                after
+                                    .get_all(ROOT, **k)
+                                    .unwrap_or_default()
+                                    .iter()
+                                    .any(|(_, id)| id.to_string() == obj)
+                            })
+                            .copied()
+                            .unwrap_or_default();
+                        return Some(key.to_owned());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+impl Policy {
+    /// Checks that the new changes only add to what was recorded (events,
+    /// comments and visits are append-only and immutable, and a ticket
+    /// keeps its creator), that what they add was recorded by `p`, and
+    /// that personal data stays in private documents.
+    fn check_records(
+        &self,
+        p: &Principal,
+        id: &DocumentId,
+        before: Option<&Automerge>,
+        after: &Automerge,
+        changes: &[Change],
+        placed: &Placed,
+    ) -> Result<(), WriteRefusal> {
+        let was_ticket =
+            before.is_some_and(|b| matches!(schema::doc_type(b), Ok(Some(DocType::Ticket))));
+        if placed.kind == Some(DocType::Ticket) || was_ticket {
+            let contact = ticket_private::CONTACT_KEYS;
+            if let Some(key) = writes_root_key(after, changes, |k| contact.contains(&k), &contact) {
+                let key = contact
+                    .into_iter()
+                    .find(|c| *c == key)
+                    .unwrap_or(contact[0]);
+                return Err(WriteRefusal::ContactInTicket {
+                    key,
+                    private: TicketId::from_document_id(id).private_document_id(),
+                });
+            }
+        }
+        match placed.kind {
+            Some(DocType::Ticket) => self.check_ticket(p, id, before, after),
+            Some(DocType::TicketPrivate) => self.check_private(p, before, after),
+            Some(DocType::GridIndex) => {
+                let prefix = grid_index::REWRITTEN_PREFIX;
+                match writes_root_key(after, changes, |k| k.starts_with(prefix), &[]) {
+                    Some(key) => Err(WriteRefusal::RelayOnlyKey { key }),
+                    None => Ok(()),
+                }
+            }
+            Some(DocType::VisitLog) => check_visits(p, before, after),
+            // Refused before this check: no client writes a catalog.
+            Some(DocType::Catalog) | None => Ok(()),
+        }
+    }
+
+    /// A private document keeps its ticket, grid and reporter, holds only
+    /// the contact fields, and never loses one; a new one names the
+    /// ticket's reporter (or its sender, for a ticket the relay lacks).
+    fn check_private(
+        &self,
+        p: &Principal,
+        before: Option<&Automerge>,
+        after: &Automerge,
+    ) -> Result<(), WriteRefusal> {
+        use automerge::ReadDoc as _;
+        if let Some(key) = after
+            .keys(ROOT)
+            .find(|k| !ticket_private::KEYS.contains(&k.as_str()))
+        {
+            return Err(WriteRefusal::PrivateContent { key, how: "added" });
+        }
+        let Ok(now) = ticket_private::read(after) else {
+            return Ok(());
+        };
+        if let Some(before) = before {
+            let Ok(old) = ticket_private::read(before) else {
+                return Ok(());
+            };
+            let fixed = [
+                ("ticket", old.ticket != now.ticket),
+                ("grid", old.grid != now.grid),
+                ("created_by", old.created_by != now.created_by),
+            ];
+            if let Some((key, _)) = fixed.into_iter().find(|(_, changed)| *changed) {
+                return Err(WriteRefusal::PrivateContent {
+                    key: key.into(),
+                    how: "changed",
+                });
+            }
+            let lost = [
+                (
+                    "resident_name",
+                    old.resident.name.is_some() && now.resident.name.is_none(),
+                ),
+                (
+                    "resident_phone",
+                    old.resident.phone.is_some() && now.resident.phone.is_none(),
+                ),
+            ];
+            if let Some((key, _)) = lost.into_iter().find(|(_, lost)| *lost) {
+                return Err(WriteRefusal::PrivateContent {
+                    key: key.into(),
+                    how: "deleted",
+                });
+            }
+            return Ok(());
+        }
+        let Some(ticket) = now.ticket else {
+            return Ok(()); // `may_write` refused it already
+        };
+        let misplaced = |reporter: String, grid: String| WriteRefusal::PrivateMisplaced {
+            ticket,
+            reporter,
+            grid,
+            claimed: now.created_by.clone(),
+        };
+        let (reporter, grid) = match self.reporter(ticket)? {
+            Some((reporter, grid)) => (reporter, grid.or_else(|| now.grid.clone())),
+            None => (p.user.clone(), now.grid.clone()),
+        };
+        if now.created_by != reporter || grid != now.grid {
+            let grid = grid.map(|g| g.to_string()).unwrap_or_default();
+            return Err(misplaced(reporter, grid));
+        }
+        Ok(())
+    }
+
+    fn check_ticket(
+        &self,
+        p: &Principal,
+        id: &DocumentId,
+        before: Option<&Automerge>,
+        after: &Automerge,
+    ) -> Result<(), WriteRefusal> {
+        {
             let tid = TicketId::from_document_id(id);
             let Ok(now) = ticket::read(after, tid) else {
                 return Ok(()); // a newer schema: the fold will not read it either
@@ -587,30 +922,40 @@ fn check_records(
                     });
                 }
             }
+            self.state()
+                .tickets
+                .insert(tid, (now.created_by.clone(), now.grid.clone()));
             Ok(())
         }
-        Some(DocType::VisitLog) => {
-            let Ok((now, _)) = visit::read(after) else {
-                return Ok(());
-            };
-            let old = before
-                .and_then(|b| visit::read(b).ok())
-                .map(|(v, _)| v)
-                .unwrap_or_default();
-            let known = append_only("visit", &old, &now, |v| v.id)?;
-            for v in now.iter().filter(|v| !known.contains(&v.id)) {
-                if v.worker != p.user {
-                    return Err(WriteRefusal::ForgedEntry {
-                        what: "visit",
-                        field: "worker",
-                        named: v.worker.clone(),
-                        user: p.user.clone(),
-                    });
-                }
+    }
+}
+
+/// Visits are append-only, and a new one names its sender.
+fn check_visits(
+    p: &Principal,
+    before: Option<&Automerge>,
+    after: &Automerge,
+) -> Result<(), WriteRefusal> {
+    {
+        let Ok((now, _)) = visit::read(after) else {
+            return Ok(());
+        };
+        let old = before
+            .and_then(|b| visit::read(b).ok())
+            .map(|(v, _)| v)
+            .unwrap_or_default();
+        let known = append_only("visit", &old, &now, |v| v.id)?;
+        for v in now.iter().filter(|v| !known.contains(&v.id)) {
+            if v.worker != p.user {
+                return Err(WriteRefusal::ForgedEntry {
+                    what: "visit",
+                    field: "worker",
+                    named: v.worker.clone(),
+                    user: p.user.clone(),
+                });
             }
-            Ok(())
         }
-        _ => Ok(()),
+        Ok(())
     }
 }
 
@@ -664,7 +1009,8 @@ impl Access for Policy {
     }
 
     fn checks_writes(&self) -> bool {
-        !self.is_open()
+        // Even an open relay keeps retired history out of rewritten documents.
+        !self.is_open() || !self.state().rewritten.is_empty()
     }
 
     fn check_write(
@@ -689,6 +1035,19 @@ impl Policy {
         after: &Automerge,
         changes: &[Change],
     ) -> Result<(), WriteRefusal> {
+        let root = self.state().rewritten.get(id).copied();
+        if let Some(root) = root {
+            // Every retired change descends from an old root (no deps).
+            if let Some(retired) = changes
+                .iter()
+                .find(|c| c.deps().is_empty() && c.hash() != root)
+            {
+                return Err(WriteRefusal::RetiredHistory {
+                    id: *id,
+                    change: retired.hash().to_string(),
+                });
+            }
+        }
         if self.is_open() {
             return Ok(());
         }
@@ -745,7 +1104,7 @@ impl Policy {
                 }
             }
         }
-        check_records(&p, id, before, after, &placed)?;
+        self.check_records(&p, id, before, after, changes, &placed)?;
         let mut state = self.state();
         for actor in fresh {
             state.pending.insert(actor, p.user.clone());

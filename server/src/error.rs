@@ -28,6 +28,8 @@ pub enum ServerError {
     Actors(redb::Error),
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    #[error("could not take residents' contacts out of tickets at start: {0}")]
+    Migrate(#[from] crate::migrate::MigrateError),
 }
 
 impl From<crate::registry::RegistryError> for ServerError {

@@ -23,7 +23,7 @@ use automerge::Automerge;
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use client_core::ids::{DocumentId, GridCode, TicketId};
 use client_core::model::schema::{self, DocType};
-use client_core::model::{grid_index, ticket, visit};
+use client_core::model::{grid_index, ticket, ticket_private, visit};
 use client_core::report::input::{self, CalendarFileError, LangArg, TableArg};
 use client_core::report::{
     ExportStats, Exporter, Filter, Format, GridDirectory, GridInfo, Lang, Period, ReportError,
@@ -311,6 +311,7 @@ pub fn write<S: Store, W: Write + Send>(
     sink: W,
     hooks: Hooks<'_>,
 ) -> Result<Written, ExportError> {
+    let personal = options.include_personal;
     let mut exporter = Exporter::new(format, options, sink)?;
     if let Some(progress) = hooks.progress {
         exporter = exporter.with_progress(PROGRESS_EVERY, progress);
@@ -342,7 +343,7 @@ pub fn write<S: Store, W: Write + Send>(
                         Ok(mut summaries) => {
                             summaries.sort_by_key(|s| (s.reported_at, s.id));
                             for s in summaries {
-                                if tx.send(Some(read_ticket(store, s.id))).is_err() {
+                                if tx.send(Some(read_ticket(store, s.id, personal))).is_err() {
                                     return; // the writer stopped
                                 }
                             }
@@ -422,15 +423,29 @@ pub fn write<S: Store, W: Write + Send>(
     })
 }
 
+/// A stored ticket; with `personal`, its resident's contact is taken from
+/// its private document (a ticket written before private documents may
+/// carry its own, which is read either way).
 fn read_ticket<S: Store>(
     store: &S,
     id: TicketId,
+    personal: bool,
 ) -> Result<Option<client_core::model::ticket::Ticket>, ExportError> {
     let Some(doc) = load(store, &id.document_id())? else {
         return Ok(None);
     };
     match ticket::read(&doc, id) {
-        Ok(t) => Ok(Some(t)),
+        Ok(mut t) => {
+            if personal && let Some(private) = load(store, &id.private_document_id())? {
+                match ticket_private::read(&private) {
+                    Ok(private) => t.fill_contact(&private),
+                    Err(e) => {
+                        tracing::warn!(ticket = %id, error = %e, "export: skipping an unreadable private document");
+                    }
+                }
+            }
+            Ok(Some(t))
+        }
         Err(e) => {
             tracing::warn!(ticket = %id, error = %e, "export: skipping an unreadable ticket");
             Ok(None)

@@ -85,7 +85,11 @@
 //!   one, where a registry re-check closes connections, or where reading
 //!   the store fails.) If the commit fails,
 //!   nothing from that round is sent, its documents are dropped from memory
-//!   and its peers are closed so they retry.
+//!   and its peers are closed so they retry. The hub thread is also the
+//!   only writer of the category catalog document: it writes it from the
+//!   registry ([`catalog`]) before the relay listens and again on every
+//!   registry change, outside a round's batch, and sends it on to the
+//!   devices subscribed.
 //! - **Storage faults**: a failed commit (a full disk) also puts the relay
 //!   in a read-only state, logged once: frames that would store anything
 //!   get an `error` frame saying why and a close (devices keep their
@@ -139,6 +143,7 @@ mod field_app;
 #[doc(hidden)]
 pub mod fuzzing;
 mod identity;
+pub mod migrate;
 pub mod password;
 pub mod registry;
 mod relay;
@@ -206,9 +211,23 @@ pub async fn run_over<S: Store + 'static>(
         );
     }
     let generation = registry.generation()?;
+    // Before anything is served: no ticket may still hold a contact.
+    if let Some(migrated) = migrate::personal_data_once(&documents)? {
+        info!(
+            tickets = migrated.tickets,
+            rewritten = migrated.rewritten.len(),
+            contacts_moved = migrated.contacts_moved,
+            "took residents' contacts out of tickets (migrate personal-data)"
+        );
+    }
     let open = Arc::new(AtomicBool::new(open));
     let guard = Guard {
-        policy: Policy::load(&db, open.clone()).map_err(ServerError::Actors)?,
+        policy: Policy::load(&db, open.clone())
+            .map_err(ServerError::Actors)?
+            .with_summaries({
+                let store = store.clone();
+                move |doc| store.summary(doc)
+            }),
         audit: AuditLog::open(&db)?,
         store: store.clone(),
         mode: config.auth,

@@ -42,6 +42,21 @@ enum Command {
     Export(Box<server::export::cli::ExportArgs>),
     /// The audit trail: changes, refusals and failed logins, filtered
     Audit(AuditArgs),
+    /// One-off data migrations (the relay also runs them when it starts)
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateCommand {
+    /// Take residents' names and phones out of tickets written before
+    /// private documents: each such ticket is rewritten without them (a new
+    /// history at the same id) and its contact moved to its private
+    /// document. Stop the relay first.
+    PersonalData {
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -250,6 +265,7 @@ fn main() -> ExitCode {
         Command::Category(c) => category(c),
         Command::Export(args) => return server::export::cli::run(&args),
         Command::Audit(a) => audit(a),
+        Command::Migrate(MigrateCommand::PersonalData { data }) => migrate_personal_data(data),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -561,6 +577,22 @@ fn audit(args: AuditArgs) -> anyhow::Result<()> {
                 .clone()
                 .or(r.addr.clone())
                 .unwrap_or_else(|| "-".into()),
+        )
+    })
+}
+
+fn migrate_personal_data(data: DataArgs) -> anyhow::Result<()> {
+    // The hub holds documents in memory: never rewrite them under a running relay.
+    let _lock = lock_data_dir(&data.data)?;
+    let store = server::admin::open_store(&data.data)?;
+    let migrated = server::migrate::personal_data(&store)?;
+    server::migrate::mark_migrated(&store)?;
+    data.print(&migrated, || {
+        format!(
+            "looked at {} tickets; rewrote {} without residents' contacts ({} moved to private documents)",
+            migrated.tickets,
+            migrated.rewritten.len(),
+            migrated.contacts_moved
         )
     })
 }

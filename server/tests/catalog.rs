@@ -1,7 +1,8 @@
 //! The category catalog through the real relay: every role receives it,
 //! no client changes it, an offline device checks codes once it has it, a
 //! dispatch takes the category's time limit, an import reaches connected
-//! devices, and a bad import changes nothing.
+//! devices, and a bad import changes nothing; and two supervisors'
+//! concurrent decisions of one extension request merge into a conflict.
 
 mod support;
 
@@ -213,4 +214,64 @@ fn a_catalog_import_with_a_bad_row_changes_nothing() {
         listed.get("1102").unwrap().time_limit,
         Some(TimeLimit::WorkingHours(4))
     );
+}
+
+/// Two supervisors decide one extension request on their own devices
+/// offline, one approving and one refusing; the relay stores both (neither
+/// is forged or rewrites history), and every device folds the merge to one
+/// decision and one conflict for a supervisor to resolve.
+#[tokio::test]
+async fn a_concurrent_approve_and_refuse_through_the_relay_is_one_conflict() {
+    use client_core::model::lifecycle::{ConflictReason, Status};
+
+    let city = City::start(config()).await;
+    let t1 = city.t1;
+    let mut wuye = city.join("wuye", &["G-01"]).await;
+    assert!(wuye.fetch(&t1.document_id()).await);
+    wuye.device
+        .act(t1, Action::Acknowledged, EventInput::default(), 10)
+        .unwrap();
+    let ask = EventInput {
+        note: Some("需要更换整段管道".into()),
+        due_at: Some(5_000_000),
+        ..EventInput::default()
+    };
+    let asked = wuye
+        .device
+        .act(t1, Action::ExtensionRequested, ask, 11)
+        .unwrap();
+    let request = asked.state.extension.unwrap().request;
+    wuye.try_push(&t1.document_id()).await.unwrap();
+
+    let mut chen = city.join("chen", &["G-01"]).await;
+    let mut zhou = city.join("zhou", &["G-01"]).await;
+    assert!(chen.fetch(&t1.document_id()).await);
+    assert!(zhou.fetch(&t1.document_id()).await);
+    chen.device
+        .act(t1, Action::ExtensionApproved, EventInput::default(), 12)
+        .unwrap();
+    zhou.device
+        .act(t1, Action::ExtensionRefused, EventInput::default(), 12)
+        .unwrap();
+    chen.try_push(&t1.document_id()).await.unwrap();
+    zhou.try_push(&t1.document_id()).await.unwrap();
+
+    let mut fresh = city.join("zhou", &["G-01"]).await;
+    assert!(fresh.fetch(&t1.document_id()).await);
+    let t = fresh.device.ticket(t1).unwrap();
+    assert_eq!(t.status(), Status::Acknowledged);
+    assert_eq!(t.state.conflicts.len(), 1, "{:?}", t.state.conflicts);
+    assert_eq!(
+        t.state.conflicts[0].reason,
+        ConflictReason::NoPendingExtension {
+            request: Some(request)
+        }
+    );
+    assert_eq!(
+        t.state.extensions_approved + t.state.extensions_refused,
+        1,
+        "one decision stands"
+    );
+    let extended = t.state.extensions_approved == 1;
+    assert_eq!(t.state.due_at == Some(5_000_000), extended);
 }

@@ -188,3 +188,89 @@ async fn share(relay: &Relay, tmp: &std::path::Path, token: Option<&str>) {
     assert_eq!(read["grid"], "GL-01");
     assert_eq!(read["events"][0]["to"], "reported");
 }
+
+/// A JS client that still holds a ticket's history from before the relay
+/// rewrote it (`migrate personal-data` took the resident's contact out)
+/// syncs it: the relay refuses the retired history with an `error` frame
+/// naming why and closes the connection; the JS client does not crash,
+/// nothing of the old history is stored, and a fresh JS client reads the
+/// rewritten ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_js_client_holding_a_rewritten_tickets_old_history_is_refused_not_crashed() {
+    use automerge::transaction::Transactable;
+    use automerge::{Automerge, ROOT};
+    use client_core::repo::Repo;
+    use client_core::store::Store;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("relay");
+    std::fs::create_dir_all(&data).unwrap();
+    let ticket = NewTicket {
+        id: TicketId::random(),
+        grid: GridCode::new("GL-01").unwrap(),
+        source: Source::Resident,
+        kind: Kind::Livelihood,
+        category: "0502".into(),
+        urgency: Urgency::Normal,
+        title: "楼上漏水".into(),
+        description: String::new(),
+        location: None,
+        resident: None,
+    };
+    // The ticket as an older GridSync wrote it: the contact on the ticket.
+    let mut old = Automerge::new();
+    old.transact(|tx| {
+        client_core::model::ticket::create(tx, &ticket, "wang", Role::Worker, 1)?;
+        tx.put(ROOT, "resident_name", "孙先生")?;
+        tx.put(ROOT, "resident_phone", "13600000000")
+    })
+    .unwrap();
+    let saved = tmp.path().join("old-copy.automerge");
+    std::fs::write(&saved, old.save()).unwrap();
+    {
+        let store = RedbStore::open(data.join("relay.redb")).unwrap();
+        let repo = Repo::new(&store, automerge::ActorId::random());
+        repo.apply(&ticket.id.document_id(), |doc| doc.merge(&mut old.clone()))
+            .unwrap();
+    }
+    admin(&data, &["migrate", "personal-data"]);
+    let relay = Relay::start(&data);
+    let url = ticket.id.document_id().url();
+
+    let held = tokio::task::spawn_blocking({
+        let args = [
+            "hold".to_owned(),
+            relay.url(),
+            url.clone(),
+            saved.display().to_string(),
+        ];
+        move || node(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    assert_eq!(held["closed"], true, "{held}");
+    let error = held["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("the retired history of a document the relay rewrote")
+            && error.ends_with("download the document again"),
+        "{held}"
+    );
+
+    let read = tokio::task::spawn_blocking({
+        let args = ["read".to_owned(), relay.url(), url];
+        move || node(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    assert_eq!(read["title"], "楼上漏水");
+    assert_eq!(read["resident_name"], serde_json::Value::Null, "{read}");
+    drop(relay);
+    let store = RedbStore::open(data.join("relay.redb")).unwrap();
+    let stored = store.load(&ticket.id.document_id()).unwrap().unwrap();
+    let stored = Automerge::load(&stored.concat()).unwrap();
+    assert_eq!(
+        stored.get_changes(&[]).len(),
+        1,
+        "only the rewritten history"
+    );
+}

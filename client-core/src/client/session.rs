@@ -71,10 +71,15 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::error::{ClientError, ProtocolError};
 use super::{Progress, SyncReport};
+use automerge::{Automerge, ChangeHash, ROOT};
+
 use crate::device::Device;
-use crate::ids::DocumentId;
+use crate::ids::EventId;
+use crate::ids::{DocumentId, GridCode, TicketId};
 use crate::model::catalog::Catalog;
-use crate::model::grid_index;
+use crate::model::lifecycle::{Event, Role};
+use crate::model::ticket::{self, Comment, Photo};
+use crate::model::{grid_index, schema};
 use crate::protocol::{self, Message, PeerId, PeerMetadata, StorageId};
 use crate::store::{Batch, Store, StoreError, meta};
 use crate::sync::{self, Effects, Hub, HubEvent};
@@ -199,6 +204,9 @@ impl<S: Store + Clone> Handshake<S> {
             received: HashSet::new(),
             queue: VecDeque::new(),
             in_flight: HashSet::new(),
+            held: VecDeque::new(),
+            rewritten: HashMap::new(),
+            reapply: HashMap::new(),
         })
     }
 }
@@ -248,6 +256,61 @@ pub struct Session<S> {
     /// settled: at most [`IN_FLIGHT`] at once.
     queue: VecDeque<DocumentId>,
     in_flight: HashSet<DocumentId>,
+    /// Documents other than grid indexes wait here until this session has
+    /// synced every grid index: an index may say a ticket was rewritten,
+    /// and a retired copy must never be synced (it would merge back).
+    held: VecDeque<DocumentId>,
+    /// Tickets the relay rewrote (grid indexes' `rewritten:` entries),
+    /// with the root change of the new history.
+    rewritten: HashMap<DocumentId, ChangeHash>,
+    /// Tickets being downloaded afresh, with this device's own entries
+    /// from the retired copy, re-applied (by id) once the new one arrives.
+    reapply: HashMap<DocumentId, OwnEntries>,
+}
+
+/// A user's own events, comments and photos in a ticket copy.
+#[derive(Debug, Default)]
+struct OwnEntries {
+    events: Vec<Event>,
+    comments: Vec<Comment>,
+    photos: Vec<Photo>,
+}
+
+impl OwnEntries {
+    fn of(doc: &Automerge, ticket: TicketId, user: &str) -> Self {
+        let Ok(t) = ticket::read(doc, ticket) else {
+            return Self::default();
+        };
+        Self {
+            events: t
+                .events
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|e| e.actor == user)
+                .collect(),
+            comments: t
+                .comments
+                .into_iter()
+                .filter(|c| c.author == user)
+                .collect(),
+            photos: t
+                .photos
+                .into_iter()
+                .filter(|p| p.added_by == user)
+                .collect(),
+        }
+    }
+}
+
+/// Whether a copy of a rewritten document holds (some of) its retired
+/// history: it lacks the new history's root, or it has another change
+/// with no dependencies (every retired change descends from an old root).
+fn holds_retired_history(doc: &Automerge, root: &ChangeHash) -> bool {
+    doc.get_change_meta_by_hash(root).is_none()
+        || doc
+            .get_changes_meta(&[])
+            .iter()
+            .any(|m| m.deps.is_empty() && m.hash != *root)
 }
 
 /// The document a frame is about, if any.
@@ -278,6 +341,16 @@ impl<S: Store> Session<S> {
 
     pub fn device(&self) -> &Device<S> {
         &self.device
+    }
+
+    /// Who reported `ticket`, as this device holds it (in memory or stored).
+    fn reporter(&self, ticket: TicketId) -> Result<Option<String>, ClientError> {
+        let doc = ticket.document_id();
+        if let Some(held) = self.hub.document(&doc) {
+            return Ok(schema::read_str(held, &ROOT, "created_by"));
+        }
+        let summary = self.hub.repo().store().summary(&doc)?;
+        Ok(summary.map(|s| s.created_by))
     }
 
     /// Wants every document the device should hold and is not yet syncing.
@@ -323,17 +396,52 @@ impl<S: Store> Session<S> {
                 HubEvent::Refused { .. } | HubEvent::Denied { .. } => {}
             }
         }
+        self.reapply_own_entries(&changed, &mut fx)?;
         // A grid index that gained entries lists documents to ask for.
         for index in changed_indexes {
-            let listed: Vec<DocumentId> = match self.hub.document(&index) {
+            let (listed, private): (Vec<DocumentId>, _) = match self.hub.document(&index) {
                 Some(doc) => grid_index::read(doc)
-                    .map(|i| i.documents().collect())
+                    .map(|i| {
+                        self.rewritten
+                            .extend(i.rewritten.iter().map(|(t, root)| (t.document_id(), *root)));
+                        (i.documents().collect(), i.private)
+                    })
                     .unwrap_or_default(),
-                None => Vec::new(),
+                None => Default::default(),
             };
             for doc in listed {
                 if self.wanted.insert(doc) {
                     self.queue.push_back(doc);
+                }
+            }
+            for (ticket, doc) in private {
+                let reporter = self.reporter(ticket)?;
+                if self.device.wants_private(reporter.as_deref()) && self.wanted.insert(doc) {
+                    self.queue.push_back(doc);
+                }
+            }
+        }
+        // A worker's own ticket that arrived may have a private document
+        // its grid index lists (the index can arrive before the ticket).
+        if self.device.identity().role == Role::Worker {
+            for doc in &changed {
+                let ticket = TicketId::from_document_id(doc);
+                let private = ticket.private_document_id();
+                if self.wanted.contains(&private) || self.indexes.contains(doc) {
+                    continue;
+                }
+                let Some(held) = self.hub.document(doc) else {
+                    continue;
+                };
+                let mine = schema::read_str(held, &ROOT, "created_by").as_deref()
+                    == Some(self.device.identity().user.as_str());
+                let listed = mine
+                    && schema::read_str(held, &ROOT, "grid")
+                        .and_then(|g| g.parse::<GridCode>().ok())
+                        .and_then(|g| self.hub.document(&g.index_document_id()))
+                        .is_some_and(|index| grid_index::has_private(index, ticket));
+                if listed && self.wanted.insert(private) {
+                    self.queue.push_back(private);
                 }
             }
         }
@@ -462,6 +570,18 @@ impl<S: Store> Session<S> {
     /// Reads the outbox and wants what is new; returns the new documents.
     fn discover_into(&mut self, fx: &mut Effects) -> Result<Vec<DocumentId>, ClientError> {
         let mut docs = self.device.known_documents()?;
+        for index in &self.indexes {
+            if let Some(doc) = self.hub.repo().load(index).map_err(sync::SyncError::from)?
+                && let Ok(index) = grid_index::read(&doc)
+            {
+                self.rewritten.extend(
+                    index
+                        .rewritten
+                        .iter()
+                        .map(|(t, root)| (t.document_id(), *root)),
+                );
+            }
+        }
         self.outbox = self.hub.repo().store().outbox()?.into_iter().collect();
         docs.extend(self.outbox.keys().copied());
         docs.extend(self.extra.iter().copied());
@@ -495,15 +615,146 @@ impl<S: Store> Session<S> {
     }
 
     /// Asks for queued documents while fewer than [`IN_FLIGHT`] are unsettled.
+    /// Documents other than grid indexes wait until every grid index this
+    /// session wants is settled (see [`Session::held`]).
     fn pump(&mut self, fx: &mut Effects) -> Result<(), ClientError> {
         let done = &self.done;
         self.in_flight.retain(|d| !done.contains(d));
+        let indexes_settled = self
+            .indexes
+            .iter()
+            .all(|i| !self.wanted.contains(i) || self.done.contains(i));
+        if indexes_settled {
+            while let Some(doc) = self.held.pop_back() {
+                self.queue.push_front(doc);
+            }
+        }
         while self.in_flight.len() < IN_FLIGHT {
             let Some(doc) = self.queue.pop_front() else {
                 break;
             };
-            self.hub.want(&doc, &self.relay, fx)?;
+            if !indexes_settled && !self.indexes.contains(&doc) {
+                self.held.push_back(doc);
+                continue;
+            }
+            self.start(doc, fx)?;
             self.in_flight.insert(doc);
+        }
+        Ok(())
+    }
+
+    /// Asks the relay for `doc`; a copy of a rewritten ticket that holds
+    /// its retired history is downloaded afresh instead, keeping this
+    /// device's own entries to re-apply.
+    fn start(&mut self, doc: DocumentId, fx: &mut Effects) -> Result<(), ClientError> {
+        if let Some(root) = self.rewritten.get(&doc).copied()
+            && !self.hub.is_replacing(&doc)
+            && let Some(old) = self.hub.repo().load(&doc).map_err(sync::SyncError::from)?
+            && holds_retired_history(&old, &root)
+        {
+            let ticket = TicketId::from_document_id(&doc);
+            let own = OwnEntries::of(&old, ticket, &self.device.identity().user);
+            tracing::info!(
+                %ticket,
+                events = own.events.len(),
+                comments = own.comments.len(),
+                "the relay rewrote this ticket (residents' personal data taken out); \
+                 downloading it afresh"
+            );
+            self.reapply.insert(doc, own);
+            self.hub.want_afresh(&doc, &self.relay, fx)?;
+            return Ok(());
+        }
+        self.hub.want(&doc, &self.relay, fx)?;
+        Ok(())
+    }
+
+    /// For tickets that just arrived afresh: appends this device's own
+    /// entries from the retired copy that the new one lacks (entries are
+    /// append-only with ids, so this is safe), commits, and sends them.
+    fn reapply_own_entries(
+        &mut self,
+        changed: &[DocumentId],
+        fx: &mut Effects,
+    ) -> Result<(), ClientError> {
+        let due: Vec<DocumentId> = changed
+            .iter()
+            .filter(|d| self.reapply.contains_key(d) && !self.hub.is_replacing(d))
+            .copied()
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let mut sent = Vec::new();
+        for doc in due {
+            let own = self.reapply.remove(&doc).unwrap_or_default();
+            let Some(held) = self.hub.document(&doc) else {
+                continue;
+            };
+            let ticket = TicketId::from_document_id(&doc);
+            let Ok(now) = ticket::read(held, ticket) else {
+                continue;
+            };
+            let events: HashSet<EventId> = now
+                .events
+                .iter()
+                .filter_map(|e| e.as_ref().ok())
+                .map(|e| e.id)
+                .collect();
+            let comments: HashSet<EventId> = now.comments.iter().map(|c| c.id).collect();
+            let photos: HashSet<(&str, &str)> = now
+                .photos
+                .iter()
+                .map(|p| (p.hash.as_str(), p.phase.as_str()))
+                .collect();
+            let mut fresh = held.clone();
+            let before = fresh.get_heads();
+            fresh
+                .transact(|tx| {
+                    for e in own.events.iter().filter(|e| !events.contains(&e.id)) {
+                        ticket::append_event(tx, e)?;
+                    }
+                    for c in own.comments.iter().filter(|c| !comments.contains(&c.id)) {
+                        ticket::add_comment(tx, c)?;
+                    }
+                    for p in own
+                        .photos
+                        .iter()
+                        .filter(|p| !photos.contains(&(p.hash.as_str(), p.phase.as_str())))
+                    {
+                        ticket::add_photo(tx, p)?;
+                    }
+                    Ok::<_, automerge::AutomergeError>(())
+                })
+                .map_err(|f| sync::SyncError::from(crate::repo::RepoError::from(f.error)))?;
+            if fresh.get_heads() == before {
+                continue;
+            }
+            let mut batch = self
+                .hub
+                .repo()
+                .changes_since(&doc, &fresh, &before)
+                .map_err(sync::SyncError::from)?;
+            batch.mark_local(doc);
+            fx.batch.extend(batch);
+            tracing::info!(%ticket, "re-applied this device's entries to the rewritten ticket");
+            sent.push(doc);
+        }
+        if sent.is_empty() {
+            return Ok(());
+        }
+        // Stored first: the hub reloads the document from the store.
+        self.hub
+            .repo()
+            .store()
+            .write(std::mem::take(&mut fx.batch))?;
+        let outbox: HashMap<DocumentId, u64> =
+            self.hub.repo().store().outbox()?.into_iter().collect();
+        for doc in sent {
+            if let Some(token) = outbox.get(&doc) {
+                self.outbox.insert(doc, *token);
+            }
+            self.hub.local_change(&doc, fx)?;
         }
         Ok(())
     }

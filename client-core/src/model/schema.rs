@@ -22,6 +22,9 @@ pub const SCHEMA: &str = "schema";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DocType {
     Ticket,
+    /// A ticket's personal data (the resident's contact), apart from the
+    /// ticket so that only those who may see it receive it.
+    TicketPrivate,
     VisitLog,
     GridIndex,
     /// The category catalog, written only by the relay.
@@ -32,6 +35,7 @@ impl DocType {
     pub fn as_str(&self) -> &'static str {
         match self {
             DocType::Ticket => "ticket",
+            DocType::TicketPrivate => "ticket_private",
             DocType::VisitLog => "visit_log",
             DocType::GridIndex => "grid_index",
             DocType::Catalog => "catalog",
@@ -41,6 +45,7 @@ impl DocType {
     fn parse(s: &str) -> Option<Self> {
         match s {
             "ticket" => Some(DocType::Ticket),
+            "ticket_private" => Some(DocType::TicketPrivate),
             "visit_log" => Some(DocType::VisitLog),
             "grid_index" => Some(DocType::GridIndex),
             "catalog" => Some(DocType::Catalog),

@@ -3,7 +3,11 @@
 //! Root map: header (`doc_type`, `schema`), identity and description fields
 //! written once by the reporting device, and two append-only lists, `events`
 //! (lifecycle transitions) and `comments`. Status is never stored: it is
-//! [`lifecycle::fold`] of `events`.
+//! [`lifecycle::fold`] of `events`. The resident's contact is not in it:
+//! it lives in the ticket's private document ([`super::ticket_private`]),
+//! which fewer people may read; tickets written before that document
+//! existed still carry `resident_name` and `resident_phone`, which
+//! [`read`] reads.
 
 use automerge::transaction::Transactable;
 use automerge::{ROOT, ReadDoc, ScalarValue};
@@ -97,7 +101,8 @@ pub struct Location {
 }
 
 /// Resident contact details: personal data, shown to supervisors, left out
-/// of exports unless an admin asks.
+/// of exports unless an admin asks. Kept in the ticket's private document,
+/// never written into the ticket.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resident {
     pub name: Option<String>,
@@ -136,6 +141,7 @@ pub struct NewTicket {
     pub title: String,
     pub description: String,
     pub location: Option<Location>,
+    /// Written to the ticket's private document, not to the ticket.
     pub resident: Option<Resident>,
 }
 
@@ -151,6 +157,8 @@ pub struct Ticket {
     pub title: String,
     pub description: String,
     pub location: Option<Location>,
+    /// From the private document when the reader holds it, else what a
+    /// ticket written before private documents carries itself.
     pub resident: Resident,
     pub created_by: String,
     pub created_at: Option<i64>,
@@ -161,6 +169,19 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// Takes the resident's contact from the ticket's private document:
+    /// its fields win over what a ticket written before private documents
+    /// carries itself.
+    pub fn fill_contact(&mut self, private: &super::ticket_private::TicketPrivate) {
+        let r = &private.resident;
+        if r.name.is_some() {
+            self.resident.name.clone_from(&r.name);
+        }
+        if r.phone.is_some() {
+            self.resident.phone.clone_from(&r.phone);
+        }
+    }
+
     /// The folded status; a ticket whose creation event has not arrived yet
     /// reads as `reported`.
     pub fn status(&self) -> Status {
@@ -204,6 +225,8 @@ mod key {
 }
 
 /// Writes a new ticket and its `reported` event into an empty document.
+/// `t.resident` is not written: it belongs in the private document
+/// ([`super::ticket_private::create`]).
 pub fn create(
     tx: &mut impl Transactable,
     t: &NewTicket,
@@ -225,10 +248,6 @@ pub fn create(
         tx.put(ROOT, key::LON, loc.lon)?;
         schema::put_opt(tx, &ROOT, key::ACCURACY, loc.accuracy_m)?;
         schema::put_opt(tx, &ROOT, key::ADDRESS, loc.address.as_deref())?;
-    }
-    if let Some(r) = &t.resident {
-        schema::put_opt(tx, &ROOT, key::RESIDENT_NAME, r.name.as_deref())?;
-        schema::put_opt(tx, &ROOT, key::RESIDENT_PHONE, r.phone.as_deref())?;
     }
     tx.put(ROOT, key::CREATED_BY, actor)?;
     tx.put(ROOT, key::CREATED_AT, ScalarValue::Timestamp(at))?;

@@ -551,6 +551,12 @@ pub(crate) const DEFINITIONS: &[(&str, &str, &str, &str)] = &[
         "统计期内发生的退单、处置完成、返工事件数；返工率 = 返工次数 ÷ 处置次数 | events in the period; rework rate = reworked ÷ handled",
     ),
     (
+        "def_extensions_urged",
+        "口径：延期批准、督办次数",
+        "Definition: extensions approved, urged",
+        "统计期内的延期批准、督办事件数；延期批准后以批准的期限为处置期限计算应结案、按期和超期 | events in the period; an approved extension's deadline is the one due, on-time and overdue figures use",
+    ),
+    (
         "def_handling",
         "口径：处置工时",
         "Definition: handling time",

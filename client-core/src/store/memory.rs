@@ -89,6 +89,9 @@ impl Store for MemoryStore {
                         inner.outbox.remove(&doc);
                     }
                 }
+                Op::DropSyncStates { doc } => {
+                    inner.sync_states.retain(|(d, _), _| *d != doc);
+                }
                 Op::PutRecord { table, key, value } => {
                     inner.records.insert((table, key), value);
                 }

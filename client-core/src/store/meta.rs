@@ -15,6 +15,9 @@ pub const TOKEN: &str = "token";
 pub const RELAY_STORAGE_ID: &str = "relay_storage_id";
 /// The relay's peer id (text), made on its first start.
 pub const RELAY_PEER_ID: &str = "relay_peer_id";
+/// Set on the relay once `migrate personal-data` has run to the end
+/// (tickets written before private documents no longer hold contacts).
+pub const PERSONAL_DATA_MIGRATED: &str = "personal_data_migrated";
 
 #[cfg(test)]
 mod tests {
@@ -29,6 +32,7 @@ mod tests {
             TOKEN,
             RELAY_STORAGE_ID,
             RELAY_PEER_ID,
+            PERSONAL_DATA_MIGRATED,
         ];
         let distinct: std::collections::BTreeSet<_> = keys.iter().collect();
         assert_eq!(distinct.len(), keys.len(), "a meta key is used twice");

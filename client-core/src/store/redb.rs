@@ -394,6 +394,10 @@ fn apply(tx: &redb::WriteTransaction, batch: Batch) -> Result<(), redb::Error> {
                     outbox.remove(*doc.as_bytes())?;
                 }
             }
+            Op::DropSyncStates { doc } => {
+                let id = *doc.as_bytes();
+                sync_states.retain_in((id, "")..=(id, "\u{10ffff}"), |_, _| false)?;
+            }
             Op::PutRecord { table, key, value } => {
                 let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(table);
                 tx.open_table(def)?

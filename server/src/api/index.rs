@@ -126,6 +126,8 @@ mod tests {
             conflicts: 0,
             handled_by: None,
             created_by: "wang".into(),
+            urged_at: None,
+            extension_pending: false,
         }
     }
 

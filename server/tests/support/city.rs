@@ -102,9 +102,16 @@ pub struct City {
 
 impl City {
     pub async fn start(config: Config) -> Self {
+        Self::start_with(config, |_| {}).await
+    }
+
+    /// [`City::start`], with `before` run on the database file before the
+    /// relay first serves it (as data an older relay left).
+    pub async fn start_with(config: Config, before: impl FnOnce(&Path)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("relay.redb");
         let tokens = registry(&path);
+        before(&path);
         let server = TestServer::start(&path, config).await;
         let mut city = City {
             server,
@@ -144,6 +151,32 @@ impl City {
             .unwrap();
         zhou.try_push(&city.t1.document_id()).await.unwrap();
         city
+    }
+
+    /// Stops the relay, runs `offline` on its database file, and serves it
+    /// again (on a new port), as an operator would around maintenance.
+    pub async fn restart(self, offline: impl FnOnce(&Path)) -> City {
+        let City {
+            server,
+            tokens,
+            path,
+            _dir,
+            t1,
+            t2,
+            t3,
+        } = self;
+        server.stop().await.unwrap();
+        offline(&path);
+        let server = TestServer::start(&path, config()).await;
+        City {
+            server,
+            tokens,
+            path,
+            _dir,
+            t1,
+            t2,
+            t3,
+        }
     }
 
     pub async fn join(&self, user: &str, grids: &[&str]) -> SyncClient {

@@ -5,12 +5,12 @@
 // every request for /app/ from that cache first, so after one online visit
 // the app opens with no network, across reloads and restarts. Navigations
 // get the cached page; /api and the sync WebSocket are never touched.
-const VERSION = "1c9782e0ff62";
+const VERSION = "8b9721572a04";
 const PRECACHE = [
   "/app/",
   "/app/assets/automerge-LjMxZKTS.wasm",
   "/app/assets/index-CmBYiiYS.css",
-  "/app/assets/index-D506U95D.js",
+  "/app/assets/index-DCFx_5lO.js",
   "/app/icon-192.png",
   "/app/icon-512.png",
   "/app/icon.svg",

@@ -393,10 +393,9 @@ export function createTicket(d: Draft, t: NewTicket, actor: string, role: Role, 
     putOpt(d, "accuracy_m", t.location.accuracy_m === null ? null : new Float64(t.location.accuracy_m));
     putOpt(d, "address", t.location.address === null ? null : str(t.location.address));
   }
-  if (t.resident) {
-    putOpt(d, "resident_name", t.resident.name === null ? null : str(t.resident.name));
-    putOpt(d, "resident_phone", t.resident.phone === null ? null : str(t.resident.phone));
-  }
+  // A resident's contact never goes in the ticket (client-core keeps it in
+  // the ticket's private document, which this app does not write yet);
+  // old tickets that hold `resident_name`/`resident_phone` still read.
   d.created_by = str(actor);
   d.created_at = new Date(at);
   if (!Array.isArray(d.photos)) d.photos = [];
