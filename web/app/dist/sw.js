@@ -5,12 +5,12 @@
 // every request for /app/ from that cache first, so after one online visit
 // the app opens with no network, across reloads and restarts. Navigations
 // get the cached page; /api and the sync WebSocket are never touched.
-const VERSION = "8b9721572a04";
+const VERSION = "7672a0a889a0";
 const PRECACHE = [
   "/app/",
   "/app/assets/automerge-LjMxZKTS.wasm",
-  "/app/assets/index-CmBYiiYS.css",
-  "/app/assets/index-DCFx_5lO.js",
+  "/app/assets/index-DVHGFgnz.css",
+  "/app/assets/index-DwJqBtVm.js",
   "/app/icon-192.png",
   "/app/icon-512.png",
   "/app/icon.svg",
