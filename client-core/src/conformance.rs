@@ -225,7 +225,13 @@ fn case(name: String, events: Vec<Result<Event, Vec<(&str, ScalarValue)>>>) -> J
         Some((_, list)) => typed(&doc, &list, ObjType::List),
         None => json!({"list": []}),
     };
-    json!({"name": name, "events": stored, "folded": state})
+    // How the CLI words each conflict's reason (`Display`).
+    let said: Vec<String> = state
+        .conflicts
+        .iter()
+        .map(|c| c.reason.to_string())
+        .collect();
+    json!({"name": name, "events": stored, "folded": state, "conflict_texts": said})
 }
 
 fn fold_cases() -> Vec<Json> {

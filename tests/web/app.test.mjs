@@ -74,6 +74,11 @@ test("offline: a worker reports tickets and logs a visit, reloads offline, syncs
   const second = page.url().split("#/ticket/")[1];
   assert.notEqual(second, first);
 
+  // A figure, not an assertion: how long an offline report took to be durable.
+  const durable = await page.evaluate(() => performance.getEntriesByName("gridsync:report-durable").map((e) => Math.round(e.duration)));
+  assert.equal(durable.length, 2);
+  console.log(`offline report durable in IndexedDB after ${durable.join(" ms, ")} ms`);
+
   await page.click('a.tab[href="#/visits"]');
   await page.fill('input[name="building"]', "3");
   await page.fill('input[name="unit"]', "2");

@@ -5,12 +5,12 @@
 // every request for /app/ from that cache first, so after one online visit
 // the app opens with no network, across reloads and restarts. Navigations
 // get the cached page; /api and the sync WebSocket are never touched.
-const VERSION = "7672a0a889a0";
+const VERSION = "83b6aa004b90";
 const PRECACHE = [
   "/app/",
   "/app/assets/automerge-LjMxZKTS.wasm",
+  "/app/assets/index-DLtiz6pL.js",
   "/app/assets/index-DVHGFgnz.css",
-  "/app/assets/index-DwJqBtVm.js",
   "/app/icon-192.png",
   "/app/icon-512.png",
   "/app/icon.svg",

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import * as A from "@automerge/automerge/slim";
 import { isValidDocumentId } from "@automerge/automerge-repo/slim";
-import { ACTIONS, RULES, STATUSES, STATUS_ZH, isOpen, keepsStatus } from "../src/model/lifecycle.js";
+import { ACTIONS, RULES, STATUSES, STATUS_ZH, isOpen, keepsStatus, reasonText } from "../src/model/lifecycle.js";
 import { put, pushTo, readEvents, readTicket, readVisitLog, readGridIndex, readCatalog, createTicket, appendEvent, addComment, initVisitLog, addVisit, initGridIndex, indexTicket, indexVisitLog, timeLimit, type Visit } from "../src/model/docs.js";
 import { catalogId, derived, documentIdFromBytes, gridIndexId, NAMESPACE, ticketDocumentId, ticketIdOf, visitLogId } from "../src/model/ids.js";
 import { typedDoc } from "../src/model/typed.js";
@@ -54,6 +54,8 @@ test("every fold case folds to client-core's state", () => {
     assert.deepEqual((typedDoc(doc).map as Record<string, unknown>).events, c.events, c.name);
     const folded = readTicket(doc, "00000000-0000-0000-0000-000000000000").state;
     assert.deepEqual(folded, c.folded, c.name);
+    // Conflicts are worded as the CLI words them.
+    assert.deepEqual(folded.conflicts.map((x) => reasonText(x.reason)), c.conflict_texts, c.name);
     assert.deepEqual(readEvents((doc as Record<string, unknown>).events).length, c.events.list.length);
   }
 });
