@@ -166,6 +166,17 @@ impl<S: Store> Device<S> {
         })
     }
 
+    /// A device acting as `identity` over `store` without storing the
+    /// identity there: the relay acts for a logged-in person this way (its
+    /// store holds everyone's documents, and no identity of its own).
+    pub fn acting_as(store: S, identity: Identity) -> Result<Self, DeviceError> {
+        let actor = identity.actor_id().map_err(DeviceError::InvalidIdentity)?;
+        Ok(Self {
+            repo: Repo::new(store, actor),
+            identity,
+        })
+    }
+
     pub fn identity(&self) -> &Identity {
         &self.identity
     }

@@ -72,6 +72,10 @@ pub(crate) struct Shared {
     pub users: std::sync::Mutex<HashMap<String, usize>>,
     /// Bytes of frames waiting for the hub thread.
     pub budget: Budget,
+    /// Changed ticket summaries from the hub thread, for `/api/events`.
+    pub changes: crate::api::Changes,
+    /// The summary index in memory, for lists and queue counts.
+    pub summaries: Arc<crate::api::SummaryIndex>,
 }
 
 /// Serves HTTP on `listener` until `signal` completes and every plain HTTP
@@ -102,6 +106,8 @@ pub(crate) async fn serve(
         .route("/api/login", post(crate::session::login))
         .route("/api/logout", post(crate::session::logout))
         .route("/api/tokens", post(auth::issue_token))
+        .merge(crate::api::router())
+        .merge(crate::console::routes())
         .with_state(shared.clone());
     let pending = Arc::new(tokio::sync::Semaphore::new(shared.config.max_pending_http));
     let header_timeout = shared.config.header_read_timeout;

@@ -11,7 +11,9 @@
 //! person a device token. `GET /api/export` serves the district-review export
 //! (XLSX, CSV, GeoJSON, JSON) to reviewer, supervisor and admin bearer
 //! tokens, scoped by the [`registry`]; see [`export`], which also backs the
-//! `gridsync-server export` command. [`run`] serves a bound listener until
+//! `gridsync-server export` command. The records API (tickets, actions,
+//! figures, visits, a server-sent-events stream; `api.rs`) is served under
+//! `/api` and described at `/api/openapi.json`. [`run`] serves a bound listener until
 //! its `shutdown` future completes; the `gridsync-server` binary wraps it.
 //!
 //! # Identity and access
@@ -127,12 +129,14 @@
 
 mod access;
 pub mod admin;
+mod api;
 pub mod audit;
 mod auth;
 mod budget;
 pub mod catalog;
 mod config;
 mod connection;
+mod console;
 mod error;
 pub mod export;
 #[doc(hidden)]
@@ -153,8 +157,10 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 pub use crate::access::ACTORS_TABLE;
+/// The records API's routes (method, path), as its router serves them.
+pub use crate::api::ROUTES as API_ROUTES;
 pub use crate::auth::Principal;
-pub use crate::config::{AuthMode, Config};
+pub use crate::config::{AuthMode, Config, MapTiles, TileCrs};
 pub use crate::error::ServerError;
 
 use crate::access::Policy;
@@ -269,6 +275,8 @@ pub async fn run_over<S: Store + 'static>(
         storage: storage.clone(),
         users: std::sync::Mutex::default(),
         budget: budget::Budget::new(shared_config_bytes.0, shared_config_bytes.1),
+        changes: relay.changes.clone(),
+        summaries: relay.summaries.clone(),
     });
     let prober = tokio::spawn(storage::probe(
         storage,

@@ -225,6 +225,27 @@ struct ServeArgs {
     /// Documents kept in memory; idle ones beyond this are evicted.
     #[arg(long, default_value_t = Config::default().doc_capacity)]
     doc_capacity: usize,
+    /// Tile URL template for the console's maps, e.g.
+    /// `https://tiles.example/{z}/{x}/{y}.png`; without one the console
+    /// draws tickets on a plain background (no internet needed).
+    #[arg(long, env = "GRIDSYNC_MAP_TILES")]
+    map_tiles: Option<String>,
+    /// The datum the tiles are drawn in: `wgs84`, or `gcj02` for Chinese
+    /// providers (the console then converts the devices' WGS-84 points).
+    #[arg(long, value_enum, default_value = "wgs84", env = "GRIDSYNC_MAP_CRS")]
+    map_crs: MapCrs,
+    /// Attribution the tile provider asks to be shown on the map.
+    #[arg(long, default_value = "", env = "GRIDSYNC_MAP_ATTRIBUTION")]
+    map_attribution: String,
+    /// Deepest zoom level the tiles exist for.
+    #[arg(long, default_value_t = 18)]
+    map_max_zoom: u8,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum MapCrs {
+    Wgs84,
+    Gcj02,
 }
 
 fn main() -> ExitCode {
@@ -259,6 +280,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config {
         max_connections: args.max_connections,
         doc_capacity: args.doc_capacity,
+        map_tiles: args.map_tiles.map(|url| server::MapTiles {
+            url,
+            crs: match args.map_crs {
+                MapCrs::Wgs84 => server::TileCrs::Wgs84,
+                MapCrs::Gcj02 => server::TileCrs::Gcj02,
+            },
+            attribution: args.map_attribution,
+            max_zoom: args.map_max_zoom,
+        }),
         ..Config::default()
     };
     config.validate()?;
@@ -284,6 +314,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "gridsync-server listening on ws://{addr} (data: {})",
             args.data.display()
         );
+        println!("console: http://{addr}/console");
         server::run(listener, Arc::new(store), config, shutdown_signal()).await?;
         Ok(())
     })
