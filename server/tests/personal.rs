@@ -257,7 +257,9 @@ async fn the_records_api_shows_a_contact_only_to_those_who_may_read_it() {
         assert_eq!(resident(user).await, None, "{user} may not see the contact");
     }
     for user in ["chen", "wang", "root"] {
-        let r = resident(user).await.unwrap_or_else(|| panic!("{user} sees it"));
+        let r = resident(user)
+            .await
+            .unwrap_or_else(|| panic!("{user} sees it"));
         assert_eq!(r["name"], NAME, "{user}");
         assert_eq!(r["phone"], PHONE, "{user}");
     }

@@ -205,9 +205,9 @@ fn ticket_json(p: &Principal, t: &Ticket) -> TicketJson {
             .as_ref()
             .is_some_and(|g| access::may_read_contact(p, g, Some(&t.created_by)))
             .then(|| ResidentJson {
-            name: t.resident.name.clone(),
-            phone: t.resident.phone.clone(),
-        }),
+                name: t.resident.name.clone(),
+                phone: t.resident.phone.clone(),
+            }),
         photos: t.photos.iter().map(photo_json).collect(),
         created_by: t.created_by.clone(),
         created_at: iso_opt(t.created_at),

@@ -200,6 +200,8 @@ mod tests {
             conflicts: 0,
             handled_by: None,
             created_by: "wang".into(),
+            urged_at: None,
+            extension_pending: false,
         }
     }
 
@@ -224,7 +226,7 @@ mod tests {
                 scope: Scope::Grids(vec![grid.clone()]),
                 grids: BTreeSet::from([grid.clone()]),
                 token_id: "t".into(),
-                token_hash: "h".into(),
+                credential: crate::auth::Credential::Token { hash: "h".into() },
                 generation: 0,
             },
             store,
