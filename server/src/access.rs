@@ -506,11 +506,8 @@ fn may_read(p: &Principal, id: &DocumentId, doc: &Automerge, placed: &Placed) ->
         return false;
     };
     if placed.kind == Some(DocType::TicketPrivate) {
-        return match p.role {
-            Role::Unit | Role::Reviewer => false,
-            _ if p.role == Role::Supervisor && p.grids.contains(grid) => true,
-            _ => schema::read_str(doc, &ROOT, "created_by").as_deref() == Some(p.user.as_str()),
-        };
+        let reporter = schema::read_str(doc, &ROOT, "created_by");
+        return may_read_contact(p, grid, reporter.as_deref());
     }
     match placed.kind {
         Some(DocType::Ticket) => may_read_ticket(p, grid, || dispatched_to(id, doc)),
@@ -519,6 +516,19 @@ fn may_read(p: &Principal, id: &DocumentId, doc: &Automerge, placed: &Placed) ->
         Some(DocType::GridIndex) => p.grids.contains(grid),
         _ if p.role == Role::Unit => false,
         _ => p.grids.contains(grid),
+    }
+}
+
+/// Whether `p` may see the resident's contact of a ticket of `grid`
+/// reported by `reporter`: admins, the grid's supervisors and the reporter;
+/// never units, reviewers or other workers. The one decision for a private
+/// document (sync) and for the contact shown by the records API.
+pub(crate) fn may_read_contact(p: &Principal, grid: &GridCode, reporter: Option<&str>) -> bool {
+    match p.role {
+        Role::Admin => true,
+        Role::Unit | Role::Reviewer => false,
+        Role::Supervisor if p.grids.contains(grid) => true,
+        Role::Worker | Role::Supervisor => reporter == Some(p.user.as_str()),
     }
 }
 

@@ -212,7 +212,11 @@ async fn one_ticket_shows_its_events_and_the_callers_next_actions() {
         let (_, d) = city
             .get_json(supervisor, &format!("/api/tickets/{}", city.t1))
             .await;
-        assert_eq!(actions(&d), ["closed", "suspended"], "{supervisor}");
+        assert_eq!(
+            actions(&d),
+            ["closed", "suspended", "urged"],
+            "{supervisor}"
+        );
     }
     // The worker, the reviewer and the admin have nothing to do here.
     for user in ["wang", "zhao", "root"] {
@@ -233,7 +237,7 @@ async fn one_ticket_shows_its_events_and_the_callers_next_actions() {
         .await;
     assert_eq!(
         actions(&d),
-        ["accepted", "invalid", "closed", "suspended"],
+        ["accepted", "invalid", "closed", "suspended", "urged"],
         "{d}"
     );
     assert_eq!(d["actions"][1]["needs"], serde_json::json!(["note"]));
@@ -498,7 +502,10 @@ async fn actions_are_scoped_and_checked_against_the_lifecycle() {
         (last["actor"].as_str(), last["role"].as_str()),
         (Some("wuye"), Some("unit"))
     );
-    assert_eq!(actions(&d), ["returned", "in_progress"]);
+    assert_eq!(
+        actions(&d),
+        ["returned", "in_progress", "extension_requested"]
+    );
     let body = serde_json::json!({ "action": "invalid", "note": "重复上报" });
     let (status, d) = city.api("zhou", "POST", &t2, Some(&body)).await;
     assert_eq!(status, 200, "{d}");
@@ -608,14 +615,20 @@ async fn an_api_dispatch_reaches_a_device_on_its_next_sync() {
         (ev.actor.as_str(), ev.role),
         ("zhou", client_core::model::lifecycle::Role::Supervisor)
     );
-    let due = client_core::device::default_due_at(
-        ev.at_device,
+    // The fixture's category (0201, 停车场) has five working days in the
+    // relay's default catalog.
+    let due = client_core::device::dispatch_deadline(
+        Some(&server::catalog::default_catalog()),
+        &t.category,
         client_core::model::ticket::Urgency::Normal,
-    );
+        None,
+        ev.at_device,
+    )
+    .due_at;
     assert_eq!(
         t.state.due_at,
         Some(due),
-        "three working days on the calendar"
+        "the category's limit on the working calendar"
     );
     assert!(due > ev.at_device + 24 * 3_600_000);
     assert_eq!(d["ticket"]["due_at"].as_str(), support_iso(due).as_deref());

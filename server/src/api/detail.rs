@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::iso_opt;
 use super::tickets::SummaryJson;
+use crate::access;
 use crate::auth::Principal;
 
 #[derive(Debug, Serialize)]
@@ -37,8 +38,8 @@ pub(crate) struct TicketJson {
     pub title: String,
     pub description: String,
     pub location: Option<LocationJson>,
-    /// Residents' contact details: for everyone who works the ticket, not
-    /// for reviewers (as exports leave them out).
+    /// Residents' contact details: only for those who may read the
+    /// ticket's private document (`access::may_read_contact`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resident: Option<ResidentJson>,
     pub photos: Vec<PhotoJson>,
@@ -199,10 +200,14 @@ fn ticket_json(p: &Principal, t: &Ticket) -> TicketJson {
             accuracy: l.accuracy_m,
             address: l.address.clone(),
         }),
-        resident: (p.role != Role::Reviewer).then(|| ResidentJson {
-            name: t.resident.name.clone(),
-            phone: t.resident.phone.clone(),
-        }),
+        resident: t
+            .grid
+            .as_ref()
+            .is_some_and(|g| access::may_read_contact(p, g, Some(&t.created_by)))
+            .then(|| ResidentJson {
+                name: t.resident.name.clone(),
+                phone: t.resident.phone.clone(),
+            }),
         photos: t.photos.iter().map(photo_json).collect(),
         created_by: t.created_by.clone(),
         created_at: iso_opt(t.created_at),

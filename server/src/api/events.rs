@@ -172,3 +172,97 @@ fn still_valid(l: &mut Listener) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use client_core::ids::{GridCode, TicketId};
+    use client_core::model::lifecycle::{Role, Status};
+    use futures_util::StreamExt as _;
+
+    use super::*;
+    use crate::registry::Scope;
+
+    fn summary(grid: &GridCode) -> TicketSummary {
+        TicketSummary {
+            id: TicketId::random(),
+            grid: grid.clone(),
+            status: Status::Reported,
+            category: "0101".into(),
+            title: "路灯".into(),
+            urgency: None,
+            unit: None,
+            due_at: None,
+            reported_at: Some(1),
+            updated_at: Some(1),
+            rework_count: 0,
+            conflicts: 0,
+            handled_by: None,
+            created_by: "wang".into(),
+            urged_at: None,
+            extension_pending: false,
+        }
+    }
+
+    /// A stream's state, and the relay's shutdown switch it watches.
+    fn listener(
+        changes: &Changes,
+        grid: &GridCode,
+        dir: &std::path::Path,
+    ) -> (Listener, watch::Sender<bool>) {
+        let store = Arc::new(
+            client_core::store::RedbStore::open(dir.join(format!("{}.redb", TicketId::random())))
+                .unwrap(),
+        );
+        let mut recheck = tokio::time::interval(Duration::from_secs(3600));
+        recheck.reset();
+        let (stop, stopping) = watch::channel(false);
+        let listener = Listener {
+            changes: changes.subscribe(),
+            principal: Principal {
+                user: "wang".into(),
+                role: Role::Worker,
+                scope: Scope::Grids(vec![grid.clone()]),
+                grids: BTreeSet::from([grid.clone()]),
+                token_id: "t".into(),
+                credential: crate::auth::Credential::Token { hash: "h".into() },
+                generation: 0,
+            },
+            store,
+            stopping,
+            recheck,
+            greeted: false,
+        };
+        (listener, stop)
+    }
+
+    /// A stream's reader that stops reading must cost the hub nothing:
+    /// the hub's sends never wait, and once the reader is more than
+    /// `CAPACITY` summaries behind, its stream ends instead of catching up.
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_is_dropped_and_the_sender_never_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let g1 = GridCode::new("G-01").unwrap();
+        let changes = Changes::new();
+        let (slow, _stop_slow) = listener(&changes, &g1, dir.path());
+        let (keeping_up, stop) = listener(&changes, &g1, dir.path());
+        let mut slow = Box::pin(events(slow));
+        let mut keeping_up = Box::pin(events(keeping_up));
+        assert!(slow.next().await.is_some(), "the greeting");
+        assert!(keeping_up.next().await.is_some(), "the greeting");
+        let first = summary(&g1);
+        changes.send(first.clone());
+        assert!(keeping_up.next().await.is_some(), "one it reads at once");
+        for _ in 0..CAPACITY {
+            changes.send(summary(&g1));
+        }
+        assert!(slow.next().await.is_none(), "dropped, not caught up");
+        // One that is not behind goes on, until the relay stops.
+        for _ in 0..CAPACITY {
+            assert!(keeping_up.next().await.is_some());
+        }
+        stop.send_replace(true);
+        assert!(keeping_up.next().await.is_none(), "ends at shutdown");
+    }
+}

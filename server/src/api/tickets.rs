@@ -7,10 +7,10 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use client_core::ids::{GridCode, TicketId};
+use client_core::ids::{DocumentId, GridCode, TicketId};
 use client_core::model::lifecycle::Status;
 use client_core::model::summary::TicketSummary;
-use client_core::model::ticket;
+use client_core::model::{ticket, ticket_private};
 use client_core::store::{RedbStore, Store};
 use serde::Serialize;
 
@@ -506,6 +506,25 @@ pub(crate) fn unknown(id: TicketId) -> ApiError {
     ))
 }
 
+/// A stored document, loaded as the relay stored it (already checked).
+fn load_document(
+    store: &RedbStore,
+    id: &DocumentId,
+    what: &str,
+) -> ApiResult<Option<automerge::Automerge>> {
+    let Some(stored) = store
+        .load(id)
+        .map_err(|e| ApiError::internal(&format!("read {what}"), &e))?
+    else {
+        return Ok(None);
+    };
+    let options =
+        automerge::LoadOptions::new().verification_mode(automerge::VerificationMode::DontCheck);
+    automerge::Automerge::load_with_options(&stored.concat(), options)
+        .map(Some)
+        .map_err(|e| ApiError::internal(&format!("load {what}'s document"), &e))
+}
+
 /// Loads ticket `id` whole, if `p` may read it, and whether `p` may change
 /// it (the policy's decisions on the document).
 pub(crate) fn load_readable(
@@ -514,14 +533,7 @@ pub(crate) fn load_readable(
     id: TicketId,
 ) -> ApiResult<(ticket::Ticket, bool)> {
     let doc_id = id.document_id();
-    let stored = store
-        .load(&doc_id)
-        .map_err(|e| ApiError::internal("read the ticket", &e))?
-        .ok_or_else(|| unknown(id))?;
-    let options =
-        automerge::LoadOptions::new().verification_mode(automerge::VerificationMode::DontCheck);
-    let doc = automerge::Automerge::load_with_options(&stored.concat(), options)
-        .map_err(|e| ApiError::internal("load the ticket's document", &e))?;
+    let doc = load_document(store, &doc_id, "the ticket")?.ok_or_else(|| unknown(id))?;
     if !access::may_read_document(p, &doc_id, &doc) {
         return Err(unknown(id));
     }
@@ -536,6 +548,15 @@ pub(crate) fn load_readable(
         // A document of another type under a ticket's id, or a ticket whose
         // first change has not arrived.
         return Err(unknown(id));
+    }
+    let mut t = t;
+    if let Some(grid) = &t.grid
+        && access::may_read_contact(p, grid, Some(&t.created_by))
+    {
+        let private = load_document(store, &id.private_document_id(), "its private document")?;
+        if let Some(private) = private.and_then(|d| ticket_private::read(&d).ok()) {
+            t.fill_contact(&private);
+        }
     }
     let may_change = access::may_change_ticket(p, &doc_id, &doc).is_ok();
     Ok((t, may_change))

@@ -17,7 +17,6 @@ use std::sync::Mutex;
 
 use automerge::ActorId;
 use client_core::device::{Device, Identity};
-use client_core::model::ticket;
 use client_core::repo::RepoError;
 use client_core::store::{Batch, Listing, StoreError, StoredDoc};
 use sha2::{Digest, Sha256};
@@ -189,8 +188,15 @@ impl<S: Store> Relay<S> {
             .load(&doc_id)
             .map_err(WriteError::Store)?
             .ok_or(WriteError::Unknown(id))?;
-        let ticket = ticket::read(&doc, id).map_err(|e| WriteError::Store(RepoError::from(e)))?;
         let may_change = access::may_change_ticket(p, &doc_id, &doc).is_ok();
+        // Read through the repo, so the contact comes from the private
+        // document (the answer shows it only to those who may read that).
+        let ticket = self
+            .hub
+            .repo()
+            .ticket(id)
+            .map_err(WriteError::Store)?
+            .ok_or(WriteError::Unknown(id))?;
         Ok(Written { ticket, may_change })
     }
 
