@@ -36,7 +36,7 @@ after(async () => {
 
 const synced = (page) => page.locator('[data-testid="unsynced"]', { hasText: "已全部同步" }).waitFor();
 
-async function report(page, { category, title, description, urgent, address }) {
+async function report(page, { category, title, description, urgent, address, shot }) {
   await page.click('a.tab[href="#/report"]');
   await page.locator('select[name="category"] option[value="' + category + '"]').waitFor({ state: "attached" });
   await page.selectOption('select[name="category"]', category);
@@ -46,6 +46,7 @@ async function report(page, { category, title, description, urgent, address }) {
   await page.click('[data-testid="locate"]');
   await page.locator('[data-testid="fix"]').waitFor();
   await page.fill('input[name="address"]', address);
+  if (shot) await screenshot(page, shot, PHONE);
   await page.click('form.report button[type="submit"]');
 }
 
@@ -58,7 +59,7 @@ test("offline: a worker reports tickets and logs a visit, reloads offline, syncs
   await context.setOffline(true);
   await page.locator('[data-testid="net"]', { hasText: "离线" }).waitFor();
 
-  await report(page, { category: "0101", title: "井盖缺失", description: "幸福路12号门口的上水井盖不见了", urgent: true, address: "幸福路12号" });
+  await report(page, { category: "0101", title: "井盖缺失", description: "幸福路12号门口的上水井盖不见了", urgent: true, address: "幸福路12号", shot: "app-report" });
   await page.locator('[data-testid="status"]', { hasText: "已上报" }).waitFor();
   await page.locator(".detail .mark.unsynced").waitFor();
   const first = page.url().split("#/ticket/")[1];
@@ -234,4 +235,31 @@ test("a ticket the supervisor dispatches from the CLI appears in the unit's app;
   assert.equal(t.state.conflicts[0].reason.kind, "concurrent");
   assert.equal(t.state.status, "handled");
   assert.deepEqual([...unit.page.errors, ...worker.page.errors], []);
+});
+
+test("with poor GPS the worker moves the pin by hand, and the ticket keeps the placed point with no claimed accuracy", async () => {
+  const { page } = await relay.fieldApp("wang", PASSWORD.wang, { ...HERE, accuracy: 85 });
+  await page.click('a.tab[href="#/report"]');
+  await page.locator('select[name="category"] option[value="0302"]').waitFor({ state: "attached" });
+  await page.selectOption('select[name="category"]', "0302");
+  await page.fill('input[name="title"]', "路边堆放垃圾");
+  await page.click('[data-testid="locate"]');
+  const grid = page.locator('[data-testid="pin-grid"]');
+  await grid.waitFor();
+  assert.match(await page.locator('[data-testid="fix"]').innerText(), /±85 米/);
+  // A tap at three quarters across and one quarter down: 50 m east, 50 m north.
+  const box = await grid.boundingBox();
+  await page.mouse.click(box.x + box.width * 0.75, box.y + box.height * 0.25);
+  await page.locator('[data-testid="fix"]', { hasText: "已手动调整" }).waitFor();
+  await screenshot(page, "app-pin", PHONE);
+  await page.click('form.report button[type="submit"]');
+  await page.locator('[data-testid="status"]', { hasText: "已上报" }).waitFor();
+  const id = page.url().split("#/ticket/")[1];
+  await synced(page);
+  chen.sync();
+  const t = chen.json(["ticket", "show", id]);
+  assert.equal(t.location.accuracy_m, null);
+  const north = (t.location.lat - HERE.latitude) * 111_320;
+  const east = (t.location.lon - HERE.longitude) * 111_320 * Math.cos((HERE.latitude * Math.PI) / 180);
+  assert.ok(Math.abs(north - 50) < 3 && Math.abs(east - 50) < 3, JSON.stringify({ north, east }));
 });

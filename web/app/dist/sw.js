@@ -5,11 +5,11 @@
 // every request for /app/ from that cache first, so after one online visit
 // the app opens with no network, across reloads and restarts. Navigations
 // get the cached page; /api and the sync WebSocket are never touched.
-const VERSION = "83b6aa004b90";
+const VERSION = "ac7a40d5ba09";
 const PRECACHE = [
   "/app/",
   "/app/assets/automerge-LjMxZKTS.wasm",
-  "/app/assets/index-DLtiz6pL.js",
+  "/app/assets/index-BDgVaCUd.js",
   "/app/assets/index-DVHGFgnz.css",
   "/app/icon-192.png",
   "/app/icon-512.png",

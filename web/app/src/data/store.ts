@@ -65,6 +65,8 @@ export class Store extends EventTarget {
   private readonly mine: Set<string>;
   private readonly acked: Record<string, string[]>;
   private relayPeers = new Set<string>();
+  /** What a document read to, kept while its heads stay (screens re-read on every change). */
+  private readonly reads = new Map<DocumentId, { heads: string; value: unknown }>();
   private notifyQueued = false;
   /** The last write or storage error, shown until the next good write. */
   error: string | null = null;
@@ -211,11 +213,20 @@ export class Store extends EventTarget {
     return n;
   }
 
+  private read<T>(h: DocHandle<Doc>, how: (doc: never) => T): T {
+    const heads = h.heads().join(",");
+    const known = this.reads.get(h.documentId);
+    if (known && known.heads === heads) return known.value as T;
+    const value = how(h.doc() as never);
+    this.reads.set(h.documentId, { heads, value });
+    return value;
+  }
+
   catalog(): Catalog | null {
     const h = this.handles.get(catalogId());
     if (!h?.isReady()) return null;
     try {
-      return readCatalog(h.doc() as never);
+      return this.read(h, readCatalog);
     } catch {
       return null;
     }
@@ -226,12 +237,12 @@ export class Store extends EventTarget {
     for (const g of this.session.grids) {
       const index = this.handles.get(gridIndexId(g));
       if (!index?.isReady()) continue;
-      for (const [t, d] of readGridIndex(index.doc() as never, isValidDocumentId).tickets) {
+      for (const [t, d] of this.read(index, (doc) => readGridIndex(doc, isValidDocumentId)).tickets) {
         const h = this.handles.get(d as DocumentId);
         if (!h?.isReady()) continue;
         let ticket: Ticket;
         try {
-          ticket = readTicket(h.doc() as never, t);
+          ticket = this.read(h, (doc) => readTicket(doc, t));
         } catch {
           continue;
         }
