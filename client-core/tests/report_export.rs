@@ -74,10 +74,10 @@ use calamine::{Data, Reader, Xlsx};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use client_core::ids::{GridCode, TicketId, VisitId};
 use client_core::model::lifecycle::{self, Action, CloseReason, Event, Rating, Role, Status};
+use client_core::model::summary::TicketSummary;
 use client_core::model::ticket::{
     self, Kind, Location, NewTicket, Resident, Source, Ticket, Urgency,
 };
-use client_core::model::summary::TicketSummary;
 use client_core::model::ticket_private;
 use client_core::model::visit::{self, Outcome, Visit, VisitLogKey, VisitType};
 use client_core::report::{
@@ -943,7 +943,9 @@ fn report_figures_from_summaries_equal_the_export() {
     let mut ex = Exporter::new(Format::Json, options(), &mut from_summaries).unwrap();
     for t in &data.tickets {
         let summary = TicketSummary::of(t).expect("every ticket has a grid");
-        let counted = ex.push_summary(&summary).expect("a fresh summary has its record");
+        let counted = ex
+            .push_summary(&summary)
+            .expect("a fresh summary has its record");
         assert_eq!(counted, has_row(&out, t), "{}", t.title);
     }
     for v in &data.visits {
@@ -953,7 +955,11 @@ fn report_figures_from_summaries_equal_the_export() {
 
     let mut full: Value = serde_json::from_slice(&out).unwrap();
     let mut figures: Value = serde_json::from_slice(&from_summaries).unwrap();
-    assert!(full["tickets"].as_array().is_some_and(|rows| !rows.is_empty()));
+    assert!(
+        full["tickets"]
+            .as_array()
+            .is_some_and(|rows| !rows.is_empty())
+    );
     assert_eq!(figures["tickets"], serde_json::json!([]));
     for json in [&mut full, &mut figures] {
         json.as_object_mut().unwrap().remove("tickets");
@@ -975,9 +981,10 @@ fn report_figures_from_summaries_equal_the_export() {
 fn has_row(out: &[u8], t: &Ticket) -> bool {
     let json: Value = serde_json::from_slice(out).unwrap();
     let id = t.id.to_string();
-    json["tickets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|row| row.as_object().unwrap().values().any(|v| v.as_str() == Some(&id)))
+    json["tickets"].as_array().unwrap().iter().any(|row| {
+        row.as_object()
+            .unwrap()
+            .values()
+            .any(|v| v.as_str() == Some(&id))
+    })
 }
