@@ -42,7 +42,8 @@ pub struct TicketSummary {
 
 /// What the district-review figures (`report::figures::TicketFacts`) read
 /// of a ticket: its lifecycle times and the events they count, for any
-/// period. Kept in the ticket's summary, so figures need no document.
+/// period. Kept in the ticket's summary, so figures need no document; the
+/// lists are boxed slices, as small in memory as they can be.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FigureRecord {
     /// The `reported` event, or the creation time.
@@ -60,10 +61,10 @@ pub struct FigureRecord {
     /// The deadline, an approved extension's once one is approved.
     pub due_at: Option<i64>,
     /// Suspensions (挂账): start and, once resumed, end.
-    pub suspensions: Vec<(i64, Option<i64>)>,
+    pub suspensions: Box<[(i64, Option<i64>)]>,
     /// The events the figures count (returned, handled, rework, extension
     /// approved, urged) with their device times, in the order applied.
-    pub events: Vec<(Action, i64)>,
+    pub events: Box<[(Action, i64)]>,
     /// The latest rating (回访) and when it was recorded.
     pub rated: Option<(Rating, i64)>,
     /// It has a usable WGS84 location (GeoJSON leaves the others out).
@@ -106,8 +107,8 @@ impl FigureRecord {
                     Some(CloseReason::Duplicate(_) | CloseReason::Cancelled)
                 ),
             due_at: st.due_at,
-            suspensions: st.suspensions.clone(),
-            events,
+            suspensions: st.suspensions.as_slice().into(),
+            events: events.into(),
             rated: st.rating.zip(rated_at),
             located: t.usable_location().is_some(),
         }
