@@ -16,8 +16,11 @@
 //!    (grid → community → street → district; unknown parts read 未知) and
 //!    dropped if the [`Filter`] excludes it;
 //! 2. a ticket's contribution to the figures is worked out on its own
-//!    ([`figures::TicketFacts`]), counting working time on the report's
-//!    [`Calendar`]; records that count in no figure of the period get no row;
+//!    ([`figures::TicketFacts`]) from the [`FigureRecord`] its summary
+//!    keeps, counting working time on the report's [`Calendar`]; records
+//!    that count in no figure of the period get no row. A caller that wants
+//!    only the figures pushes summaries instead
+//!    ([`Exporter::push_summary`]): no document, no row, the same figures;
 //! 3. the contribution is added to its grid's [`figures::Accumulator`], a
 //!    handful of counters plus handling times kept per distinct minute (for
 //!    an exact median); communities, streets and the total are rolled up
