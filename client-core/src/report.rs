@@ -16,8 +16,11 @@
 //!    (grid → community → street → district; unknown parts read 未知) and
 //!    dropped if the [`Filter`] excludes it;
 //! 2. a ticket's contribution to the figures is worked out on its own
-//!    ([`figures::TicketFacts`]), counting working time on the report's
-//!    [`Calendar`]; records that count in no figure of the period get no row;
+//!    ([`figures::TicketFacts`]) from the [`FigureRecord`] its summary
+//!    keeps, counting working time on the report's [`Calendar`]; records
+//!    that count in no figure of the period get no row. A caller that wants
+//!    only the figures pushes summaries instead
+//!    ([`Exporter::push_summary`]): no document, no row, the same figures;
 //! 3. the contribution is added to its grid's [`figures::Accumulator`], a
 //!    handful of counters plus handling times kept per distinct minute (for
 //!    an exact median); communities, streets and the total are rolled up
@@ -68,6 +71,8 @@ pub use figures::Summary;
 pub use scope::{Filter, GridDirectory, GridInfo};
 pub use tables::Table;
 
+use crate::ids::GridCode;
+use crate::model::summary::{FigureRecord, TicketSummary};
 use crate::model::ticket::Ticket;
 use crate::model::visit::Visit;
 use figures::{Accumulator, Basis, Households, TicketFacts};
@@ -462,30 +467,13 @@ impl<W: Write + Send> Exporter<W> {
     /// Adds a ticket. Returns whether it got a row (it passed the filter and
     /// counts in some figure of the period).
     pub fn push_ticket(&mut self, t: &Ticket) -> Result<bool, ReportError> {
-        self.tick();
-        self.stats.tickets_seen += 1;
-        let o = &self.options;
-        let Some(place) = Place::resolve(t.grid.as_ref(), &o.grids, &o.filter, o.lang) else {
-            self.stats.tickets_filtered_out += 1;
+        let record = FigureRecord::of(t);
+        let Some((place, facts)) = self.count(t.grid.as_ref(), t.state.unit.as_deref(), &record)
+        else {
             return Ok(false);
         };
-        let basis = Basis {
-            period: o.period,
-            as_of: self.as_of,
-            calendar: &o.calendar,
-            offset: o.offset,
-        };
-        let facts = TicketFacts::of(t, &basis);
-        if !facts.in_report() {
-            self.stats.tickets_outside_period += 1;
-            return Ok(false);
-        }
-        self.stats.tickets_exported += 1;
-        self.stats.tickets_outside_calendar += u64::from(facts.outside_calendar);
-        let lon_lat = usable_location(t);
-        self.stats.tickets_without_location += u64::from(lon_lat.is_none());
-
         if self.backend.wants(Table::Tickets) {
+            let lon_lat = t.usable_location();
             let include_personal = self.options.include_personal;
             let row = tables::ticket_row(t, &place, &facts, include_personal);
             match &mut self.backend {
@@ -500,12 +488,59 @@ impl<W: Write + Send> Exporter<W> {
                 }
             }
         }
-        if facts.urged > 0 {
-            let unit = t.state.unit.clone().unwrap_or_else(|| "-".to_owned());
-            *self.stats.urged_by_unit.entry(unit).or_default() += u64::from(facts.urged);
-        }
         self.group(place).acc.add_ticket(&facts);
         Ok(true)
+    }
+
+    /// Counts a ticket in the figures, from its summary, without a row:
+    /// for a caller that wants only the figures and the metadata (the
+    /// rows' tables stay empty). The figures are those
+    /// [`push_ticket`](Exporter::push_ticket) counts for the same ticket.
+    /// Returns whether it counts; `None` for a summary stored without its
+    /// [`FigureRecord`] (push the ticket instead).
+    pub fn push_summary(&mut self, s: &TicketSummary) -> Option<bool> {
+        let record = s.figures.as_ref()?;
+        let counted = self.count(Some(&s.grid), s.unit.as_deref(), record);
+        Some(counted.is_some_and(|(place, facts)| {
+            self.group(place).acc.add_ticket(&facts);
+            true
+        }))
+    }
+
+    /// Places a ticket and works out its facts, counting it in the
+    /// statistics; `None` if the filter or the period leaves it out.
+    fn count(
+        &mut self,
+        grid: Option<&GridCode>,
+        unit: Option<&str>,
+        record: &FigureRecord,
+    ) -> Option<(Place, TicketFacts)> {
+        self.tick();
+        self.stats.tickets_seen += 1;
+        let o = &self.options;
+        let Some(place) = Place::resolve(grid, &o.grids, &o.filter, o.lang) else {
+            self.stats.tickets_filtered_out += 1;
+            return None;
+        };
+        let basis = Basis {
+            period: o.period,
+            as_of: self.as_of,
+            calendar: &o.calendar,
+            offset: o.offset,
+        };
+        let facts = TicketFacts::of(record, &basis);
+        if !facts.in_report() {
+            self.stats.tickets_outside_period += 1;
+            return None;
+        }
+        self.stats.tickets_exported += 1;
+        self.stats.tickets_outside_calendar += u64::from(facts.outside_calendar);
+        self.stats.tickets_without_location += u64::from(!record.located);
+        if facts.urged > 0 {
+            let unit = unit.unwrap_or("-").to_owned();
+            *self.stats.urged_by_unit.entry(unit).or_default() += u64::from(facts.urged);
+        }
+        Some((place, facts))
     }
 
     /// Adds a visit record. Returns whether it got a row (it passed the
@@ -712,14 +747,4 @@ impl<W: Write + Send> Exporter<W> {
 
 fn meta(key: &'static str, zh: &'static str, en: &'static str, value: Cell<'static>) -> MetaRow {
     MetaRow { key, zh, en, value }
-}
-
-/// A ticket's `(lon, lat)` if it has a finite WGS84 position in range.
-fn usable_location(t: &Ticket) -> Option<(f64, f64)> {
-    let l = t.location.as_ref()?;
-    let ok = l.lat.is_finite()
-        && l.lon.is_finite()
-        && (-90.0..=90.0).contains(&l.lat)
-        && (-180.0..=180.0).contains(&l.lon);
-    ok.then_some((l.lon, l.lat))
 }

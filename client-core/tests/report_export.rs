@@ -74,6 +74,7 @@ use calamine::{Data, Reader, Xlsx};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use client_core::ids::{GridCode, TicketId, VisitId};
 use client_core::model::lifecycle::{self, Action, CloseReason, Event, Rating, Role, Status};
+use client_core::model::summary::TicketSummary;
 use client_core::model::ticket::{
     self, Kind, Location, NewTicket, Resident, Source, Ticket, Urgency,
 };
@@ -929,4 +930,61 @@ fn report_closure_reasons_and_reopen_follow_the_definitions() {
         (1, 0, 0, 1)
     );
     assert_eq!(s.on_time_rate, Some(0.0));
+}
+
+/// The figures from the tickets' summaries (their figure records, no
+/// document) are the export's, and so is the JSON apart from its rows.
+#[test]
+fn report_figures_from_summaries_equal_the_export() {
+    let data = dataset();
+    let (out, stats) = export(Format::Json, options(), &data);
+
+    let mut from_summaries = Vec::new();
+    let mut ex = Exporter::new(Format::Json, options(), &mut from_summaries).unwrap();
+    for t in &data.tickets {
+        let summary = TicketSummary::of(t).expect("every ticket has a grid");
+        let counted = ex
+            .push_summary(&summary)
+            .expect("a fresh summary has its record");
+        assert_eq!(counted, has_row(&out, t), "{}", t.title);
+    }
+    for v in &data.visits {
+        ex.push_visit(v).unwrap();
+    }
+    assert_eq!(ex.finish().unwrap(), stats);
+
+    let mut full: Value = serde_json::from_slice(&out).unwrap();
+    let mut figures: Value = serde_json::from_slice(&from_summaries).unwrap();
+    assert!(
+        full["tickets"]
+            .as_array()
+            .is_some_and(|rows| !rows.is_empty())
+    );
+    assert_eq!(figures["tickets"], serde_json::json!([]));
+    for json in [&mut full, &mut figures] {
+        json.as_object_mut().unwrap().remove("tickets");
+    }
+    assert_eq!(figures, full);
+
+    // A summary stored before summaries carried the record reads, without it.
+    let summary = TicketSummary::of(&data.tickets[0]).unwrap();
+    let mut old = serde_json::to_value(&summary).unwrap();
+    old.as_object_mut().unwrap().remove("figures");
+    let old: TicketSummary = serde_json::from_value(old).unwrap();
+    assert_eq!(old.figures, None);
+    let mut out = Vec::new();
+    let mut ex = Exporter::new(Format::Json, options(), &mut out).unwrap();
+    assert_eq!(ex.push_summary(&old), None);
+}
+
+/// Whether the export's JSON has a row for `t`.
+fn has_row(out: &[u8], t: &Ticket) -> bool {
+    let json: Value = serde_json::from_slice(out).unwrap();
+    let id = t.id.to_string();
+    json["tickets"].as_array().unwrap().iter().any(|row| {
+        row.as_object()
+            .unwrap()
+            .values()
+            .any(|v| v.as_str() == Some(&id))
+    })
 }

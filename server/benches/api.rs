@@ -20,9 +20,10 @@ use automerge::{AutoCommit, Automerge};
 use client_core::ids::{GridCode, TicketId};
 use client_core::model::grid_index;
 use client_core::model::lifecycle::{Action, CloseReason, Event, Role, Status};
+use client_core::model::summary::{FigureRecord, TicketSummary};
 use client_core::model::ticket::{self, Kind, NewTicket, Source, Urgency};
 use client_core::repo::summary_of;
-use client_core::store::{Batch, RedbStore, Store};
+use client_core::store::{Batch, Listing, RedbStore, Store};
 use server::registry::{GridRecord, Registry, Scope};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -285,6 +286,27 @@ fn cursor_of(response: &[u8]) -> String {
     v["next_cursor"].as_str().unwrap().to_owned()
 }
 
+/// What a summary costs the records API's index, and of that its figure
+/// record, per ticket (inline and on the heap, strings left out), over one
+/// grid's summaries as read from the store.
+fn memory(store: &RedbStore) {
+    use std::mem::size_of;
+    let summaries = store.grid_summaries(&grid(0, 0, 0), Listing::All).unwrap();
+    let heap: usize = summaries
+        .iter()
+        .filter_map(|s| s.figures.as_ref())
+        .map(|f| size_of_val(&*f.events) + size_of_val(&*f.suspensions))
+        .sum();
+    println!(
+        "summary in memory: {} bytes inline per ticket, of which the figure record {} inline + \
+         {:.1} on the heap (mean over {} tickets)",
+        size_of::<TicketSummary>(),
+        size_of::<Option<FigureRecord>>(),
+        heap as f64 / summaries.len().max(1) as f64,
+        summaries.len(),
+    );
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let total: usize = std::env::var("GRIDSYNC_BENCH_TICKETS")
@@ -309,6 +331,7 @@ async fn main() {
         started.elapsed().as_secs_f64(),
         std::fs::metadata(&path).map_or(0.0, |m| m.len() as f64 / 1e6),
     );
+    memory(&store);
     let token = |name: &str| tokens.iter().find(|(n, _)| *n == name).unwrap().1.clone();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -449,12 +472,11 @@ async fn main() {
     .await;
     println!("-- figures (2026-01-01 .. 2026-11-30) --");
     let year = "from=2026-01-01&to=2026-11-30";
-    let few = rounds.clamp(1, 5);
     line(
         &format!("one community ({per_community} tickets)"),
         addr,
         &reviewer,
-        few,
+        rounds,
         |_| format!("/api/figures?{year}&community=%E7%A4%BE%E5%8C%BA1-1"),
     )
     .await;
@@ -462,7 +484,7 @@ async fn main() {
         &format!("one street ({per_street} tickets)"),
         addr,
         &reviewer,
-        few,
+        rounds,
         |_| {
             format!("/api/figures?{year}&street=%E8%A1%97%E9%81%931") // 街道1
         },
@@ -472,7 +494,7 @@ async fn main() {
         &format!("the district ({} tickets)", ids.len()),
         addr,
         &reviewer,
-        few,
+        rounds,
         |_| format!("/api/figures?{year}"),
     )
     .await;

@@ -23,6 +23,7 @@ use automerge::Automerge;
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use client_core::ids::{DocumentId, GridCode, TicketId};
 use client_core::model::schema::{self, DocType};
+use client_core::model::summary::TicketSummary;
 use client_core::model::{grid_index, ticket, ticket_private, visit};
 use client_core::report::input::{self, CalendarFileError, LangArg, TableArg};
 use client_core::report::{
@@ -309,21 +310,14 @@ pub fn write<S: Store, W: Write + Send>(
     format: Format,
     options: ReportOptions,
     sink: W,
-    hooks: Hooks<'_>,
+    mut hooks: Hooks<'_>,
 ) -> Result<Written, ExportError> {
     let personal = options.include_personal;
     let mut exporter = Exporter::new(format, options, sink)?;
-    if let Some(progress) = hooks.progress {
+    if let Some(progress) = hooks.progress.take() {
         exporter = exporter.with_progress(PROGRESS_EVERY, progress);
     }
     let mut skipped = 0u64;
-    let check = || {
-        if (hooks.cancelled)() {
-            Err(ExportError::Cancelled)
-        } else {
-            Ok(())
-        }
-    };
     // Tickets are loaded and parsed on `LOADERS` threads, grid i by loader
     // i % LOADERS, while this thread writes them in grid order: every core
     // works, and at most `AHEAD` tickets per loader wait in memory. A loader
@@ -363,7 +357,7 @@ pub fn write<S: Store, W: Write + Send>(
             (hooks.phase)(format!("tickets of {grid}"));
             // A loader that hung up early has sent its error first.
             while let Ok(Some(ticket)) = queues[i % LOADERS].recv() {
-                check()?;
+                check(&hooks)?;
                 match ticket? {
                     Some(t) => {
                         exporter.push_ticket(&t)?;
@@ -374,6 +368,64 @@ pub fn write<S: Store, W: Write + Send>(
         }
         Ok(())
     })?;
+    skipped += push_visits(store, grids, &mut exporter, &hooks)?;
+    (hooks.phase)("writing the file".to_owned());
+    Ok(Written {
+        stats: exporter.finish()?,
+        documents_skipped: skipped,
+    })
+}
+
+/// Like [`write()`] for the figures alone: each ticket is counted from its
+/// summary's figure record ([`Exporter::push_summary`]), so no ticket
+/// document is loaded; visits are read as [`write()`] reads them. The
+/// output has [`write()`]'s metadata and summary tables, and no ticket
+/// rows. `summaries` are the tickets of `grids` (the records API passes
+/// the ones it holds in memory); one without a record counts as a skipped
+/// document.
+pub fn write_figures<'s, S: Store, W: Write + Send>(
+    store: &S,
+    grids: &[GridCode],
+    summaries: impl IntoIterator<Item = &'s TicketSummary>,
+    format: Format,
+    options: ReportOptions,
+    sink: W,
+    hooks: Hooks<'_>,
+) -> Result<Written, ExportError> {
+    let mut exporter = Exporter::new(format, options, sink)?;
+    let mut skipped = 0u64;
+    (hooks.phase)("ticket figures".to_owned());
+    for s in summaries {
+        check(&hooks)?;
+        if exporter.push_summary(s).is_none() {
+            skipped += 1;
+        }
+    }
+    skipped += push_visits(store, grids, &mut exporter, &hooks)?;
+    (hooks.phase)("writing the file".to_owned());
+    Ok(Written {
+        stats: exporter.finish()?,
+        documents_skipped: skipped,
+    })
+}
+
+fn check(hooks: &Hooks<'_>) -> Result<(), ExportError> {
+    if (hooks.cancelled)() {
+        Err(ExportError::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+/// Pushes the visits of `grids`, one visit log at a time from each grid's
+/// index document; returns how many logs or indexes were skipped.
+fn push_visits<S: Store, W: Write + Send>(
+    store: &S,
+    grids: &[GridCode],
+    exporter: &mut Exporter<W>,
+    hooks: &Hooks<'_>,
+) -> Result<u64, ExportError> {
+    let mut skipped = 0u64;
     for grid in grids {
         (hooks.phase)(format!("visits of {grid}"));
         let Some(index) = load(store, &grid.index_document_id())? else {
@@ -397,7 +449,7 @@ pub fn write<S: Store, W: Write + Send>(
             key(a).cmp(&key(b))
         });
         for (key, doc_id) in logs {
-            check()?;
+            check(hooks)?;
             let Some(doc) = load(store, &doc_id)? else {
                 skipped += 1;
                 continue;
@@ -416,11 +468,7 @@ pub fn write<S: Store, W: Write + Send>(
             }
         }
     }
-    (hooks.phase)("writing the file".to_owned());
-    Ok(Written {
-        stats: exporter.finish()?,
-        documents_skipped: skipped,
-    })
+    Ok(skipped)
 }
 
 /// A stored ticket; with `personal`, its resident's contact is taken from

@@ -929,6 +929,59 @@ async fn export_json(city: &City, user: &str, query: &str) -> (u16, Value) {
         .await
 }
 
+/// A relay upgraded from one whose ticket summaries carry no figure
+/// record gives the figures it gave before: each such ticket is read from
+/// its document once, when its grid enters the records API's index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figures_of_an_upgraded_relay_read_old_summaries_from_their_documents() {
+    let city = City::start(config()).await;
+    for body in [
+        serde_json::json!({ "action": "accepted" }),
+        serde_json::json!({ "action": "dispatched", "unit": "shuiwu" }),
+    ] {
+        let path = format!("/api/tickets/{}/actions", city.t2);
+        let (status, d) = city.api("zhou", "POST", &path, Some(&body)).await;
+        assert_eq!(status, 200, "{d}");
+    }
+    let today = support_iso(chrono::Utc::now().timestamp_millis()).unwrap()[..10].to_owned();
+    let query = format!("/api/figures?from=1970-01-01&to={today}");
+    let (status, mut before) = city.get_json("zhao", &query).await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(
+        before["summary_by_grid"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()["reported"],
+        3
+    );
+
+    // What a relay before figure records stored: the same summaries without them.
+    let city = city
+        .restart(|path| {
+            use client_core::store::{Batch, RedbStore, Store};
+            let store = RedbStore::open(path).unwrap();
+            let mut batch = Batch::new();
+            for doc in store.documents().unwrap() {
+                if let Some(mut s) = store.summary(&doc).unwrap() {
+                    assert!(s.figures.take().is_some());
+                    batch.put_summary(s);
+                }
+            }
+            store.write(batch).unwrap();
+        })
+        .await;
+    let stored = city.server.database();
+    let stored = client_core::store::Store::summary(&*stored, &city.t2.document_id());
+    assert_eq!(stored.unwrap().unwrap().figures, None);
+
+    let (status, mut after) = city.get_json("zhao", &query).await;
+    assert_eq!(status, 200, "{after}");
+    before["metadata"]["as_of"] = Value::Null;
+    after["metadata"]["as_of"] = Value::Null;
+    assert_eq!(after, before);
+}
+
 /// The figures are the export's: the same definitions and numbers for
 /// the same data and scope, without the rows; for reviewers, supervisors
 /// and admins only.

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::lifecycle::Status;
+use super::lifecycle::{Action, CloseReason, Rating, Status};
 use super::ticket::{Ticket, Urgency};
 use crate::ids::{GridCode, TicketId};
 
@@ -34,6 +34,85 @@ pub struct TicketSummary {
     /// An extension request waits for a supervisor.
     #[serde(default)]
     pub extension_pending: bool,
+    /// What the district-review figures read of it; `None` in a summary
+    /// stored before summaries carried it (read the document instead).
+    #[serde(default)]
+    pub figures: Option<FigureRecord>,
+}
+
+/// What the district-review figures (`report::figures::TicketFacts`) read
+/// of a ticket: its lifecycle times and the events they count, for any
+/// period. Kept in the ticket's summary, so figures need no document; the
+/// lists are boxed slices, as small in memory as they can be.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FigureRecord {
+    /// The `reported` event, or the creation time.
+    pub reported_at: Option<i64>,
+    /// The first accept (立案).
+    pub accepted_at: Option<i64>,
+    pub dispatched_at: Option<i64>,
+    /// The latest `handled`.
+    pub handled_at: Option<i64>,
+    /// When it was closed or declared invalid, if it is so now.
+    pub closed_at: Option<i64>,
+    /// Declared invalid (注销), or closed as a duplicate or cancelled: in no
+    /// closure figure.
+    pub written_off: bool,
+    /// The deadline, an approved extension's once one is approved.
+    pub due_at: Option<i64>,
+    /// Suspensions (挂账): start and, once resumed, end.
+    pub suspensions: Box<[(i64, Option<i64>)]>,
+    /// The events the figures count (returned, handled, rework, extension
+    /// approved, urged) with their device times, in the order applied.
+    pub events: Box<[(Action, i64)]>,
+    /// The latest rating (回访) and when it was recorded.
+    pub rated: Option<(Rating, i64)>,
+    /// It has a usable WGS84 location (GeoJSON leaves the others out).
+    pub located: bool,
+}
+
+impl FigureRecord {
+    pub fn of(t: &Ticket) -> Self {
+        let st = &t.state;
+        let mut events = Vec::new();
+        let mut rated_at = None;
+        for ev in st
+            .applied
+            .iter()
+            .filter_map(|&i| t.events.get(i)?.as_ref().ok())
+        {
+            match ev.to {
+                Action::Returned
+                | Action::Handled
+                | Action::Rework
+                | Action::ExtensionApproved
+                | Action::Urged => events.push((ev.to, ev.at_device)),
+                Action::Rated => rated_at = Some(ev.at_device),
+                _ => {}
+            }
+        }
+        let status = t.status();
+        Self {
+            reported_at: st.reported_at.or(t.created_at),
+            accepted_at: st.accepted_at,
+            dispatched_at: st.dispatched_at,
+            handled_at: st.handled_at,
+            closed_at: match status {
+                Status::Closed | Status::Invalid => st.closed_at,
+                _ => None,
+            },
+            written_off: status == Status::Invalid
+                || matches!(
+                    st.close_reason,
+                    Some(CloseReason::Duplicate(_) | CloseReason::Cancelled)
+                ),
+            due_at: st.due_at,
+            suspensions: st.suspensions.as_slice().into(),
+            events: events.into(),
+            rated: st.rating.zip(rated_at),
+            located: t.usable_location().is_some(),
+        }
+    }
 }
 
 impl TicketSummary {
@@ -57,6 +136,7 @@ impl TicketSummary {
             created_by: t.created_by.clone(),
             urged_at: t.state.urged_at,
             extension_pending: t.state.extension.is_some(),
+            figures: Some(FigureRecord::of(t)),
         })
     }
 

@@ -188,6 +188,16 @@ impl Ticket {
         self.state.status.unwrap_or(Status::Reported)
     }
 
+    /// The `(lon, lat)` of a finite WGS84 position in range, if it has one.
+    pub fn usable_location(&self) -> Option<(f64, f64)> {
+        let l = self.location.as_ref()?;
+        let ok = l.lat.is_finite()
+            && l.lon.is_finite()
+            && (-90.0..=90.0).contains(&l.lat)
+            && (-180.0..=180.0).contains(&l.lon);
+        ok.then_some((l.lon, l.lat))
+    }
+
     /// The latest time anything happened on the ticket (device clocks).
     pub fn updated_at(&self) -> Option<i64> {
         let events = self.events.iter().flatten().map(|e| e.at_device);

@@ -1,5 +1,6 @@
 //! The district-review figures: what one ticket contributes to them
-//! ([`TicketFacts`]), the small per-group accumulator that adds them up
+//! ([`TicketFacts`], worked out from the [`FigureRecord`] its summary
+//! keeps, so figures need no document), the small per-group accumulator that adds them up
 //! ([`Accumulator`]) and the finished figures of a group ([`Summary`]).
 //!
 //! # Definitions
@@ -44,8 +45,8 @@ use serde::Serialize;
 
 use super::Period;
 use super::calendar::{Calendar, HOUR_MS};
-use crate::model::lifecycle::{Action, CloseReason, Rating, Status};
-use crate::model::ticket::Ticket;
+use crate::model::lifecycle::{Action, Rating};
+use crate::model::summary::FigureRecord;
 use crate::model::visit::{Outcome, Visit};
 
 const MINUTE_MS: i64 = 60_000;
@@ -107,55 +108,38 @@ pub struct TicketFacts {
 }
 
 impl TicketFacts {
-    /// Works out a ticket's facts.
-    pub fn of(t: &Ticket, basis: &Basis<'_>) -> TicketFacts {
-        let st = &t.state;
+    /// Works out a ticket's facts from what its summary keeps of it
+    /// ([`FigureRecord::of`] the ticket).
+    pub fn of(r: &FigureRecord, basis: &Basis<'_>) -> TicketFacts {
         let period = basis.period;
         let as_of = basis.as_of;
         let mut f = TicketFacts {
-            reported: st
-                .reported_at
-                .or(t.created_at)
-                .is_some_and(|r| period.contains(r)),
-            accepted: st.accepted_at.is_some_and(|a| period.contains(a)),
+            reported: r.reported_at.is_some_and(|at| period.contains(at)),
+            accepted: r.accepted_at.is_some_and(|a| period.contains(a)),
             ..TicketFacts::default()
         };
 
         // Events applied in the period.
-        let mut rated_at = None;
-        for ev in st
-            .applied
-            .iter()
-            .filter_map(|&i| t.events.get(i)?.as_ref().ok())
-        {
-            let inside = period.contains(ev.at_device);
-            match ev.to {
-                Action::Returned if inside => f.returned += 1,
-                Action::Handled if inside => f.handled += 1,
-                Action::Rework if inside => f.reworked += 1,
-                Action::ExtensionApproved if inside => f.extensions_approved += 1,
-                Action::Urged if inside => f.urged += 1,
-                Action::Rated => rated_at = Some(ev.at_device),
+        for &(action, _) in r.events.iter().filter(|(_, at)| period.contains(*at)) {
+            match action {
+                Action::Returned => f.returned += 1,
+                Action::Handled => f.handled += 1,
+                Action::Rework => f.reworked += 1,
+                Action::ExtensionApproved => f.extensions_approved += 1,
+                Action::Urged => f.urged += 1,
                 _ => {}
             }
         }
-        if rated_at.is_some_and(|r| period.contains(r)) {
-            f.rating = st.rating;
-        }
+        f.rating = r
+            .rated
+            .filter(|(_, at)| period.contains(*at))
+            .map(|(rating, _)| rating);
 
         // Closed as of the report's instant (a later close is in the future).
-        let closed_at = match t.status() {
-            Status::Closed | Status::Invalid => st.closed_at.filter(|c| *c < as_of),
-            _ => None,
-        };
-        f.ever_suspended = st.suspensions.iter().any(|(s, _)| *s < as_of);
-        let written_off = t.status() == Status::Invalid
-            || matches!(
-                st.close_reason,
-                Some(CloseReason::Duplicate(_) | CloseReason::Cancelled)
-            );
+        let closed_at = r.closed_at.filter(|c| *c < as_of);
+        f.ever_suspended = r.suspensions.iter().any(|(s, _)| *s < as_of);
 
-        if let Some(due_at) = st.due_at.filter(|_| !written_off) {
+        if let Some(due_at) = r.due_at.filter(|_| !r.written_off) {
             let end = closed_at.unwrap_or(as_of);
             f.overdue_ms = if end > due_at {
                 basis.working(due_at, end)
@@ -175,11 +159,11 @@ impl TicketFacts {
             }
         }
 
-        if let (Some(handled_at), Some(dispatched_at)) = (st.handled_at, st.dispatched_at)
+        if let (Some(handled_at), Some(dispatched_at)) = (r.handled_at, r.dispatched_at)
             && period.contains(handled_at)
             && handled_at >= dispatched_at
         {
-            let suspended: i64 = st
+            let suspended: i64 = r
                 .suspensions
                 .iter()
                 .map(|&(s, e)| {

@@ -22,6 +22,7 @@ pub(super) fn summary(id: TicketId, grid: &str, status: Status, conflicts: u32) 
         created_by: "w".into(),
         urged_at: None,
         extension_pending: false,
+        figures: None,
     }
 }
 

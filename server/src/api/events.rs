@@ -202,6 +202,7 @@ mod tests {
             created_by: "wang".into(),
             urged_at: None,
             extension_pending: false,
+            figures: None,
         }
     }
 

@@ -1,5 +1,7 @@
 //! `GET /api/figures` (the district-review figures, computed by the export
-//! itself) and `GET /api/visits` (visits by grid and period).
+//! engine from the ticket summaries the records API holds in memory, so no
+//! ticket document is loaded) and `GET /api/visits` (visits by grid and
+//! period).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -25,8 +27,8 @@ use crate::connection::Shared;
 use crate::export::{self, ExportError, Hooks, Selection};
 use crate::registry::Registry;
 
-/// Figure computations that may run at once (each loads every ticket of
-/// its selection, on the blocking pool).
+/// Figure computations that may run at once (each reads every summary of
+/// its selection and the visit logs, on the blocking pool).
 const MAX_CONCURRENT: usize = 2;
 static FIGURES: Semaphore = Semaphore::const_new(MAX_CONCURRENT);
 
@@ -91,8 +93,10 @@ impl Write for UntilRows {
     }
 }
 
-/// The figures `p` asked for: the export's JSON without its rows.
-fn compute(store: &RedbStore, p: &Principal, pairs: &[(String, String)]) -> ApiResult<Value> {
+/// The figures `p` asked for: the export's JSON without its rows, each
+/// ticket counted from its summary in the records API's index.
+fn compute(shared: &Shared, p: &Principal, pairs: &[(String, String)]) -> ApiResult<Value> {
+    let store = &*shared.store;
     let mut selection = Selection::default();
     let (mut from, mut to) = (None, None);
     for (key, value) in pairs {
@@ -133,9 +137,11 @@ fn compute(store: &RedbStore, p: &Principal, pairs: &[(String, String)]) -> ApiR
         kept: Vec::new(),
         done: false,
     };
-    export::write(
+    let held = super::tickets::held(shared, &selected.grids)?;
+    export::write_figures(
         store,
         &selected.grids,
+        held.iter().flat_map(|g| &g.items),
         Format::Json,
         options,
         &mut sink,
@@ -166,8 +172,8 @@ pub(crate) async fn figures(State(shared): State<Arc<Shared>>, req: Request) -> 
             .acquire()
             .await
             .map_err(|e| ApiError::internal("compute the figures", &e))?;
-        let store = shared.store.clone();
-        blocking(move || compute(&store, &p, &pairs)).await
+        let shared = shared.clone();
+        blocking(move || compute(&shared, &p, &pairs)).await
     };
     match answer.await {
         Ok(v) => Json(v).into_response(),
