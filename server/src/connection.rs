@@ -72,6 +72,8 @@ pub(crate) struct Shared {
     pub users: std::sync::Mutex<HashMap<String, usize>>,
     /// Bytes of frames waiting for the hub thread.
     pub budget: Budget,
+    /// Photos (`/api/blobs`).
+    pub blobs: Arc<crate::blobs::Blobs>,
 }
 
 /// Serves HTTP on `listener` until `signal` completes and every plain HTTP
@@ -102,6 +104,16 @@ pub(crate) async fn serve(
         .route("/api/login", post(crate::session::login))
         .route("/api/logout", post(crate::session::logout))
         .route("/api/tokens", post(auth::issue_token))
+        .route(
+            "/api/blobs",
+            post(crate::blobs::http::create).options(crate::blobs::http::options),
+        )
+        .route(
+            "/api/blobs/{hash}",
+            get(crate::blobs::http::get)
+                .head(crate::blobs::http::head)
+                .patch(crate::blobs::http::patch),
+        )
         .with_state(shared.clone());
     let pending = Arc::new(tokio::sync::Semaphore::new(shared.config.max_pending_http));
     let header_timeout = shared.config.header_read_timeout;

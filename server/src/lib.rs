@@ -125,6 +125,7 @@ mod access;
 pub mod admin;
 pub mod audit;
 mod auth;
+mod blobs;
 mod budget;
 mod config;
 mod connection;
@@ -149,6 +150,7 @@ use tracing::{error, info, warn};
 
 pub use crate::access::ACTORS_TABLE;
 pub use crate::auth::Principal;
+pub use crate::blobs::BlobError;
 pub use crate::config::{AuthMode, Config};
 pub use crate::error::ServerError;
 
@@ -231,6 +233,7 @@ pub async fn run_over<S: Store + 'static>(
     let documents_in_memory = Arc::new(AtomicUsize::new(0));
     let storage = Arc::new(storage::StorageHealth::default());
     let http_store = store.clone();
+    let blobs = Arc::new(blobs::Blobs::open(store.clone())?);
     let relay = relay::start(
         documents,
         &config,
@@ -264,7 +267,14 @@ pub async fn run_over<S: Store + 'static>(
         storage: storage.clone(),
         users: std::sync::Mutex::default(),
         budget: budget::Budget::new(shared_config_bytes.0, shared_config_bytes.1),
+        blobs: blobs.clone(),
     });
+    let sweeper = tokio::spawn(blobs::sweep_every(
+        blobs,
+        shared.config.blob_sweep_interval,
+        shared.config.blob_grace,
+        stop.subscribe(),
+    ));
     let prober = tokio::spawn(storage::probe(
         storage,
         storage_retry,
@@ -308,6 +318,8 @@ pub async fn run_over<S: Store + 'static>(
     drop(shared);
     poller.abort();
     let _ = poller.await;
+    sweeper.abort();
+    let _ = sweeper.await;
     prober.abort();
     let _ = prober.await;
     relay.stop().await?;

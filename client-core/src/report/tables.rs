@@ -303,6 +303,8 @@ const TICKET_COLUMNS: &[Column] = &[
     col("lon", "经度", "Longitude"),
     col("address", "地址", "Address"),
     col("open_conflicts", "未解决冲突数", "Open conflicts"),
+    col("photos", "照片数", "Photos"),
+    col("photo_links", "照片链接", "Photo links"),
 ];
 
 const TICKET_PERSONAL_COLUMNS: &[Column] = &[
@@ -317,6 +319,22 @@ pub(crate) fn ticket_columns(include_personal: bool) -> Vec<Column> {
         cols.extend_from_slice(TICKET_PERSONAL_COLUMNS);
     }
     cols
+}
+
+/// A ticket's photo links, one per line, in the ticket's order (`before`
+/// and `after` named).
+fn photo_links(t: &Ticket, base: Option<&str>) -> String {
+    t.photos
+        .iter()
+        .map(|p| {
+            let link = match base {
+                Some(base) => format!("{base}{}", p.hash),
+                None => format!("sha256:{}", p.hash),
+            };
+            format!("{} {link}", p.phase)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn close_reason_label(r: &CloseReason) -> Cell<'static> {
@@ -334,6 +352,7 @@ pub(crate) fn ticket_row<'a>(
     place: &'a Place,
     facts: &TicketFacts,
     include_personal: bool,
+    photo_url: Option<&str>,
 ) -> Vec<Cell<'a>> {
     let st = &t.state;
     let status = t.status();
@@ -389,6 +408,12 @@ pub(crate) fn ticket_row<'a>(
         Cell::opt(t.location.as_ref(), |l| Cell::Coord(l.lon)),
         Cell::opt_text(t.location.as_ref().and_then(|l| l.address.as_deref())),
         Cell::Int(st.conflicts.len() as i64),
+        Cell::Int(t.photos.len() as i64),
+        if t.photos.is_empty() {
+            Cell::Empty
+        } else {
+            Cell::Text(Cow::Owned(photo_links(t, photo_url)))
+        },
     ];
     if include_personal {
         row.extend([
