@@ -26,7 +26,7 @@ JSON output (--json) prints the client-core records on stdout, field names as st
   ticket new        {\"id\"}
   ticket list       [TicketSummary]: id, grid, status, category, title, urgency, unit,
                     due_at, reported_at, updated_at, rework_count, conflicts,
-                    handled_by, created_by
+                    handled_by, created_by, urged_at, extension_pending
   ticket show/event Ticket: id, grid, source, kind, category, urgency, title,
                     description, location {lat, lon, accuracy_m, address},
                     resident {name, phone}, created_by, created_at, photos,
@@ -40,14 +40,18 @@ JSON output (--json) prints the client-core records on stdout, field names as st
   visit list        [Visit]: id, visit_type, grid, household, worker, started_at,
                     ended_at, lat, lon, outcome, notes, tickets, amends
   todo              [TodoItem]: ticket (TicketSummary), actions, why
-                    (conflict | overdue | action)
+                    (urged | conflict | extension | overdue | action)
+  category list     Catalog: version, categories {code: {code, name_zh, name_en,
+                    kind, time_limit, urgent_time_limit, filing, closing,
+                    after_photos_required}}, or null before the first sync
   init, whoami,     {user, role, grids, actor, data_dir, database, server, token}
   login             (token is \"stored\" or \"none\", never the token itself)
   export            ExportStats: out, calendar, tickets_seen, tickets_exported,
                     tickets_filtered_out, tickets_outside_period,
                     tickets_without_location, tickets_outside_calendar,
                     visits_seen, visits_exported, visits_filtered_out,
-                    visits_outside_period, cells_truncated, total {figures}
+                    visits_outside_period, cells_truncated, total {figures},
+                    urged_by_unit {unit: urgings in the period}
 Times in JSON are milliseconds since the Unix epoch; tables show them in +08:00.
 
 Logs go to stderr; set RUST_LOG=debug for more.";
@@ -82,8 +86,12 @@ pub enum Command {
     /// Log and list visits (走访)
     #[command(subcommand)]
     Visit(VisitCommand),
-    /// What needs my action (待办), with the suggested next actions and why
+    /// What needs my action (待办), urged tickets (督办) first, with the
+    /// suggested next actions and why
     Todo,
+    /// The category catalog (事部件分类) this device received from the relay
+    #[command(subcommand)]
+    Category(CategoryCommand),
     /// Who this device acts as (user, role, grids)
     Whoami,
     /// Provision this device from the relay (登录): with --user, log in with
@@ -171,6 +179,13 @@ pub struct InitArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum CategoryCommand {
+    /// Every code with its name, kind, time limit and whether after-photos
+    /// are required (the codes `ticket new --category` accepts)
+    List,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TicketCommand {
     /// Report a new ticket (上报) and print its id
     New(TicketNewArgs),
@@ -236,10 +251,12 @@ pub struct TicketNewArgs {
     /// What was found, in as much detail as helps the handling unit
     #[arg(long)]
     pub description: Option<String>,
-    /// Category code (大类+小类), for example 0102
+    /// Category code (大类+小类), for example 0101 (暴露垃圾); `gridsync category
+    /// list` shows the catalog's codes. Once the device holds the catalog an
+    /// unknown code is refused with the nearest ones; before, it is kept with a warning
     #[arg(long, value_name = "CODE")]
     pub category: Option<String>,
-    /// Kind of problem [default: event]
+    /// Kind of problem [default: the category's kind in the catalog, else event]
     #[arg(long, value_parser = values::named::<Kind>())]
     pub kind: Option<Kind>,
     /// Where it came from [default: patrol]
@@ -304,13 +321,17 @@ pub struct TicketEventArgs {
     /// The lifecycle action to take
     #[arg(value_parser = values::named_except::<Action>(&[Action::Reported]))]
     pub action: Action,
-    /// Free text; required as the reason for invalid, returned and rework
+    /// Free text; required as the reason for invalid, returned, rework and
+    /// extension_requested (延期申请), and as the note of urged (督办)
     #[arg(long, value_name = "T")]
     pub note: Option<String>,
     /// dispatched: the handling unit (处置单位), as its user name
     #[arg(long, value_name = "U")]
     pub unit: Option<String>,
-    /// dispatched: the deadline, RFC 3339 [default: 3 working days, 1 if urgent, on the China calendar]
+    /// dispatched: the deadline, RFC 3339 [default: the category's time limit in the
+    /// catalog, else 3 working days (1 if urgent), on the China calendar];
+    /// extension_requested: the deadline proposed; extension_approved: the deadline
+    /// granted [default: the one proposed]
     #[arg(long, value_name = "RFC3339", value_parser = crate::time::parse_rfc3339)]
     pub due: Option<i64>,
     /// closed: close as a duplicate of this ticket (id or prefix)

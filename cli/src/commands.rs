@@ -1,5 +1,6 @@
 //! One module per command; this one routes to them.
 
+mod category_list;
 mod export;
 mod init;
 mod login;
@@ -20,7 +21,7 @@ use client_core::device::Device;
 use client_core::ids::TicketId;
 use client_core::store::{Listing, Store};
 
-use crate::args::{Cli, Command, PhotoCommand, TicketCommand, VisitCommand};
+use crate::args::{CategoryCommand, Cli, Command, PhotoCommand, TicketCommand, VisitCommand};
 use crate::data_dir::DataDir;
 use crate::error::CliError;
 use crate::output::{self, Output};
@@ -35,6 +36,7 @@ pub fn run(cli: &Cli, dir: &DataDir, out: &mut Output) -> Result<(), CliError> {
         Command::Todo => todo::run(dir, out),
         Command::Sync(a) => sync::run(a, dir, out),
         Command::Export(a) => export::run(a, dir, out),
+        Command::Category(CategoryCommand::List) => category_list::run(dir, out),
         Command::Ticket(t) => match t {
             TicketCommand::New(a) => ticket_new::run(a, dir, out),
             TicketCommand::List(a) => ticket_list::run(a, dir, out),

@@ -73,6 +73,10 @@ fn action_zh(a: &Action) -> &'static str {
         Action::Suspended => "挂账",
         Action::Resumed => "恢复办理",
         Action::Rated => "回访评价",
+        Action::ExtensionRequested => "延期申请",
+        Action::ExtensionApproved => "延期批准",
+        Action::ExtensionRefused => "延期驳回",
+        Action::Urged => "督办",
     }
 }
 
@@ -88,6 +92,8 @@ pub fn why_zh(why: &str) -> &'static str {
     match why {
         "conflict" => "冲突",
         "overdue" => "超期",
+        "urged" => "督办",
+        "extension" => "延期待批",
         _ => "待办",
     }
 }

@@ -47,6 +47,7 @@ pub fn explain(err: DeviceError, status: Option<Status>, role: Role) -> CliError
             "note" => "Add --note TEXT with the reason.".to_owned(),
             "unit" => "Add --unit NAME naming the handling unit (处置单位).".to_owned(),
             "rating" => "Add --rating satisfied|basic|dissatisfied.".to_owned(),
+            "due_at" => "Add --due RFC3339 with the deadline you propose.".to_owned(),
             other => format!("Add --{other}."),
         },
         ConflictReason::HandlerVerifies { .. } => {
@@ -54,6 +55,14 @@ pub fn explain(err: DeviceError, status: Option<Status>, role: Role) -> CliError
                 .to_owned()
         }
         ConflictReason::Unreadable { .. } => String::new(),
+        ConflictReason::ExtensionPending { .. } => {
+            "Wait for a supervisor to approve or refuse it (`gridsync ticket show` shows it)."
+                .to_owned()
+        }
+        ConflictReason::NoPendingExtension { .. } => {
+            "Only a pending extension request can be decided; `gridsync ticket show` shows the ticket's events."
+                .to_owned()
+        }
     };
     let status_text = status.map_or_else(|| "new".to_owned(), |s| s.both());
     let message = format!(

@@ -99,6 +99,10 @@ impl Life {
                 Status::Suspended
             }
             Action::Resumed => self.before_suspension.unwrap_or(Status::Accepted),
+            Action::ExtensionRequested
+            | Action::ExtensionApproved
+            | Action::ExtensionRefused
+            | Action::Urged => self.status.unwrap_or(Status::Reported),
         });
     }
 }

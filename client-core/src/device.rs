@@ -10,6 +10,7 @@ use automerge::ActorId;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DocumentId, EventId, GridCode, TicketId, VisitId};
+use crate::model::catalog::{self, Catalog, Category, TimeLimit};
 use crate::model::grid_index;
 use crate::model::lifecycle::{
     self, Action, CloseReason, ConflictReason, Event, Rating, Role, Status,
@@ -165,6 +166,17 @@ impl<S: Store> Device<S> {
         })
     }
 
+    /// A device acting as `identity` over `store` without storing the
+    /// identity there: the relay acts for a logged-in person this way (its
+    /// store holds everyone's documents, and no identity of its own).
+    pub fn acting_as(store: S, identity: Identity) -> Result<Self, DeviceError> {
+        let actor = identity.actor_id().map_err(DeviceError::InvalidIdentity)?;
+        Ok(Self {
+            repo: Repo::new(store, actor),
+            identity,
+        })
+    }
+
     pub fn identity(&self) -> &Identity {
         &self.identity
     }
@@ -273,6 +285,29 @@ impl<S: Store> Device<S> {
         self.repo.ticket(id)?.ok_or(DeviceError::UnknownTicket(id))
     }
 
+    /// The category catalog as this device last received it from the
+    /// relay; `None` before the first sync brought it.
+    pub fn catalog(&self) -> Result<Option<Catalog>, DeviceError> {
+        match self.repo.load(&Catalog::document_id())? {
+            None => Ok(None),
+            Some(doc) => Ok(catalog::read(&doc).map_err(RepoError::from)?),
+        }
+    }
+
+    /// What the catalog on this device says about a category code.
+    pub fn check_category(&self, code: &str) -> Result<CategoryCheck, DeviceError> {
+        let Some(catalog) = self.catalog()? else {
+            return Ok(CategoryCheck::NoCatalog);
+        };
+        Ok(match catalog.get(code) {
+            Some(c) => CategoryCheck::Known(c.clone()),
+            None => CategoryCheck::Unknown {
+                version: catalog.version,
+                nearest: catalog.nearest(code, 3).into_iter().cloned().collect(),
+            },
+        })
+    }
+
     /// Which document limit the ticket's stored document breaks, if any: a
     /// document stored before the limits existed still reads (readers
     /// never descend past a ticket's layout), and this says what the relay
@@ -313,10 +348,30 @@ impl<S: Store> Device<S> {
         ev.note = input.note.filter(|n| !n.trim().is_empty());
         ev.unit = input.unit;
         ev.rating = input.rating;
-        if action == Action::Dispatched {
-            ev.due_at = Some(input.due_at.unwrap_or_else(|| {
-                default_due_at(now, current.urgency.unwrap_or(Urgency::Normal))
-            }));
+        match action {
+            Action::Dispatched => {
+                let catalog = self.catalog()?;
+                let urgency = current.urgency.unwrap_or(Urgency::Normal);
+                let deadline = dispatch_deadline(
+                    catalog.as_ref(),
+                    &current.category,
+                    urgency,
+                    input.due_at,
+                    now,
+                );
+                ev.due_at = Some(deadline.due_at);
+                ev.catalog_version = deadline.catalog_version;
+                ev.time_limit = deadline.time_limit.map(|t| t.to_string());
+            }
+            Action::ExtensionRequested => ev.due_at = input.due_at,
+            Action::ExtensionApproved | Action::ExtensionRefused => {
+                let pending = current.state.extension.as_ref();
+                ev.request = pending.map(|p| p.request);
+                if action == Action::ExtensionApproved {
+                    ev.due_at = input.due_at.or(pending.and_then(|p| p.proposed_due_at));
+                }
+            }
+            _ => {}
         }
         if action == Action::Closed {
             ev.close_reason = Some(match (input.duplicate_of, current.state.status) {
@@ -483,15 +538,24 @@ impl<S: Store> Device<S> {
             .into_iter()
             .filter_map(|t| todo_item(&self.identity, t, now))
             .collect();
+        // Urged first (the latest urging first), then conflicts, pending
+        // extensions, overdue work, and the rest by deadline.
+        let rank = |i: &TodoItem| match i.why {
+            "urged" => 0,
+            "conflict" => 1,
+            "extension" => 2,
+            "overdue" => 3,
+            _ => 4,
+        };
         items.sort_by(|a, b| {
             (
-                b.why == "conflict",
-                b.why == "overdue",
+                rank(a),
+                std::cmp::Reverse(a.ticket.urged_at),
                 a.ticket.due_at.unwrap_or(i64::MAX),
             )
                 .cmp(&(
-                    a.why == "conflict",
-                    a.why == "overdue",
+                    rank(b),
+                    std::cmp::Reverse(b.ticket.urged_at),
                     b.ticket.due_at.unwrap_or(i64::MAX),
                 ))
         });
@@ -500,7 +564,7 @@ impl<S: Store> Device<S> {
 
     /// Every document this device should hold: its grids' indexes, the
     /// documents they list, and the private documents it may read
-    /// ([`Device::wants_private`]).
+    /// ([`Device::wants_private`]); the catalog is the sync session's to add.
     pub fn known_documents(&self) -> Result<BTreeSet<DocumentId>, DeviceError> {
         let mut out = BTreeSet::new();
         for grid in &self.identity.grids {
@@ -541,6 +605,9 @@ fn todo_item(me: &Identity, t: TicketSummary, now: i64) -> Option<TodoItem> {
         .into_iter()
         .filter(|a| match a {
             Action::Suspended | Action::Reopened | Action::Rated => false,
+            // Always possible; never by themselves a reason to act.
+            Action::ExtensionRequested | Action::Urged => false,
+            Action::ExtensionApproved | Action::ExtensionRefused => t.extension_pending,
             Action::Closed => t.status == Status::Verified,
             Action::Resumed => false,
             Action::Verified | Action::Rework => t.handled_by.as_deref() != Some(&me.user),
@@ -567,7 +634,11 @@ fn todo_item(me: &Identity, t: TicketSummary, now: i64) -> Option<TodoItem> {
     if actions.is_empty() {
         return None;
     }
-    let why = if t.is_overdue(now) {
+    let why = if me.role == Role::Unit && t.urged_at.is_some() {
+        "urged"
+    } else if me.role == Role::Supervisor && t.extension_pending {
+        "extension"
+    } else if t.is_overdue(now) {
         "overdue"
     } else {
         "action"
@@ -580,32 +651,95 @@ fn todo_item(me: &Identity, t: TicketSummary, now: i64) -> Option<TodoItem> {
 }
 
 /// The default handling time limit, in working hours, when a dispatcher
-/// gives no deadline: one working day (7 h) for urgent tickets, three
-/// otherwise.
+/// gives no deadline and the catalog none: one working day (7 h) for
+/// urgent tickets, three otherwise ([`catalog::urgency_default`]).
 pub fn default_time_limit_hours(urgency: Urgency) -> u32 {
-    match urgency {
-        Urgency::Urgent => 7,
-        Urgency::Normal => 21,
+    match catalog::urgency_default(urgency) {
+        TimeLimit::WorkingHours(h) => h,
+        TimeLimit::WorkingDays(d) => d * 7,
     }
 }
 
-/// The deadline for a ticket dispatched at `now`: its time limit counted in
-/// working hours on the mainland China calendar (weekends, public holidays
-/// and make-up working days, +08:00). Without the `export` feature (which
-/// carries the calendar) it falls back to calendar days.
+/// The deadline for a ticket dispatched at `now` with no catalog limit:
+/// its urgency default counted on the working calendar
+/// ([`due_after`]).
 pub fn default_due_at(now: i64, urgency: Urgency) -> i64 {
-    let hours = default_time_limit_hours(urgency);
+    due_after(now, catalog::urgency_default(urgency))
+}
+
+/// What set a dispatch deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    pub due_at: i64,
+    /// The limit counted (`None`: the dispatcher gave the deadline).
+    pub time_limit: Option<TimeLimit>,
+    /// The catalog version that gave the limit (`None`: explicit, or the
+    /// urgency default).
+    pub catalog_version: Option<u64>,
+}
+
+/// The deadline of a ticket of `category` and `urgency` dispatched at
+/// `now`: an explicit deadline wins; otherwise the category's time limit
+/// from `catalog` (the urgency default when the category has none or
+/// there is no catalog), counted on the mainland China working calendar
+/// ([`due_after`]). Pure: the relay's records API calls it with its own
+/// catalog, devices with the one they hold.
+pub fn dispatch_deadline(
+    catalog: Option<&Catalog>,
+    category: &str,
+    urgency: Urgency,
+    explicit: Option<i64>,
+    now: i64,
+) -> Deadline {
+    if let Some(due_at) = explicit {
+        return Deadline {
+            due_at,
+            time_limit: None,
+            catalog_version: None,
+        };
+    }
+    let rule = catalog::limit_for(catalog, category, urgency);
+    Deadline {
+        due_at: due_after(now, rule.limit),
+        time_limit: Some(rule.limit),
+        catalog_version: rule.catalog_version,
+    }
+}
+
+/// `limit` counted from `now` on the mainland China calendar (weekends,
+/// public holidays and make-up working days, +08:00;
+/// [`crate::report::Calendar::add_limit`]). Without the `export` feature
+/// (which carries the calendar) it counts 7 working hours or one working
+/// day as a calendar day.
+pub fn due_after(now: i64, limit: TimeLimit) -> i64 {
     #[cfg(feature = "export")]
     {
         static CALENDAR: std::sync::OnceLock<crate::report::Calendar> = std::sync::OnceLock::new();
         let calendar = CALENDAR.get_or_init(crate::report::Calendar::china_default);
-        let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
-        calendar.add_working_hours(now, hours, offset)
+        calendar.add_limit(now, limit, crate::report::calendar::china_offset())
     }
     #[cfg(not(feature = "export"))]
     {
-        now + i64::from(hours) / 7 * 24 * 3_600_000
+        let days = match limit {
+            TimeLimit::WorkingHours(h) => (i64::from(h) + 6) / 7,
+            TimeLimit::WorkingDays(d) => i64::from(d),
+        };
+        now + days * 24 * 3_600_000
     }
+}
+
+/// What the device's catalog says of a category code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CategoryCheck {
+    Known(Category),
+    /// Not in the catalog (of `version`); the nearest codes.
+    Unknown {
+        version: u64,
+        nearest: Vec<Category>,
+    },
+    /// The device has no catalog yet (it has not synced since the relay
+    /// shipped one): the code cannot be checked.
+    NoCatalog,
 }
 
 fn read_identity(store: &impl Store) -> Result<Option<Identity>, DeviceError> {

@@ -2,9 +2,10 @@
 //!
 //! - [`schema`]: the one place that knows the Automerge layout.
 //! - [`lifecycle`]: the lifecycle table and the fold of a ticket's events.
-//! - [`ticket`], [`ticket_private`], [`visit`], [`grid_index`]: the four
-//!   document types.
+//! - [`ticket`], [`ticket_private`], [`visit`], [`grid_index`], [`catalog`]: the
+//!   document types (the catalog is written by the relay only).
 
+pub mod catalog;
 pub mod grid_index;
 pub mod lifecycle;
 pub mod limits;

@@ -301,6 +301,9 @@ pub struct ExportStats {
     pub cells_truncated: u64,
     /// The figures of everything exported.
     pub total: Summary,
+    /// Urgings (督办) in the period, by the handling unit of the ticket
+    /// urged (`-` for a ticket not dispatched).
+    pub urged_by_unit: BTreeMap<String, u64>,
 }
 
 impl ExportStats {
@@ -507,6 +510,10 @@ impl<W: Write + Send> Exporter<W> {
                     }
                 }
             }
+        }
+        if facts.urged > 0 {
+            let unit = t.state.unit.clone().unwrap_or_else(|| "-".to_owned());
+            *self.stats.urged_by_unit.entry(unit).or_default() += u64::from(facts.urged);
         }
         self.group(place).acc.add_ticket(&facts);
         Ok(true)

@@ -211,6 +211,14 @@ impl Batch {
             .any(|op| !matches!(op, Op::PutSyncState { .. }))
     }
 
+    /// Drops the batch's outbox marks: a relay acting for a person writes
+    /// to its own store, which has no relay to hand an outbox to.
+    pub fn drop_outbox_marks(&mut self) -> &mut Self {
+        self.ops
+            .retain(|op| !matches!(op, Op::MarkLocal { .. } | Op::ClearLocal { .. }));
+        self
+    }
+
     /// Drops the batch's sync states (see [`Batch::holds_data`]).
     pub fn drop_sync_states(&mut self) -> &mut Self {
         self.ops.retain(|op| !matches!(op, Op::PutSyncState { .. }));

@@ -90,7 +90,10 @@ impl World {
         if self.replicas[i].session.is_some() {
             return;
         }
-        let handshake = Handshake::open(self.replicas[i].store.clone(), Vec::new()).unwrap();
+        let handshake = Handshake::open(self.replicas[i].store.clone(), Vec::new())
+            .unwrap()
+            // The in-memory relay holds no catalog; the counts here are of records.
+            .without_catalog();
         let Message::Join {
             sender_id,
             peer_metadata,

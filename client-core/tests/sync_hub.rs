@@ -105,7 +105,10 @@ impl Net {
     /// `peer` (offering the heads-batch extension or not) opens the
     /// session, which discovers what to sync.
     fn connect_session(&mut self, i: usize, relay_offers_heads_batch: bool) {
-        let handshake = Handshake::open(self.sessions[i].store.clone(), Vec::new()).unwrap();
+        let handshake = Handshake::open(self.sessions[i].store.clone(), Vec::new())
+            .unwrap()
+            // The in-memory relay holds no catalog; the counts here are of records.
+            .without_catalog();
         let Message::Join {
             sender_id,
             peer_metadata,

@@ -15,6 +15,7 @@
 //! | unit | tickets whose folded `state.unit` is its user name; grid indexes of its scope (they list ids only, so it can discover its tickets) | tickets dispatched to it (as they were before the change), never a new document |
 //! | reviewer | documents of its scope | nothing |
 //! | admin | everything | everything |
+//! | every role | the category catalog | never (the relay writes it) |
 //!
 //! A ticket's **private document** (`ticket_private`, the resident's
 //! contact) is read only by admins, supervisors whose scope covers its
@@ -35,6 +36,10 @@
 //!   document at the id derived from its ticket, and nothing else sits at
 //!   a name-derived (UUIDv5) id, so nobody can squat another grid's index,
 //!   another worker's visit log or another ticket's private document;
+//! - the **category catalog** ([`Catalog::document_id`]) is the relay's
+//!   own: every role reads it, no client changes it (an admin included:
+//!   `gridsync-server category import` is the way), and no client stores
+//!   a `catalog` document anywhere else;
 //! - **history**: events, comments and visits are append-only and
 //!   immutable, and a ticket keeps its `created_by` ([`append_only`]
 //!   compares the document before and after every write);
@@ -62,6 +67,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use automerge::{ActorId, Automerge, Change, ROOT};
 use client_core::ids::{DocumentId, GridCode, TicketId};
+use client_core::model::catalog::Catalog;
 use client_core::model::lifecycle::{Event, Role};
 use client_core::model::schema::{self, DocType};
 use client_core::model::summary::TicketSummary;
@@ -104,6 +110,18 @@ pub enum WriteRefusal {
         "{id} is an id derived for a grid index or a visit log; a {found} cannot be stored there"
     )]
     SquattedId { id: DocumentId, found: &'static str },
+    #[error(
+        "{id} is the category catalog, which only the relay writes; an admin changes it with \
+         `gridsync-server category import`"
+    )]
+    CatalogIsTheRelays { id: DocumentId },
+    #[error(
+        "a catalog document lives only at {expected}, written by the relay; {id} cannot hold one"
+    )]
+    CatalogElsewhere {
+        id: DocumentId,
+        expected: DocumentId,
+    },
     #[error(
         "a document without a GridSync type may hold at most {max} operations (this one has {ops})"
     )]
@@ -423,6 +441,23 @@ impl Policy {
         self.state().peers.get(peer).cloned()
     }
 
+    /// The user an Automerge actor id is registered to, if any (committed
+    /// or pending this round).
+    pub(crate) fn owner_of(&self, actor: &ActorId) -> Option<String> {
+        let state = self.state();
+        state
+            .actors
+            .get(actor)
+            .or(state.pending.get(actor))
+            .cloned()
+    }
+
+    /// `actor` was committed to the store as `user`'s (by a write of the
+    /// records API, which registers its actor in its own commit).
+    pub(crate) fn registered(&self, actor: ActorId, user: String) {
+        self.state().actors.insert(actor, user);
+    }
+
     /// The grid the policy saw `doc` in this round.
     pub(crate) fn grid_seen(&self, doc: &DocumentId) -> Option<GridCode> {
         self.state().grids.get(doc).cloned()
@@ -476,7 +511,8 @@ pub(crate) fn may_attach(p: &Principal, id: &DocumentId, doc: &Automerge) -> boo
 
 /// Whether `p` may see a document placed at `placed`.
 fn may_read(p: &Principal, id: &DocumentId, doc: &Automerge, placed: &Placed) -> bool {
-    if p.role == Role::Admin {
+    if p.role == Role::Admin || *id == Catalog::document_id() {
+        // Only the relay writes the catalog; every role reads it.
         return true;
     }
     if is_blank(doc) {
@@ -486,20 +522,66 @@ fn may_read(p: &Principal, id: &DocumentId, doc: &Automerge, placed: &Placed) ->
         return false;
     };
     if placed.kind == Some(DocType::TicketPrivate) {
-        return match p.role {
-            Role::Unit | Role::Reviewer => false,
-            _ if p.role == Role::Supervisor && p.grids.contains(grid) => true,
-            _ => schema::read_str(doc, &ROOT, "created_by").as_deref() == Some(p.user.as_str()),
-        };
+        let reporter = schema::read_str(doc, &ROOT, "created_by");
+        return may_read_contact(p, grid, reporter.as_deref());
     }
-    match p.role {
-        Role::Unit => match placed.kind {
-            Some(DocType::GridIndex) => p.grids.contains(grid),
-            Some(DocType::Ticket) => dispatched_to(id, doc).as_deref() == Some(p.user.as_str()),
-            _ => false,
-        },
+    match placed.kind {
+        Some(DocType::Ticket) => may_read_ticket(p, grid, || dispatched_to(id, doc)),
+        // A grid index lists ids only: units read their scope's, to find
+        // their tickets.
+        Some(DocType::GridIndex) => p.grids.contains(grid),
+        _ if p.role == Role::Unit => false,
         _ => p.grids.contains(grid),
     }
+}
+
+/// Whether `p` may see the resident's contact of a ticket of `grid`
+/// reported by `reporter`: admins, the grid's supervisors and the reporter;
+/// never units, reviewers or other workers. The one decision for a private
+/// document (sync) and for the contact shown by the records API.
+pub(crate) fn may_read_contact(p: &Principal, grid: &GridCode, reporter: Option<&str>) -> bool {
+    match p.role {
+        Role::Admin => true,
+        Role::Unit | Role::Reviewer => false,
+        Role::Supervisor if p.grids.contains(grid) => true,
+        Role::Worker | Role::Supervisor => reporter == Some(p.user.as_str()),
+    }
+}
+
+/// Whether `p` may see the stored document `doc`: the hub's read
+/// decision, for the records API (which has a principal, not a peer).
+pub(crate) fn may_read_document(p: &Principal, id: &DocumentId, doc: &Automerge) -> bool {
+    may_read(p, id, doc, &Placed::of(doc))
+}
+
+/// Whether `p` may see a ticket of `grid` that is now dispatched to
+/// `unit()` (asked only of units): the one read decision for tickets,
+/// made from a document by the hub ([`Access::may_read`]) and from a
+/// [`TicketSummary`] by the records API ([`may_read_summary`]).
+fn may_read_ticket(p: &Principal, grid: &GridCode, unit: impl FnOnce() -> Option<String>) -> bool {
+    match p.role {
+        Role::Admin => true,
+        Role::Unit => unit().as_deref() == Some(p.user.as_str()),
+        _ => p.grids.contains(grid),
+    }
+}
+
+/// Whether `p` may see the ticket `s` summarises: the same decision the
+/// hub makes from the document, made from the summary index alone.
+pub(crate) fn may_read_summary(p: &Principal, s: &TicketSummary) -> bool {
+    may_read_ticket(p, &s.grid, || s.unit.clone())
+}
+
+/// Whether `p` may change the stored ticket `doc` (it stays where it is):
+/// the policy's write decision, asked by the records API before it acts
+/// as `p`. Reviewers change nothing; units only tickets dispatched to them.
+pub(crate) fn may_change_ticket(
+    p: &Principal,
+    id: &DocumentId,
+    doc: &Automerge,
+) -> Result<(), WriteRefusal> {
+    let placed = Placed::of(doc);
+    may_write(p, id, Some((doc, &placed)), doc, &placed)
 }
 
 /// Whether `p` may change a document from `before` (`None`: new) to
@@ -723,7 +805,8 @@ impl Policy {
                 }
             }
             Some(DocType::VisitLog) => check_visits(p, before, after),
-            None => Ok(()),
+            // Refused before this check: no client writes a catalog.
+            Some(DocType::Catalog) | None => Ok(()),
         }
     }
 
@@ -998,6 +1081,16 @@ impl Policy {
             return Err(WriteRefusal::NotLoggedIn);
         };
         let placed = Placed::of(after);
+        let catalog = Catalog::document_id();
+        if *id == catalog {
+            return Err(WriteRefusal::CatalogIsTheRelays { id: *id });
+        }
+        if placed.kind == Some(DocType::Catalog) {
+            return Err(WriteRefusal::CatalogElsewhere {
+                id: *id,
+                expected: catalog,
+            });
+        }
         let before = before.filter(|b| !is_blank(b));
         let placed_before = before.map(Placed::of);
         self.note_grid(

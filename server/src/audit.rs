@@ -158,6 +158,22 @@ pub fn query(db: &Database, filter: &AuditFilter) -> Result<Vec<AuditRecord>, Au
     Ok(out)
 }
 
+/// The newest `limit` rows, newest first (the console's audit page).
+pub fn latest(db: &Database, limit: usize) -> Result<Vec<AuditRecord>, AuditError> {
+    let tx = db.begin_read().map_err(storage)?;
+    let table = match tx.open_table(AUDIT) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(storage(e)),
+    };
+    let mut out = Vec::with_capacity(limit.min(1024));
+    for entry in table.iter().map_err(storage)?.rev().take(limit) {
+        let (_, v) = entry.map_err(storage)?;
+        out.push(serde_json::from_slice(v.value()).map_err(AuditError::Decode)?);
+    }
+    Ok(out)
+}
+
 /// The row key: time, then a sequence number that separates rows of one
 /// millisecond.
 fn key(at: i64, seq: u64) -> [u8; 16] {

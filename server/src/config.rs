@@ -126,6 +126,33 @@ pub struct Config {
     pub blob_grace: Duration,
     /// How often the blob sweep runs.
     pub blob_sweep_interval: Duration,
+    /// The base map the console draws tickets on (`/console/config.json`);
+    /// `None`, the default, draws the points on a plain background, as a
+    /// relay with no internet must.
+    pub map_tiles: Option<MapTiles>,
+}
+
+/// A slippy-map tile layer for the console's maps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapTiles {
+    /// A Leaflet URL template, e.g. `https://tiles.example/{z}/{x}/{y}.png`.
+    pub url: String,
+    /// The datum the tiles are drawn in: Chinese providers draw in GCJ-02
+    /// while devices record WGS-84, so the console converts points for them.
+    pub crs: TileCrs,
+    /// Shown in the map's corner, as the provider's terms ask.
+    pub attribution: String,
+    pub max_zoom: u8,
+}
+
+/// The coordinate system map tiles are drawn in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TileCrs {
+    /// WGS-84, as OpenStreetMap and most providers outside China draw.
+    #[default]
+    Wgs84,
+    /// GCJ-02, as AutoNavi (高德), Tencent and most providers in China draw.
+    Gcj02,
 }
 
 /// Whether the relay asks for bearer tokens.
@@ -182,6 +209,7 @@ impl Default for Config {
             max_upload_bytes_per_user_per_day: 1024 * 1024 * 1024,
             blob_grace: Duration::from_secs(24 * 3600),
             blob_sweep_interval: Duration::from_secs(3600),
+            map_tiles: None,
         }
     }
 }
@@ -257,6 +285,17 @@ impl Config {
                 "`hub_queue_bytes_per_connection` ({}) must be at least `max_frame_bytes` ({}) \
                  and at most `hub_queue_bytes` ({})",
                 self.hub_queue_bytes_per_connection, self.max_frame_bytes, self.hub_queue_bytes
+            )));
+        }
+        if let Some(tiles) = &self.map_tiles
+            && !(tiles.url.contains("{z}")
+                && tiles.url.contains("{x}")
+                && tiles.url.contains("{y}"))
+        {
+            return Err(ServerError::InvalidConfig(format!(
+                "the map tile URL `{}` must hold {{z}}, {{x}} and {{y}}, e.g. \
+                 https://tiles.example/{{z}}/{{x}}/{{y}}.png",
+                tiles.url
             )));
         }
         if u32::try_from(self.hub_queue_bytes).is_err() {

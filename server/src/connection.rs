@@ -74,6 +74,10 @@ pub(crate) struct Shared {
     pub budget: Budget,
     /// Photos (`/api/blobs`).
     pub blobs: Arc<crate::blobs::Blobs>,
+    /// Changed ticket summaries from the hub thread, for `/api/events`.
+    pub changes: crate::api::Changes,
+    /// The summary index in memory, for lists and queue counts.
+    pub summaries: Arc<crate::api::SummaryIndex>,
 }
 
 /// Serves HTTP on `listener` until `signal` completes and every plain HTTP
@@ -104,16 +108,9 @@ pub(crate) async fn serve(
         .route("/api/login", post(crate::session::login))
         .route("/api/logout", post(crate::session::logout))
         .route("/api/tokens", post(auth::issue_token))
-        .route(
-            "/api/blobs",
-            post(crate::blobs::http::create).options(crate::blobs::http::options),
-        )
-        .route(
-            "/api/blobs/{hash}",
-            get(crate::blobs::http::get)
-                .head(crate::blobs::http::head)
-                .patch(crate::blobs::http::patch),
-        )
+        .merge(crate::blobs::http::router())
+        .merge(crate::api::router())
+        .merge(crate::console::routes())
         .with_state(shared.clone());
     let pending = Arc::new(tokio::sync::Semaphore::new(shared.config.max_pending_http));
     let header_timeout = shared.config.header_read_timeout;

@@ -11,7 +11,9 @@
 //! person a device token. `GET /api/export` serves the district-review export
 //! (XLSX, CSV, GeoJSON, JSON) to reviewer, supervisor and admin bearer
 //! tokens, scoped by the [`registry`]; see [`export`], which also backs the
-//! `gridsync-server export` command. [`run`] serves a bound listener until
+//! `gridsync-server export` command. The records API (tickets, actions,
+//! figures, visits, a server-sent-events stream; `api.rs`) is served under
+//! `/api` and described at `/api/openapi.json`. [`run`] serves a bound listener until
 //! its `shutdown` future completes; the `gridsync-server` binary wraps it.
 //!
 //! # Identity and access
@@ -83,7 +85,11 @@
 //!   one, where a registry re-check closes connections, or where reading
 //!   the store fails.) If the commit fails,
 //!   nothing from that round is sent, its documents are dropped from memory
-//!   and its peers are closed so they retry.
+//!   and its peers are closed so they retry. The hub thread is also the
+//!   only writer of the category catalog document: it writes it from the
+//!   registry ([`catalog`]) before the relay listens and again on every
+//!   registry change, outside a round's batch, and sends it on to the
+//!   devices subscribed.
 //! - **Storage faults**: a failed commit (a full disk) also puts the relay
 //!   in a read-only state, logged once: frames that would store anything
 //!   get an `error` frame saying why and a close (devices keep their
@@ -123,12 +129,15 @@
 
 mod access;
 pub mod admin;
+mod api;
 pub mod audit;
 mod auth;
 mod blobs;
 mod budget;
+pub mod catalog;
 mod config;
 mod connection;
+mod console;
 mod error;
 pub mod export;
 #[doc(hidden)]
@@ -149,9 +158,11 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 pub use crate::access::ACTORS_TABLE;
+/// The records API's routes (method, path), as its router serves them.
+pub use crate::api::ROUTES as API_ROUTES;
 pub use crate::auth::Principal;
 pub use crate::blobs::BlobError;
-pub use crate::config::{AuthMode, Config};
+pub use crate::config::{AuthMode, Config, MapTiles, TileCrs};
 pub use crate::error::ServerError;
 
 use crate::access::Policy;
@@ -268,6 +279,8 @@ pub async fn run_over<S: Store + 'static>(
         users: std::sync::Mutex::default(),
         budget: budget::Budget::new(shared_config_bytes.0, shared_config_bytes.1),
         blobs: blobs.clone(),
+        changes: relay.changes.clone(),
+        summaries: relay.summaries.clone(),
     });
     let sweeper = tokio::spawn(blobs::sweep_every(
         blobs,

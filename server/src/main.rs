@@ -35,6 +35,9 @@ enum Command {
     /// Bearer tokens: issue (shown once), revoke, list
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The category catalog (事部件分类, time limits) devices receive: import, list
+    #[command(subcommand)]
+    Category(CategoryCommand),
     /// District-review export (XLSX, CSV, GeoJSON, JSON) of the relay's grids
     Export(Box<server::export::cli::ExportArgs>),
     /// The audit trail: changes, refusals and failed logins, filtered
@@ -125,6 +128,29 @@ enum GridCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum CategoryCommand {
+    /// Import a catalog CSV (UTF-8; columns code,name_zh,name_en,kind,time_limit,
+    /// urgent_time_limit,filing,closing,after_photos_required, as in
+    /// server/catalog/default.csv). All or nothing: a bad row changes nothing
+    /// and is named by its line. It replaces the catalog unless --extend; a
+    /// running relay sends it to devices within its registry poll.
+    Import {
+        file: PathBuf,
+        /// Add the file's categories to the catalog (replacing equal codes)
+        /// instead of replacing the whole catalog
+        #[arg(long)]
+        extend: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List the catalog: the one imported last, or the default shipped with the relay
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum UserCommand {
     /// Add a user: role worker|supervisor|unit|reviewer|admin; scope
     /// grids:CODE[,CODE...] | community:NAME | street:NAME | district:NAME | all (admins)
@@ -199,6 +225,27 @@ struct ServeArgs {
     /// Documents kept in memory; idle ones beyond this are evicted.
     #[arg(long, default_value_t = Config::default().doc_capacity)]
     doc_capacity: usize,
+    /// Tile URL template for the console's maps, e.g.
+    /// `https://tiles.example/{z}/{x}/{y}.png`; without one the console
+    /// draws tickets on a plain background (no internet needed).
+    #[arg(long, env = "GRIDSYNC_MAP_TILES")]
+    map_tiles: Option<String>,
+    /// The datum the tiles are drawn in: `wgs84`, or `gcj02` for Chinese
+    /// providers (the console then converts the devices' WGS-84 points).
+    #[arg(long, value_enum, default_value = "wgs84", env = "GRIDSYNC_MAP_CRS")]
+    map_crs: MapCrs,
+    /// Attribution the tile provider asks to be shown on the map.
+    #[arg(long, default_value = "", env = "GRIDSYNC_MAP_ATTRIBUTION")]
+    map_attribution: String,
+    /// Deepest zoom level the tiles exist for.
+    #[arg(long, default_value_t = 18)]
+    map_max_zoom: u8,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum MapCrs {
+    Wgs84,
+    Gcj02,
 }
 
 fn main() -> ExitCode {
@@ -215,6 +262,7 @@ fn main() -> ExitCode {
         Command::Grid(c) => grid(c),
         Command::User(c) => user(c),
         Command::Token(c) => token(c),
+        Command::Category(c) => category(c),
         Command::Export(args) => return server::export::cli::run(&args),
         Command::Audit(a) => audit(a),
         Command::Migrate(MigrateCommand::PersonalData { data }) => migrate_personal_data(data),
@@ -232,6 +280,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config {
         max_connections: args.max_connections,
         doc_capacity: args.doc_capacity,
+        map_tiles: args.map_tiles.map(|url| server::MapTiles {
+            url,
+            crs: match args.map_crs {
+                MapCrs::Wgs84 => server::TileCrs::Wgs84,
+                MapCrs::Gcj02 => server::TileCrs::Gcj02,
+            },
+            attribution: args.map_attribution,
+            max_zoom: args.map_max_zoom,
+        }),
         ..Config::default()
     };
     config.validate()?;
@@ -257,6 +314,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "gridsync-server listening on ws://{addr} (data: {})",
             args.data.display()
         );
+        println!("console: http://{addr}/console");
         server::run(listener, Arc::new(store), config, shutdown_signal()).await?;
         Ok(())
     })
@@ -295,6 +353,53 @@ impl DataArgs {
         self.print(&rows, || {
             rows.iter().map(line).collect::<Vec<_>>().join("\n")
         })
+    }
+}
+
+fn category(command: CategoryCommand) -> anyhow::Result<()> {
+    match command {
+        CategoryCommand::Import { file, extend, data } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("could not read the catalog file {}", file.display()))?;
+            let categories = server::catalog::parse_csv(&text)
+                .with_context(|| format!("{} was not imported", file.display()))?;
+            let count = categories.len();
+            let catalog = data.registry(|r| r.import_catalog(categories, extend))?;
+            data.print(&catalog, || {
+                format!(
+                    "imported {count} categories from {}: the catalog is now version {} with {} categories",
+                    file.display(),
+                    catalog.version,
+                    catalog.categories.len()
+                )
+            })
+        }
+        CategoryCommand::List { data } => {
+            let catalog = data.registry(|r| r.catalog())?;
+            data.print(&catalog, || {
+                let mut lines = vec![format!(
+                    "catalog version {}: {} categories",
+                    catalog.version,
+                    catalog.categories.len()
+                )];
+                lines.extend(catalog.categories.values().map(|c| {
+                    format!(
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        c.code,
+                        c.name_zh,
+                        c.kind,
+                        c.time_limit.map_or("-".into(), |t| t.to_string()),
+                        c.urgent_time_limit.map_or("-".into(), |t| t.to_string()),
+                        if c.after_photos_required {
+                            "after-photos"
+                        } else {
+                            "-"
+                        }
+                    )
+                }));
+                lines.join("\n")
+            })
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use client_core::ids::{GridCode, IdError};
+use client_core::model::catalog::{Catalog, Category};
 use client_core::model::lifecycle::Role;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,10 @@ const PASSWORDS: TableDefinition<&str, &str> = TableDefinition::new("registry_pa
 /// polling one key instead of scanning the tables.
 const STATE: TableDefinition<&str, u64> = TableDefinition::new("registry_state");
 const GENERATION: &str = "generation";
+/// `catalog` → the JSON [`Catalog`] imported last; absent: the default
+/// shipped with the relay ([`crate::catalog::default_catalog`]).
+const CATALOG: TableDefinition<&str, &[u8]> = TableDefinition::new("registry_catalog");
+const CATALOG_KEY: &str = "catalog";
 
 /// A grid and where it sits in the administrative hierarchy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,6 +196,7 @@ impl<'a> Registry<'a> {
         tx.open_table(PASSWORDS)?;
         tx.open_table(STATE)?;
         crate::session::create_tables(&tx)?;
+        tx.open_table(CATALOG)?;
         tx.commit()?;
         Ok(Self { db })
     }
@@ -215,7 +221,7 @@ impl<'a> Registry<'a> {
         Ok(())
     }
 
-    /// A counter that changes whenever grids, users or tokens change
+    /// A counter that changes whenever grids, users, tokens or the catalog change
     /// (issuing a token excepted: it grants nothing to an open connection).
     pub fn generation(&self) -> Result<u64, RegistryError> {
         let tx = self.db.begin_read()?;
@@ -224,6 +230,54 @@ impl<'a> Registry<'a> {
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The category catalog devices receive: the one imported last, or the
+    /// default shipped with the relay.
+    pub fn catalog(&self) -> Result<Catalog, RegistryError> {
+        let tx = self.db.begin_read()?;
+        let stored = match tx.open_table(CATALOG) {
+            Ok(t) => t.get(CATALOG_KEY)?.map(|v| decode(v.value())).transpose()?,
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(stored.unwrap_or_else(crate::catalog::default_catalog))
+    }
+
+    /// Replaces the catalog's categories with `categories` (or, with
+    /// `extend`, adds them to it, replacing those of equal codes), under
+    /// the next version, in one transaction that also bumps the registry
+    /// generation (so a serving relay publishes it). Returns the new
+    /// catalog.
+    pub fn import_catalog(
+        &self,
+        categories: Vec<Category>,
+        extend: bool,
+    ) -> Result<Catalog, RegistryError> {
+        let tx = self.db.begin_write()?;
+        let catalog = {
+            let mut t = tx.open_table(CATALOG)?;
+            let current: Catalog = match t.get(CATALOG_KEY)? {
+                Some(v) => decode(v.value())?,
+                None => crate::catalog::default_catalog(),
+            };
+            let mut next = Catalog {
+                version: current.version + 1,
+                categories: if extend {
+                    current.categories
+                } else {
+                    Default::default()
+                },
+            };
+            for c in categories {
+                next.categories.insert(c.code.clone(), c);
+            }
+            t.insert(CATALOG_KEY, encode(&next).as_slice())?;
+            next
+        };
+        Self::bump(&tx)?;
+        tx.commit()?;
+        Ok(catalog)
     }
 
     /// Whether any user exists (a relay without users serves openly).

@@ -48,6 +48,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use crate::access::Policy;
+use crate::api::{Changes, SummaryIndex};
 use crate::audit::{AuditAction, AuditLog, AuditRecord};
 use crate::auth::Principal;
 use crate::config::AuthMode;
@@ -59,6 +60,8 @@ use crate::{Config, ServerError};
 mod access;
 mod channel;
 mod fault;
+mod publish;
+mod records;
 
 pub(crate) use self::channel::{Close, CloseKind, ConnId, Input, Link, Outbound, weight};
 use self::fault::Fault;
@@ -84,6 +87,11 @@ pub(crate) struct Guard {
 pub(crate) struct RelayHandle {
     pub inputs: mpsc::Sender<Input>,
     pub identity: RelayIdentity,
+    /// The summaries of tickets changed by each commit, for `/api/events`.
+    pub changes: Changes,
+    /// The summary index in memory, kept up to date after each commit.
+    pub summaries: Arc<SummaryIndex>,
+
     thread: JoinHandle<()>,
 }
 
@@ -104,6 +112,10 @@ pub(crate) async fn start<S: Store + 'static>(
         config.outbound_queue,
     );
     let (limits, outbound_bytes) = (config.hub_limits(), config.outbound_queue_bytes);
+    let changes = Changes::new();
+    let publish = changes.clone();
+    let summaries = Arc::new(SummaryIndex::default());
+    let index = summaries.clone();
     let thread = std::thread::Builder::new()
         .name("gridsync-hub".into())
         .spawn(move || {
@@ -119,8 +131,11 @@ pub(crate) async fn start<S: Store + 'static>(
             relay.hub.set_limits(limits);
             relay.documents_in_memory = documents_in_memory;
             relay.storage = storage;
+            relay.changes = Some((publish, index));
             if let Some(guard) = guard {
                 relay.guard(guard);
+                // No device is connected yet: nothing to send.
+                relay.publish_catalog(&mut Effects::default());
             }
             let _ = ready_tx.send(Ok(identity));
             relay.serve(receiver, max_inputs);
@@ -130,6 +145,8 @@ pub(crate) async fn start<S: Store + 'static>(
         Ok(Ok(identity)) => Ok(RelayHandle {
             inputs,
             identity,
+            changes,
+            summaries,
             thread,
         }),
         Ok(Err(e)) => {
@@ -184,6 +201,11 @@ pub(crate) struct Relay<S: Store> {
     audit_overflow: u64,
     /// Denials of each open connection so far.
     denials: HashMap<PeerId, Denials>,
+    /// Where the summaries of changed tickets go after each commit: the
+    /// `/api/events` broadcast and the summary index in memory.
+    changes: Option<(Changes, Arc<SummaryIndex>)>,
+    /// The secret users' API actors are derived from, once read or made.
+    api_actor_key: Option<[u8; 32]>,
 }
 
 /// One connection's denials: how many were audited, how many only counted.
@@ -229,6 +251,8 @@ impl<S: Store> Relay<S> {
             deferred_audit: Vec::new(),
             audit_overflow: 0,
             denials: HashMap::new(),
+            changes: None,
+            api_actor_key: None,
         }
     }
 
@@ -360,6 +384,7 @@ impl<S: Store> Relay<S> {
                     }
                 }
                 Input::Audit(record) => round.audit.push(record),
+                Input::Write(request) => self.write_as(*request, &mut round),
                 Input::Recheck { generation } => self.recheck(generation, &mut round),
                 Input::Probe => {
                     self.flush(&mut round);
@@ -482,6 +507,13 @@ impl<S: Store> Relay<S> {
             }
             return;
         }
+        // Before anything acknowledges the round: a device that saw its
+        // change stored then lists it, or subscribes, finds it.
+        for event in &events {
+            if let HubEvent::Changed { doc, .. } = event {
+                self.publish(doc);
+            }
+        }
         let refused: HashSet<PeerId> = send
             .iter()
             .filter(|(_, m)| matches!(m, Message::Error { .. }))
@@ -514,6 +546,28 @@ impl<S: Store> Relay<S> {
                 }
                 // Only a device receives heads-batch replies.
                 HubEvent::SameHeads { .. } => {}
+            }
+        }
+    }
+
+    /// Puts the committed summary of `doc`, if it is a ticket, in the
+    /// records API's summary index and offers it to the `/api/events`
+    /// streams (one summary read per changed document; a stream that lags
+    /// is dropped by the broadcast, never waited for).
+    fn publish(&self, doc: &DocumentId) {
+        let Some((changes, index)) = &self.changes else {
+            return;
+        };
+        match self.hub.repo().store().summary(doc) {
+            Ok(Some(summary)) => {
+                index.put(&summary);
+                if changes.has_subscribers() {
+                    changes.send(summary);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                warn!(%doc, error = %e, "could not read a changed ticket's summary for the records API; its lists show the older one until it changes again")
             }
         }
     }

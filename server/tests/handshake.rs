@@ -82,7 +82,7 @@ async fn healthz_reports_connections_and_documents() {
     assert_eq!(health["connections"], 0);
     assert_eq!(health["documents_in_memory"], 0);
 
-    let mut worker = SyncClient::join(&server, "wang", Role::Worker).await;
+    let mut worker = SyncClient::join_without_catalog(&server, "wang", Role::Worker).await;
     worker
         .device
         .report(&support::new_ticket("井盖缺失"), 1)

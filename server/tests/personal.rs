@@ -238,6 +238,34 @@ async fn units_and_reviewers_never_receive_a_residents_contact() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_records_api_shows_a_contact_only_to_those_who_may_read_it() {
+    let city = City::start(config()).await;
+    let id = reported_and_dispatched(&city).await;
+    let path = format!("/api/tickets/{id}");
+    let resident = |user: &'static str| {
+        let (city, path) = (&city, &path);
+        async move {
+            let token = &city.tokens[user];
+            let (status, body) =
+                support::get_from(city.server.addr, path, Some(token), support::LOCALHOST).await;
+            assert_eq!(status, 200, "{user}: {body}");
+            let detail: serde_json::Value = serde_json::from_str(&body).unwrap();
+            detail["ticket"].get("resident").cloned()
+        }
+    };
+    for user in ["wuye", "zhao", "liu"] {
+        assert_eq!(resident(user).await, None, "{user} may not see the contact");
+    }
+    for user in ["chen", "wang", "root"] {
+        let r = resident(user)
+            .await
+            .unwrap_or_else(|| panic!("{user} sees it"));
+        assert_eq!(r["name"], NAME, "{user}");
+        assert_eq!(r["phone"], PHONE, "{user}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_writing_a_residents_contact_into_a_ticket_is_refused() {
     let city = City::start(config()).await;
     // Into a stored ticket.

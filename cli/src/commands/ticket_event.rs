@@ -72,7 +72,17 @@ fn check_flags(a: &TicketEventArgs) -> Result<(), CliError> {
         }
     };
     only("--unit", a.unit.is_some(), Action::Dispatched)?;
-    only("--due", a.due.is_some(), Action::Dispatched)?;
+    let takes_due = matches!(
+        a.action,
+        Action::Dispatched | Action::ExtensionRequested | Action::ExtensionApproved
+    );
+    if a.due.is_some() && !takes_due {
+        return Err(CliError::Usage(format!(
+            "--due applies only to `dispatched`, `extension_requested` and `extension_approved`, \
+             not to `{}`; leave it out",
+            a.action.code()
+        )));
+    }
     only("--duplicate-of", a.duplicate_of.is_some(), Action::Closed)?;
     only("--rating", a.rating.is_some(), Action::Rated)
 }

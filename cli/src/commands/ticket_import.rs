@@ -29,7 +29,26 @@ pub fn run(args: &TicketImportArgs, dir: &DataDir, out: &mut Output) -> Result<(
     let me = device.identity().clone();
     let (tickets, errors) = parse(&text);
     let mut problems = errors;
+    // Checked against the device's catalog when it has one (as `ticket
+    // new` does); without one, codes are kept as given.
+    let catalog = device.catalog()?;
     for (line, t) in &tickets {
+        if let Some(c) = &catalog
+            && !t.category.is_empty()
+            && c.get(&t.category).is_none()
+        {
+            let near: Vec<String> = c
+                .nearest(&t.category, 3)
+                .into_iter()
+                .map(|c| format!("{} {}", c.code, c.name_zh))
+                .collect();
+            problems.push(format!(
+                "line {line}: category `{}` is not in the catalog (version {}); nearest: {}",
+                t.category,
+                c.version,
+                near.join(", ")
+            ));
+        }
         if !me.grids.contains(&t.grid) {
             problems.push(format!(
                 "line {line}: grid {} is not one of yours ({})",

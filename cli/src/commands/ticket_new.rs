@@ -1,5 +1,6 @@
 //! `gridsync ticket new`: reports a ticket (上报).
 
+use client_core::device::CategoryCheck;
 use client_core::model::lifecycle::Status;
 use serde_json::json;
 
@@ -14,9 +15,42 @@ use crate::time;
 
 pub fn run(args: &TicketNewArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliError> {
     let device = dir.open_device()?;
-    let ticket = TicketDraft::from_args(args)
+    let mut ticket = TicketDraft::from_args(args)
         .into_new_ticket()
         .map_err(CliError::Usage)?;
+    if !ticket.category.is_empty() {
+        match device.check_category(&ticket.category)? {
+            CategoryCheck::Known(c) => {
+                if args.kind.is_none() {
+                    ticket.kind = c.kind;
+                }
+            }
+            CategoryCheck::Unknown { version, nearest } => {
+                let near: Vec<String> = nearest
+                    .iter()
+                    .map(|c| format!("{} {}", c.code, c.name_zh))
+                    .collect();
+                return Err(CliError::Refused(format!(
+                    "category `{}` is not in the catalog (version {version}); nearest: {}. \
+                     `gridsync category list` shows every code",
+                    ticket.category,
+                    if near.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        near.join(", ")
+                    }
+                )));
+            }
+            CategoryCheck::NoCatalog => {
+                tracing::warn!(category = %ticket.category, "no catalog on this device; category not checked");
+                eprintln!(
+                    "warning: this device has no category catalog yet, so `{}` was not checked; \
+                     run `gridsync sync` to receive it",
+                    ticket.category
+                );
+            }
+        }
+    }
     // Photos first: a file that cannot be read stops the report before
     // anything is written, and every photo the ticket names is on disk.
     let store = PhotoStore::new(dir);

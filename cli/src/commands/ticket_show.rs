@@ -158,6 +158,38 @@ fn fields(t: &Ticket, store: &PhotoStore) -> comfy_table::Table {
             format!("{} / {}", st.rework_count, st.returned_count),
         ));
     }
+    if let Some(p) = &st.extension {
+        rows.push((
+            "延期申请 extension pending",
+            format!(
+                "{} {}: to {} ({})",
+                p.by,
+                time::show(Some(p.at)),
+                time::show(p.proposed_due_at),
+                p.reason.as_deref().unwrap_or("-")
+            ),
+        ));
+    }
+    if st.extensions_requested > 0 {
+        rows.push((
+            "延期 extensions",
+            format!(
+                "requested {}, approved {}, refused {}",
+                st.extensions_requested, st.extensions_approved, st.extensions_refused
+            ),
+        ));
+    }
+    if st.urge_count > 0 {
+        rows.push((
+            "督办 urged",
+            format!(
+                "{} time(s), latest {} {}",
+                st.urge_count,
+                time::show(st.urged_at),
+                st.urge_note.as_deref().unwrap_or("")
+            ),
+        ));
+    }
     if !st.suspensions.is_empty() {
         let spans: Vec<String> = st
             .suspensions
@@ -252,6 +284,12 @@ fn details(ev: &Event) -> String {
     }
     if ev.due_at.is_some() {
         parts.push(format!("期限 due: {}", time::show(ev.due_at)));
+    }
+    if let Some(limit) = &ev.time_limit {
+        let from = ev
+            .catalog_version
+            .map_or_else(|| "urgency default".to_owned(), |v| format!("catalog v{v}"));
+        parts.push(format!("时限 limit: {limit} ({from})"));
     }
     if let Some(CloseReason::Duplicate(of)) = &ev.close_reason {
         parts.push(format!("重复 duplicate of {of}"));

@@ -7,8 +7,9 @@
 //! decides what to sync and when:
 //!
 //! - [`Session::discover`] wants every document the device should hold: its
-//!   grids' indexes and what they list, its outbox of unacknowledged edits,
-//!   and extra ids. With a relay that offers the heads-batch extension, the
+//!   grids' indexes and what they list, the category catalog (written by
+//!   the relay; [`Handshake::without_catalog`] leaves it out), its outbox of
+//!   unacknowledged edits, and extra ids. With a relay that offers the heads-batch extension, the
 //!   unedited ones go in one heads batch; the rest are asked for one by one,
 //!   at most [`IN_FLIGHT`] unsettled at once, so the relay's replies never
 //!   pile up beyond what the device reads.
@@ -37,7 +38,8 @@
 //! let store = Arc::new(MemoryStore::new());
 //! let grid = GridCode::new("G-01").unwrap();
 //! Device::init(store.clone(), Identity::new("wang", Role::Worker, vec![grid])).unwrap();
-//! let handshake = Handshake::open(store, Vec::new()).unwrap();
+//! // This relay is a bare hub, without the category catalog a real one serves.
+//! let handshake = Handshake::open(store, Vec::new()).unwrap().without_catalog();
 //!
 //! // The relay: a hub that accepts the device's `join`.
 //! let mut relay = Hub::new(MemoryStore::new(), PeerId::from("relay"), 100);
@@ -74,6 +76,7 @@ use automerge::{Automerge, ChangeHash, ROOT};
 use crate::device::Device;
 use crate::ids::EventId;
 use crate::ids::{DocumentId, GridCode, TicketId};
+use crate::model::catalog::Catalog;
 use crate::model::lifecycle::{Event, Role};
 use crate::model::ticket::{self, Comment, Photo};
 use crate::model::{grid_index, schema};
@@ -107,6 +110,8 @@ pub struct Handshake<S> {
     me: PeerId,
     storage: StorageId,
     extra: Vec<DocumentId>,
+    /// Whether the session syncs the category catalog.
+    catalog: bool,
 }
 
 impl<S: Store + Clone> Handshake<S> {
@@ -123,7 +128,16 @@ impl<S: Store + Clone> Handshake<S> {
             me,
             storage,
             extra: extra_documents,
+            catalog: true,
         })
+    }
+
+    /// Leaves the category catalog out of what the session syncs (every
+    /// session syncs it by default, so devices check codes and compute
+    /// deadlines offline): for a caller that counts documents exactly.
+    pub fn without_catalog(mut self) -> Self {
+        self.catalog = false;
+        self
     }
 
     /// Joins as `me` instead of the peer id made from the user and the
@@ -181,6 +195,7 @@ impl<S: Store + Clone> Handshake<S> {
             relay_meta,
             indexes,
             extra: self.extra.into_iter().collect(),
+            catalog: self.catalog,
             wanted: HashSet::new(),
             done: HashSet::new(),
             unavailable: HashSet::new(),
@@ -222,6 +237,8 @@ pub struct Session<S> {
     /// The grid indexes of this device's grids.
     indexes: HashSet<DocumentId>,
     extra: HashSet<DocumentId>,
+    /// Whether the category catalog is among the documents synced.
+    catalog: bool,
     /// Every document this session syncs.
     wanted: HashSet<DocumentId>,
     /// The wanted documents settled now: [`Session::progress`]'s running
@@ -568,6 +585,10 @@ impl<S: Store> Session<S> {
         self.outbox = self.hub.repo().store().outbox()?.into_iter().collect();
         docs.extend(self.outbox.keys().copied());
         docs.extend(self.extra.iter().copied());
+        if self.catalog {
+            // Written by the relay only; every device reads it offline.
+            docs.insert(Catalog::document_id());
+        }
         let new: Vec<DocumentId> = docs
             .into_iter()
             .filter(|d| self.wanted.insert(*d))

@@ -67,6 +67,14 @@ pub enum Action {
     Suspended,
     Resumed,
     Rated,
+    /// 延期申请: the unit asks for more time (reason, proposed deadline).
+    ExtensionRequested,
+    /// The supervisor grants the pending request: its deadline counts.
+    ExtensionApproved,
+    /// The supervisor refuses the pending request.
+    ExtensionRefused,
+    /// 督办: the supervisor urges the unit; the status stays.
+    Urged,
 }
 
 /// Resident satisfaction from the callback (回访).
@@ -130,6 +138,10 @@ text_enum!(Action {
     Suspended => "suspended",
     Resumed => "resumed",
     Rated => "rated",
+    ExtensionRequested => "extension_requested",
+    ExtensionApproved => "extension_approved",
+    ExtensionRefused => "extension_refused",
+    Urged => "urged",
 });
 
 text_enum!(Rating {
@@ -194,6 +206,16 @@ pub struct Event {
     pub close_reason: Option<CloseReason>,
     /// `rated`: the resident's answer.
     pub rating: Option<Rating>,
+    /// `extension_approved` / `extension_refused`: the id of the
+    /// `extension_requested` event decided, so two decisions of one
+    /// request (or a decision of a request already replaced) conflict.
+    pub request: Option<EventId>,
+    /// `dispatched`: the catalog version whose time limit set `due_at`
+    /// (`None`: an explicit deadline or the urgency default).
+    pub catalog_version: Option<u64>,
+    /// `dispatched`: the time limit that set `due_at`, as text (`4h`
+    /// working hours, `3d` working days).
+    pub time_limit: Option<String>,
 }
 
 impl Event {
@@ -217,6 +239,9 @@ impl Event {
             due_at: None,
             close_reason: None,
             rating: None,
+            request: None,
+            catalog_version: None,
+            time_limit: None,
         }
     }
 }
@@ -332,7 +357,48 @@ pub const RULES: &[Rule] = &[
         from: &[Some(Status::Closed)],
         roles: &[Role::Supervisor],
     },
+    Rule {
+        action: Action::ExtensionRequested,
+        from: EXTENDABLE,
+        roles: &[Role::Unit],
+    },
+    Rule {
+        action: Action::ExtensionApproved,
+        from: EXTENDABLE,
+        roles: &[Role::Supervisor],
+    },
+    Rule {
+        action: Action::ExtensionRefused,
+        from: EXTENDABLE,
+        roles: &[Role::Supervisor],
+    },
+    Rule {
+        action: Action::Urged,
+        from: OPEN_STATES,
+        roles: &[Role::Supervisor],
+    },
 ];
+
+/// States in which a unit works a ticket and may ask for more time; a
+/// pending request lapses when the ticket leaves them.
+const EXTENDABLE: &[Option<Status>] = &[Some(Status::Acknowledged), Some(Status::InProgress)];
+
+impl Action {
+    /// Whether the action leaves the status as it is (extensions and
+    /// urging). Such an event is checked against the state it finds, not
+    /// the state its author saw: a unit's concurrent `in_progress` does not
+    /// make a supervisor's urging a conflict. Decisions of one extension
+    /// request conflict through [`Event::request`] instead.
+    pub fn keeps_status(&self) -> bool {
+        matches!(
+            self,
+            Action::ExtensionRequested
+                | Action::ExtensionApproved
+                | Action::ExtensionRefused
+                | Action::Urged
+        )
+    }
+}
 
 /// The rule for an action.
 pub fn rule(action: Action) -> &'static Rule {
@@ -371,6 +437,11 @@ pub enum ConflictReason {
     MissingField { field: &'static str },
     /// The stored event could not be read (unknown action, bad type).
     Unreadable { detail: String },
+    /// An extension request while another is still pending.
+    ExtensionPending { request: EventId },
+    /// A decision of an extension request that is not pending (already
+    /// decided, perhaps concurrently, or never made).
+    NoPendingExtension { request: Option<EventId> },
 }
 
 impl fmt::Display for ConflictReason {
@@ -392,6 +463,17 @@ impl fmt::Display for ConflictReason {
             }
             ConflictReason::MissingField { field } => write!(f, "missing `{field}`"),
             ConflictReason::Unreadable { detail } => write!(f, "unreadable event: {detail}"),
+            ConflictReason::ExtensionPending { request } => write!(
+                f,
+                "extension request {request} is still pending; wait for the supervisor's decision"
+            ),
+            ConflictReason::NoPendingExtension { request: Some(r) } => write!(
+                f,
+                "extension request {r} is not pending (already decided, or replaced)"
+            ),
+            ConflictReason::NoPendingExtension { request: None } => {
+                write!(f, "no extension request is pending")
+            }
         }
     }
 }
@@ -431,9 +513,34 @@ pub struct Folded {
     /// Closed intervals spent suspended, (from, to) in ms; an open
     /// suspension has `to == None`.
     pub suspensions: Vec<(i64, Option<i64>)>,
+    /// The extension request waiting for a supervisor's decision.
+    pub extension: Option<PendingExtension>,
+    pub extensions_requested: u32,
+    pub extensions_approved: u32,
+    pub extensions_refused: u32,
+    /// Times a supervisor urged (督办) the ticket, and the latest.
+    pub urge_count: u32,
+    pub urged_at: Option<i64>,
+    /// The latest urging's note.
+    pub urge_note: Option<String>,
+    /// The catalog version whose time limit set the latest dispatch's
+    /// deadline (`None`: explicit, or the urgency default).
+    pub catalog_version: Option<u64>,
     /// Indexes of the events that applied, in order.
     pub applied: Vec<usize>,
     pub conflicts: Vec<Conflict>,
+}
+
+/// An extension request (延期申请) waiting for a decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PendingExtension {
+    /// The `extension_requested` event.
+    pub request: EventId,
+    pub by: String,
+    pub at: i64,
+    pub reason: Option<String>,
+    /// The deadline the unit proposes, ms since the epoch.
+    pub proposed_due_at: Option<i64>,
 }
 
 /// One entry of the `events` list as read from a document: either an event
@@ -489,7 +596,7 @@ pub fn check(st: &Folded, ev: &Event) -> Result<(), ConflictReason> {
     if !rule.roles.contains(&ev.role) {
         return Err(ConflictReason::ForbiddenRole { role: ev.role });
     }
-    if ev.from != st.status {
+    if ev.from != st.status && !ev.to.keeps_status() {
         return Err(ConflictReason::Concurrent {
             expected: ev.from,
             actual: st.status,
@@ -498,7 +605,14 @@ pub fn check(st: &Folded, ev: &Event) -> Result<(), ConflictReason> {
     if !rule.from.contains(&st.status) {
         return Err(ConflictReason::WrongState { actual: st.status });
     }
-    let needs_note = matches!(ev.to, Action::Invalid | Action::Returned | Action::Rework);
+    let needs_note = matches!(
+        ev.to,
+        Action::Invalid
+            | Action::Returned
+            | Action::Rework
+            | Action::ExtensionRequested
+            | Action::Urged
+    );
     if needs_note && ev.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
         return Err(ConflictReason::MissingField { field: "note" });
     }
@@ -509,6 +623,17 @@ pub fn check(st: &Folded, ev: &Event) -> Result<(), ConflictReason> {
         Action::Rated if ev.rating.is_none() => {
             Err(ConflictReason::MissingField { field: "rating" })
         }
+        Action::ExtensionRequested => match &st.extension {
+            Some(p) => Err(ConflictReason::ExtensionPending { request: p.request }),
+            None if ev.due_at.is_none() => Err(ConflictReason::MissingField { field: "due_at" }),
+            None => Ok(()),
+        },
+        Action::ExtensionApproved | Action::ExtensionRefused => match &st.extension {
+            Some(p) if ev.request == Some(p.request) => Ok(()),
+            _ => Err(ConflictReason::NoPendingExtension {
+                request: ev.request,
+            }),
+        },
         Action::Verified | Action::Rework if st.handled_by.as_deref() == Some(&ev.actor) => {
             Err(ConflictReason::HandlerVerifies {
                 actor: ev.actor.clone(),
@@ -538,6 +663,7 @@ fn apply(st: &mut Folded, before_suspension: &mut Option<Status>, ev: &Event) {
             st.unit = ev.unit.clone();
             if ev.due_at.is_some() {
                 st.due_at = ev.due_at;
+                st.catalog_version = ev.catalog_version;
             }
             Status::Dispatched
         }
@@ -584,7 +710,41 @@ fn apply(st: &mut Folded, before_suspension: &mut Option<Status>, ev: &Event) {
             st.rating = ev.rating;
             Status::Closed
         }
+        Action::ExtensionRequested => {
+            st.extensions_requested += 1;
+            st.extension = Some(PendingExtension {
+                request: ev.id,
+                by: ev.actor.clone(),
+                at,
+                reason: ev.note.clone(),
+                proposed_due_at: ev.due_at,
+            });
+            return;
+        }
+        Action::ExtensionApproved => {
+            let pending = st.extension.take();
+            st.extensions_approved += 1;
+            if let Some(due) = ev.due_at.or(pending.and_then(|p| p.proposed_due_at)) {
+                st.due_at = Some(due);
+            }
+            return;
+        }
+        Action::ExtensionRefused => {
+            st.extension = None;
+            st.extensions_refused += 1;
+            return;
+        }
+        Action::Urged => {
+            st.urge_count += 1;
+            st.urged_at = Some(at);
+            st.urge_note = ev.note.clone();
+            return;
+        }
     };
+    if !EXTENDABLE.contains(&Some(next)) {
+        // The unit no longer works the ticket: a pending request lapses.
+        st.extension = None;
+    }
     st.status = Some(next);
 }
 
@@ -598,9 +758,28 @@ mod tests {
             Action::Invalid | Action::Returned | Action::Rework => e.note = Some("原因".into()),
             Action::Dispatched => e.unit = Some("物业公司".into()),
             Action::Rated => e.rating = Some(Rating::Satisfied),
+            Action::ExtensionRequested => {
+                e.note = Some("材料未到".into());
+                e.due_at = Some(9_000);
+            }
+            Action::Urged => e.note = Some("请尽快处置".into()),
             _ => {}
         }
         Ok(e)
+    }
+
+    /// Appends `action` from `from`; a decision of an extension is preceded
+    /// by the unit's request where one can be made, and names it.
+    fn push_ev(events: &mut Vec<EventEntry>, from: Option<Status>, to: Action, role: Role) {
+        let mut e = ev(from, to, "other", role).unwrap();
+        if matches!(to, Action::ExtensionApproved | Action::ExtensionRefused)
+            && EXTENDABLE.contains(&from)
+        {
+            let request = ev(from, Action::ExtensionRequested, "u1", Role::Unit).unwrap();
+            e.request = Some(request.id);
+            events.push(Ok(request));
+        }
+        events.push(Ok(e));
     }
 
     /// Drives a ticket to `status` along the happy path, returning its events.
@@ -686,7 +865,7 @@ mod tests {
                     };
                     assert_eq!(fold(&events).status, *from, "setup for {rule:?}");
                     // A verifier must differ from the handler (u1).
-                    events.push(ev(*from, rule.action, "other", *role));
+                    push_ev(&mut events, *from, rule.action, *role);
                     let folded = fold(&events);
                     assert!(
                         folded.conflicts.is_empty(),
@@ -711,7 +890,7 @@ mod tests {
                         None => Vec::new(),
                         Some(s) => reach(s),
                     };
-                    events.push(ev(state, rule.action, "other", *role));
+                    push_ev(&mut events, state, rule.action, *role);
                     let folded = fold(&events);
                     assert_eq!(
                         folded.conflicts.is_empty(),
@@ -809,6 +988,156 @@ mod tests {
             folded.conflicts[0].reason,
             ConflictReason::MissingField { field: "note" }
         );
+    }
+
+    fn request(from: Status, due: i64) -> Event {
+        let mut e = Event::new(Some(from), Action::ExtensionRequested, "u1", Role::Unit, 50);
+        e.note = Some("需要更换整段管道".into());
+        e.due_at = Some(due);
+        e
+    }
+
+    fn decide(of: &Event, action: Action, actor: &str) -> Event {
+        let mut e = Event::new(of.from, action, actor, Role::Supervisor, 60);
+        e.request = Some(of.id);
+        e
+    }
+
+    /// Two supervisors decide one unit's extension request offline, one
+    /// approving and one refusing: whichever the merge puts second is a
+    /// conflict, and the first decision stands.
+    #[test]
+    fn a_concurrent_approve_and_refuse_of_one_extension_is_a_conflict() {
+        let mut events = reach(Status::InProgress);
+        let asked = request(Status::InProgress, 77_000);
+        events.push(Ok(asked.clone()));
+        let approve = decide(&asked, Action::ExtensionApproved, "s1");
+        let refuse = decide(&asked, Action::ExtensionRefused, "s2");
+        for (first, second, due) in [(&approve, &refuse, Some(77_000)), (&refuse, &approve, None)] {
+            let mut merged = events.clone();
+            merged.push(Ok(first.clone()));
+            merged.push(Ok(second.clone()));
+            let folded = fold(&merged);
+            assert_eq!(folded.status, Some(Status::InProgress));
+            assert_eq!(folded.conflicts.len(), 1, "{:?}", folded.conflicts);
+            assert_eq!(folded.conflicts[0].event_id, Some(second.id));
+            assert_eq!(
+                folded.conflicts[0].reason,
+                ConflictReason::NoPendingExtension {
+                    request: Some(asked.id)
+                }
+            );
+            assert_eq!(folded.extension, None);
+            assert_eq!(folded.due_at.filter(|d| *d == 77_000), due);
+        }
+    }
+
+    #[test]
+    fn an_approved_extension_moves_the_deadline_and_a_refused_one_does_not() {
+        let mut events = reach(Status::Acknowledged);
+        let due = fold(&events).due_at;
+        let asked = request(Status::Acknowledged, 88_000);
+        events.push(Ok(asked.clone()));
+        // A second request while one is pending is a conflict.
+        events.push(Ok(request(Status::Acknowledged, 99_000)));
+        let folded = fold(&events);
+        assert!(matches!(
+            folded.conflicts[0].reason,
+            ConflictReason::ExtensionPending { request } if request == asked.id
+        ));
+        assert_eq!(folded.extension.as_ref().map(|p| p.request), Some(asked.id));
+        events.pop();
+
+        let mut refused = events.clone();
+        refused.push(Ok(decide(&asked, Action::ExtensionRefused, "s1")));
+        let folded = fold(&refused);
+        assert_eq!((folded.due_at, folded.extensions_refused), (due, 1));
+
+        // The unit starts work before the supervisor approves: the
+        // approval still applies to the request it names.
+        events.push(ev(
+            Some(Status::Acknowledged),
+            Action::InProgress,
+            "u1",
+            Role::Unit,
+        ));
+        events.push(Ok(decide(&asked, Action::ExtensionApproved, "s1")));
+        let folded = fold(&events);
+        assert!(folded.conflicts.is_empty(), "{:?}", folded.conflicts);
+        assert_eq!(folded.due_at, Some(88_000));
+        assert_eq!(
+            (folded.extensions_requested, folded.extensions_approved),
+            (1, 1)
+        );
+        assert_eq!(folded.status, Some(Status::InProgress));
+    }
+
+    #[test]
+    fn a_pending_extension_lapses_when_the_unit_returns_the_ticket() {
+        let mut events = reach(Status::Acknowledged);
+        let asked = request(Status::Acknowledged, 88_000);
+        events.push(Ok(asked.clone()));
+        let mut back = Event::new(
+            Some(Status::Acknowledged),
+            Action::Returned,
+            "u1",
+            Role::Unit,
+            70,
+        );
+        back.note = Some("不属于本单位".into());
+        events.push(Ok(back));
+        let folded = fold(&events);
+        assert_eq!(folded.extension, None);
+        assert_eq!(folded.status, Some(Status::Returned));
+    }
+
+    /// Urging is a note to the unit, never a transition: from every open
+    /// state the status stays, and a unit's concurrent change does not
+    /// turn it into a conflict.
+    #[test]
+    fn urging_never_changes_status() {
+        for state in Status::ALL.iter().copied().filter(Status::is_open) {
+            let mut events = reach(state);
+            let before = fold(&events);
+            events.push(ev(Some(state), Action::Urged, "s1", Role::Supervisor));
+            let folded = fold(&events);
+            assert!(
+                folded.conflicts.is_empty(),
+                "{state:?}: {:?}",
+                folded.conflicts
+            );
+            assert_eq!(folded.status, before.status, "urged from {state:?}");
+            assert_eq!((folded.urge_count, folded.urged_at), (1, Some(1_000)));
+        }
+        let mut events = reach(Status::Dispatched);
+        events.push(ev(
+            Some(Status::Dispatched),
+            Action::Acknowledged,
+            "u1",
+            Role::Unit,
+        ));
+        // Made while the supervisor still saw `dispatched`.
+        events.push(ev(
+            Some(Status::Dispatched),
+            Action::Urged,
+            "s1",
+            Role::Supervisor,
+        ));
+        let folded = fold(&events);
+        assert!(folded.conflicts.is_empty(), "{:?}", folded.conflicts);
+        assert_eq!(folded.status, Some(Status::Acknowledged));
+        // Not on a closed ticket.
+        let mut events = reach(Status::Closed);
+        events.push(ev(
+            Some(Status::Closed),
+            Action::Urged,
+            "s1",
+            Role::Supervisor,
+        ));
+        let folded = fold(&events);
+        assert_eq!(folded.status, Some(Status::Closed));
+        assert_eq!(folded.urge_count, 0);
+        assert_eq!(folded.conflicts.len(), 1);
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub enum DocType {
     TicketPrivate,
     VisitLog,
     GridIndex,
+    /// The category catalog, written only by the relay.
+    Catalog,
 }
 
 impl DocType {
@@ -36,6 +38,7 @@ impl DocType {
             DocType::TicketPrivate => "ticket_private",
             DocType::VisitLog => "visit_log",
             DocType::GridIndex => "grid_index",
+            DocType::Catalog => "catalog",
         }
     }
 
@@ -45,6 +48,7 @@ impl DocType {
             "ticket_private" => Some(DocType::TicketPrivate),
             "visit_log" => Some(DocType::VisitLog),
             "grid_index" => Some(DocType::GridIndex),
+            "catalog" => Some(DocType::Catalog),
             _ => None,
         }
     }

@@ -33,6 +33,12 @@ pub struct TicketSummary {
     /// commit as the change that added them.
     #[serde(default)]
     pub photos: Vec<String>,
+    /// The latest urging (督办), if any: the unit's `todo` lists it first.
+    #[serde(default)]
+    pub urged_at: Option<i64>,
+    /// An extension request waits for a supervisor.
+    #[serde(default)]
+    pub extension_pending: bool,
 }
 
 impl TicketSummary {
@@ -63,6 +69,8 @@ impl TicketSummary {
                 }
                 hashes
             },
+            urged_at: t.state.urged_at,
+            extension_pending: t.state.extension.is_some(),
         })
     }
 

@@ -289,6 +289,16 @@ pub fn append_event(
         schema::put_opt(tx, &m, "duplicate_of", of)?;
     }
     schema::put_opt(tx, &m, "rating", ev.rating.map(|r| r.as_str()))?;
+    schema::put_opt(tx, &m, "request", ev.request.map(|r| r.to_string()))?;
+    schema::put_opt(
+        tx,
+        &m,
+        "catalog_version",
+        ev.catalog_version
+            .and_then(|v| i64::try_from(v).ok())
+            .map(ScalarValue::Int),
+    )?;
+    schema::put_opt(tx, &m, "time_limit", ev.time_limit.as_deref())?;
     Ok(())
 }
 
@@ -471,5 +481,8 @@ fn read_event(m: &Tree) -> EventEntry {
         due_at: h_i64(m, "due_at"),
         close_reason,
         rating: s("rating").and_then(|r| r.parse().ok()),
+        request: s("request").and_then(|r| r.parse().ok()),
+        catalog_version: h_i64(m, "catalog_version").and_then(|v| u64::try_from(v).ok()),
+        time_limit: s("time_limit"),
     })
 }

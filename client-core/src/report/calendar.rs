@@ -37,6 +37,8 @@ use std::fmt;
 
 use chrono::{Datelike, FixedOffset, NaiveDate, NaiveTime};
 
+use crate::model::catalog::TimeLimit;
+
 mod file;
 
 /// Milliseconds in a day.
@@ -438,6 +440,39 @@ impl Calendar {
     /// limit of `hours` working hours starting at `start_ms`.
     pub fn add_working_hours(&self, start_ms: i64, hours: u32, offset: FixedOffset) -> i64 {
         self.add_working_ms(start_ms, i64::from(hours) * HOUR_MS, offset)
+    }
+
+    /// The deadline of a limit of `days` working days starting at
+    /// `start_ms`: the end of the last working period of the `days`-th
+    /// working day after the local day of `start_ms` (the day of dispatch
+    /// does not count, as 民法典 §201 counts periods in days). A make-up
+    /// working day (调休) counts; a holiday does not. Zero days return
+    /// `start_ms`.
+    pub fn add_working_days(&self, start_ms: i64, days: u32, offset: FixedOffset) -> i64 {
+        let Some(&(_, end)) = self.periods.last() else {
+            return start_ms;
+        };
+        if days == 0 {
+            return start_ms;
+        }
+        let off = i64::from(offset.local_minus_utc()) * 1000;
+        let mut day = start_ms.saturating_add(off).div_euclid(DAY_MS);
+        let mut left = days;
+        while left > 0 {
+            day += 1;
+            if self.is_working_epoch_day(day) {
+                left -= 1;
+            }
+        }
+        day * DAY_MS + end - off
+    }
+
+    /// The deadline of `limit` counted from `start_ms`.
+    pub fn add_limit(&self, start_ms: i64, limit: TimeLimit, offset: FixedOffset) -> i64 {
+        match limit {
+            TimeLimit::WorkingHours(h) => self.add_working_hours(start_ms, h, offset),
+            TimeLimit::WorkingDays(d) => self.add_working_days(start_ms, d, offset),
+        }
     }
 }
 

@@ -22,6 +22,8 @@
 //! | returned 退单次数 | `returned` (退单) events in the period |
 //! | handled 处置次数 | `handled` events in the period |
 //! | reworked 返工次数 | `rework` (返工) events in the period |
+//! | extensions approved 延期批准次数 | `extension_approved` (延期批准) events in the period; the deadline they grant is the ticket's `due_at` from then on, so due-to-close, on-time and overdue figures count it |
+//! | urged 督办次数 | `urged` (督办) events in the period; per handling unit in the export's statistics (`urged_by_unit`) |
 //! | on-time closure rate 按期结案率 | closed on time / (due to close − suspended) |
 //! | closure rate 结案率 | closed / (due to close − suspended) |
 //! | rework rate 返工率 | reworked / handled |
@@ -86,6 +88,8 @@ pub struct TicketFacts {
     pub returned: u32,
     pub handled: u32,
     pub reworked: u32,
+    pub extensions_approved: u32,
+    pub urged: u32,
     /// Working ms of handling, when the latest `handled` is in the period.
     pub handling_ms: Option<i64>,
     /// The latest rating, when it was recorded in the period.
@@ -129,6 +133,8 @@ impl TicketFacts {
                 Action::Returned if inside => f.returned += 1,
                 Action::Handled if inside => f.handled += 1,
                 Action::Rework if inside => f.reworked += 1,
+                Action::ExtensionApproved if inside => f.extensions_approved += 1,
+                Action::Urged if inside => f.urged += 1,
                 Action::Rated => rated_at = Some(ev.at_device),
                 _ => {}
             }
@@ -197,6 +203,8 @@ impl TicketFacts {
             || self.returned > 0
             || self.handled > 0
             || self.reworked > 0
+            || self.extensions_approved > 0
+            || self.urged > 0
             || self.handling_ms.is_some()
             || self.rating.is_some()
     }
@@ -271,6 +279,8 @@ pub struct Accumulator {
     returned: u64,
     handled: u64,
     reworked: u64,
+    extensions_approved: u64,
+    urged: u64,
     handling: Durations,
     satisfied: u64,
     basic: u64,
@@ -291,6 +301,8 @@ impl Accumulator {
         self.returned += u64::from(f.returned);
         self.handled += u64::from(f.handled);
         self.reworked += u64::from(f.reworked);
+        self.extensions_approved += u64::from(f.extensions_approved);
+        self.urged += u64::from(f.urged);
         if let Some(ms) = f.handling_ms {
             self.handling.add(ms);
         }
@@ -323,6 +335,8 @@ impl Accumulator {
         self.returned += o.returned;
         self.handled += o.handled;
         self.reworked += o.reworked;
+        self.extensions_approved += o.extensions_approved;
+        self.urged += o.urged;
         self.handling.merge(&o.handling);
         self.satisfied += o.satisfied;
         self.basic += o.basic;
@@ -360,6 +374,8 @@ impl Accumulator {
             satisfaction_rate: rate(self.satisfied + self.basic, rated),
             visits: self.visits,
             households_visited: self.households,
+            extensions_approved: self.extensions_approved,
+            urged: self.urged,
         }
     }
 }
@@ -391,6 +407,8 @@ pub struct Summary {
     pub satisfaction_rate: Option<f64>,
     pub visits: u64,
     pub households_visited: u64,
+    pub extensions_approved: u64,
+    pub urged: u64,
 }
 
 /// Distinct households of one grid met in the period. Household refs

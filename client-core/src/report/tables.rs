@@ -231,6 +231,8 @@ const FIGURE_COLUMNS: &[Column] = &[
     col("satisfaction_rate", "满意率", "Satisfaction rate"),
     col("visits", "走访次数", "Visits"),
     col("households_visited", "走访户数", "Households visited"),
+    col("extensions_approved", "延期批准次数", "Extensions approved"),
+    col("urged", "督办次数", "Urged"),
 ];
 
 /// The columns of a summary table.
@@ -269,6 +271,8 @@ pub(crate) fn summary_row(place: Vec<String>, s: &Summary) -> Vec<Cell<'static>>
         Cell::opt(s.satisfaction_rate, Cell::Rate),
         int(s.visits),
         int(s.households_visited),
+        int(s.extensions_approved),
+        int(s.urged),
     ]);
     row
 }
@@ -303,6 +307,13 @@ const TICKET_COLUMNS: &[Column] = &[
     col("lon", "经度", "Longitude"),
     col("address", "地址", "Address"),
     col("open_conflicts", "未解决冲突数", "Open conflicts"),
+    col(
+        "extensions_requested",
+        "延期申请次数",
+        "Extensions requested",
+    ),
+    col("extensions_approved", "延期批准次数", "Extensions approved"),
+    col("urge_count", "督办次数", "Times urged"),
     col("photos", "照片数", "Photos"),
     col("photo_links", "照片链接", "Photo links"),
 ];
@@ -408,6 +419,9 @@ pub(crate) fn ticket_row<'a>(
         Cell::opt(t.location.as_ref(), |l| Cell::Coord(l.lon)),
         Cell::opt_text(t.location.as_ref().and_then(|l| l.address.as_deref())),
         Cell::Int(st.conflicts.len() as i64),
+        Cell::Int(i64::from(st.extensions_requested)),
+        Cell::Int(i64::from(st.extensions_approved)),
+        Cell::Int(i64::from(st.urge_count)),
         Cell::Int(t.photos.len() as i64),
         if t.photos.is_empty() {
             Cell::Empty
@@ -560,6 +574,12 @@ pub(crate) const DEFINITIONS: &[(&str, &str, &str, &str)] = &[
         "口径：退单、处置、返工次数",
         "Definition: returned, handled, reworked",
         "统计期内发生的退单、处置完成、返工事件数；返工率 = 返工次数 ÷ 处置次数 | events in the period; rework rate = reworked ÷ handled",
+    ),
+    (
+        "def_extensions_urged",
+        "口径：延期批准、督办次数",
+        "Definition: extensions approved, urged",
+        "统计期内的延期批准、督办事件数；延期批准后以批准的期限为处置期限计算应结案、按期和超期 | events in the period; an approved extension's deadline is the one due, on-time and overdue figures use",
     ),
     (
         "def_handling",

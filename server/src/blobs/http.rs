@@ -38,6 +38,38 @@ use crate::auth::{self, Denial, Principal};
 use crate::connection::Shared;
 use crate::registry::now_ms;
 
+/// The photo routes (method, path as axum routes it), described in
+/// `/api/openapi.json` (its test checks them against this list).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("options", "/api/blobs"),
+    ("post", "/api/blobs"),
+    ("head", "/api/blobs/{hash}"),
+    ("patch", "/api/blobs/{hash}"),
+    ("get", "/api/blobs/{hash}"),
+];
+
+/// The photo routes, to merge into the relay's router: built from
+/// [`ROUTES`], so the document and the router cannot drift apart.
+pub(crate) fn router() -> axum::Router<Arc<Shared>> {
+    use axum::routing::MethodRouter;
+    let mut router = axum::Router::new();
+    for path in ["/api/blobs", "/api/blobs/{hash}"] {
+        let mut methods: MethodRouter<Arc<Shared>> = MethodRouter::new();
+        for (method, _) in ROUTES.iter().filter(|(_, p)| *p == path) {
+            methods = match *method {
+                "options" => methods.options(options),
+                "post" => methods.post(create),
+                "head" => methods.head(head),
+                "patch" => methods.patch(patch),
+                "get" => methods.get(get),
+                other => unreachable!("no handler for {other} {path}"),
+            };
+        }
+        router = router.route(path, methods);
+    }
+    router
+}
+
 /// Bytes appended between two fsyncs of a partial file and its recorded
 /// offset: what a crashed relay may ask to be sent again.
 const CHECKPOINT_BYTES: u64 = 256 * 1024;

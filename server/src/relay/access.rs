@@ -76,6 +76,12 @@ impl<S: Store> Relay<S> {
             return;
         };
         guard.generation = generation;
+        let mut published = Effects::default();
+        self.publish_catalog(&mut published);
+        round.absorb(published);
+        let Some(guard) = &mut self.guard else {
+            return;
+        };
         let db = guard.store.database();
         let registry = Registry::reader(&db);
         if guard.mode == AuthMode::FromRegistry && guard.policy.is_open() {

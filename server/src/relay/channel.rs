@@ -64,6 +64,9 @@ pub(crate) enum Input {
     /// The store is faulty: let it recover and try a small commit (sent on
     /// a backoff by [`crate::storage::probe`]).
     Probe,
+    /// A records-API write to perform as its caller; answered on its
+    /// oneshot (`relay/records.rs`).
+    Write(Box<crate::api::write::WriteRequest>),
     /// Commit what is pending and end the thread (graceful shutdown).
     Stop,
 }

@@ -14,7 +14,7 @@ const PROBE_KEY: &str = "relay_storage_probe";
 /// Why and since when the store refuses commits.
 #[derive(Debug)]
 pub(super) struct Fault {
-    reason: String,
+    pub(super) reason: String,
     since: Instant,
     /// Writes refused since.
     refused: u64,

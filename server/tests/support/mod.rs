@@ -405,6 +405,9 @@ pub struct SyncClient {
     pub device: Device<Arc<MemoryStore>>,
     pub relay: PeerId,
     pub relay_storage: Option<StorageId>,
+    /// Whether the session syncs the category catalog (it does unless the
+    /// client joined with [`SyncClient::join_without_catalog`]).
+    pub catalog: bool,
 }
 
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -412,6 +415,22 @@ pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 impl SyncClient {
     pub async fn join(server: &TestServer, user: &str, role: Role) -> Self {
         Self::join_as(server, Identity::new(user, role, vec![grid()]), None).await
+    }
+
+    /// [`SyncClient::join`], syncing its records only (not the category
+    /// catalog the relay also serves), for tests that count documents.
+    pub async fn join_without_catalog(server: &TestServer, user: &str, role: Role) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let device = Device::init(store, Identity::new(user, role, vec![grid()])).unwrap();
+        let (transport, session) = Self::connect(server, &device, None, LOCALHOST, false).await;
+        Self {
+            transport,
+            relay: session.relay().clone(),
+            relay_storage: session.relay_metadata().storage_id.clone(),
+            session,
+            device,
+            catalog: false,
+        }
     }
 
     /// Joins as the device `identity` with `token`; the peer id is the
@@ -428,13 +447,14 @@ impl SyncClient {
     ) -> Self {
         let store = Arc::new(MemoryStore::new());
         let device = Device::init(store, identity).unwrap();
-        let (transport, session) = Self::connect(server, &device, token, from).await;
+        let (transport, session) = Self::connect(server, &device, token, from, true).await;
         Self {
             transport,
             relay: session.relay().clone(),
             relay_storage: session.relay_metadata().storage_id.clone(),
             session,
             device,
+            catalog: true,
         }
     }
 
@@ -444,11 +464,15 @@ impl SyncClient {
         device: &Device<Arc<MemoryStore>>,
         token: Option<&str>,
         from: IpAddr,
+        catalog: bool,
     ) -> (Transport, Session<Arc<MemoryStore>>) {
         let user = device.identity().user.clone();
-        let handshake = Handshake::open(device.repo().store().clone(), Vec::new())
+        let mut handshake = Handshake::open(device.repo().store().clone(), Vec::new())
             .unwrap()
             .as_peer(PeerId::from(user.as_str()));
+        if !catalog {
+            handshake = handshake.without_catalog();
+        }
         let mut cfg = ClientConfig::new(server.url());
         cfg.token = token.map(str::to_owned);
         cfg.connect_timeout = PATIENCE;
@@ -477,7 +501,8 @@ impl SyncClient {
     /// Connects again with the same device (same store), as after a close,
     /// on an open relay.
     pub async fn reconnect(&mut self, server: &TestServer) {
-        let (transport, session) = Self::connect(server, &self.device, None, LOCALHOST).await;
+        let (transport, session) =
+            Self::connect(server, &self.device, None, LOCALHOST, self.catalog).await;
         self.transport = transport;
         self.relay = session.relay().clone();
         self.relay_storage = session.relay_metadata().storage_id.clone();

@@ -1,0 +1,362 @@
+//! Dispatch deadlines from the category catalog on the working calendar,
+//! extensions (延期) and urging (督办) through a device.
+
+use client_core::device::{self, CategoryCheck, Device, EventInput, Identity};
+use client_core::ids::{GridCode, TicketId};
+use client_core::model::catalog::{self, Catalog, Category, TimeLimit};
+use client_core::model::lifecycle::{Action, Role, Status};
+use client_core::model::ticket::{Kind, NewTicket, Source, Urgency};
+use client_core::report::Calendar;
+use client_core::report::calendar::china_offset;
+use client_core::store::MemoryStore;
+
+fn at(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .timestamp_millis()
+}
+
+fn category(code: &str, name: &str, limit: Option<TimeLimit>) -> Category {
+    Category {
+        code: code.into(),
+        name_zh: name.into(),
+        name_en: String::new(),
+        kind: Kind::Event,
+        time_limit: limit,
+        urgent_time_limit: None,
+        filing: String::new(),
+        closing: String::new(),
+        after_photos_required: false,
+    }
+}
+
+fn test_catalog() -> Catalog {
+    let cats = [
+        category("0101", "暴露垃圾", Some(TimeLimit::WorkingHours(4))),
+        category("0501", "路灯损坏", Some(TimeLimit::WorkingDays(2))),
+        category("0901", "其他事件", None),
+    ];
+    Catalog {
+        version: 7,
+        categories: cats.into_iter().map(|c| (c.code.clone(), c)).collect(),
+    }
+}
+
+fn grid() -> GridCode {
+    GridCode::new("G-01").unwrap()
+}
+
+/// A supervisor's device; with `catalog`, holding it as if synced.
+fn supervisor(catalog: Option<&Catalog>) -> Device<MemoryStore> {
+    let dev = Device::init(
+        MemoryStore::new(),
+        Identity::new("chen", Role::Supervisor, vec![grid()]),
+    )
+    .unwrap();
+    if let Some(c) = catalog {
+        let repo = dev.repo();
+        let ((), batch) = repo
+            .edit(&Catalog::document_id(), |tx| catalog::write(tx, c))
+            .unwrap();
+        repo.commit(batch).unwrap();
+    }
+    dev
+}
+
+/// Reports a ticket of `code` at `now` and accepts it.
+fn accepted(dev: &Device<MemoryStore>, code: &str, urgency: Urgency, now: i64) -> TicketId {
+    let t = NewTicket {
+        id: TicketId::random(),
+        grid: grid(),
+        source: Source::Patrol,
+        kind: Kind::Event,
+        category: code.into(),
+        urgency,
+        title: "巡查发现".into(),
+        description: String::new(),
+        location: None,
+        resident: None,
+    };
+    dev.report(&t, now - 60_000).unwrap();
+    dev.act(t.id, Action::Accepted, EventInput::default(), now - 30_000)
+        .unwrap();
+    t.id
+}
+
+fn dispatch(dev: &Device<MemoryStore>, id: TicketId, due: Option<i64>, now: i64) -> i64 {
+    let input = EventInput {
+        unit: Some("wuye".into()),
+        due_at: due,
+        ..EventInput::default()
+    };
+    let t = dev.act(id, Action::Dispatched, input, now).unwrap();
+    t.state.due_at.unwrap()
+}
+
+/// Exposed rubbish (4 working hours) dispatched on Friday 2026-04-03 at
+/// 15:00, the afternoon before Qingming (Sat 4 – Mon 6 April): 2.5 hours
+/// that Friday, nothing over the weekend and the holiday Monday, and the
+/// last 1.5 hours on Tuesday morning.
+#[test]
+fn a_four_working_hour_category_on_a_friday_afternoon_before_a_holiday() {
+    let dev = supervisor(Some(&test_catalog()));
+    let now = at("2026-04-03T15:00:00+08:00");
+    let id = accepted(&dev, "0101", Urgency::Normal, now);
+    assert_eq!(
+        dispatch(&dev, id, None, now),
+        at("2026-04-07T10:30:00+08:00")
+    );
+    let t = dev.ticket(id).unwrap();
+    let ev = t.events.last().unwrap().as_ref().unwrap();
+    assert_eq!(
+        ev.catalog_version,
+        Some(7),
+        "the catalog version is recorded"
+    );
+    assert_eq!(ev.time_limit.as_deref(), Some("4h"));
+    assert_eq!(t.state.catalog_version, Some(7));
+}
+
+/// A streetlight (2 working days) dispatched on Friday 2026-10-09: the
+/// make-up working Saturday after National Day (10 October) is the first
+/// working day, Sunday is not, Monday 12 October the second; the deadline
+/// is the end of that day's last working period.
+#[test]
+fn a_working_day_category_across_a_make_up_saturday() {
+    let dev = supervisor(Some(&test_catalog()));
+    let now = at("2026-10-09T14:00:00+08:00");
+    let id = accepted(&dev, "0501", Urgency::Normal, now);
+    assert_eq!(
+        dispatch(&dev, id, None, now),
+        at("2026-10-12T17:30:00+08:00")
+    );
+
+    let cal = Calendar::china_default();
+    let one_day = cal.add_working_days(now, 1, china_offset());
+    assert_eq!(one_day, at("2026-10-10T17:30:00+08:00"), "Saturday counts");
+    // Dispatched on the holiday itself, the count starts after it.
+    let in_holiday = at("2026-10-03T10:00:00+08:00");
+    assert_eq!(
+        cal.add_working_days(in_holiday, 1, china_offset()),
+        at("2026-10-08T17:30:00+08:00")
+    );
+}
+
+#[test]
+fn an_explicit_deadline_wins_and_the_urgency_default_fills_gaps() {
+    let now = at("2026-03-02T09:00:00+08:00");
+    let explicit = at("2026-03-20T12:00:00+08:00");
+    let dev = supervisor(Some(&test_catalog()));
+    let id = accepted(&dev, "0101", Urgency::Normal, now);
+    assert_eq!(dispatch(&dev, id, Some(explicit), now), explicit);
+    let t = dev.ticket(id).unwrap();
+    let ev = t.events.last().unwrap().as_ref().unwrap();
+    assert_eq!((ev.catalog_version, ev.time_limit.as_deref()), (None, None));
+
+    // A category without a limit, and an unknown code: the urgency default.
+    for code in ["0901", "4242"] {
+        let id = accepted(&dev, code, Urgency::Urgent, now);
+        assert_eq!(
+            dispatch(&dev, id, None, now),
+            device::default_due_at(now, Urgency::Urgent)
+        );
+        let t = dev.ticket(id).unwrap();
+        assert_eq!(t.state.catalog_version, None);
+    }
+    // No catalog on the device at all.
+    let bare = supervisor(None);
+    let id = accepted(&bare, "0101", Urgency::Normal, now);
+    assert_eq!(
+        dispatch(&bare, id, None, now),
+        device::default_due_at(now, Urgency::Normal)
+    );
+    assert_eq!(
+        bare.check_category("0101").unwrap(),
+        CategoryCheck::NoCatalog
+    );
+    match dev.check_category("0103").unwrap() {
+        CategoryCheck::Unknown { version, nearest } => {
+            assert_eq!(version, 7);
+            assert_eq!(nearest[0].code, "0101");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The unit asks for more time, the supervisor sees it in `todo` and
+/// approves: the proposed deadline becomes the ticket's; the supervisor
+/// urges and the unit's `todo` lists that ticket first.
+#[test]
+fn an_extension_and_an_urging_through_the_device() {
+    let now = at("2026-03-02T09:00:00+08:00");
+    let mut dev = supervisor(Some(&test_catalog()));
+    let chen = dev.identity().clone();
+    let urged = accepted(&dev, "0101", Urgency::Normal, now);
+    let other = accepted(&dev, "0501", Urgency::Normal, now);
+    let first_due = dispatch(&dev, urged, None, now);
+    dispatch(&dev, other, Some(first_due - 1), now);
+
+    let mut wuye = Identity::new("wuye", Role::Unit, vec![grid()]);
+    wuye.actor = chen.actor.clone();
+    dev.set_identity(wuye.clone()).unwrap();
+    for id in [urged, other] {
+        dev.act(id, Action::Acknowledged, EventInput::default(), now + 1)
+            .unwrap();
+    }
+    let proposed = at("2026-03-06T17:30:00+08:00");
+    let ask = EventInput {
+        note: Some("需协调环卫车辆".into()),
+        due_at: Some(proposed),
+        ..EventInput::default()
+    };
+    let t = dev
+        .act(urged, Action::ExtensionRequested, ask, now + 2)
+        .unwrap();
+    assert_eq!(t.status(), Status::Acknowledged);
+    assert!(t.state.extension.is_some());
+    // Without a reason it is refused on the device.
+    let bare = EventInput {
+        due_at: Some(proposed),
+        ..EventInput::default()
+    };
+    assert!(
+        dev.act(other, Action::ExtensionRequested, bare, now + 2)
+            .is_err()
+    );
+
+    dev.set_identity(chen.clone()).unwrap();
+    let todo = dev.todo(now + 3).unwrap();
+    assert_eq!(todo[0].ticket.id, urged);
+    assert_eq!(todo[0].why, "extension");
+    assert!(todo[0].actions.contains(&Action::ExtensionApproved));
+    let t = dev
+        .act(
+            urged,
+            Action::ExtensionApproved,
+            EventInput::default(),
+            now + 4,
+        )
+        .unwrap();
+    assert_eq!(t.state.due_at, Some(proposed));
+    assert_eq!(t.state.extensions_approved, 1);
+    // Nothing is pending now: a refusal is refused.
+    assert!(
+        dev.act(
+            urged,
+            Action::ExtensionRefused,
+            EventInput::default(),
+            now + 5
+        )
+        .is_err()
+    );
+    let urge = EventInput {
+        note: Some("居民多次投诉，今日必须处理".into()),
+        ..EventInput::default()
+    };
+    let t = dev.act(urged, Action::Urged, urge, now + 6).unwrap();
+    assert_eq!(t.status(), Status::Acknowledged);
+
+    dev.set_identity(wuye).unwrap();
+    let todo = dev.todo(now + 7).unwrap();
+    let order: Vec<(TicketId, &str)> = todo.iter().map(|i| (i.ticket.id, i.why)).collect();
+    // `other` is due sooner, but the urged ticket comes first.
+    assert_eq!(order, [(urged, "urged"), (other, "action")]);
+}
+
+/// A ticket closed after its dispatch deadline but before the deadline an
+/// approved extension granted is closed on time; the export's row counts
+/// its extensions and urgings, and the statistics count urgings per unit.
+#[test]
+fn the_figures_count_an_approved_extension_and_urging_per_unit() {
+    use client_core::report::{Exporter, Format, Period, ReportOptions};
+
+    let now = at("2026-03-02T09:00:00+08:00");
+    let mut dev = supervisor(Some(&test_catalog()));
+    let chen = dev.identity().clone();
+    let id = accepted(&dev, "0101", Urgency::Normal, now);
+    let due = dispatch(&dev, id, None, now);
+    assert_eq!(due, at("2026-03-02T14:30:00+08:00"), "4 working hours");
+    let mut wuye = Identity::new("wuye", Role::Unit, vec![grid()]);
+    wuye.actor = chen.actor.clone();
+    dev.set_identity(wuye.clone()).unwrap();
+    dev.act(id, Action::Acknowledged, EventInput::default(), now + 1)
+        .unwrap();
+    let extended = at("2026-03-03T17:30:00+08:00");
+    let ask = EventInput {
+        note: Some("需要吊车".into()),
+        due_at: Some(extended),
+        ..EventInput::default()
+    };
+    dev.act(id, Action::ExtensionRequested, ask, now + 2)
+        .unwrap();
+    dev.set_identity(chen.clone()).unwrap();
+    let urge = EventInput {
+        note: Some("请加快".into()),
+        ..EventInput::default()
+    };
+    dev.act(id, Action::Urged, urge, now + 3).unwrap();
+    dev.act(
+        id,
+        Action::ExtensionApproved,
+        EventInput::default(),
+        now + 4,
+    )
+    .unwrap();
+    dev.set_identity(wuye).unwrap();
+    let late_for_the_first_deadline = at("2026-03-03T10:00:00+08:00");
+    for (i, action) in [Action::InProgress, Action::Handled]
+        .into_iter()
+        .enumerate()
+    {
+        dev.act(
+            id,
+            action,
+            EventInput::default(),
+            late_for_the_first_deadline + i as i64,
+        )
+        .unwrap();
+    }
+    dev.set_identity(chen).unwrap();
+    let mut worker = Identity::new("wang", Role::Worker, vec![grid()]);
+    worker.actor = dev.identity().actor.clone();
+    dev.set_identity(worker).unwrap();
+    dev.act(
+        id,
+        Action::Verified,
+        EventInput::default(),
+        late_for_the_first_deadline + 5,
+    )
+    .unwrap();
+    let mut back = Identity::new("chen", Role::Supervisor, vec![grid()]);
+    back.actor = dev.identity().actor.clone();
+    dev.set_identity(back).unwrap();
+    let t = dev
+        .act(
+            id,
+            Action::Closed,
+            EventInput::default(),
+            late_for_the_first_deadline + 6,
+        )
+        .unwrap();
+    assert_eq!(t.state.due_at, Some(extended));
+
+    let period = Period::new(
+        at("2026-03-01T00:00:00+08:00"),
+        at("2026-04-01T00:00:00+08:00"),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut exporter = Exporter::new(Format::Json, ReportOptions::new(period), &mut out).unwrap();
+    assert!(exporter.push_ticket(&t).unwrap());
+    let stats = exporter.finish().unwrap();
+    assert_eq!((stats.total.due, stats.total.closed_on_time), (1, 1));
+    assert_eq!(stats.total.on_time_rate, Some(1.0));
+    assert_eq!((stats.total.extensions_approved, stats.total.urged), (1, 1));
+    assert_eq!(stats.urged_by_unit.get("wuye"), Some(&1));
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let row = &json["tickets"][0];
+    assert_eq!(row["extensions_requested"], 1);
+    assert_eq!(row["extensions_approved"], 1);
+    assert_eq!(row["urge_count"], 1);
+    assert_eq!(row["overdue"], false);
+}

@@ -1,0 +1,1143 @@
+//! The records API against the real relay (`server::run` on loopback over
+//! a real redb file), in the City: who sees which tickets, what one ticket
+//! shows, filters and paging, and the OpenAPI document against the router.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use client_core::device::EventInput;
+use client_core::ids::TicketId;
+use client_core::model::lifecycle::Action;
+use serde_json::Value;
+use support::PATIENCE;
+use support::city::{City, USERS, config, ticket_in};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+/// One HTTP/1.1 request on its own connection: (status, JSON body or
+/// `Value::Null` when the body is empty or not JSON).
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    timeout(PATIENCE, tcp.read_to_end(&mut response))
+        .await
+        .expect("an HTTP answer in time")
+        .unwrap();
+    let response = String::from_utf8(response).expect("UTF-8");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+impl City {
+    async fn api(
+        &self,
+        user: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        http(
+            self.server.addr,
+            method,
+            path,
+            Some(&self.tokens[user]),
+            body,
+        )
+        .await
+    }
+
+    async fn get_json(&self, user: &str, path: &str) -> (u16, Value) {
+        self.api(user, "GET", path, None).await
+    }
+
+    /// The ids a user's list answers (all pages of `query`).
+    async fn listed(&self, user: &str, query: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/tickets?{query}");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let (status, page) = self.get_json(user, &path).await;
+            assert_eq!(status, 200, "{user} {path}: {page}");
+            for item in page["items"].as_array().unwrap() {
+                ids.push(item["id"].as_str().unwrap().to_owned());
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return ids,
+            }
+        }
+    }
+}
+
+fn set(ids: &[TicketId]) -> BTreeSet<String> {
+    ids.iter().map(ToString::to_string).collect()
+}
+
+fn actions(detail: &Value) -> Vec<String> {
+    detail["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Each role sees exactly what sync would let it see: a worker its grid,
+/// a supervisor its community or street, a unit the tickets dispatched to
+/// it, a reviewer its district, an admin everything; a ticket outside the
+/// scope is 404, exactly like a missing one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_and_tickets_are_scoped_like_sync() {
+    let city = City::start(config()).await;
+    let (t1, t2, t3) = (city.t1, city.t2, city.t3);
+    let expect: &[(&str, &[TicketId])] = &[
+        ("wang", &[t1]),
+        ("liu", &[t1]),
+        ("li", &[t2]),
+        ("sun", &[t3]),
+        ("chen", &[t1]),
+        ("zhou", &[t1, t2]),
+        ("wuye", &[t1]),
+        ("shuiwu", &[]),
+        ("zhao", &[t1, t2, t3]),
+        ("root", &[t1, t2, t3]),
+    ];
+    assert_eq!(expect.len(), USERS.len());
+    for (user, visible) in expect {
+        let listed: BTreeSet<String> = city.listed(user, "").await.into_iter().collect();
+        assert_eq!(listed, set(visible), "{user}'s list");
+        for t in [t1, t2, t3] {
+            let (status, body) = city.get_json(user, &format!("/api/tickets/{t}")).await;
+            let want = if visible.contains(&t) { 200 } else { 404 };
+            assert_eq!(status, want, "{user} GET {t}: {body}");
+            if want == 404 {
+                assert_eq!(body["reason"], "not_found");
+            }
+            // What sync says agrees.
+            assert_eq!(
+                city.reads(user, t.document_id()).await,
+                visible.contains(&t),
+                "{user} syncing {t}"
+            );
+        }
+    }
+    let (status, body) = city
+        .get_json("wang", &format!("/api/tickets/{}", TicketId::random()))
+        .await;
+    assert_eq!((status, body["reason"].as_str()), (404, Some("not_found")));
+    let (status, body) = http(city.server.addr, "GET", "/api/tickets", None, None).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["reason"], "unauthorized");
+    let (status, body) = city.get_json("wang", "/api/tickets?grid=G-02").await;
+    assert_eq!(status, 403, "a grid outside the scope: {body}");
+}
+
+/// One ticket whole: the fold's status, every event with actor and role,
+/// and the actions this caller may take next from the lifecycle table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_ticket_shows_its_events_and_the_callers_next_actions() {
+    let city = City::start(config()).await;
+    let (status, d) = city
+        .get_json("wuye", &format!("/api/tickets/{}", city.t1))
+        .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["ticket"]["status"], "dispatched");
+    assert_eq!(d["summary"]["status"], "dispatched");
+    assert_eq!(d["ticket"]["unit"], "wuye");
+    assert_eq!(d["ticket"]["created_by"], "wang");
+    let events: Vec<(String, String, String, bool)> = d["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["actor"].as_str().unwrap().to_owned(),
+                e["role"].as_str().unwrap().to_owned(),
+                e["applied"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("reported".into(), "wang".into(), "worker".into(), true),
+            ("accepted".into(), "zhou".into(), "supervisor".into(), true),
+            (
+                "dispatched".into(),
+                "zhou".into(),
+                "supervisor".into(),
+                true
+            ),
+        ]
+    );
+    // The fixture's deadline, 1,000,000 ms after the epoch, at +08:00.
+    assert_eq!(d["events"][2]["due_at"], "1970-01-01T08:16:40+08:00");
+    assert_eq!(d["summary"]["overdue"], true);
+    assert!(d["conflicts"].as_array().unwrap().is_empty());
+
+    // The unit acknowledges or returns (a return needs a note).
+    assert_eq!(actions(&d), ["acknowledged", "returned"]);
+    assert_eq!(d["actions"][1]["needs"], serde_json::json!(["note"]));
+    // A supervisor in scope closes or suspends a dispatched ticket.
+    for supervisor in ["zhou", "chen"] {
+        let (_, d) = city
+            .get_json(supervisor, &format!("/api/tickets/{}", city.t1))
+            .await;
+        assert_eq!(
+            actions(&d),
+            ["closed", "suspended", "urged"],
+            "{supervisor}"
+        );
+    }
+    // The worker, the reviewer and the admin have nothing to do here.
+    for user in ["wang", "zhao", "root"] {
+        let (_, d) = city
+            .get_json(user, &format!("/api/tickets/{}", city.t1))
+            .await;
+        assert!(actions(&d).is_empty(), "{user}: {d}");
+    }
+    // Residents' details are not the reviewer's.
+    let (_, d) = city
+        .get_json("zhao", &format!("/api/tickets/{}", city.t1))
+        .await;
+    assert!(d["ticket"].get("resident").is_none(), "{d}");
+    // A reported ticket: the supervisor accepts, or declares it invalid
+    // with a note.
+    let (_, d) = city
+        .get_json("zhou", &format!("/api/tickets/{}", city.t2))
+        .await;
+    assert_eq!(
+        actions(&d),
+        ["accepted", "invalid", "closed", "suspended", "urged"],
+        "{d}"
+    );
+    assert_eq!(d["actions"][1]["needs"], serde_json::json!(["note"]));
+}
+
+/// Filters, text search, sorting and cursor paging over the summary
+/// index, and a conflict made by two offline supervisors, explained.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_sort_and_pages() {
+    let city = City::start(config()).await;
+    // Ten more tickets in G-01, reported at known times (2025-01-0N, +08:00).
+    let mut wang = city.join("wang", &["G-01"]).await;
+    let day = |n: i64| 1_735_660_800_000 + n * 86_400_000; // 2025-01-01T00:00+08:00
+    let mut made = Vec::new();
+    for n in 1..=10 {
+        let mut t = ticket_in("G-01", &format!("井盖 {n}"));
+        if n % 2 == 0 {
+            t.title = format!("路灯 {n}");
+            t.category = "0105".into();
+        }
+        let id = wang.device.report(&t, day(n) + 3_600_000).unwrap();
+        wang.try_push(&id.document_id()).await.unwrap();
+        made.push(id);
+    }
+    wang.try_push(&support::city::code("G-01").index_document_id())
+        .await
+        .unwrap();
+
+    // Paging through chen's list, 3 at a time, newest change first, gives
+    // every ticket once.
+    let paged = city.listed("chen", "limit=3").await;
+    let mut want: Vec<String> = made.iter().rev().map(ToString::to_string).collect();
+    want.push(city.t1.to_string()); // changed at t=3 ms
+    assert_eq!(paged, want);
+    let (_, first) = city.get_json("chen", "/api/tickets?limit=3").await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 3);
+    assert!(first["next_cursor"].is_string());
+    let (status, body) = city
+        .get_json("chen", "/api/tickets?cursor=garbage&limit=3")
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    // Sorted by report, oldest last; by deadline, the one with a deadline
+    // first.
+    let by_report = city.listed("chen", "sort=reported").await;
+    assert_eq!(by_report, want);
+    let by_due = city.listed("chen", "sort=due&limit=4").await;
+    assert_eq!(by_due[0], city.t1.to_string());
+    assert_eq!(by_due.len(), 11);
+
+    // Status, text, category, period, overdue.
+    let reported = city.listed("chen", "status=reported").await;
+    assert_eq!(reported.len(), 10);
+    let both = city.listed("chen", "status=reported,dispatched").await;
+    assert_eq!(both.len(), 11);
+    let repeated = city
+        .listed("chen", "status=reported&status=dispatched")
+        .await;
+    assert_eq!(repeated.len(), 11);
+    let lights = city.listed("chen", "q=%E8%B7%AF%E7%81%AF").await; // 路灯
+    assert_eq!(
+        lights.len(),
+        5 + 1,
+        "five lamps and the fixture's G-01 路灯"
+    );
+    assert_eq!(city.listed("chen", "q=0105").await.len(), 5);
+    let id = made[3].to_string();
+    assert_eq!(city.listed("chen", &format!("q={}", &id[..10])).await, [id]);
+    let jan_3_to_5 = city.listed("chen", "from=2025-01-03&to=2025-01-05").await;
+    let want: BTreeSet<String> = made[1..4].iter().map(ToString::to_string).collect();
+    assert_eq!(jan_3_to_5.into_iter().collect::<BTreeSet<_>>(), want);
+    assert_eq!(
+        city.listed("chen", "overdue=true").await,
+        [city.t1.to_string()]
+    );
+    assert_eq!(
+        city.listed("chen", "unit=wuye").await,
+        [city.t1.to_string()]
+    );
+    assert_eq!(
+        city.listed("zhou", "community=%E5%92%8C%E5%B9%B3%E7%A4%BE%E5%8C%BA")
+            .await, // 和平社区
+        [city.t2.to_string()]
+    );
+    assert_eq!(
+        city.listed("zhou", "street=%E5%8F%A4%E8%8D%A1%E8%A1%97%E9%81%93")
+            .await
+            .len(),
+        0
+    ); // 古荡街道
+    let (status, body) = city.get_json("chen", "/api/tickets?status=done").await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (400, Some("bad_request"))
+    );
+
+    // Two supervisors accept the same ticket offline: one applies, the
+    // other is a conflict, listed and explained.
+    let contested = made[0];
+    let mut chen = city.join("chen", &["G-01"]).await;
+    let mut zhou = city.join("zhou", &["G-01", "G-02"]).await;
+    assert!(chen.fetch(&contested.document_id()).await);
+    assert!(zhou.fetch(&contested.document_id()).await);
+    chen.device
+        .act(contested, Action::Accepted, EventInput::default(), day(20))
+        .unwrap();
+    zhou.device
+        .act(
+            contested,
+            Action::Accepted,
+            EventInput::default(),
+            day(20) + 1,
+        )
+        .unwrap();
+    chen.try_push(&contested.document_id()).await.unwrap();
+    zhou.try_push(&contested.document_id()).await.unwrap();
+    assert_eq!(
+        city.listed("chen", "conflict=true").await,
+        [contested.to_string()]
+    );
+    let (_, d) = city
+        .get_json("chen", &format!("/api/tickets/{contested}"))
+        .await;
+    assert_eq!(d["ticket"]["status"], "accepted");
+    let conflicts = d["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{d}");
+    assert_eq!(conflicts[0]["action"], "accepted");
+    assert_eq!(conflicts[0]["role"], "supervisor");
+    assert_eq!(conflicts[0]["detail"]["kind"], "concurrent");
+    assert!(
+        conflicts[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("concurrent change"),
+        "{d}"
+    );
+    let applied: Vec<bool> = d["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["applied"].as_bool().unwrap())
+        .collect();
+    assert_eq!(applied.iter().filter(|a| !**a).count(), 1);
+
+    // The queues count the same tickets.
+    let (status, q) = city.get_json("chen", "/api/queues").await;
+    assert_eq!(status, 200, "{q}");
+    assert_eq!(q["to_accept"], 9);
+    assert_eq!(q["to_dispatch"], 1);
+    assert_eq!(q["overdue"], 1);
+    assert_eq!(q["conflicts"], 1);
+    let (_, q) = city.get_json("zhou", "/api/queues").await;
+    assert_eq!(q["to_accept"], 10, "G-02's ticket too: {q}");
+    let (_, q) = city.get_json("shuiwu", "/api/queues").await;
+    assert_eq!(q["overdue"], 0, "not the unit's ticket: {q}");
+}
+
+/// Every operation the OpenAPI document describes is served by the
+/// router (not a 404 or 405 of an unknown route), and every route is
+/// described (`server::API_ROUTES` is what the router is built from).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_matches_the_routes() {
+    let city = City::start(config()).await;
+    let (status, doc) = http(city.server.addr, "GET", "/api/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut described = BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            described.insert((method.clone(), path.clone()));
+            let concrete = path.replace("{id}", &city.t1.to_string());
+            if concrete == "/api/events" {
+                let stream = Events::open(city.server.addr, &city.tokens["root"]).await;
+                assert_eq!(stream.status, 200);
+                continue;
+            }
+            let (status, body) = city
+                .api(
+                    "root",
+                    &method.to_uppercase(),
+                    &concrete,
+                    Some(&serde_json::json!({})),
+                )
+                .await;
+            assert_ne!(status, 405, "{method} {path} is not routed");
+            assert!(
+                status != 404 || body.get("reason").is_some(),
+                "{method} {path} is not routed: {status} {body}"
+            );
+        }
+    }
+    let routed: BTreeSet<(String, String)> = server::API_ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(described, routed);
+    // A path the router does not serve is a bare 404.
+    let (status, body) = city.get_json("root", "/api/nothing-here").await;
+    assert_eq!((status, body), (404, Value::Null));
+}
+
+fn action(name: &str) -> Value {
+    serde_json::json!({ "action": name })
+}
+
+/// Who may act on which ticket: a role the lifecycle does not let take an
+/// action is 403, a ticket outside the scope is 404 (as for reading), a
+/// reviewer or an admin changes nothing, and an action the lifecycle
+/// forbids now is 409 with the lifecycle's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_are_scoped_and_checked_against_the_lifecycle() {
+    let city = City::start(config()).await;
+    let t1 = format!("/api/tickets/{}/actions", city.t1); // G-01, dispatched to wuye
+    let t2 = format!("/api/tickets/{}/actions", city.t2); // G-02, reported
+    let t3 = format!("/api/tickets/{}/actions", city.t3); // G-03, reported
+    let cases: &[(&str, &str, &str, u16, &str)] = &[
+        ("li", &t2, "accepted", 403, "forbidden_role"), // a worker does not accept
+        ("zhao", &t2, "accepted", 403, "forbidden"),    // a reviewer changes nothing
+        ("root", &t2, "accepted", 403, "forbidden_role"), // not a lifecycle actor
+        ("chen", &t2, "accepted", 404, "not_found"),    // another community
+        ("zhou", &t3, "accepted", 404, "not_found"),    // another street
+        ("wuye", &t2, "acknowledged", 404, "not_found"), // not dispatched to it
+        ("shuiwu", &t1, "acknowledged", 404, "not_found"), // another unit's
+        ("wuye", &t1, "accepted", 403, "forbidden_role"),
+        ("zhou", &t1, "accepted", 409, "wrong_state"), // already dispatched
+        ("zhou", &t2, "invalid", 409, "missing_field"), // needs a reason
+        ("zhou", &t2, "dispatched", 409, "wrong_state"), // not accepted yet
+        ("zhou", &t2, "flown", 400, "bad_request"),
+    ];
+    for (user, path, name, status, reason) in cases {
+        let (got, body) = city.api(user, "POST", path, Some(&action(name))).await;
+        assert_eq!(
+            (got, body["reason"].as_str()),
+            (*status, Some(*reason)),
+            "{user} {name} on {path}: {body}"
+        );
+    }
+    let (_, refused) = city
+        .api("zhou", "POST", &t1, Some(&action("accepted")))
+        .await;
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("not allowed while the ticket is `dispatched`"),
+        "{refused}"
+    );
+    // Nothing above changed anything.
+    let (_, d) = city
+        .get_json("zhou", &format!("/api/tickets/{}", city.t2))
+        .await;
+    assert_eq!(d["events"].as_array().unwrap().len(), 1, "{d}");
+
+    // What is allowed goes through, as the caller.
+    let (status, d) = city
+        .api("wuye", "POST", &t1, Some(&action("acknowledged")))
+        .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["ticket"]["status"], "acknowledged");
+    let last = d["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["actor"].as_str(), last["role"].as_str()),
+        (Some("wuye"), Some("unit"))
+    );
+    assert_eq!(
+        actions(&d),
+        ["returned", "in_progress", "extension_requested"]
+    );
+    let body = serde_json::json!({ "action": "invalid", "note": "重复上报" });
+    let (status, d) = city.api("zhou", "POST", &t2, Some(&body)).await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["ticket"]["status"], "invalid");
+    assert_eq!(d["events"][1]["note"], "重复上报");
+
+    // Comments: by anyone who works the ticket, not by a reviewer.
+    let c1 = format!("/api/tickets/{}/comments", city.t1);
+    let text = serde_json::json!({ "text": "已到现场" });
+    let (status, d) = city.api("wang", "POST", &c1, Some(&text)).await;
+    assert_eq!(status, 201, "{d}");
+    assert_eq!(d["comments"][0]["author"], "wang");
+    assert_eq!(d["comments"][0]["text"], "已到现场");
+    assert_eq!(city.api("zhao", "POST", &c1, Some(&text)).await.0, 403);
+    assert_eq!(city.api("shuiwu", "POST", &c1, Some(&text)).await.0, 404);
+    let blank = serde_json::json!({ "text": " " });
+    assert_eq!(city.api("wang", "POST", &c1, Some(&blank)).await.0, 400);
+}
+
+/// A ticket recorded through the API (a 12345 transfer entered by a
+/// supervisor) is the caller's, in the caller's scope only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_are_created_as_the_caller_in_its_scope() {
+    let city = City::start(config()).await;
+    let body = |grid: &str| {
+        serde_json::json!({
+            "grid": grid, "kind": "livelihood", "source": "hotline", "category": "0301",
+            "urgency": "urgent", "title": "12345 转办：噪音扰民", "description": "夜间施工",
+            "location": { "lat": 30.27, "lon": 120.13, "address": "文三路 1 号" },
+        })
+    };
+    let (status, d) = city
+        .api("zhou", "POST", "/api/tickets", Some(&body("G-02")))
+        .await;
+    assert_eq!(status, 201, "{d}");
+    assert_eq!(d["ticket"]["created_by"], "zhou");
+    assert_eq!(d["ticket"]["source"], "hotline");
+    assert_eq!(d["ticket"]["location"]["address"], "文三路 1 号");
+    assert_eq!(d["events"][0]["role"], "supervisor");
+    assert_eq!(actions(&d)[..2], ["accepted", "invalid"]);
+    let id = d["ticket"]["id"].as_str().unwrap().to_owned();
+    assert!(city.listed("li", "").await.contains(&id), "listed in G-02");
+    // The grid's index lists it: a device of the grid finds it.
+    let mut li = city.join("li", &["G-02"]).await;
+    li.sync_all().await;
+    assert!(li.titles().contains(&"12345 转办：噪音扰民".to_owned()));
+
+    for (user, grid, status) in [
+        ("li", "G-02", 201),
+        ("wang", "G-02", 403), // not the worker's grid
+        ("chen", "G-02", 403), // not the supervisor's community
+        ("zhao", "G-01", 403), // reviewers write nothing
+        ("wuye", "G-01", 403), // units do not report
+        ("root", "G-01", 403), // not a lifecycle actor
+    ] {
+        let (got, d) = city
+            .api(user, "POST", "/api/tickets", Some(&body(grid)))
+            .await;
+        assert_eq!(got, status, "{user} in {grid}: {d}");
+    }
+    let mut bad = body("G-02");
+    bad["kind"] = "unknown".into();
+    assert_eq!(
+        city.api("zhou", "POST", "/api/tickets", Some(&bad)).await.0,
+        400
+    );
+}
+
+/// The issue's path: a supervisor dispatches in the console, and the
+/// worker's device gets the ticket dispatched, with the deadline the
+/// working calendar gives, on its next sync; the change is the
+/// supervisor's (its actor is registered to the supervisor) and audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_dispatch_reaches_a_device_on_its_next_sync() {
+    let city = City::start(config()).await;
+    let mut li = city.join("li", &["G-02"]).await;
+    li.sync_all().await;
+    let path = format!("/api/tickets/{}/actions", city.t2);
+    let (status, d) = city
+        .api("zhou", "POST", &path, Some(&action("accepted")))
+        .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(
+        d["actions"][0],
+        serde_json::json!({ "action": "dispatched", "needs": ["unit"], "optional": ["note", "due_at"] })
+    );
+    let dispatch = serde_json::json!({ "action": "dispatched", "unit": "shuiwu" });
+    let (status, d) = city.api("zhou", "POST", &path, Some(&dispatch)).await;
+    assert_eq!(status, 200, "{d}");
+
+    // The connected device is subscribed: the relay offers it at once.
+    while li.device.ticket(city.t2).unwrap().state.unit.is_none() {
+        li.receive_one().await;
+    }
+    li.close().await;
+    // A device that syncs later gets it like any change.
+    let mut li = city.join("li", &["G-02"]).await;
+    li.sync_all().await;
+    let t = li.device.ticket(city.t2).unwrap();
+    assert_eq!(
+        t.status(),
+        client_core::model::lifecycle::Status::Dispatched
+    );
+    assert_eq!(t.state.unit.as_deref(), Some("shuiwu"));
+    let ev = t.events.last().unwrap().as_ref().unwrap();
+    assert_eq!(
+        (ev.actor.as_str(), ev.role),
+        ("zhou", client_core::model::lifecycle::Role::Supervisor)
+    );
+    // The fixture's category (0201, 停车场) has five working days in the
+    // relay's default catalog.
+    let due = client_core::device::dispatch_deadline(
+        Some(&server::catalog::default_catalog()),
+        &t.category,
+        client_core::model::ticket::Urgency::Normal,
+        None,
+        ev.at_device,
+    )
+    .due_at;
+    assert_eq!(
+        t.state.due_at,
+        Some(due),
+        "the category's limit on the working calendar"
+    );
+    assert!(due > ev.at_device + 24 * 3_600_000);
+    assert_eq!(d["ticket"]["due_at"].as_str(), support_iso(due).as_deref());
+
+    // The change's actor is zhou's in the relay's actors table.
+    let doc = li
+        .device
+        .repo()
+        .load(&city.t2.document_id())
+        .unwrap()
+        .unwrap();
+    let change = doc.get_changes(&[]).last().unwrap().clone();
+    let actor = change.actor_id().to_bytes().to_vec();
+    let db = city.server.database().database();
+    let owner = {
+        use redb::{ReadableDatabase, TableDefinition};
+        let table: TableDefinition<&[u8], &[u8]> = TableDefinition::new(server::ACTORS_TABLE);
+        let tx = db.begin_read().unwrap();
+        let t = tx.open_table(table).unwrap();
+        t.get(actor.as_slice())
+            .unwrap()
+            .map(|v| String::from_utf8(v.value().to_vec()).unwrap())
+    };
+    assert_eq!(owner.as_deref(), Some("zhou"));
+    // A device of another user cannot send changes under it: the unit,
+    // who may change the dispatched ticket, tries.
+    let mut shuiwu = city.join("shuiwu", &["G-02"]).await;
+    assert!(shuiwu.fetch(&city.t2.document_id()).await);
+    let mut copy = shuiwu
+        .device
+        .repo()
+        .load(&city.t2.document_id())
+        .unwrap()
+        .unwrap();
+    copy.set_actor(change.actor_id().clone());
+    {
+        use automerge::transaction::Transactable;
+        let mut tx = copy.transaction();
+        tx.put(automerge::ROOT, "title", "forged").unwrap();
+        tx.commit();
+    }
+    let forged = shuiwu
+        .device
+        .repo()
+        .changes_since(
+            &city.t2.document_id(),
+            &copy,
+            &shuiwu
+                .device
+                .repo()
+                .load(&city.t2.document_id())
+                .unwrap()
+                .unwrap()
+                .get_heads(),
+        )
+        .unwrap();
+    shuiwu.device.repo().commit(forged).unwrap();
+    let refused = shuiwu.try_push(&city.t2.document_id()).await.unwrap_err();
+    assert!(refused.contains("forged actor"), "{refused}");
+
+    let rows = city.audit(&server::audit::AuditFilter {
+        user: Some("zhou".into()),
+        doc: Some(city.t2.document_id().to_string()),
+        ..Default::default()
+    });
+    let api_rows: Vec<_> = rows
+        .iter()
+        .filter(|r| r.peer.as_deref() == Some("records-api"))
+        .collect();
+    assert_eq!(api_rows.len(), 2, "{rows:?}");
+    assert_eq!(api_rows[1].grid.as_deref(), Some("G-02"));
+}
+
+fn support_iso(ms: i64) -> Option<String> {
+    use chrono::TimeZone;
+    chrono::FixedOffset::east_opt(8 * 3600)
+        .unwrap()
+        .timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
+}
+
+/// While the relay's store refuses commits (a full disk), an API write is
+/// 503 with the reason and changes nothing; reads are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_while_the_store_refuses_commits_is_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.redb");
+    let tokens = support::city::registry(&path);
+    let store = std::sync::Arc::new(client_core::store::RedbStore::open(&path).unwrap());
+    let disk = std::sync::Arc::new(client_core::store::FaultyStore::new(store.clone()));
+    let server = support::TestServer::start_over(store, disk.clone(), config()).await;
+    let mut wang = support::SyncClient::join_as(
+        &server,
+        support::city::identity("wang", &["G-01"]),
+        Some(&tokens["wang"]),
+    )
+    .await;
+    let id = wang.device.report(&ticket_in("G-01", "路灯"), 1).unwrap();
+    wang.try_push(&id.document_id()).await.unwrap();
+
+    disk.fill_disk();
+    let path = format!("/api/tickets/{id}/comments");
+    let text = serde_json::json!({ "text": "已到现场" });
+    for attempt in ["the failing commit", "while read-only"] {
+        let (status, body) = http(
+            server.addr,
+            "POST",
+            &path,
+            Some(&tokens["wang"]),
+            Some(&text),
+        )
+        .await;
+        assert_eq!(status, 503, "{attempt}: {body}");
+        assert_eq!(body["reason"], "read_only");
+        assert!(
+            body["error"].as_str().unwrap().contains("disk is full"),
+            "{body}"
+        );
+    }
+    let (status, d) = http(
+        server.addr,
+        "GET",
+        &format!("/api/tickets/{id}"),
+        Some(&tokens["wang"]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "reads are served: {d}");
+    assert!(d["comments"].as_array().unwrap().is_empty());
+    assert_eq!(server.get("/healthz").await.0, 503);
+}
+
+/// A `GET /api/events` stream read off a raw socket (HTTP/1.1 chunked).
+struct Events {
+    status: u16,
+    tcp: TcpStream,
+    /// Decoded body bytes not yet taken as events.
+    text: String,
+    /// Raw bytes not yet decoded.
+    raw: Vec<u8>,
+}
+
+impl Events {
+    async fn open(addr: SocketAddr, token: &str) -> Self {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /api/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        let end = loop {
+            if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            let mut buf = [0u8; 4096];
+            let n = timeout(PATIENCE, tcp.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "the stream closed before its headers");
+            raw.extend_from_slice(&buf[..n]);
+        };
+        let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        assert!(
+            status != 200 || head.to_lowercase().contains("text/event-stream"),
+            "{head}"
+        );
+        let raw = raw[end + 4..].to_vec();
+        Self {
+            status,
+            tcp,
+            text: String::new(),
+            raw,
+        }
+    }
+
+    /// Decodes the complete chunks in `raw` into `text`.
+    fn decode(&mut self) {
+        loop {
+            let Some(line_end) = self.raw.windows(2).position(|w| w == b"\r\n") else {
+                return;
+            };
+            let size =
+                usize::from_str_radix(String::from_utf8_lossy(&self.raw[..line_end]).trim(), 16)
+                    .expect("a chunk size");
+            let start = line_end + 2;
+            if self.raw.len() < start + size + 2 {
+                return;
+            }
+            self.text
+                .push_str(&String::from_utf8_lossy(&self.raw[start..start + size]));
+            self.raw.drain(..start + size + 2);
+        }
+    }
+
+    /// The next event or comment block (lines up to a blank line).
+    async fn next_block(&mut self) -> String {
+        loop {
+            self.decode();
+            if let Some(i) = self.text.find("\n\n") {
+                let block = self.text[..i].to_owned();
+                self.text.drain(..i + 2);
+                return block;
+            }
+            let mut buf = [0u8; 4096];
+            let n = timeout(PATIENCE, self.tcp.read(&mut buf))
+                .await
+                .expect("an event in time")
+                .unwrap();
+            assert!(n > 0, "the stream ended");
+            self.raw.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// The next `ticket` event's data (skipping comments).
+    async fn next_ticket(&mut self) -> Value {
+        loop {
+            let block = self.next_block().await;
+            if block.starts_with(':') {
+                continue;
+            }
+            assert!(block.contains("event: ticket"), "{block}");
+            let data = block
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .expect("a data line");
+            return serde_json::from_str(data).unwrap();
+        }
+    }
+}
+
+/// The console updates live: when a device syncs a new ticket, every
+/// stream whose caller may see it gets its summary, and no other; an API
+/// write shows up the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synced_ticket_arrives_on_the_event_streams_in_scope() {
+    let city = City::start(config()).await;
+    let mut chen = Events::open(city.server.addr, &city.tokens["chen"]).await;
+    let mut li = Events::open(city.server.addr, &city.tokens["li"]).await;
+    assert_eq!((chen.status, li.status), (200, 200));
+    // Subscribed once the stream's first comment arrives.
+    assert_eq!(chen.next_block().await, ": subscribed");
+    assert_eq!(li.next_block().await, ": subscribed");
+
+    let mut wang = city.join("wang", &["G-01"]).await;
+    let g1 = wang
+        .device
+        .report(&ticket_in("G-01", "井盖缺失"), 10)
+        .unwrap();
+    wang.sync_all().await;
+    let event = chen.next_ticket().await;
+    assert_eq!(event["id"], g1.to_string(), "t1 is {}: {event}", city.t1);
+    assert_eq!(event["status"], "reported");
+    assert_eq!(event["title"], "井盖缺失");
+
+    let mut li_device = city.join("li", &["G-02"]).await;
+    let g2 = li_device
+        .device
+        .report(&ticket_in("G-02", "路面破损"), 11)
+        .unwrap();
+    li_device.sync_all().await;
+    // li's stream skipped the G-01 ticket: its first is its own grid's.
+    assert_eq!(li.next_ticket().await["id"], g2.to_string());
+
+    let accept = serde_json::json!({ "action": "accepted" });
+    let (status, _) = city
+        .api(
+            "chen",
+            "POST",
+            &format!("/api/tickets/{g1}/actions"),
+            Some(&accept),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // chen's stream skipped the G-02 ticket: next is its own, accepted.
+    let event = chen.next_ticket().await;
+    assert_eq!(
+        (event["id"].as_str(), event["status"].as_str()),
+        (Some(g1.to_string().as_str()), Some("accepted"))
+    );
+
+    let unauthenticated = http(city.server.addr, "GET", "/api/events", None, None).await;
+    assert_eq!(unauthenticated.0, 401);
+
+    // Open streams end when the relay shuts down; they do not hold it up.
+    drop((wang, li_device));
+    city.server.stop().await.unwrap();
+    let mut rest = Vec::new();
+    let ended = timeout(PATIENCE, chen.tcp.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the stream ended with the relay");
+}
+
+/// `GET /api/export` as JSON: (status, body).
+async fn export_json(city: &City, user: &str, query: &str) -> (u16, Value) {
+    city.get_json(user, &format!("/api/export?format=json&{query}"))
+        .await
+}
+
+/// The figures are the export's: the same definitions and numbers for
+/// the same data and scope, without the rows; for reviewers, supervisors
+/// and admins only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figures_equal_the_exports() {
+    let city = City::start(config()).await;
+    // Some history: t2 accepted, dispatched and handled by the unit; t3
+    // declared invalid.
+    let act = |t: TicketId, body: Value| {
+        let city = &city;
+        async move {
+            let user = body["as"].as_str().unwrap().to_owned();
+            let mut body = body;
+            body.as_object_mut().unwrap().remove("as");
+            let (status, d) = city
+                .api(
+                    &user,
+                    "POST",
+                    &format!("/api/tickets/{t}/actions"),
+                    Some(&body),
+                )
+                .await;
+            assert_eq!(status, 200, "{d}");
+        }
+    };
+    act(
+        city.t2,
+        serde_json::json!({ "as": "zhou", "action": "accepted" }),
+    )
+    .await;
+    act(
+        city.t2,
+        serde_json::json!({ "as": "zhou", "action": "dispatched", "unit": "shuiwu" }),
+    )
+    .await;
+    act(
+        city.t2,
+        serde_json::json!({ "as": "shuiwu", "action": "acknowledged" }),
+    )
+    .await;
+    act(
+        city.t2,
+        serde_json::json!({ "as": "shuiwu", "action": "in_progress" }),
+    )
+    .await;
+    act(
+        city.t2,
+        serde_json::json!({ "as": "shuiwu", "action": "handled" }),
+    )
+    .await;
+
+    let today = support_iso(chrono::Utc::now().timestamp_millis()).unwrap()[..10].to_owned();
+    for (user, query) in [
+        ("zhao", format!("from=1970-01-01&to={today}")),
+        ("zhou", format!("from=1970-01-01&to={today}")),
+        (
+            "zhao",
+            format!("from=1970-01-01&to={today}&street=%E6%96%87%E4%B8%89%E8%A1%97%E9%81%93"),
+        ), // 文三街道
+        ("root", format!("from=1970-01-01&to={today}&grid=G-02")),
+        ("zhao", "from=1970-01-01&to=1970-01-01".to_owned()),
+    ] {
+        let (status, figures) = city.get_json(user, &format!("/api/figures?{query}")).await;
+        assert_eq!(status, 200, "{user} {query}: {figures}");
+        let (status, mut export) = export_json(&city, user, &query).await;
+        assert_eq!(status, 200, "{export}");
+        let rows = export.as_object_mut().unwrap();
+        assert!(rows.remove("tickets").is_some() && rows.remove("visits").is_some());
+        // `as_of` is each request's own instant.
+        let mut figures = figures;
+        figures["metadata"]["as_of"] = Value::Null;
+        export["metadata"]["as_of"] = Value::Null;
+        assert_eq!(figures, export, "{user} {query}");
+    }
+    let (_, f) = city
+        .get_json("zhao", &format!("/api/figures?from=1970-01-01&to={today}"))
+        .await;
+    let total = f["summary_by_grid"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(total["reported"], 3, "{f}");
+    assert_eq!(total["handled"], 1, "{f}");
+
+    for (user, status) in [("wang", 403), ("wuye", 403), ("chen", 200), ("root", 200)] {
+        assert_eq!(
+            city.get_json(user, "/api/figures").await.0,
+            status,
+            "{user}"
+        );
+    }
+    let (status, body) = city
+        .get_json(
+            "chen",
+            "/api/figures?street=%E5%8F%A4%E8%8D%A1%E8%A1%97%E9%81%93",
+        ) // 古荡街道
+        .await;
+    assert_eq!(status, 403, "{body}");
+    // A reviewer reads figures and changes nothing.
+    let (status, body) = city
+        .api(
+            "zhao",
+            "POST",
+            &format!("/api/tickets/{}/actions", city.t2),
+            Some(&action("verified")),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+}
+
+/// Visits by grid and period, as the policy lets each role read visit
+/// logs (units read none; reviewers get no notes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visits_by_grid_and_period() {
+    use client_core::ids::VisitId;
+    use client_core::model::visit::{Outcome, Visit, VisitType};
+    let city = City::start(config()).await;
+    let mut wang = city.join("wang", &["G-01"]).await;
+    let jan = |d: i64, h: i64| 1_735_660_800_000 + (d - 1) * 86_400_000 + h * 3_600_000;
+    for (day, household) in [(6, "3-2-501"), (20, "1-1-101")] {
+        let v = Visit {
+            id: VisitId::random(),
+            visit_type: VisitType::Household,
+            grid: support::city::code("G-01"),
+            household: Some(household.into()),
+            worker: "wang".into(),
+            started_at: jan(day, 10),
+            ended_at: Some(jan(day, 11)),
+            lat: None,
+            lon: None,
+            outcome: Outcome::Met,
+            notes: "独居老人".into(),
+            tickets: vec![],
+            amends: None,
+        };
+        wang.device
+            .add_visit(&v, &format!("2025-01-{day:02}"))
+            .unwrap();
+    }
+    wang.sync_all().await;
+    let households = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["household"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let q = "/api/visits?from=2025-01-01&to=2025-01-31";
+    for (user, want) in [
+        ("wang", vec!["3-2-501", "1-1-101"]),
+        ("zhou", vec!["3-2-501", "1-1-101"]),
+        ("li", vec![]),
+        ("wuye", vec![]),
+    ] {
+        let (status, body) = city.get_json(user, q).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(households(&body), want, "{user}");
+    }
+    let (_, body) = city
+        .get_json("zhou", "/api/visits?from=2025-01-01&to=2025-01-10")
+        .await;
+    assert_eq!(households(&body), ["3-2-501"]);
+    assert_eq!(body["items"][0]["started_at"], "2025-01-06T10:00:00+08:00");
+    assert_eq!(body["items"][0]["notes"], "独居老人");
+    let (_, body) = city.get_json("zhao", q).await;
+    assert_eq!(households(&body).len(), 2);
+    assert!(body["items"][0].get("notes").is_none(), "{body}");
+    assert_eq!(city.get_json("li", "/api/visits?grid=G-01").await.0, 403);
+}
+
+/// The admin's lists; tokens by id, never a hash or a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_lists_are_for_admins() {
+    let city = City::start(config()).await;
+    let (status, users) = city.get_json("root", "/api/admin/users").await;
+    assert_eq!(status, 200, "{users}");
+    assert_eq!(users["items"].as_array().unwrap().len(), USERS.len());
+    let (_, grids) = city.get_json("root", "/api/admin/grids").await;
+    assert_eq!(grids["items"][0]["community"], "幸福社区");
+    let (_, tokens) = city.get_json("root", "/api/admin/tokens").await;
+    let text = tokens.to_string();
+    assert_eq!(tokens["items"].as_array().unwrap().len(), USERS.len());
+    for token in city.tokens.values() {
+        assert!(!text.contains(token.as_str()), "a token leaked");
+        let hash = server::registry::token_hash(token);
+        assert!(!text.contains(&hash), "a token hash leaked");
+    }
+    let (status, audit) = city.get_json("root", "/api/admin/audit?limit=2").await;
+    assert_eq!(status, 200, "{audit}");
+    let rows = audit["items"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    // Newest first: zhou's dispatch of t1 is the fixture's last change.
+    assert_eq!(rows[0]["user"], "zhou", "{audit}");
+    assert!(rows[0]["at"].as_str().unwrap().ends_with("+08:00"));
+    assert_eq!(
+        city.get_json("root", "/api/admin/audit?limit=0").await.0,
+        400
+    );
+    for path in [
+        "/api/admin/users",
+        "/api/admin/grids",
+        "/api/admin/tokens",
+        "/api/admin/audit",
+    ] {
+        for user in ["zhou", "zhao", "wang", "wuye"] {
+            assert_eq!(city.get_json(user, path).await.0, 403, "{user} {path}");
+        }
+    }
+}

@@ -1,0 +1,181 @@
+// What the console's browser tests stand on: the real relay binary
+// (target/debug/gridsync-server) on a free loopback port with its own data
+// directory, real `gridsync` CLIs each with their own device store, and
+// Debian's Chromium driven by playwright-core (never a downloaded browser),
+// one fresh profile per person so each has their own session cookie.
+
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const SERVER = join(ROOT, "target/debug/gridsync-server");
+const CLI = join(ROOT, "target/debug/gridsync");
+export const SCREENSHOTS = join(ROOT, "target/screenshots");
+export const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+/** How long a page may take to show what a step waits for. */
+export const PATIENCE = 20_000;
+
+/** A running relay, its registry commands, and the people's devices and browsers. */
+export class Relay {
+  static async start() {
+    const dir = mkdtempSync(join(tmpdir(), "gridsync-web-"));
+    const data = join(dir, "relay");
+    const child = spawn(SERVER, ["serve", "--listen", "127.0.0.1:0", "--data", data], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+    });
+    const log = [];
+    createInterface({ input: child.stderr }).on("line", (l) => {
+      log.push(l);
+      if (process.env.GRIDSYNC_WEB_LOG) console.error(`relay: ${l}`);
+    });
+    const lines = createInterface({ input: child.stdout });
+    const addr = await new Promise((ok, fail) => {
+      child.once("exit", (code) => fail(new Error(`gridsync-server exited (${code}) before it listened:\n${log.join("\n")}`)));
+      lines.on("line", (line) => {
+        const m = /ws:\/\/(\S+)/.exec(line);
+        if (m) ok(m[1]);
+      });
+    });
+    return new Relay(dir, data, child, addr, log);
+  }
+
+  constructor(dir, data, child, addr, log) {
+    this.dir = dir;
+    this.data = data;
+    this.child = child;
+    this.addr = addr;
+    this.log = log;
+    this.browsers = [];
+    this.url = `http://${addr}`;
+    this.ws = `ws://${addr}/`;
+  }
+
+  /** `gridsync-server ARGS --data DATA`, its stdout; `input` goes to stdin. */
+  admin(args, input) {
+    return execFileSync(SERVER, [...args, "--data", this.data], { input, encoding: "utf8" });
+  }
+
+  addGrid(code, name, community, street, district) {
+    this.admin(["grid", "add", "--code", code, "--name", name, "--community", community, "--street", street, "--district", district]);
+  }
+
+  /** A user; with `password`, one the console can log in as (`user add --password-stdin`). */
+  addUser(name, role, scope, password) {
+    const args = ["user", "add", "--name", name, "--role", role, "--scope", scope];
+    if (password) this.admin([...args, "--password-stdin"], `${password}\n`);
+    else this.admin(args);
+  }
+
+  issueToken(user) {
+    return JSON.parse(this.admin(["token", "issue", "--user", user, "--label", `${user}'s test device`, "--json"])).token;
+  }
+
+  /** A device of `user`: a `gridsync` data directory, logged in to this relay. */
+  device(user, role, grids) {
+    const data = join(this.dir, `device-${user}-${Math.random().toString(36).slice(2, 8)}`);
+    mkdirSync(data);
+    const device = new Device(data);
+    device.run(["init", "--user", user, "--role", role, ...grids.flatMap((g) => ["--grid", g])]);
+    device.run(["login", "--server", this.ws, "--token", this.issueToken(user)]);
+    return device;
+  }
+
+  /** Chromium with a fresh profile, logged in as `user` through the console's login form. */
+  async browser(user, password) {
+    const profile = mkdtempSync(join(this.dir, `chromium-${user}-`));
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1440, height: 900 },
+      locale: "zh-CN",
+      timezoneId: "Asia/Shanghai",
+    });
+    this.browsers.push(context);
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(PATIENCE);
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e));
+    page.errors = errors;
+    await page.goto(`${this.url}/console/`);
+    await page.fill('input[name="user"]', user);
+    await page.fill('input[name="password"]', password);
+    await page.click('button[type="submit"]');
+    await page.locator(".who-name", { hasText: user }).waitFor();
+    return page;
+  }
+
+  async stop() {
+    for (const b of this.browsers) await b.close().catch(() => {});
+    this.child.kill("SIGTERM");
+    await new Promise((ok) => (this.child.exitCode !== null ? ok() : this.child.once("exit", ok)));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** One `gridsync` device store. */
+export class Device {
+  constructor(data) {
+    this.data = data;
+  }
+
+  /** `gridsync --data DIR ARGS`; stdout. Throws with stderr on a non-zero exit. */
+  run(args) {
+    try {
+      return execFileSync(CLI, ["--data", this.data, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    } catch (e) {
+      throw new Error(`gridsync ${args.join(" ")} failed (${e.status}):\n${e.stderr}${e.stdout}`);
+    }
+  }
+
+  json(args) {
+    return JSON.parse(this.run(["--json", ...args]));
+  }
+
+  /** Reports a ticket offline; its id. */
+  report(grid, title, extra = []) {
+    return this.json(["ticket", "new", "--grid", grid, "--title", title, ...extra]).id;
+  }
+
+  sync() {
+    return this.run(["sync"]);
+  }
+}
+
+/** Saves a full-page screenshot as target/screenshots/NAME.png. */
+export async function screenshot(page, name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** The page's own fetch, with the session cookie and, for writes, the CSRF token from /api/me. */
+export async function pageFetch(page, method, path, body) {
+  return page.evaluate(
+    async ({ method, path, body }) => {
+      const me = await (await fetch("/api/me")).json();
+      const headers = { "Content-Type": "application/json" };
+      if (method !== "GET" && me.csrf) headers["X-CSRF-Token"] = me.csrf;
+      const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      const text = await r.text();
+      let json = null;
+      try {
+        json = JSON.parse(text);
+      } catch {}
+      return { status: r.status, json, text };
+    },
+    { method, path, body },
+  );
+}
