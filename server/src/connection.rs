@@ -108,7 +108,6 @@ pub(crate) async fn serve(
         .route("/api/login", post(crate::session::login))
         .route("/api/logout", post(crate::session::logout))
         .route("/api/tokens", post(auth::issue_token))
-        .merge(crate::blobs::http::router())
         .merge(crate::api::router())
         .merge(crate::console::routes())
         .with_state(shared.clone());

@@ -584,7 +584,6 @@ mod tests {
         described.sort();
         let mut routed: Vec<(String, String)> = super::super::ROUTES
             .iter()
-            .chain(crate::blobs::http::ROUTES)
             .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
             .collect();
         routed.sort();

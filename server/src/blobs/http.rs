@@ -9,7 +9,9 @@
 //! | `PATCH /api/blobs/<hex>` | appends the body (`application/offset+octet-stream`) at `Upload-Offset`; 204 and the new offset; 409 if the offset is not the relay's; 460 if the finished bytes do not hash to the name |
 //! | `GET /api/blobs/<hex>` | the photo; `?size=thumb`: a JPEG of at most 320 px a side |
 //!
-//! Every route authenticates with [`auth::authenticate_request`] (bearer
+//! The routes are listed in `crate::api::ROUTES` (the records API's router
+//! serves them, and `/api/openapi.json` describes them). Every route
+//! authenticates with [`auth::authenticate_request`] (bearer
 //! token, `?token=`, or the console's session cookie with its CSRF token
 //! for `POST` and `PATCH`); an open relay needs none. Access is the sync's
 //! policy, asked of the tickets that reference the hash: uploading needs a
@@ -37,38 +39,6 @@ use crate::access;
 use crate::auth::{self, Denial, Principal};
 use crate::connection::Shared;
 use crate::registry::now_ms;
-
-/// The photo routes (method, path as axum routes it), described in
-/// `/api/openapi.json` (its test checks them against this list).
-pub const ROUTES: &[(&str, &str)] = &[
-    ("options", "/api/blobs"),
-    ("post", "/api/blobs"),
-    ("head", "/api/blobs/{hash}"),
-    ("patch", "/api/blobs/{hash}"),
-    ("get", "/api/blobs/{hash}"),
-];
-
-/// The photo routes, to merge into the relay's router: built from
-/// [`ROUTES`], so the document and the router cannot drift apart.
-pub(crate) fn router() -> axum::Router<Arc<Shared>> {
-    use axum::routing::MethodRouter;
-    let mut router = axum::Router::new();
-    for path in ["/api/blobs", "/api/blobs/{hash}"] {
-        let mut methods: MethodRouter<Arc<Shared>> = MethodRouter::new();
-        for (method, _) in ROUTES.iter().filter(|(_, p)| *p == path) {
-            methods = match *method {
-                "options" => methods.options(options),
-                "post" => methods.post(create),
-                "head" => methods.head(head),
-                "patch" => methods.patch(patch),
-                "get" => methods.get(get),
-                other => unreachable!("no handler for {other} {path}"),
-            };
-        }
-        router = router.route(path, methods);
-    }
-    router
-}
 
 /// Bytes appended between two fsyncs of a partial file and its recorded
 /// offset: what a crashed relay may ask to be sent again.
@@ -100,6 +70,17 @@ fn not_found() -> Denial {
         "no such photo here: sync the ticket that holds it first (a photo is uploaded and \
          shown only for a ticket you may write or read)",
     )
+}
+
+/// A hash that is not 64 hex digits names no photo that could exist.
+fn parse(hex: &str) -> Result<BlobHash, Denial> {
+    BlobHash::parse(hex).ok_or_else(|| {
+        Denial::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "a photo is named by the 64 hex digits of its SHA-256",
+        )
+    })
 }
 
 fn internal(e: &BlobError) -> Denial {
@@ -369,7 +350,7 @@ pub(crate) async fn head(
     or_denial(
         async {
             let who = who(&shared, &headers, query.as_deref(), addr, &method)?;
-            let hash = BlobHash::parse(&hex).ok_or_else(not_found)?;
+            let hash = parse(&hex)?;
             let (finished, upload) = blocking(&shared, move |s| {
                 Ok((s.blobs.finished(&hash)?, s.blobs.upload(&hash)?))
             })
@@ -423,7 +404,7 @@ async fn patch_inner(
         ));
     }
     let offset = number(&headers, "upload-offset")?;
-    let hash = BlobHash::parse(&hex).ok_or_else(not_found)?;
+    let hash = parse(&hex)?;
     let user = who.as_ref().map(|p| p.user.clone());
     check_access(&shared, who, hash, Need::Attach).await?;
     let blobs: &Blobs = &shared.blobs;
@@ -608,7 +589,7 @@ pub(crate) async fn get(
 ) -> Response {
     let result = async {
         let who = who(&shared, &headers, query.as_deref(), addr, &method)?;
-        let hash = BlobHash::parse(&hex).ok_or_else(not_found)?;
+        let hash = parse(&hex)?;
         let thumb = query
             .as_deref()
             .is_some_and(|q| q.split('&').any(|p| p == "size=thumb"));
