@@ -265,6 +265,31 @@ async fn only_a_writer_of_a_ticket_that_lists_the_photo_may_upload_it() {
 }
 
 #[tokio::test]
+async fn a_photo_that_is_no_image_is_served_whole_and_its_thumbnail_refused() {
+    let city = City::start(config()).await;
+    let bytes = b"not an image at all, just bytes".repeat(100);
+    let hash = attach(&city, city.t1, &bytes).await;
+    assert_eq!(create(&city, "wang", &hash, bytes.len()).await.status, 201);
+    assert_eq!(patch(&city, "wang", &hash, 0, &bytes).await.status, 204);
+    let whole = get(&city, "wang", &format!("/api/blobs/{hash}")).await;
+    assert_eq!(
+        (whole.status, whole.raw.as_slice()),
+        (200, bytes.as_slice())
+    );
+    assert_eq!(
+        whole.header("content-type"),
+        Some("application/octet-stream")
+    );
+    let thumb = get(&city, "wang", &format!("/api/blobs/{hash}?size=thumb")).await;
+    assert_eq!(
+        (thumb.status, thumb.reason().as_str()),
+        (422, "not_an_image")
+    );
+    // A name that is no hash at all.
+    assert_eq!(get(&city, "wang", "/api/blobs/abc").await.status, 400);
+}
+
+#[tokio::test]
 async fn the_size_and_daily_limits_answer_413_and_429() {
     let photo = png(300, 300);
     let second = png(301, 300);

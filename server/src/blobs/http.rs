@@ -84,6 +84,14 @@ fn parse(hex: &str) -> Result<BlobHash, Denial> {
 }
 
 fn internal(e: &BlobError) -> Denial {
+    if let BlobError::Image(_) = e {
+        return Denial::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_an_image",
+            "this photo is not a JPEG or PNG the relay can make a thumbnail of; fetch it whole",
+        )
+        .because(e.chain());
+    }
     warn!(error = %e.chain(), "blob route failed");
     Denial::new(
         StatusCode::INTERNAL_SERVER_ERROR,
