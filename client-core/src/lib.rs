@@ -45,6 +45,7 @@
 
 pub mod client;
 pub mod clip;
+pub mod conformance;
 pub mod device;
 pub mod ids;
 pub mod model;

@@ -110,6 +110,7 @@ pub(crate) async fn serve(
         .route("/api/tokens", post(auth::issue_token))
         .merge(crate::api::router())
         .merge(crate::console::routes())
+        .merge(crate::field_app::routes())
         .with_state(shared.clone());
     let pending = Arc::new(tokio::sync::Semaphore::new(shared.config.max_pending_http));
     let header_timeout = shared.config.header_read_timeout;

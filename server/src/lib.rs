@@ -140,6 +140,7 @@ mod connection;
 mod console;
 mod error;
 pub mod export;
+mod field_app;
 #[doc(hidden)]
 pub mod fuzzing;
 mod identity;
@@ -149,6 +150,7 @@ pub mod registry;
 mod relay;
 mod session;
 mod storage;
+mod web;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize};

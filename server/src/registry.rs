@@ -195,8 +195,8 @@ impl<'a> Registry<'a> {
         tx.open_table(TOKENS)?;
         tx.open_table(PASSWORDS)?;
         tx.open_table(STATE)?;
-        crate::session::create_tables(&tx)?;
         tx.open_table(CATALOG)?;
+        crate::session::create_tables(&tx)?;
         tx.commit()?;
         Ok(Self { db })
     }

@@ -118,6 +118,57 @@ export class Relay {
     return page;
   }
 
+  /**
+   * The field app at /app on a 360×640 phone (touch, zh-CN, GPS at `geo`),
+   * logged in as `user` with `password`, in a fresh profile of its own.
+   */
+  async fieldApp(user, password, geo = { latitude: 30.2741, longitude: 120.1551, accuracy: 8 }) {
+    const profile = mkdtempSync(join(this.dir, `app-${user}-`));
+    const { page, context } = await this.phone(profile, geo);
+    await page.goto(`${this.url}/app/`);
+    await page.fill('input[name="user"]', user);
+    await page.fill('input[name="password"]', password);
+    await page.click('button[type="submit"]');
+    await page.locator(".top .who", { hasText: user }).waitFor();
+    // The service worker has the shell once it is active.
+    await page.evaluate(() => navigator.serviceWorker.ready);
+    return { page, context, profile };
+  }
+
+  /**
+   * The browser restarted on the phone's profile `profile` with no network
+   * at all, opening /app.
+   */
+  async reopenOffline(profile, geo = { latitude: 30.2741, longitude: 120.1551, accuracy: 8 }) {
+    const { page, context } = await this.phone(profile, geo, { offline: true });
+    await page.goto(`${this.url}/app/`);
+    return { page, context, profile };
+  }
+
+  /** Chromium as a 360×640 phone (touch, zh-CN, GPS at `geo`) on `profile`. */
+  async phone(profile, geo, { offline = false } = {}) {
+    const context = await chromium.launchPersistentContext(profile, {
+      offline,
+      executablePath: CHROMIUM,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 360, height: 640 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+      locale: "zh-CN",
+      timezoneId: "Asia/Shanghai",
+      permissions: ["geolocation"],
+      geolocation: geo,
+    });
+    this.browsers.push(context);
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(PATIENCE);
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e));
+    page.errors = errors;
+    return { page, context };
+  }
+
   async stop() {
     for (const b of this.browsers) await b.close().catch(() => {});
     this.child.kill("SIGTERM");
@@ -155,10 +206,10 @@ export class Device {
   }
 }
 
-/** Saves a full-page screenshot as target/screenshots/NAME.png. */
-export async function screenshot(page, name) {
+/** Saves a screenshot (full page unless `fullPage: false`: what a phone's screen shows) as target/screenshots/NAME.png. */
+export async function screenshot(page, name, { fullPage = true } = {}) {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage });
 }
 
 /** The page's own fetch, with the session cookie and, for writes, the CSRF token from /api/me. */

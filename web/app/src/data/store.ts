@@ -1,0 +1,407 @@
+// The app's local data: an automerge-repo Repo over IndexedDB, synced with
+// the relay over its WebSocket (the device token as the `token` query
+// parameter). It holds the same documents client-core writes, at the same
+// ids: each grid's index (read to find tickets and visit logs), the
+// tickets, the worker's visit logs, and the catalog.
+//
+// Every write goes into the document, then `repo.flush` puts it in
+// IndexedDB before the app says it is saved; a failing write (quota, a
+// broken database) is an error the screen shows. A document this device
+// changed counts as 未同步 until the relay's heads (its sync state, per
+// its storage id) include this device's heads; what the relay has
+// acknowledged is remembered across reloads.
+
+import { Repo, type DocHandle, type DocumentId, isValidDocumentId, Automerge as A } from "@automerge/automerge-repo/slim";
+import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket";
+import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb";
+import {
+  type Catalog, type NewTicket, type Ticket, type Visit, type VisitLogKey, addComment, addVisit, appendEvent,
+  createTicket, indexTicket, indexVisitLog, initGridIndex, initVisitLog, newEvent, readCatalog, readGridIndex,
+  readTicket, readVisitLog,
+} from "../model/docs.js";
+import { type Action, type Event, actionsFor, check, isOpen, reasonText } from "../model/lifecycle.js";
+import { catalogId, gridIndexId, randomId, ticketDocumentId, visitLogId } from "../model/ids.js";
+import type { Session } from "./session.js";
+
+export interface TicketView {
+  ticket: Ticket;
+  docId: DocumentId;
+  unsynced: boolean;
+  overdue: boolean;
+}
+
+export interface EventInput {
+  note?: string;
+  due_at?: number;
+}
+
+/** A local write that did not reach IndexedDB, or a refused action. */
+export class SaveError extends Error {}
+
+type Doc = Record<string, unknown>;
+
+/** The date in +08:00 (China Standard Time), as the CLI dates visit logs. */
+export function localDate(ms: number): string {
+  return new Date(ms + 8 * 3600_000).toISOString().slice(0, 10);
+}
+
+/** Distance in metres between two points (haversine). */
+export function metres(a: { lat: number; lon: number }, b: { lat: number; lon: number }): number {
+  const r = 6_371_000;
+  const rad = Math.PI / 180;
+  const dLat = (b.lat - a.lat) * rad;
+  const dLon = (b.lon - a.lon) * rad;
+  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dLon / 2) ** 2;
+  return 2 * r * Math.asin(Math.sqrt(h));
+}
+
+export class Store extends EventTarget {
+  readonly repo: Repo;
+  readonly storage: IndexedDBStorageAdapter;
+  private readonly adapter: WebSocketClientAdapter;
+  private readonly handles = new Map<DocumentId, DocHandle<Doc>>();
+  private readonly pending = new Set<DocumentId>();
+  private readonly waiting = new Set<DocumentId>();
+  private readonly mine: Set<string>;
+  private readonly acked: Record<string, string[]>;
+  private relayPeers = new Set<string>();
+  /** What a document read to, kept while its heads stay (screens re-read on every change). */
+  private readonly reads = new Map<DocumentId, { heads: string; value: unknown }>();
+  private notifyQueued = false;
+  /** The last write or storage error, shown until the next good write. */
+  error: string | null = null;
+
+  constructor(readonly session: Session) {
+    super();
+    this.storage = new IndexedDBStorageAdapter(`gridsync-${session.user}`);
+    const ws = new URL("/", location.href);
+    ws.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    ws.searchParams.set("token", session.token);
+    this.adapter = new WebSocketClientAdapter(ws.toString(), 3000);
+    this.repo = new Repo({ storage: this.storage, network: [this.adapter], sharePolicy: async () => true });
+    this.mine = new Set(JSON.parse(localStorage.getItem(this.key("mine")) ?? "[]") as string[]);
+    this.acked = JSON.parse(localStorage.getItem(this.key("acked")) ?? "{}") as Record<string, string[]>;
+    this.repo.networkSubsystem.on("peer", ({ peerId }) => {
+      this.relayPeers.add(peerId);
+      this.changed();
+      // Documents the relay did not have a moment ago may be there now.
+      void this.loadAll();
+    });
+    // When the phone says the network is gone, the socket is dead even if
+    // the browser has not noticed: close it, and the adapter's retries
+    // reconnect once the network is back.
+    addEventListener("offline", this.dropSocket);
+    this.repo.networkSubsystem.on("peer-disconnected", ({ peerId }) => {
+      this.relayPeers.delete(peerId);
+      this.changed();
+    });
+  }
+
+  private readonly dropSocket = () => {
+    this.adapter.socket?.close();
+  };
+
+  private key(what: string): string {
+    return `gridsync:${what}:${this.session.user}`;
+  }
+
+  get online(): boolean {
+    return this.relayPeers.size > 0;
+  }
+
+  /** Opens the grid indexes and the catalog, and every ticket and log they list. */
+  async start(): Promise<void> {
+    if (navigator.storage?.persist) {
+      // Field work must survive the browser's storage pressure.
+      void navigator.storage.persist().catch(() => false);
+    }
+    await this.loadAll();
+  }
+
+  async loadAll(): Promise<void> {
+    await Promise.allSettled([
+      this.open(catalogId()),
+      ...this.session.grids.map(async (g) => {
+        const index = await this.open(gridIndexId(g));
+        if (index) await this.openListed(index);
+      }),
+    ]);
+    this.changed();
+  }
+
+  private async openListed(index: DocHandle<Doc>): Promise<void> {
+    const listed = readGridIndex(index.doc() as never, isValidDocumentId);
+    const mineToday = (k: string) => k.startsWith(`${this.session.user}:`);
+    await Promise.allSettled([
+      ...listed.tickets.map(([, d]) => this.open(d as DocumentId)),
+      ...listed.visit_logs.filter(([k]) => this.session.role !== "unit" && mineToday(k)).map(([, d]) => this.open(d as DocumentId)),
+    ]);
+  }
+
+  /** The handle of a document held here or fetched from the relay; null when neither has it. */
+  private async open(id: DocumentId): Promise<DocHandle<Doc> | null> {
+    const known = this.handles.get(id);
+    if (known) return known;
+    if (this.pending.has(id)) return null;
+    this.pending.add(id);
+    try {
+      const h = await this.repo.find<Doc>(id);
+      this.watch(h);
+      return h;
+    } catch {
+      // Unavailable for now (offline, or not yet on the relay, or not yet
+      // dispatched to this unit): the repo keeps asking its peers, and the
+      // handle becomes ready when one sends it.
+      const h = this.repo.handles[id] as DocHandle<Doc> | undefined;
+      if (h && !this.waiting.has(id)) {
+        this.waiting.add(id);
+        h.once("heads-changed", () => {
+          this.waiting.delete(id);
+          if (h.isReady()) {
+            this.watch(h);
+            if (this.isIndex(h)) void this.openListed(h);
+            this.changed();
+          }
+        });
+      }
+      return null;
+    } finally {
+      this.pending.delete(id);
+    }
+  }
+
+  private watch(h: DocHandle<Doc>): void {
+    if (this.handles.has(h.documentId)) return;
+    this.handles.set(h.documentId, h);
+    h.on("change", () => {
+      if (this.isIndex(h)) void this.openListed(h);
+      this.changed();
+    });
+    h.on("remote-heads", ({ heads }) => {
+      this.acked[h.documentId] = heads;
+      localStorage.setItem(this.key("acked"), JSON.stringify(this.acked));
+      this.changed();
+    });
+  }
+
+  private isIndex(h: DocHandle<Doc>): boolean {
+    return this.session.grids.some((g) => gridIndexId(g) === h.documentId);
+  }
+
+  /** Coalesces change notifications into one per task. */
+  private changed(): void {
+    if (this.notifyQueued) return;
+    this.notifyQueued = true;
+    queueMicrotask(() => {
+      this.notifyQueued = false;
+      this.dispatchEvent(new Event("change"));
+    });
+  }
+
+  private isUnsynced(id: DocumentId): boolean {
+    if (!this.mine.has(id)) return false;
+    const h = this.handles.get(id);
+    if (!h || !h.isReady()) return true;
+    const acked = new Set(this.acked[id] ?? []);
+    return !h.heads().every((x) => acked.has(x));
+  }
+
+  /** How many documents this device changed that the relay has not acknowledged. */
+  unsyncedCount(): number {
+    let n = 0;
+    for (const id of this.mine) if (this.isUnsynced(id as DocumentId)) n++;
+    return n;
+  }
+
+  private read<T>(h: DocHandle<Doc>, how: (doc: never) => T): T {
+    const heads = h.heads().join(",");
+    const known = this.reads.get(h.documentId);
+    if (known && known.heads === heads) return known.value as T;
+    const value = how(h.doc() as never);
+    this.reads.set(h.documentId, { heads, value });
+    return value;
+  }
+
+  catalog(): Catalog | null {
+    const h = this.handles.get(catalogId());
+    if (!h?.isReady()) return null;
+    try {
+      return this.read(h, readCatalog);
+    } catch {
+      return null;
+    }
+  }
+
+  tickets(now = Date.now()): TicketView[] {
+    const out: TicketView[] = [];
+    for (const g of this.session.grids) {
+      const index = this.handles.get(gridIndexId(g));
+      if (!index?.isReady()) continue;
+      for (const [t, d] of this.read(index, (doc) => readGridIndex(doc, isValidDocumentId)).tickets) {
+        const h = this.handles.get(d as DocumentId);
+        if (!h?.isReady()) continue;
+        let ticket: Ticket;
+        try {
+          ticket = this.read(h, (doc) => readTicket(doc, t));
+        } catch {
+          continue;
+        }
+        const status = ticket.state.status ?? "reported";
+        const due = ticket.state.due_at;
+        out.push({
+          ticket,
+          docId: d as DocumentId,
+          unsynced: this.isUnsynced(d as DocumentId),
+          overdue: isOpen(status) && due !== null && due < now && status !== "handled" && status !== "verified",
+        });
+      }
+    }
+    out.sort((a, b) => (b.ticket.created_at ?? 0) - (a.ticket.created_at ?? 0));
+    return out;
+  }
+
+  ticket(id: string): TicketView | null {
+    return this.tickets().find((t) => t.ticket.id === id) ?? null;
+  }
+
+  /** Open tickets of `category` within `radius` metres: possible duplicates. */
+  duplicates(category: string, at: { lat: number; lon: number }, radius = 50): { view: TicketView; metres: number }[] {
+    return this.tickets()
+      .filter((v) => v.ticket.category === category && v.ticket.location && isOpen(v.ticket.state.status ?? "reported"))
+      .map((view) => ({ view, metres: metres(at, view.ticket.location!) }))
+      .filter((d) => d.metres <= radius)
+      .sort((a, b) => a.metres - b.metres);
+  }
+
+  visitsOn(date: string): Visit[] {
+    const out: Visit[] = [];
+    for (const g of this.session.grids) {
+      const h = this.handles.get(visitLogId(g, this.session.user, date));
+      if (!h?.isReady()) continue;
+      out.push(...readVisitLog(h.doc() as never).visits);
+    }
+    return out.sort((a, b) => a.started_at - b.started_at);
+  }
+
+  private remember(ids: DocumentId[]): void {
+    for (const id of ids) this.mine.add(id);
+    localStorage.setItem(this.key("mine"), JSON.stringify([...this.mine]));
+  }
+
+  /** Makes the write durable in IndexedDB, or says why not. */
+  private async persist(ids: DocumentId[]): Promise<void> {
+    try {
+      await this.repo.flush(ids);
+      this.error = null;
+    } catch (e) {
+      const quota = e instanceof DOMException && e.name === "QuotaExceededError";
+      this.error = quota
+        ? "手机存储空间已满，记录未能保存：请清理空间后重试"
+        : `记录未能保存到本机（${(e as Error).message}）：请勿关闭页面，稍后重试`;
+      this.changed();
+      throw new SaveError(this.error);
+    }
+    this.changed();
+  }
+
+  /** A document to write: held here, else a new one at its (derived) id. */
+  private async writable(id: DocumentId, init: (d: Doc) => void): Promise<DocHandle<Doc>> {
+    const known = this.handles.get(id) ?? (await this.localHandle(id));
+    if (known) return known;
+    // Nobody here has it: start it, as client-core does; the relay merges
+    // it with any other device's copy.
+    const h = this.repo.import<Doc>(A.save(A.change(A.init<Doc>(), init)), { docId: id });
+    this.watch(h);
+    return h;
+  }
+
+  private async localHandle(id: DocumentId): Promise<DocHandle<Doc> | null> {
+    const chunks = await this.storage.loadRange([id]);
+    return chunks.length > 0 || this.online ? this.open(id) : null;
+  }
+
+  /** Reports a ticket: its document and its grid index entry, saved here. */
+  async report(t: Omit<NewTicket, "id">, now = Date.now()): Promise<string> {
+    const started = performance.now();
+    const id = randomId();
+    const docId = ticketDocumentId(id);
+    const full: NewTicket = { ...t, id };
+    const doc = A.change(A.init<Doc>(), (d) => {
+      createTicket(d, full, this.session.user, this.session.role, now, randomId());
+    });
+    const h = this.repo.import<Doc>(A.save(doc), { docId });
+    this.watch(h);
+    const index = await this.writable(gridIndexId(t.grid), (d) => initGridIndex(d, t.grid));
+    index.change((d) => {
+      initGridIndex(d, t.grid);
+      indexTicket(d, id);
+    });
+    this.remember([docId, index.documentId]);
+    await this.persist([docId, index.documentId]);
+    // From the tap to the ticket in IndexedDB (the browser tests print it).
+    performance.measure("gridsync:report-durable", { start: started });
+    return id;
+  }
+
+  /** What this app lets the role do to a ticket now (the console does the rest). */
+  actions(v: TicketView): Action[] {
+    const offered: Action[] =
+      this.session.role === "unit"
+        ? ["acknowledged", "returned", "in_progress", "handled", "extension_requested"]
+        : this.session.role === "worker"
+          ? ["handled", "verified", "rework"]
+          : [];
+    return actionsFor(v.ticket.state.status, this.session.role).filter((a) => offered.includes(a));
+  }
+
+  async act(ticket: string, action: Action, input: EventInput, now = Date.now()): Promise<void> {
+    const v = this.ticket(ticket);
+    if (!v) throw new SaveError("本机没有这张工单");
+    const ev: Event = newEvent(randomId(), v.ticket.state.status, action, this.session.user, this.session.role, now);
+    ev.note = input.note?.trim() ? input.note.trim() : null;
+    if (action === "extension_requested") ev.due_at = input.due_at ?? null;
+    const refused = check(v.ticket.state, ev);
+    if (refused) throw new SaveError(`不能执行：${reasonText(refused)}`);
+    const h = this.handles.get(v.docId)!;
+    h.change((d) => appendEvent(d, ev));
+    this.remember([v.docId]);
+    await this.persist([v.docId]);
+  }
+
+  async comment(ticket: string, text: string, now = Date.now()): Promise<void> {
+    const v = this.ticket(ticket);
+    if (!v) throw new SaveError("本机没有这张工单");
+    if (!text.trim()) throw new SaveError("请填写留言内容");
+    const h = this.handles.get(v.docId)!;
+    h.change((d) => addComment(d, { id: randomId(), author: this.session.user, at: now, text: text.trim() }));
+    this.remember([v.docId]);
+    await this.persist([v.docId]);
+  }
+
+  /** Adds a visit to today's (grid, worker, date) log and lists the log in the grid index. */
+  async addVisit(v: Omit<Visit, "id" | "worker">): Promise<string> {
+    const visit: Visit = { ...v, id: randomId(), worker: this.session.user };
+    const key: VisitLogKey = { grid: v.grid, worker: this.session.user, date: localDate(v.started_at) };
+    const logId = visitLogId(key.grid, key.worker, key.date);
+    const log = await this.writable(logId, (d) => initVisitLog(d, key));
+    log.change((d) => {
+      initVisitLog(d, key);
+      addVisit(d, visit);
+    });
+    const index = await this.writable(gridIndexId(v.grid), (d) => initGridIndex(d, v.grid));
+    index.change((d) => {
+      initGridIndex(d, v.grid);
+      indexVisitLog(d, key, logId);
+    });
+    this.remember([logId, index.documentId]);
+    await this.persist([logId, index.documentId]);
+    return visit.id;
+  }
+
+  async close(): Promise<void> {
+    removeEventListener("offline", this.dropSocket);
+    await this.repo.flush().catch(() => {});
+    this.adapter.disconnect();
+    await this.repo.shutdown().catch(() => {});
+  }
+}
