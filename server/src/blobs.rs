@@ -455,6 +455,10 @@ impl Blobs {
                 dead_refs.push(hash.ref_key(&doc));
             }
         }
+        // Rows first, files after the commit: a request never finds an
+        // upload whose file is gone (a crash in between leaves a file no
+        // row names, which the scan of `partial/` below removes).
+        let mut dropped = Vec::new();
         if !stale_uploads.is_empty() || !dead_refs.is_empty() {
             let tx = database.begin_write().map_err(db)?;
             {
@@ -464,10 +468,7 @@ impl Blobs {
                         continue;
                     }
                     uploads.remove(hash.0.as_slice()).map_err(db)?;
-                    match fs::remove_file(self.partial_path(hash)) {
-                        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
-                        _ => swept.uploads += 1,
-                    }
+                    dropped.push(*hash);
                 }
                 let mut table = tx.open_table(REFS).map_err(db)?;
                 for key in &dead_refs {
@@ -477,8 +478,27 @@ impl Blobs {
             }
             tx.commit().map_err(db)?;
         }
+        for hash in &dropped {
+            match fs::remove_file(self.partial_path(hash)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+                _ => swept.uploads += 1,
+            }
+        }
         let cutoff = SystemTime::UNIX_EPOCH
             + Duration::from_millis(u64::try_from(now_ms.saturating_sub(grace_ms)).unwrap_or(0));
+        for entry in fs::read_dir(self.dir.join("partial"))? {
+            let entry = entry?;
+            let Some(hash) = entry.file_name().to_str().and_then(BlobHash::parse) else {
+                continue;
+            };
+            if entry.metadata()?.modified()? <= cutoff
+                && !self.busy().contains(&hash)
+                && self.upload(&hash)?.is_none()
+            {
+                fs::remove_file(entry.path())?;
+                swept.uploads += 1;
+            }
+        }
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
             let name = entry.file_name();

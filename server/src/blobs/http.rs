@@ -514,8 +514,11 @@ async fn append(
     body: Body,
 ) -> Result<u64, Denial> {
     let io = |e: std::io::Error| internal(&BlobError::Io(e));
+    // Created if the sweep took a file whose row was not yet written.
     let mut file = tokio::fs::OpenOptions::new()
         .write(true)
+        .create(true)
+        .truncate(false)
         .open(shared.blobs.partial_path(hash))
         .await
         .map_err(io)?;
