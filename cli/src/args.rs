@@ -206,6 +206,38 @@ pub enum TicketCommand {
     /// then never duplicates a ticket. The whole file is checked before
     /// anything is written.
     Import(TicketImportArgs),
+    /// Photos of a ticket: add one, or get them all into a folder
+    #[command(subcommand)]
+    Photo(PhotoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PhotoCommand {
+    /// Attach a photo (处置前 before / 处置后 after): copied into this device at
+    /// once, uploaded by the next `gridsync sync`
+    Add(PhotoAddArgs),
+    /// Copy a ticket's photos into a folder, from this device or the relay
+    Get(PhotoGetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PhotoAddArgs {
+    /// Ticket id or a unique prefix of it (at least 4 hex digits)
+    pub id: UuidPrefix,
+    /// The photo (JPEG or PNG, at most 20 MiB)
+    pub file: PathBuf,
+    /// Taken before the work (on report) or after it (on handling)
+    #[arg(long, value_parser = ["before", "after"], default_value = "before")]
+    pub phase: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PhotoGetArgs {
+    /// Ticket id or a unique prefix of it (at least 4 hex digits)
+    pub id: UuidPrefix,
+    /// Folder to write the photos into (created if absent)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -254,6 +286,10 @@ pub struct TicketNewArgs {
     /// Ticket id to use; a retry with the same id never duplicates the ticket
     #[arg(long, value_name = "UUID")]
     pub id: Option<TicketId>,
+    /// A photo of the problem (repeatable): copied into this device at once,
+    /// uploaded by the next `gridsync sync`
+    #[arg(long, value_name = "FILE")]
+    pub photo: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ mod ticket_event;
 mod ticket_import;
 mod ticket_list;
 mod ticket_new;
+mod ticket_photo;
 mod ticket_show;
 mod todo;
 mod visit_add;
@@ -20,11 +21,12 @@ use client_core::device::Device;
 use client_core::ids::TicketId;
 use client_core::store::{Listing, Store};
 
-use crate::args::{CategoryCommand, Cli, Command, TicketCommand, VisitCommand};
+use crate::args::{CategoryCommand, Cli, Command, PhotoCommand, TicketCommand, VisitCommand};
 use crate::data_dir::DataDir;
 use crate::error::CliError;
 use crate::output::{self, Output};
 use crate::uuid_prefix::UuidPrefix;
+pub(crate) use login::api_url;
 
 pub fn run(cli: &Cli, dir: &DataDir, out: &mut Output) -> Result<(), CliError> {
     match &cli.command {
@@ -42,6 +44,8 @@ pub fn run(cli: &Cli, dir: &DataDir, out: &mut Output) -> Result<(), CliError> {
             TicketCommand::Event(a) => ticket_event::run(a, dir, out),
             TicketCommand::Comment(a) => ticket_comment::run(a, dir, out),
             TicketCommand::Import(a) => ticket_import::run(a, dir, out),
+            TicketCommand::Photo(PhotoCommand::Add(a)) => ticket_photo::add(a, dir, out),
+            TicketCommand::Photo(PhotoCommand::Get(a)) => ticket_photo::get(a, dir, out),
         },
         Command::Visit(v) => match v {
             VisitCommand::Add(a) => visit_add::run(a, dir, out),

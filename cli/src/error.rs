@@ -50,6 +50,9 @@ pub enum CliError {
     /// `login` could not reach the relay or it turned the token away.
     #[error("{0}")]
     Login(String),
+    /// A photo could not be fetched from or sent to the relay.
+    #[error("{0}")]
+    Photo(String),
     /// A bug: a panic outside the storage engine.
     #[error("{0}")]
     Internal(String),
@@ -123,7 +126,7 @@ impl CliError {
             CliError::Destination(DestinationError::Directory { .. }) => EXIT_REFUSED,
             CliError::Destination(_) => EXIT_USAGE,
             CliError::Storage { .. } => EXIT_STORAGE,
-            CliError::Unacknowledged(_) | CliError::Login(_) => EXIT_SYNC,
+            CliError::Unacknowledged(_) | CliError::Login(_) | CliError::Photo(_) => EXIT_SYNC,
             CliError::Sync(e) => match e.as_ref() {
                 // Local faults while syncing: the database, not the network.
                 ClientError::Device(_) | ClientError::Sync(_) => EXIT_STORAGE,

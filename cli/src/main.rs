@@ -29,6 +29,7 @@ mod error;
 mod labels;
 mod output;
 mod panic_guard;
+mod photos;
 mod refusal;
 mod ticket_draft;
 mod time;

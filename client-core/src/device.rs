@@ -17,7 +17,7 @@ use crate::model::lifecycle::{
 };
 use crate::model::limits::{LimitError, Limits};
 use crate::model::summary::TicketSummary;
-use crate::model::ticket::{self, Comment, NewTicket, Ticket, Urgency};
+use crate::model::ticket::{self, Comment, NewTicket, Photo, Ticket, Urgency};
 use crate::model::ticket_private;
 use crate::model::visit::{self, Visit, VisitLogKey};
 use crate::repo::{Repo, RepoError};
@@ -411,6 +411,48 @@ impl<S: Store> Device<S> {
         self.repo
             .change(&id.document_id(), |tx| ticket::add_comment(tx, &c))?;
         Ok(c.id)
+    }
+
+    /// Records a photo on a ticket by its content hash (hex SHA-256) and
+    /// `phase` (`before` or `after` the work); the bytes travel separately
+    /// (the caller keeps them until the relay has them). A hash the ticket
+    /// already holds in that phase is not added again.
+    pub fn add_photo(
+        &self,
+        id: TicketId,
+        hash: &str,
+        phase: &str,
+        now: i64,
+    ) -> Result<(), DeviceError> {
+        self.ensure_writer()?;
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(DeviceError::Invalid(
+                "a photo is named by the 64 hex digits of its SHA-256".into(),
+            ));
+        }
+        if !matches!(phase, "before" | "after") {
+            return Err(DeviceError::Invalid(
+                "a photo's phase is `before` or `after`".into(),
+            ));
+        }
+        let ticket = self.ticket(id)?;
+        let hash = hash.to_ascii_lowercase();
+        if ticket
+            .photos
+            .iter()
+            .any(|p| p.hash == hash && p.phase == phase)
+        {
+            return Ok(());
+        }
+        let p = Photo {
+            hash,
+            phase: phase.to_owned(),
+            added_by: self.identity.user.clone(),
+            at: now,
+        };
+        self.repo
+            .change(&id.document_id(), |tx| ticket::add_photo(tx, &p))?;
+        Ok(())
     }
 
     /// Adds a visit to its (grid, worker, day) log and lists the log in the

@@ -191,6 +191,10 @@ pub struct ReportOptions {
     pub include_personal: bool,
     /// Where temporary files go (default: the system's temporary directory).
     pub temp_dir: Option<PathBuf>,
+    /// The base of a photo's link: the link is this followed by the
+    /// photo's hex SHA-256 (the relay's `http://HOST:PORT/api/blobs/`).
+    /// Without it a link is `sha256:<hash>`.
+    pub photo_url: Option<String>,
 }
 
 impl ReportOptions {
@@ -206,6 +210,7 @@ impl ReportOptions {
             offset: china_offset(),
             lang: Lang::Zh,
             include_personal: false,
+            photo_url: None,
             temp_dir: None,
         }
     }
@@ -475,7 +480,13 @@ impl<W: Write + Send> Exporter<W> {
         if self.backend.wants(Table::Tickets) {
             let lon_lat = t.usable_location();
             let include_personal = self.options.include_personal;
-            let row = tables::ticket_row(t, &place, &facts, include_personal);
+            let row = tables::ticket_row(
+                t,
+                &place,
+                &facts,
+                include_personal,
+                self.options.photo_url.as_deref(),
+            );
             match &mut self.backend {
                 Backend::Xlsx(x) => x.ticket(&row)?,
                 Backend::CsvZip(c) => c.ticket(&row)?,

@@ -193,6 +193,15 @@ impl Batch {
         self
     }
 
+    /// The ticket summaries the batch writes, in order (the relay derives
+    /// its blob references from them, into the same batch).
+    pub fn summaries(&self) -> impl Iterator<Item = &TicketSummary> {
+        self.ops.iter().filter_map(|op| match op {
+            Op::PutSummary(s) => Some(&**s),
+            _ => None,
+        })
+    }
+
     /// Whether the batch holds anything besides sync states: sync states
     /// only spare a reconnecting peer some round trips, so a store that
     /// cannot write may drop them; everything else must be kept.

@@ -493,6 +493,22 @@ impl Policy {
     }
 }
 
+/// Whether `p` may read the stored document `doc` at `id`: the answer
+/// the sync gives, asked by the blob routes of each ticket referencing a
+/// photo.
+pub(crate) fn may_read_stored(p: &Principal, id: &DocumentId, doc: &Automerge) -> bool {
+    may_read(p, id, doc, &Placed::of(doc))
+}
+
+/// Whether `p` may add to the ticket `doc` at `id` (attach a photo): a
+/// ticket it may read, and may write as the sync judges a change to it.
+pub(crate) fn may_attach(p: &Principal, id: &DocumentId, doc: &Automerge) -> bool {
+    let placed = Placed::of(doc);
+    placed.kind == Some(DocType::Ticket)
+        && may_read(p, id, doc, &placed)
+        && may_write(p, id, Some((doc, &placed)), doc, &placed).is_ok()
+}
+
 /// Whether `p` may see a document placed at `placed`.
 fn may_read(p: &Principal, id: &DocumentId, doc: &Automerge, placed: &Placed) -> bool {
     if p.role == Role::Admin || *id == Catalog::document_id() {

@@ -82,6 +82,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/admin/tokens"),
     ("get", "/api/admin/audit"),
     ("get", "/api/openapi.json"),
+    // Photos (`crate::blobs::http`): tus 1.0 uploads and the photos.
+    ("options", "/api/blobs"),
+    ("post", "/api/blobs"),
+    ("head", "/api/blobs/{hash}"),
+    ("patch", "/api/blobs/{hash}"),
+    ("get", "/api/blobs/{hash}"),
 ];
 
 /// The records API's routes, to merge into the relay's router.
@@ -109,6 +115,11 @@ fn handler(method: &str, path: &str) -> MethodRouter<Arc<Shared>> {
         ("get", "/api/admin/tokens") => get(admin::tokens),
         ("get", "/api/admin/audit") => get(admin::audit),
         ("get", "/api/openapi.json") => get(openapi::serve),
+        ("options", "/api/blobs") => axum::routing::options(crate::blobs::http::options),
+        ("post", "/api/blobs") => post(crate::blobs::http::create),
+        ("head", "/api/blobs/{hash}") => axum::routing::head(crate::blobs::http::head),
+        ("patch", "/api/blobs/{hash}") => axum::routing::patch(crate::blobs::http::patch),
+        ("get", "/api/blobs/{hash}") => get(crate::blobs::http::get),
         _ => unreachable!("every route in ROUTES has a handler: {method} {path}"),
     }
 }

@@ -113,6 +113,19 @@ pub struct Config {
     /// Longest peer id (and storage id) a `join` may carry; they are kept,
     /// logged and audited for the whole connection.
     pub max_peer_id_bytes: usize,
+    /// Largest photo (blob) one upload may declare (`Upload-Length`); a
+    /// larger one gets HTTP 413 before a byte is stored. Phones send JPEGs
+    /// of a few MB.
+    pub max_photo_bytes: u64,
+    /// Bytes one user may declare in new uploads per UTC day; past it, HTTP
+    /// 429 until the next day. Bounds the disk a leaked token can fill.
+    pub max_upload_bytes_per_user_per_day: u64,
+    /// How long a blob no ticket references, or a partial upload nobody
+    /// continues, is kept before the sweep removes it (a device may sync
+    /// the ticket that references a photo after starting its upload).
+    pub blob_grace: Duration,
+    /// How often the blob sweep runs.
+    pub blob_sweep_interval: Duration,
     /// The base map the console draws tickets on (`/console/config.json`);
     /// `None`, the default, draws the points on a plain background, as a
     /// relay with no internet must.
@@ -192,6 +205,10 @@ impl Default for Config {
             max_unknown_requests: 10_000,
             max_ephemeral_sessions: 256,
             max_peer_id_bytes: 256,
+            max_photo_bytes: 20 * 1024 * 1024,
+            max_upload_bytes_per_user_per_day: 1024 * 1024 * 1024,
+            blob_grace: Duration::from_secs(24 * 3600),
+            blob_sweep_interval: Duration::from_secs(3600),
             map_tiles: None,
         }
     }
@@ -223,6 +240,18 @@ impl Config {
             ("max_unknown_requests", self.max_unknown_requests),
             ("max_ephemeral_sessions", self.max_ephemeral_sessions),
             ("max_peer_id_bytes", self.max_peer_id_bytes),
+            (
+                "max_photo_bytes",
+                usize::try_from(self.max_photo_bytes).unwrap_or(usize::MAX),
+            ),
+            (
+                "max_upload_bytes_per_user_per_day",
+                usize::try_from(self.max_upload_bytes_per_user_per_day).unwrap_or(usize::MAX),
+            ),
+            (
+                "blob_sweep_interval",
+                usize::try_from(self.blob_sweep_interval.as_millis()).unwrap_or(usize::MAX),
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {

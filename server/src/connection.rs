@@ -72,6 +72,8 @@ pub(crate) struct Shared {
     pub users: std::sync::Mutex<HashMap<String, usize>>,
     /// Bytes of frames waiting for the hub thread.
     pub budget: Budget,
+    /// Photos (`/api/blobs`).
+    pub blobs: Arc<crate::blobs::Blobs>,
     /// Changed ticket summaries from the hub thread, for `/api/events`.
     pub changes: crate::api::Changes,
     /// The summary index in memory, for lists and queue counts.

@@ -30,6 +30,8 @@ pub enum ServerError {
     Audit(#[from] crate::audit::AuditError),
     #[error("could not take residents' contacts out of tickets at start: {0}")]
     Migrate(#[from] crate::migrate::MigrateError),
+    #[error("could not open the blob store (photos) in the data directory")]
+    Blobs(#[from] crate::blobs::BlobError),
 }
 
 impl From<crate::registry::RegistryError> for ServerError {

@@ -132,6 +132,7 @@ pub mod admin;
 mod api;
 pub mod audit;
 mod auth;
+mod blobs;
 mod budget;
 pub mod catalog;
 mod config;
@@ -162,6 +163,7 @@ pub use crate::access::ACTORS_TABLE;
 /// The records API's routes (method, path), as its router serves them.
 pub use crate::api::ROUTES as API_ROUTES;
 pub use crate::auth::Principal;
+pub use crate::blobs::BlobError;
 pub use crate::config::{AuthMode, Config, MapTiles, TileCrs};
 pub use crate::error::ServerError;
 
@@ -244,6 +246,7 @@ pub async fn run_over<S: Store + 'static>(
     let documents_in_memory = Arc::new(AtomicUsize::new(0));
     let storage = Arc::new(storage::StorageHealth::default());
     let http_store = store.clone();
+    let blobs = Arc::new(blobs::Blobs::open(store.clone())?);
     let relay = relay::start(
         documents,
         &config,
@@ -277,9 +280,16 @@ pub async fn run_over<S: Store + 'static>(
         storage: storage.clone(),
         users: std::sync::Mutex::default(),
         budget: budget::Budget::new(shared_config_bytes.0, shared_config_bytes.1),
+        blobs: blobs.clone(),
         changes: relay.changes.clone(),
         summaries: relay.summaries.clone(),
     });
+    let sweeper = tokio::spawn(blobs::sweep_every(
+        blobs,
+        shared.config.blob_sweep_interval,
+        shared.config.blob_grace,
+        stop.subscribe(),
+    ));
     let prober = tokio::spawn(storage::probe(
         storage,
         storage_retry,
@@ -323,6 +333,8 @@ pub async fn run_over<S: Store + 'static>(
     drop(shared);
     poller.abort();
     let _ = poller.await;
+    sweeper.abort();
+    let _ = sweeper.await;
     prober.abort();
     let _ = prober.await;
     relay.stop().await?;

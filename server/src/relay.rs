@@ -462,6 +462,8 @@ impl<S: Store> Relay<S> {
             }
             guard.policy.stage(&mut batch);
         }
+        // Photo references commit with the summaries that list them.
+        crate::blobs::stage_refs(&mut batch);
         let written = if self.fault.is_some() && batch.is_empty() {
             Ok(())
         } else {

@@ -6,6 +6,9 @@
 //! `cargo test --workspace` builds them because the `server` and `cli`
 //! packages have integration tests of their own.
 
+pub mod city;
+pub mod proxy;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

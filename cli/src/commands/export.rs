@@ -83,6 +83,14 @@ pub fn run(args: &ExportArgs, dir: &DataDir, out: &mut Output) -> Result<(), Cli
 
     let mut options = ReportOptions::new(period);
     options.as_of = Some(now);
+    options.photo_url = device
+        .repo()
+        .store()
+        .meta(client_core::store::meta::SERVER_URL)?
+        .and_then(|url| {
+            crate::commands::api_url(&String::from_utf8_lossy(&url), "/api/blobs/").ok()
+        })
+        .map(|uri| uri.to_string());
     options.filter = Filter {
         district: args.district.clone(),
         street: args.street.clone(),

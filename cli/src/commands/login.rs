@@ -359,7 +359,7 @@ fn me_url(url: &str) -> Result<Uri, CliError> {
 }
 
 /// `http://HOST:PORT<path>` of a `ws://` or `http://` relay address.
-fn api_url(url: &str, path: &str) -> Result<Uri, CliError> {
+pub(crate) fn api_url(url: &str, path: &str) -> Result<Uri, CliError> {
     let unreachable = || {
         CliError::Usage(format!(
             "`{url}` is not a relay address this build can reach: use ws://HOST:PORT/"

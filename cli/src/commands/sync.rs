@@ -12,6 +12,7 @@ use crate::args::SyncArgs;
 use crate::data_dir::DataDir;
 use crate::error::CliError;
 use crate::output::Output;
+use crate::photos::{PhotoStore, Relay, Sent};
 
 pub fn run(args: &SyncArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliError> {
     let store = dir.open_shared()?;
@@ -58,6 +59,9 @@ pub fn run(args: &SyncArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliEr
     bar.finish_and_clear();
     let report = report?;
     remember_server(&store, &url)?;
+    // Photos after the documents: the relay takes a photo only for a ticket
+    // it holds that lists it.
+    let photos = upload_photos(dir, &url, cfg.token.clone())?;
     if out.is_json() {
         out.json(&serde_json::json!({
             "relay": url,
@@ -67,21 +71,89 @@ pub fn run(args: &SyncArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliEr
             "pending": report.pending.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
             "bytes_in": report.bytes_in,
             "bytes_out": report.bytes_out,
+            "photos_uploaded": photos.uploaded,
+            "photos_not_uploaded": photos.left.iter().map(|(h, _)| h).collect::<Vec<_>>(),
         }))?;
     } else {
         out.line(format!(
             "synced {} documents with {url}: {} acknowledged, {} received changes",
             report.documents, report.acknowledged, report.received
         ))?;
+        if photos.uploaded > 0 || !photos.left.is_empty() {
+            out.line(format!(
+                "photos: {} uploaded, {} not yet uploaded",
+                photos.uploaded,
+                photos.left.len()
+            ))?;
+            for (hash, why) in &photos.left {
+                out.line(format!("  not uploaded {hash}: {why}"))?;
+            }
+        }
     }
-    if report.pending.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::Unacknowledged(format!(
+    if !report.pending.is_empty() {
+        return Err(CliError::Unacknowledged(format!(
             "{} documents have local changes the relay has not acknowledged yet; run `gridsync sync` again",
             report.pending.len()
-        )))
+        )));
     }
+    if !photos.left.is_empty() {
+        return Err(CliError::Unacknowledged(format!(
+            "{} photos are not uploaded yet; run `gridsync sync` again (uploads resume where they stopped)",
+            photos.left.len()
+        )));
+    }
+    Ok(())
+}
+
+/// What the photo uploads of one sync did.
+struct PhotoUploads {
+    uploaded: usize,
+    /// Photos still only on this device, with the reason.
+    left: Vec<(String, String)>,
+}
+
+fn upload_photos(
+    dir: &DataDir,
+    url: &str,
+    token: Option<String>,
+) -> Result<PhotoUploads, CliError> {
+    let store = PhotoStore::new(dir);
+    let pending = store.pending()?;
+    let mut done = PhotoUploads {
+        uploaded: 0,
+        left: Vec::new(),
+    };
+    if pending.is_empty() {
+        return Ok(done);
+    }
+    let relay = Relay::new(url, token)?;
+    let bar = photo_bar();
+    for (i, hash) in pending.iter().enumerate() {
+        bar.set_message(format!("photo {}/{} {}", i + 1, pending.len(), &hash[..12]));
+        let sent = relay.upload(&store, hash, |at, total| {
+            bar.set_length(total);
+            bar.set_position(at);
+        })?;
+        match sent {
+            Sent::Done => done.uploaded += 1,
+            Sent::Later(why) => done.left.push((hash.clone(), why)),
+        }
+    }
+    bar.finish_and_clear();
+    Ok(done)
+}
+
+fn photo_bar() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
 }
 
 fn remember_server(store: &Arc<RedbStore>, url: &str) -> Result<(), CliError> {

@@ -44,7 +44,7 @@ pub fn run(args: &TicketEventArgs, dir: &DataDir, out: &mut Output) -> Result<()
         .map_err(|e| refusal::explain(e, before, role))?;
     tracing::info!(%id, action = %args.action, "event recorded");
     if out.is_json() {
-        return ticket_show::print(&ticket, role, out);
+        return ticket_show::print(&ticket, role, &crate::photos::PhotoStore::new(dir), out);
     }
     out.line(format!(
         "{}: {} -> {}",

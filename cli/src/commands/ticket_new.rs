@@ -8,6 +8,7 @@ use crate::args::TicketNewArgs;
 use crate::data_dir::DataDir;
 use crate::error::CliError;
 use crate::output::Output;
+use crate::photos::PhotoStore;
 use crate::refusal;
 use crate::ticket_draft::TicketDraft;
 use crate::time;
@@ -50,12 +51,24 @@ pub fn run(args: &TicketNewArgs, dir: &DataDir, out: &mut Output) -> Result<(), 
             }
         }
     }
+    // Photos first: a file that cannot be read stops the report before
+    // anything is written, and every photo the ticket names is on disk.
+    let store = PhotoStore::new(dir);
+    let hashes = args
+        .photo
+        .iter()
+        .map(|f| store.add(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let now = time::now_ms();
     let id = device
-        .report(&ticket, time::now_ms())
+        .report(&ticket, now)
         .map_err(|e| refusal::explain(e, None::<Status>, device.identity().role))?;
-    tracing::info!(%id, grid = %ticket.grid, "reported");
+    for hash in &hashes {
+        device.add_photo(id, hash, "before", now)?;
+    }
+    tracing::info!(%id, grid = %ticket.grid, photos = hashes.len(), "reported");
     if out.is_json() {
-        out.json(&json!({ "id": id }))
+        out.json(&json!({ "id": id, "photos": hashes }))
     } else {
         out.line(id)
     }

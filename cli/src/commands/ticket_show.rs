@@ -10,6 +10,7 @@ use crate::data_dir::DataDir;
 use crate::error::CliError;
 use crate::labels::Named;
 use crate::output::{self, Output};
+use crate::photos::PhotoStore;
 use crate::refusal;
 use crate::time;
 
@@ -22,7 +23,7 @@ pub fn run(args: &TicketShowArgs, dir: &DataDir, out: &mut Output) -> Result<(),
     if role == Role::Reviewer {
         ticket.resident = Resident::default();
     }
-    print(&ticket, role, out)?;
+    print(&ticket, role, &PhotoStore::new(dir), out)?;
     if let Some(broken) = device.broken_limit(id)? {
         // On stderr, so `--json` output stays one document.
         eprintln!(
@@ -34,11 +35,24 @@ pub fn run(args: &TicketShowArgs, dir: &DataDir, out: &mut Output) -> Result<(),
 }
 
 /// Prints a ticket (also used by `ticket event`).
-pub(super) fn print(ticket: &Ticket, role: Role, out: &mut Output) -> Result<(), CliError> {
+pub(super) fn print(
+    ticket: &Ticket,
+    role: Role,
+    photos: &PhotoStore,
+    out: &mut Output,
+) -> Result<(), CliError> {
     if out.is_json() {
-        return out.json(ticket);
+        let mut value = serde_json::to_value(ticket)
+            .map_err(|e| CliError::Internal(format!("cannot show the ticket as JSON: {e}")))?;
+        value["photos_not_uploaded"] = ticket
+            .photos
+            .iter()
+            .filter(|p| photos.is_pending(&p.hash))
+            .map(|p| serde_json::Value::from(p.hash.clone()))
+            .collect();
+        return out.json(&value);
     }
-    out.table(&fields(ticket))?;
+    out.table(&fields(ticket, photos))?;
     out.line("事件 events")?;
     out.table(&events(ticket))?;
     if !ticket.comments.is_empty() {
@@ -68,7 +82,7 @@ pub(super) fn print(ticket: &Ticket, role: Role, out: &mut Output) -> Result<(),
     ))
 }
 
-fn fields(t: &Ticket) -> comfy_table::Table {
+fn fields(t: &Ticket, store: &PhotoStore) -> comfy_table::Table {
     let st = &t.state;
     let mut rows: Vec<(&str, String)> = vec![
         ("编号 id", t.id.to_string()),
@@ -190,9 +204,14 @@ fn fields(t: &Ticket) -> comfy_table::Table {
             .iter()
             .map(|p| {
                 format!(
-                    "{} {}",
+                    "{} {}{}",
                     p.phase,
-                    p.hash.chars().take(12).collect::<String>()
+                    p.hash.chars().take(12).collect::<String>(),
+                    if store.is_pending(&p.hash) {
+                        "  (not uploaded yet)"
+                    } else {
+                        ""
+                    }
                 )
             })
             .collect();

@@ -28,6 +28,11 @@ pub struct TicketSummary {
     /// The user who handled it last (verifiers must differ).
     pub handled_by: Option<String>,
     pub created_by: String,
+    /// Hex SHA-256 of each photo the ticket holds, once each: the relay
+    /// keeps its blob references (hash -> tickets) from these, in the same
+    /// commit as the change that added them.
+    #[serde(default)]
+    pub photos: Vec<String>,
     /// The latest urging (督办), if any: the unit's `todo` lists it first.
     #[serde(default)]
     pub urged_at: Option<i64>,
@@ -134,6 +139,15 @@ impl TicketSummary {
             conflicts: u32::try_from(t.state.conflicts.len()).unwrap_or(u32::MAX),
             handled_by: t.state.handled_by.clone(),
             created_by: t.created_by.clone(),
+            photos: {
+                let mut hashes: Vec<String> = Vec::new();
+                for p in &t.photos {
+                    if !hashes.contains(&p.hash) {
+                        hashes.push(p.hash.clone());
+                    }
+                }
+                hashes
+            },
             urged_at: t.state.urged_at,
             extension_pending: t.state.extension.is_some(),
             figures: Some(FigureRecord::of(t)),

@@ -314,6 +314,8 @@ const TICKET_COLUMNS: &[Column] = &[
     ),
     col("extensions_approved", "延期批准次数", "Extensions approved"),
     col("urge_count", "督办次数", "Times urged"),
+    col("photos", "照片数", "Photos"),
+    col("photo_links", "照片链接", "Photo links"),
 ];
 
 const TICKET_PERSONAL_COLUMNS: &[Column] = &[
@@ -328,6 +330,22 @@ pub(crate) fn ticket_columns(include_personal: bool) -> Vec<Column> {
         cols.extend_from_slice(TICKET_PERSONAL_COLUMNS);
     }
     cols
+}
+
+/// A ticket's photo links, one per line, in the ticket's order (`before`
+/// and `after` named).
+fn photo_links(t: &Ticket, base: Option<&str>) -> String {
+    t.photos
+        .iter()
+        .map(|p| {
+            let link = match base {
+                Some(base) => format!("{base}{}", p.hash),
+                None => format!("sha256:{}", p.hash),
+            };
+            format!("{} {link}", p.phase)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn close_reason_label(r: &CloseReason) -> Cell<'static> {
@@ -345,6 +363,7 @@ pub(crate) fn ticket_row<'a>(
     place: &'a Place,
     facts: &TicketFacts,
     include_personal: bool,
+    photo_url: Option<&str>,
 ) -> Vec<Cell<'a>> {
     let st = &t.state;
     let status = t.status();
@@ -403,6 +422,12 @@ pub(crate) fn ticket_row<'a>(
         Cell::Int(i64::from(st.extensions_requested)),
         Cell::Int(i64::from(st.extensions_approved)),
         Cell::Int(i64::from(st.urge_count)),
+        Cell::Int(t.photos.len() as i64),
+        if t.photos.is_empty() {
+            Cell::Empty
+        } else {
+            Cell::Text(Cow::Owned(photo_links(t, photo_url)))
+        },
     ];
     if include_personal {
         row.extend([

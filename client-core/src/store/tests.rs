@@ -20,6 +20,7 @@ pub(super) fn summary(id: TicketId, grid: &str, status: Status, conflicts: u32) 
         conflicts,
         handled_by: None,
         created_by: "w".into(),
+        photos: Vec::new(),
         urged_at: None,
         extension_pending: false,
         figures: None,

@@ -161,6 +161,7 @@ mod tests {
             urged_at: None,
             extension_pending: false,
             figures: None,
+            photos: Vec::new(),
         }
     }
 

@@ -262,6 +262,10 @@ pub(crate) fn document() -> Value {
             },
         },
     });
+    let mut paths = paths;
+    if let Some(all) = paths.as_object_mut() {
+        all.extend(blob_paths());
+    }
     let mut schemas = serde_json::Map::new();
     schemas.insert(
         "Error".into(),
@@ -488,6 +492,77 @@ pub(crate) fn document() -> Value {
             "schemas": schemas,
         },
     })
+}
+
+/// The photo routes (`crate::blobs::http`): tus 1.0 core with the
+/// creation extension, and the photos themselves.
+fn blob_paths() -> serde_json::Map<String, Value> {
+    let hash = json!({ "name": "hash", "in": "path", "required": true, "description": "the photo's SHA-256, 64 hex digits", "schema": { "type": "string", "pattern": "^[0-9a-fA-F]{64}$" } });
+    let header = |name: &str, description: &str, schema: Value| json!({ "name": name, "in": "header", "required": true, "description": description, "schema": schema });
+    let tus = header(
+        "Tus-Resumable",
+        "the tus version",
+        json!({ "const": "1.0.0" }),
+    );
+    let offset_headers = json!({
+        "Upload-Offset": { "description": "bytes the relay holds, fsynced", "schema": { "type": "integer" } },
+        "Upload-Length": { "description": "bytes the photo has", "schema": { "type": "integer" } },
+    });
+    let not_found =
+        "no such photo, or no ticket listing it that the caller may read (write, for uploads)";
+    let all = json!({
+        "/api/blobs": {
+            "options": {
+                "summary": "tus discovery: Tus-Version 1.0.0, Tus-Extension creation, Tus-Max-Size",
+                "security": [],
+                "responses": { "204": { "description": "the tus capabilities" } },
+            },
+            "post": {
+                "summary": "Start (or find) the upload of a photo a ticket the caller may write lists (tus creation). Upload-Metadata names it: `sha256 <base64 of its hex>`",
+                "parameters": [
+                    tus,
+                    header("Upload-Length", "the photo's bytes", json!({ "type": "integer", "minimum": 0 })),
+                    header("Upload-Metadata", "`sha256 <base64 of the 64 hex digits>`", string()),
+                ],
+                "responses": responses(("201", json!({ "description": "the upload's URL (Location: /api/blobs/{hash}) and the offset to send from (the length when the relay holds the photo already)", "headers": offset_headers })), &[
+                    ("400", "no Upload-Length or Upload-Metadata"),
+                    ("404", not_found),
+                    ("409", "an upload of this photo with another length is under way"),
+                    ("412", "no `Tus-Resumable: 1.0.0`"),
+                    ("413", "the photo is larger than the relay takes"),
+                ]),
+            },
+        },
+        "/api/blobs/{hash}": {
+            "head": {
+                "summary": "The offset of an upload under way, or the length of a photo held whole (offset = length)",
+                "parameters": [hash],
+                "responses": responses(("200", json!({ "description": "offset and length", "headers": offset_headers })), &[("404", not_found)]),
+            },
+            "patch": {
+                "summary": "Append the body from Upload-Offset (the uploader only). When the last byte arrives the photo is hashed: kept if it hashes to its name, else dropped (460: send it again from POST)",
+                "parameters": [hash, tus, header("Upload-Offset", "where the body starts: the relay's offset", json!({ "type": "integer" }))],
+                "requestBody": { "required": true, "content": { "application/offset+octet-stream": { "schema": { "type": "string", "format": "binary" } } } },
+                "responses": responses(("204", json!({ "description": "appended; the new offset", "headers": offset_headers })), &[
+                    ("403", "another user's upload"),
+                    ("404", not_found),
+                    ("409", "not the relay's offset (offset_mismatch, with Upload-Offset), or another request is appending (upload_busy)"),
+                    ("412", "no `Tus-Resumable: 1.0.0`"),
+                    ("415", "not application/offset+octet-stream"),
+                    ("460", "the bytes do not hash to the photo's name (hash_mismatch): dropped, send again"),
+                ]),
+            },
+            "get": {
+                "summary": "The photo (for whoever may read a ticket that lists it), or with size=thumb a JPEG of at most 320 px a side, made once",
+                "parameters": [hash, query("size", "`thumb` for the thumbnail", enumeration(&["thumb"])), query("token", "a bearer token, for <img> that cannot send a header", string())],
+                "responses": responses(("200", json!({ "description": "the image", "content": { "image/jpeg": {}, "image/png": {}, "application/octet-stream": {} } })), &[("404", not_found), ("422", "not an image a thumbnail can be made of")]),
+            },
+        },
+    });
+    match all {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
 }
 
 #[cfg(test)]

@@ -59,6 +59,9 @@ struct Params {
     lang: Lang,
     offset: chrono::FixedOffset,
     include_personal: bool,
+    /// The base of photo links: this relay's `/api/blobs/` as the request
+    /// reached it.
+    photo_url: Option<String>,
 }
 
 /// An export ready to send.
@@ -173,7 +176,13 @@ async fn answer(
             ),
         ));
     }
-    let params = parse(&pairs)?;
+    let mut params = parse(&pairs)?;
+    params.photo_url = headers
+        .get("x-forwarded-host")
+        .or_else(|| headers.get(axum::http::header::HOST))
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split(',').next())
+        .map(|host| format!("http://{}/api/blobs/", host.trim()));
     if params.include_personal && user.role != Role::Admin {
         return Err(Refusal::new(
             StatusCode::FORBIDDEN,
@@ -299,6 +308,7 @@ fn run(
     options.lang = params.lang;
     options.offset = params.offset;
     options.include_personal = params.include_personal;
+    options.photo_url = params.photo_url;
     let filter = selected.filter.describe(Lang::En);
     options.filter = selected.filter;
     options.grids = selected.directory;
@@ -362,6 +372,7 @@ fn parse(pairs: &[(String, String)]) -> Result<Params, Refusal> {
         lang: Lang::Zh,
         offset: client_core::report::china_offset(),
         include_personal: false,
+        photo_url: None,
     };
     let mut seen: Vec<&str> = Vec::new();
     for (key, value) in pairs {

@@ -16,6 +16,8 @@ pub struct Answer {
     /// Names lower-cased, in order (a name may repeat).
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body as it came.
+    pub raw: Vec<u8>,
 }
 
 impl Answer {
@@ -60,7 +62,7 @@ pub struct Request {
     method: String,
     path: String,
     headers: Vec<(String, String)>,
-    body: Option<String>,
+    body: Option<Vec<u8>>,
     from: IpAddr,
 }
 
@@ -102,8 +104,14 @@ impl Request {
     }
 
     pub fn json(mut self, body: &serde_json::Value) -> Self {
-        self.body = Some(body.to_string());
+        self.body = Some(body.to_string().into_bytes());
         self.header("Content-Type", "application/json")
+    }
+
+    /// Sends `body` as it is (set its `Content-Type` with [`Request::header`]).
+    pub fn bytes(mut self, body: &[u8]) -> Self {
+        self.body = Some(body.to_vec());
+        self
     }
 
     /// From the local address `from` (127.0.0.0/8 is all loopback).
@@ -130,7 +138,7 @@ impl Request {
         let body = self.body.unwrap_or_default();
         head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
         tcp.write_all(head.as_bytes()).await.unwrap();
-        tcp.write_all(body.as_bytes()).await.unwrap();
+        tcp.write_all(&body).await.unwrap();
         let mut raw = Vec::new();
         timeout(PATIENCE, tcp.read_to_end(&mut raw))
             .await
@@ -167,6 +175,7 @@ fn parse(raw: &[u8]) -> Answer {
         status,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        raw: body,
     }
 }
 

@@ -1,0 +1,233 @@
+//! Photos end to end, with the real `gridsync-server` and `gridsync`
+//! binaries and the degraded-link proxy (`tests::proxy`) between them:
+//! a photo attached offline is durable on the device and shown as not
+//! uploaded; `gridsync sync` uploads it after the documents; a copy damaged
+//! in transit is refused by the relay (its bytes do not hash to its name)
+//! and sent again; a supervisor gets it with `ticket photo get`, a worker
+//! of another grid gets 404; the export lists the photo; and a relay
+//! SIGKILLed in the middle of an upload takes the rest after its restart
+//! without the device sending it all again.
+//!
+//! The slow-link test (3 MB at 50 kbit/s with cuts) is `photo_slow_link.rs`,
+//! a test binary of its own so nothing waits on it.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tests::city::{http_get, set_up};
+use tests::proxy::{Proxy, Shape};
+use tests::{Cli, Relay, bin};
+
+/// `len` bytes that do not compress (a JPEG's entropy-coded data does not).
+fn photo(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(&[0xff, 0xd8, 0xff, 0xe0]);
+    while out.len() < len {
+        // xorshift64*
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn device(dir: &Path, name: &str, url: &str, token: &str) -> Cli {
+    let cli = Cli::new(&dir.join(name));
+    cli.ok(&["login", "--server", url, "--token", token]);
+    cli
+}
+
+#[test]
+fn a_photo_damaged_on_the_way_is_refused_and_sent_again_and_only_the_grid_sees_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("relay");
+    let tokens = set_up(&data);
+    let relay = Relay::start(&data);
+    let link = Proxy::start(
+        &relay.addr,
+        Shape {
+            latency: Duration::from_millis(20),
+            damage_patch_at: Some(10_000),
+            ..Shape::default()
+        },
+    );
+    let wang = device(tmp.path(), "wang", &link.url(), &tokens["wang"]);
+
+    // Offline: the ticket and its photo.
+    let bytes = photo(120_000, 7);
+    let file = tmp.path().join("井盖.jpg");
+    std::fs::write(&file, &bytes).unwrap();
+    let hash = hex(&bytes);
+    let made = wang.json(&[
+        "ticket",
+        "new",
+        "--grid",
+        "GL-01",
+        "--title",
+        "井盖缺失",
+        "--photo",
+        file.to_str().unwrap(),
+    ]);
+    let id = made["id"].as_str().unwrap().to_owned();
+    assert_eq!(made["photos"][0], hash.as_str());
+    // On the device, whatever happens to the original file.
+    std::fs::remove_file(&file).unwrap();
+    let stored = wang.data.join("photos").join(&hash);
+    assert_eq!(std::fs::read(&stored).unwrap(), bytes);
+    let shown = wang.ok(&["ticket", "show", &id]);
+    assert!(shown.contains("not uploaded yet"), "{shown}");
+    assert_eq!(
+        wang.json(&["ticket", "show", &id])["photos_not_uploaded"][0],
+        hash.as_str()
+    );
+
+    let synced = wang.json(&["sync"]);
+    assert_eq!(synced["photos_uploaded"], 1, "{synced}");
+    assert_eq!(synced["photos_not_uploaded"].as_array().unwrap().len(), 0);
+    assert!(link.damaged(), "the proxy damaged no byte");
+    // The relay kept only bytes that hash right, and got them twice.
+    let kept = std::fs::read(data.join("blobs").join(&hash)).unwrap();
+    assert_eq!(hex(&kept), hash);
+    assert!(
+        link.bytes_up() > 2 * bytes.len() as u64,
+        "sent {} bytes for a photo of {}: the damaged copy was not refused",
+        link.bytes_up(),
+        bytes.len()
+    );
+    assert!(
+        !wang
+            .ok(&["ticket", "show", &id])
+            .contains("not uploaded yet")
+    );
+
+    // The street supervisor gets it; a worker of another grid does not.
+    let chen = device(tmp.path(), "chen", &relay.url(), &tokens["chen"]);
+    chen.ok(&["sync"]);
+    let out = tmp.path().join("chen-photos");
+    let got = chen.json(&[
+        "ticket",
+        "photo",
+        "get",
+        &id,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let written = got["written"][0].as_str().unwrap();
+    assert!(
+        written.ends_with(&format!("before-{hash}.jpg")),
+        "{written}"
+    );
+    assert_eq!(std::fs::read(written).unwrap(), bytes);
+    let path = format!("/api/blobs/{hash}");
+    assert_eq!(http_get(&relay.addr, &path, &tokens["chen"]).0, 200);
+    let (status, body) = http_get(&relay.addr, &path, &tokens["li"]);
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
+
+    // The export lists the photo and links to the relay's copy.
+    let report: serde_json::Value =
+        serde_json::from_str(&chen.ok(&["export", "--format", "json", "--out", "-"])).unwrap();
+    let row = report["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .expect("the ticket is exported");
+    assert_eq!(row["photos"], 1);
+    assert_eq!(
+        row["photo_links"],
+        format!("before http://{}/api/blobs/{hash}", relay.addr).as_str()
+    );
+}
+
+#[test]
+fn a_relay_killed_in_the_middle_of_an_upload_takes_the_rest_after_its_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("relay");
+    let tokens = set_up(&data);
+    let relay = Relay::start(&data);
+    let addr = relay.addr.clone();
+    // 1 Mbit/s: 2 MB take about 17 s, time to kill the relay half way.
+    let link = Proxy::start(
+        &addr,
+        Shape {
+            bits_per_sec: Some(1_000_000),
+            latency: Duration::from_millis(20),
+            ..Shape::default()
+        },
+    );
+    let wang = device(tmp.path(), "wang", &link.url(), &tokens["wang"]);
+    let id = wang.json(&["ticket", "new", "--grid", "GL-01", "--title", "路灯不亮"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wang.ok(&["sync"]);
+    let bytes = photo(2_000_000, 11);
+    let hash = hex(&bytes);
+    let file = tmp.path().join("after.jpg");
+    std::fs::write(&file, &bytes).unwrap();
+    wang.ok(&[
+        "ticket",
+        "photo",
+        "add",
+        &id,
+        file.to_str().unwrap(),
+        "--phase",
+        "after",
+    ]);
+    let sent_before = link.bytes_up();
+
+    let mut sync = Command::new(bin("gridsync"))
+        .arg("--data")
+        .arg(&wang.data)
+        .args(["--json", "sync"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let partial = data.join("blobs/partial").join(&hash);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::fs::metadata(&partial).map_or(0, |m| m.len()) < bytes.len() as u64 / 2 {
+        assert!(Instant::now() < deadline, "the upload never got half way");
+        assert!(
+            sync.try_wait().unwrap().is_none(),
+            "sync ended before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    relay.kill();
+    let relay = Relay::start_on(&data, &addr);
+
+    let out = sync.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "sync failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kept = std::fs::read(data.join("blobs").join(&hash)).unwrap();
+    assert_eq!(hex(&kept), hash);
+    // Resumed: starting over would have sent at least 1.5 times the photo.
+    let sent = link.bytes_up() - sent_before;
+    assert!(
+        sent < bytes.len() as u64 * 13 / 10,
+        "sent {sent} bytes for a photo of {}: the upload started over",
+        bytes.len()
+    );
+    assert_eq!(
+        http_get(&relay.addr, &format!("/api/blobs/{hash}"), &tokens["wang"]),
+        (200, bytes)
+    );
+}
