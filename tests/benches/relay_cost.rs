@@ -512,11 +512,20 @@ async fn scale_mode() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("relay");
     println!("load average before: {}", loadavg());
-    // A first start creates the store (and runs its one-off migration on
-    // nothing); the seed goes in while it is stopped.
-    // (Its exit status on SIGTERM does not matter here; dropping it kills
-    // it if it has not exited.)
-    let _ = Relay::start(&data).terminate();
+    // A first start creates the store and runs its one-off migration on
+    // nothing (done once it answers a `join`); the seed goes in while it is
+    // stopped. (Its exit status on SIGTERM does not matter here; dropping
+    // it kills it if it has not exited.)
+    let first = Relay::start(&data);
+    let mut joined = Transport::connect(&ClientConfig::new(first.url()))
+        .await
+        .expect("connect");
+    joined
+        .handshake(&join(0), Duration::from_secs(30))
+        .await
+        .expect("join");
+    drop(joined);
+    let _ = first.terminate();
     let start = Instant::now();
     seed(&data.join("relay.redb"), grids);
     println!(
