@@ -232,7 +232,7 @@ fn upload(kind: &str, dir: &Path, workers: usize, per_worker: usize, at_once: us
         secs: r["secs"].as_f64().unwrap_or(f64::NAN),
         cpu,
         peak_mb,
-        timeouts: n("connect_timeouts"),
+        timeouts: n("connect_timeouts") + n("connect_errors"),
         unacked: n("unacked_workers"),
         client_cpu: r["client_cpu_secs"].as_f64().unwrap_or(f64::NAN),
     }
@@ -261,7 +261,7 @@ fn js_mode() {
         "CPU s",
         "ms CPU/doc",
         "peak MB",
-        "timeouts",
+        "timeouts", // time-outs and refused upgrades
         "unacked",
         "node CPU s"
     );

@@ -7,7 +7,8 @@
 //
 // At most <at-once> workers are connected at a time; a worker starts when
 // another finished. Prints one JSON line:
-//   {"workers", "docs", "acked", "connect_timeouts", "unacked_workers",
+//   {"workers", "docs", "acked", "connect_timeouts", "connect_errors",
+//    "unacked_workers",
 //    "secs", "client_cpu_secs"}
 // A worker whose server never answers its `join` within the time-out counts
 // as a connection time-out; one that connected but whose documents were not
@@ -26,6 +27,19 @@ if (!url || !(workers > 0) || !(perWorker > 0) || !(atOnce > 0)) {
   console.error("usage: node upload.mjs <ws-url> <workers> <docs-per-worker> <at-once> [timeout-ms]")
   process.exit(2)
 }
+
+// The websocket adapter leaves a failed upgrade (the server hung up
+// before answering) as an unhandled 'error' event; count it, and let the
+// adapter retry.
+let connectErrors = 0
+process.on("uncaughtException", (e) => {
+  if (e && (e.code === "ECONNRESET" || e.code === "ECONNREFUSED" || /hang up/.test(e.message))) {
+    connectErrors++
+  } else {
+    console.error(e)
+    process.exit(1)
+  }
+})
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const sameHeads = (a, b) => a && b && a.length === b.length && a.every((h) => b.includes(h))
@@ -137,6 +151,7 @@ console.log(
     docs: workers * perWorker,
     acked,
     connect_timeouts: connectTimeouts,
+    connect_errors: connectErrors,
     unacked_workers: unacked,
     secs,
     client_cpu_secs: (() => {
