@@ -9,7 +9,7 @@
 //! durable before the call that made it returns.
 
 use automerge::transaction::Transaction;
-use automerge::{ActorId, Automerge, AutomergeError, ChangeHash};
+use automerge::{ActorId, Automerge, AutomergeError, Change, ChangeHash};
 
 use crate::ids::{DocumentId, TicketId};
 use crate::model::schema::{self, DocType, SchemaError};
@@ -184,14 +184,33 @@ impl<S: Store> Repo<S> {
         doc: &Automerge,
         before: &[ChangeHash],
     ) -> Result<Batch, RepoError> {
-        let mut batch = Batch::new();
         if doc.get_heads() == before {
+            return Ok(Batch::new());
+        }
+        self.changes_applied(doc_id, doc, &doc.get_changes(before))
+    }
+
+    /// [`Self::changes_since`] for a caller that holds the changes `doc`
+    /// gained (the hub, which has them from the sync message): the chunk
+    /// is their bytes as they are, with nothing re-encoded.
+    pub fn changes_applied(
+        &self,
+        doc_id: &DocumentId,
+        doc: &Automerge,
+        changes: &[Change],
+    ) -> Result<Batch, RepoError> {
+        let mut batch = Batch::new();
+        if changes.is_empty() {
             return Ok(batch);
         }
         if self.store.chunk_count(doc_id)? + 1 >= COMPACT_AFTER_CHUNKS {
             batch.compact(*doc_id, doc.save());
         } else {
-            batch.append_chunk(*doc_id, doc.save_after(before));
+            let mut chunk = Vec::with_capacity(changes.iter().map(|c| c.raw_bytes().len()).sum());
+            for c in changes {
+                chunk.extend_from_slice(c.raw_bytes());
+            }
+            batch.append_chunk(*doc_id, chunk);
         }
         batch.put_heads(*doc_id, &doc.get_heads());
         if let Some(summary) = summary_of(doc_id, doc) {

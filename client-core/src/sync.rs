@@ -39,7 +39,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{ActorId, Automerge, ChangeHash};
+use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 
 use crate::clip::clip;
 use crate::ids::DocumentId;
@@ -592,6 +592,8 @@ impl<S: Store> Hub<S> {
         d.last_used = self.tick;
         let before = d.doc.get_heads();
         let carries_changes = !msg.changes.is_empty();
+        let incoming = Incoming::of(&d.doc, &msg.changes);
+        let mut changes = Vec::new();
         let applied = if carries_changes && self.access.checks_writes() {
             // Apply to a copy first; only an accepted copy replaces the document.
             let mut copy = d.doc.clone();
@@ -601,7 +603,7 @@ impl<S: Store> Hub<S> {
                     "sync message for {doc_id} could not be applied: {e}"
                 )),
                 Ok(()) => {
-                    let changes = copy.get_changes(&before);
+                    changes = incoming.applied(&copy, &before);
                     let bytes = d.bytes + encoded_len(&changes);
                     let prior = (!before.is_empty()).then_some(&d.doc);
                     match self
@@ -636,7 +638,7 @@ impl<S: Store> Hub<S> {
                 .receive_sync_message(&mut state, msg)
                 .map_err(|e| format!("sync message for {doc_id} could not be applied: {e}"))
                 .and_then(|()| {
-                    let changes = d.doc.get_changes(&before);
+                    changes = incoming.applied(&d.doc, &before);
                     let bytes = d.bytes + encoded_len(&changes);
                     match self.document_limits.check_document(&d.doc, &changes, bytes) {
                         Ok(()) => {
@@ -690,14 +692,13 @@ impl<S: Store> Hub<S> {
             let batch = if self.replacing.remove(&doc_id) {
                 self.repo.replacement(&doc_id, &d.doc)
             } else {
-                self.repo.changes_since(&doc_id, &d.doc, &before)?
+                self.repo.changes_applied(&doc_id, &d.doc, &changes)?
             };
             fx.batch.extend(batch);
-            let changes = d.doc.get_changes(&before).len();
             fx.events.push(HubEvent::Changed {
                 doc: doc_id,
                 by: from.clone(),
-                changes,
+                changes: changes.len(),
             });
         }
         self.send_sync(&doc_id, from, false, fx)?;
@@ -984,6 +985,58 @@ impl<S: Store> Hub<S> {
     }
 }
 
+/// The changes a sync message brings, kept as they came off the wire so
+/// that what a document gained need not be re-encoded from its op set
+/// (`Automerge::get_changes` rebuilds every change it returns; it was the
+/// largest cost of an upload, done three times per message).
+struct Incoming {
+    /// The message's changes, each once, when the document queues none of
+    /// its own (so whatever applies comes from the message).
+    changes: Option<Vec<Change>>,
+    /// How many changes the document held before.
+    known: u64,
+}
+
+impl Incoming {
+    /// A chunk that is not a single change (a v2 message's document
+    /// chunk) leaves the changes to be read from the document.
+    fn of(doc: &Automerge, chunks: &sync::ChunkList) -> Self {
+        let quiet = doc.get_missing_deps(&[]).is_empty();
+        let changes = quiet
+            .then(|| {
+                let mut seen = HashSet::new();
+                let mut changes = Vec::with_capacity(chunks.len());
+                for chunk in chunks.iter() {
+                    let change = Change::from_bytes(chunk.to_vec()).ok()?;
+                    if seen.insert(change.hash()) {
+                        changes.push(change);
+                    }
+                }
+                Some(changes)
+            })
+            .flatten();
+        Incoming {
+            changes,
+            known: doc.stats().num_changes,
+        }
+    }
+
+    /// What `doc` gained since `before` by applying the message: the
+    /// message's changes when the counts prove every one of them applied
+    /// (none was known, none is left queued), else read from `doc`.
+    fn applied(self, doc: &Automerge, before: &[ChangeHash]) -> Vec<Change> {
+        match self.changes {
+            Some(changes)
+                if doc.stats().num_changes.checked_sub(self.known)
+                    == Some(changes.len() as u64) =>
+            {
+                changes
+            }
+            _ => doc.get_changes(before),
+        }
+    }
+}
+
 /// Encoded bytes of `changes`.
 fn encoded_len(changes: &[automerge::Change]) -> usize {
     changes.iter().map(|c| c.raw_bytes().len()).sum()
@@ -1004,6 +1057,68 @@ mod tests {
                 .expect("a first message")
                 .encode(),
         }
+    }
+
+    fn two_changes() -> (automerge::Change, automerge::Change) {
+        use automerge::transaction::Transactable;
+        let mut doc = Automerge::new();
+        for key in ["a", "b"] {
+            let mut tx = doc.transaction();
+            tx.put(automerge::ROOT, key, 1).unwrap();
+            tx.commit();
+        }
+        let mut changes = doc.get_changes(&[]).into_iter();
+        (changes.next().unwrap(), changes.next().unwrap())
+    }
+
+    /// What a document gained from a message is taken from the message
+    /// only when that is provably all of it: a change queued earlier for a
+    /// missing dependency, applied when the dependency comes, is counted
+    /// too, and a change the document already held is not.
+    #[test]
+    fn the_changes_a_message_brings_are_what_the_document_gained() {
+        let (first, second) = two_changes();
+        let chunks = |c: &automerge::Change| sync::ChunkList::from(vec![c.raw_bytes().to_vec()]);
+        let mut doc = Automerge::new();
+        let before = doc.get_heads();
+        // The second change alone waits for the first: nothing applied.
+        let incoming = Incoming::of(&doc, &chunks(&second));
+        doc.apply_changes([second.clone()]).unwrap();
+        assert!(incoming.applied(&doc, &before).is_empty());
+        // The first comes: both apply, one of them from the queue.
+        let incoming = Incoming::of(&doc, &chunks(&first));
+        doc.apply_changes([first.clone()]).unwrap();
+        let mut gained: Vec<_> = incoming
+            .applied(&doc, &before)
+            .iter()
+            .map(|c| c.hash())
+            .collect();
+        let mut expected = vec![first.hash(), second.hash()];
+        gained.sort();
+        expected.sort();
+        assert_eq!(gained, expected);
+        // The same change again, twice in one message: nothing gained.
+        let heads = doc.get_heads();
+        let twice = sync::ChunkList::from(vec![first.raw_bytes().to_vec(); 2]);
+        let incoming = Incoming::of(&doc, &twice);
+        doc.apply_changes([first.clone(), first.clone()]).unwrap();
+        assert!(incoming.applied(&doc, &heads).is_empty());
+        // A new document's changes in one message are those changes.
+        let mut fresh = Automerge::new();
+        let both = sync::ChunkList::from(vec![
+            first.raw_bytes().to_vec(),
+            second.raw_bytes().to_vec(),
+        ]);
+        let incoming = Incoming::of(&fresh, &both);
+        fresh
+            .apply_changes([first.clone(), second.clone()])
+            .unwrap();
+        let gained: Vec<_> = incoming
+            .applied(&fresh, &[])
+            .iter()
+            .map(|c| c.hash())
+            .collect();
+        assert_eq!(gained, vec![first.hash(), second.hash()]);
     }
 
     /// A request for a document nobody held was remembered in the hub's

@@ -305,6 +305,8 @@ async fn upgrade(
     let max = shared.config.max_frame_bytes;
     ws.max_frame_size(max)
         .max_message_size(max)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .on_failed_upgrade(move |e| debug!(%addr, error = %e, "WebSocket upgrade failed"))
         .on_upgrade(move |socket| async move {
             let conn = Connection {
@@ -322,6 +324,18 @@ async fn upgrade(
             drop((sink, stream));
         })
 }
+
+/// Each WebSocket's read buffer, allocated and zeroed up front and kept
+/// for the connection's life. Tungstenite's default (128 KiB) made an idle
+/// connection cost about 137 KB; automerge-repo frames are a few hundred
+/// bytes to a few KiB, and a larger frame grows the buffer to its size
+/// (reads then take up to this much per call).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// How much the writer gathers before a write to the socket, when it sends
+/// a burst of queued frames at once (the buffer grows to this plus one
+/// frame, and stays; tungstenite's default is 128 KiB).
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
 fn unavailable(why: &'static str) -> Response {
     (
@@ -743,10 +757,31 @@ impl Connection {
             tokio::select! {
                 item = queue.recv() => match item {
                     Some(Outbound::Frame(message)) => {
-                        let sent = sink.send(binary(&message)).await;
-                        queued.fetch_sub(weight(&message), Ordering::AcqRel);
+                        // What is already queued goes out with it, flushed
+                        // once: one write for a round's frames, not one each.
+                        let mut next = Some(message);
+                        let mut then = None;
+                        let mut sent = Ok(());
+                        while let Some(message) = next.take() {
+                            sent = sink.feed(binary(&message)).await;
+                            queued.fetch_sub(weight(&message), Ordering::AcqRel);
+                            if sent.is_err() {
+                                break;
+                            }
+                            match queue.try_recv() {
+                                Ok(Outbound::Frame(m)) => next = Some(m),
+                                Ok(close) => then = Some(close),
+                                Err(_) => {}
+                            }
+                        }
+                        if sent.is_ok() {
+                            sent = sink.flush().await;
+                        }
                         if let Err(e) = sent {
                             return End::Gone(format!("write failed: {e}"));
+                        }
+                        if let Some(Outbound::Close(close)) = then {
+                            return End::Close { close, error: false, flush: false, wait: true };
                         }
                     }
                     Some(Outbound::Close(close)) => {

@@ -237,12 +237,13 @@ pub async fn run_over<S: Store + 'static>(
     };
     let gate = Gate::new(store.clone(), open, &config);
     // Made now, so the first login for an unknown name takes no longer
-    // than any other. (It cannot fail; a panic would recur, and be
-    // reported, at the first such login.)
-    let _ = tokio::task::spawn_blocking(|| {
+    // than any other, but not waited for: an Argon2id hash takes up to a
+    // second on a busy machine, and serving documents does not need it (a
+    // login that comes first waits for the same hash). (It cannot fail; a
+    // panic would recur, and be reported, at the first such login.)
+    drop(tokio::task::spawn_blocking(|| {
         password::dummy();
-    })
-    .await;
+    }));
     let documents_in_memory = Arc::new(AtomicUsize::new(0));
     let storage = Arc::new(storage::StorageHealth::default());
     let http_store = store.clone();

@@ -46,7 +46,13 @@ impl Relay {
     }
 
     pub fn start_on(data: &Path, listen: &str) -> Relay {
-        let mut child = Command::new(bin("gridsync-server"))
+        Self::start_binary(&bin("gridsync-server"), data, listen)
+    }
+
+    /// [`Self::start_on`] with another build of `gridsync-server` (a
+    /// benchmark comparing two).
+    pub fn start_binary(binary: &Path, data: &Path, listen: &str) -> Relay {
+        let mut child = Command::new(binary)
             .args(["serve", "--listen", listen, "--data"])
             .arg(data)
             .env(
