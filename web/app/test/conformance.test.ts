@@ -9,7 +9,7 @@ import { createRequire } from "node:module";
 import * as A from "@automerge/automerge/slim";
 import { isValidDocumentId } from "@automerge/automerge-repo/slim";
 import { ACTIONS, RULES, STATUSES, STATUS_ZH, isOpen, keepsStatus, reasonText } from "../src/model/lifecycle.js";
-import { put, pushTo, readEvents, readTicket, readVisitLog, readGridIndex, readCatalog, createTicket, appendEvent, addComment, initVisitLog, addVisit, initGridIndex, indexTicket, indexVisitLog, timeLimit, type Visit } from "../src/model/docs.js";
+import { put, readEvents, readTicket, readVisitLog, readGridIndex, readCatalog, createTicket, appendEvent, addComment, initVisitLog, addVisit, initGridIndex, indexTicket, indexVisitLog, timeLimit, addPhoto, type Visit } from "../src/model/docs.js";
 import { catalogId, derived, documentIdFromBytes, gridIndexId, NAMESPACE, ticketDocumentId, ticketIdOf, visitLogId } from "../src/model/ids.js";
 import { typedDoc } from "../src/model/typed.js";
 
@@ -95,7 +95,7 @@ test("the app writes the sample documents as client-core does", () => {
     const c = want.map.comments.list[0].map;
     addComment(d, { id: c.id.str, author: c.author.str, at: c.at.timestamp, text: c.text.str });
     const p = want.map.photos.list[0].map;
-    pushTo(d.photos, { hash: new A.ImmutableString(p.hash.str), phase: new A.ImmutableString(p.phase.str), added_by: new A.ImmutableString(p.added_by.str), at: new Date(p.at.timestamp) });
+    addPhoto(d, { hash: p.hash.str, phase: p.phase.str, added_by: p.added_by.str, at: p.at.timestamp });
   });
   assert.deepEqual(typedDoc(doc), want);
   const t = readTicket(doc, input.id);

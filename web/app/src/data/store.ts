@@ -17,11 +17,12 @@ import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-index
 import {
   type Catalog, type NewTicket, type Ticket, type Visit, type VisitLogKey, addComment, addVisit, appendEvent,
   createTicket, indexTicket, indexVisitLog, initGridIndex, initVisitLog, newEvent, readCatalog, readGridIndex,
-  readTicket, readVisitLog,
+  readTicket, readVisitLog, addPhoto,
 } from "../model/docs.js";
 import { type Action, type Event, actionsFor, check, isOpen, reasonText } from "../model/lifecycle.js";
 import { catalogId, gridIndexId, randomId, ticketDocumentId, visitLogId } from "../model/ids.js";
 import type { Session } from "./session.js";
+import { PhotoError, Photos, afterPhotosMissing, afterPhotosText } from "./photos.js";
 
 export interface TicketView {
   ticket: Ticket;
@@ -33,6 +34,8 @@ export interface TicketView {
 export interface EventInput {
   note?: string;
   due_at?: number;
+  /** After photos (hashes stored in `Store.photos`), written with the event. */
+  photos?: string[];
 }
 
 /** A local write that did not reach IndexedDB, or a refused action. */
@@ -58,6 +61,8 @@ export function metres(a: { lat: number; lon: number }, b: { lat: number; lon: n
 export class Store extends EventTarget {
   readonly repo: Repo;
   readonly storage: IndexedDBStorageAdapter;
+  /** The photos on this device and their upload (`photos.ts`). */
+  readonly photos: Photos;
   private readonly adapter: WebSocketClientAdapter;
   private readonly handles = new Map<DocumentId, DocHandle<Doc>>();
   private readonly pending = new Set<DocumentId>();
@@ -81,6 +86,7 @@ export class Store extends EventTarget {
     this.repo = new Repo({ storage: this.storage, network: [this.adapter], sharePolicy: async () => true });
     this.mine = new Set(JSON.parse(localStorage.getItem(this.key("mine")) ?? "[]") as string[]);
     this.acked = JSON.parse(localStorage.getItem(this.key("acked")) ?? "{}") as Record<string, string[]>;
+    this.photos = new Photos(this);
     this.repo.networkSubsystem.on("peer", ({ peerId }) => {
       this.relayPeers.add(peerId);
       this.changed();
@@ -321,13 +327,16 @@ export class Store extends EventTarget {
   }
 
   /** Reports a ticket: its document and its grid index entry, saved here. */
-  async report(t: Omit<NewTicket, "id">, now = Date.now()): Promise<string> {
+  async report(t: Omit<NewTicket, "id"> & { photos?: string[] }, now = Date.now()): Promise<string> {
     const started = performance.now();
     const id = randomId();
     const docId = ticketDocumentId(id);
-    const full: NewTicket = { ...t, id };
+    const { photos = [], ...fields } = t;
+    const full: NewTicket = { ...fields, id };
+    await this.photosStored(photos);
     const doc = A.change(A.init<Doc>(), (d) => {
       createTicket(d, full, this.session.user, this.session.role, now, randomId());
+      for (const p of this.photos.entries(photos, "before", now)) addPhoto(d, p);
     });
     const h = this.repo.import<Doc>(A.save(doc), { docId });
     this.watch(h);
@@ -362,10 +371,27 @@ export class Store extends EventTarget {
     if (action === "extension_requested") ev.due_at = input.due_at ?? null;
     const refused = check(v.ticket.state, ev);
     if (refused) throw new SaveError(`不能执行：${reasonText(refused)}`);
+    const photos = input.photos ?? [];
+    if (action === "handled" && afterPhotosMissing(this.catalog(), v.ticket, photos)) {
+      throw new SaveError(afterPhotosText(this.catalog(), v.ticket));
+    }
+    await this.photosStored(photos);
     const h = this.handles.get(v.docId)!;
-    h.change((d) => appendEvent(d, ev));
+    h.change((d) => {
+      for (const p of this.photos.entries(photos, "after", now)) addPhoto(d, p);
+      appendEvent(d, ev);
+    });
     this.remember([v.docId]);
     await this.persist([v.docId]);
+  }
+
+  /** A ticket names only photos this device stored. */
+  private async photosStored(hashes: string[]): Promise<void> {
+    try {
+      await this.photos.require(hashes);
+    } catch (e) {
+      throw new SaveError(e instanceof PhotoError ? e.message : String(e));
+    }
   }
 
   async comment(ticket: string, text: string, now = Date.now()): Promise<void> {
@@ -400,6 +426,7 @@ export class Store extends EventTarget {
 
   async close(): Promise<void> {
     removeEventListener("offline", this.dropSocket);
+    this.photos.close();
     await this.repo.flush().catch(() => {});
     this.adapter.disconnect();
     await this.repo.shutdown().catch(() => {});

@@ -481,3 +481,9 @@ export function indexTicket(d: Draft, ticket: string): void {
 export function indexVisitLog(d: Draft, key: VisitLogKey, logId: string): void {
   d[`visits:${key.worker}:${key.date}`] = str(logId);
 }
+
+/** client-core's `ticket::add_photo`: `{hash, phase, added_by, at}`, scalar strings and a timestamp. */
+export function addPhoto(d: Draft, p: Photo): void {
+  if (!Array.isArray(d.photos)) d.photos = [];
+  pushTo(d.photos, { hash: str(p.hash), phase: str(p.phase), added_by: str(p.added_by), at: new Date(p.at) });
+}

@@ -12,6 +12,8 @@ import {
 import { type Action, STATUS_ZH, type Status, STATUSES, reasonText } from "../model/lifecycle.js";
 import { type Session, forgetSession, login } from "../data/session.js";
 import { SaveError, type Store, type TicketView, localDate } from "../data/store.js";
+import { deletePhotoDb } from "../data/photos.js";
+import { PhotoCount, PhotoPicker, PhotoStrip, PhotoTrouble } from "./photos.js";
 
 export const ACTION_ZH: Record<string, string> = {
   reported: "上报", accepted: "立案", invalid: "注销", dispatched: "派遣", acknowledged: "签收",
@@ -108,8 +110,10 @@ export function Shell({ store, onOut }: { store: Store; onOut: () => void }) {
         <span class="who">{s.user} · {ROLE_ZH[s.role] ?? s.role}</span>
         <span class={store.online ? "net on" : "net off"} data-testid="net">{store.online ? "在线" : "离线"}</span>
         <span class={unsynced ? "pending has" : "pending"} data-testid="unsynced">{unsynced ? `${unsynced} 项未同步` : "已全部同步"}</span>
+        <PhotoCount store={store} />
       </header>
       {store.error && <p class="error banner" role="alert">{store.error}</p>}
+      <PhotoTrouble store={store} />
       <main class="body">{body}</main>
       <nav class="tabs">
         {tabs.map(([r, label]) => (
@@ -193,6 +197,7 @@ function TicketDetail({ store, id }: { store: Store; id: string }) {
   const [comment, setComment] = useState("");
   const [pick, setPick] = useState<Action | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [after, setAfter] = useState<string[]>([]);
   if (!v) return <p class="empty">本机还没有这张工单（可能尚未同步到本机）。</p>;
   const t = v.ticket;
   const status = t.state.status ?? "reported";
@@ -205,9 +210,10 @@ function TicketDetail({ store, id }: { store: Store; id: string }) {
     }
     try {
       const dueAt = due ? new Date(`${due}T18:00:00+08:00`).getTime() : undefined;
-      await store.act(t.id, a, { note, due_at: dueAt });
+      await store.act(t.id, a, { note, due_at: dueAt, photos: a === "handled" ? after : undefined });
       setPick(null);
       setNote("");
+      if (a === "handled") setAfter([]);
     } catch (e) {
       setError(e instanceof SaveError ? e.message : String(e));
     }
@@ -228,6 +234,7 @@ function TicketDetail({ store, id }: { store: Store; id: string }) {
         {t.state.rework_count > 0 && <><dt>返工</dt><dd>{t.state.rework_count} 次</dd></>}
         {t.state.extension && <><dt>延期申请</dt><dd>待审批：{t.state.extension.reason}（至 {fmt(t.state.extension.proposed_due_at)}）</dd></>}
       </dl>
+      <PhotoStrip store={store} photos={t.photos} />
       {t.state.conflicts.length > 0 && (
         <section class="conflicts" data-testid="conflicts">
           <h3>冲突（{t.state.conflicts.length}）</h3>
@@ -252,6 +259,7 @@ function TicketDetail({ store, id }: { store: Store; id: string }) {
               )}
             </div>
           )}
+          {store.actions(v).includes("handled") && <PhotoPicker store={store} phase="after" value={after} onChange={setAfter} />}
           <div class="buttons">
             {store.actions(v).map((a) => (
               <button class={pick === a ? "primary" : "big"} data-action={a} onClick={() => run(a)}>{pick === a ? `确认${ACTION_ZH[a]}` : ACTION_ZH[a]}</button>
@@ -359,6 +367,7 @@ function Report({ store }: { store: Store }) {
   const [dups, setDups] = useState<{ view: TicketView; metres: number }[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [photos, setPhotos] = useState<string[]>([]);
   const where = pin ?? fix;
   const poor = fix !== null && (fix.accuracy === null || fix.accuracy > POOR_M);
 
@@ -376,7 +385,7 @@ function Report({ store }: { store: Store }) {
       const id = await store.report({
         grid, source, kind, category, urgency, title: title.trim(), description: description.trim(),
         location: where ? { lat: where.lat, lon: where.lon, accuracy_m: where.accuracy, address: address.trim() || null } : null,
-        resident: null,
+        resident: null, photos,
       });
       go(`/ticket/${id}`);
     } catch (e) {
@@ -460,7 +469,7 @@ function Report({ store }: { store: Store }) {
         )}
       </div>
       <label>地址<input name="address" placeholder="例如：幸福路12号门口" value={address} onInput={(e) => setAddress(e.currentTarget.value)} /></label>
-      <p class="hint">照片将在照片功能上线后支持。</p>
+      <PhotoPicker store={store} phase="before" value={photos} onChange={setPhotos} />
       {error && <p class="error" role="alert">{error}</p>}
       <button type="submit" class="primary" disabled={busy}>保存上报</button>
     </form>
@@ -546,7 +555,8 @@ function Visits({ store }: { store: Store }) {
 
 function Me({ store, onOut }: { store: Store; onOut: () => void }) {
   const s = store.session;
-  const unsynced = store.unsyncedCount();
+  const photos = store.photos.pendingCount();
+  const unsynced = store.unsyncedCount() + photos;
   const [asked, setAsked] = useState(false);
   return (
     <section class="me">
@@ -555,11 +565,12 @@ function Me({ store, onOut }: { store: Store; onOut: () => void }) {
         <dt>角色</dt><dd>{ROLE_ZH[s.role] ?? s.role}</dd>
         <dt>网格</dt><dd>{s.grids.join("、") || "—"}</dd>
         <dt>同步</dt><dd>{store.online ? "已连接服务器" : "离线：记录保存在本机，联网后自动同步"}</dd>
-        <dt>未同步</dt><dd>{unsynced} 项</dd>
+        <dt>未同步</dt><dd>{unsynced - photos} 项</dd>
+        <dt>未上传照片</dt><dd data-testid="me-photos">{photos} 张</dd>
         <dt>分类表</dt><dd>{store.catalog() ? `第 ${store.catalog()!.version} 版` : "尚未收到"}</dd>
       </dl>
       {asked && unsynced > 0 && (
-        <p class="error" role="alert">还有 {unsynced} 项记录未同步到服务器。现在退出会删除本机上的这些记录，且无法恢复。请先联网等待同步完成。</p>
+        <p class="error" role="alert">还有 {unsynced} 项记录或照片未同步到服务器。现在退出会删除本机上的这些记录，且无法恢复。请先联网等待同步完成。</p>
       )}
       <button class={asked ? "danger" : "big"} onClick={() => {
         if (unsynced > 0 && !asked) return setAsked(true);
@@ -576,4 +587,5 @@ export async function logout(store: Store): Promise<void> {
     const r = indexedDB.deleteDatabase(`gridsync-${store.session.user}`);
     r.onsuccess = r.onerror = r.onblocked = () => ok();
   });
+  await deletePhotoDb(store.session.user);
 }
