@@ -23,7 +23,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Relay, screenshot } from "./harness.mjs";
+import { Relay, cameraJpeg, screenshot } from "./harness.mjs";
 
 const GRID = "GL-03-07";
 const PASSWORD = { wang: "wang-密码-2026", wuye: "wuye-pass-2026" };
@@ -49,40 +49,6 @@ after(async () => {
 });
 
 const sha = (b) => createHash("sha256").update(b).digest("hex");
-
-/** A camera-sized JPEG made by the page: `noise` 0..1 decides how well it compresses. */
-async function cameraJpeg(page, { width, height, noise, quality = 0.92 }) {
-  const b64 = await page.evaluate(async ({ width, height, noise, quality }) => {
-    const c = new OffscreenCanvas(width, height);
-    const g = c.getContext("2d");
-    const grad = g.createLinearGradient(0, 0, width, height);
-    grad.addColorStop(0, "#5b7c99");
-    grad.addColorStop(0.6, "#c9b28a");
-    grad.addColorStop(1, "#3d4a3a");
-    g.fillStyle = grad;
-    g.fillRect(0, 0, width, height);
-    g.fillStyle = "#222";
-    g.beginPath();
-    g.ellipse(width / 2, height * 0.6, width / 6, height / 10, 0, 0, 2 * Math.PI);
-    g.fill();
-    const img = g.getImageData(0, 0, width, height);
-    let seed = 7;
-    for (let i = 0; i < img.data.length; i += 4) {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      const n = ((seed >> 8) % 256 - 128) * noise;
-      img.data[i] += n;
-      img.data[i + 1] += n;
-      img.data[i + 2] += n;
-    }
-    g.putImageData(img, 0, 0);
-    const blob = await c.convertToBlob({ type: "image/jpeg", quality });
-    const bytes = new Uint8Array(await blob.arrayBuffer());
-    let s = "";
-    for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-    return btoa(s);
-  }, { width, height, noise, quality });
-  return Buffer.from(b64, "base64");
-}
 
 const pending = (page) => page.locator('[data-testid="photos-pending"]');
 

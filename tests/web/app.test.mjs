@@ -1,15 +1,20 @@
 // The field app (/app) in headless Chromium on a 360×640 phone, against
 // the real relay binary and real `gridsync` CLIs: a worker logs in online,
-// loses the network, reports tickets and logs a visit, reloads with the
-// network still cut (the service worker serves the shell, IndexedDB the
-// records), comes back online, and a supervisor's CLI receives every field
-// (read by client-core's Rust readers); the supervisor dispatches from the
-// CLI and the unit's app shows it and acknowledges. Screenshots of the main
-// screens go to target/screenshots/app-*.png.
+// loses the network, reports three tickets (one with a camera photo, kept
+// in IndexedDB and uploaded when signal returns) and logs a visit, reloads
+// with the network still cut (the service worker serves the shell,
+// IndexedDB the records), comes back online, and a supervisor's CLI
+// receives every field (read by client-core's Rust readers) and the
+// photo's bytes; the supervisor dispatches from the CLI and the unit's app
+// shows it and acknowledges. Screenshots of the main screens go to
+// target/screenshots/app-*.png.
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { Relay, screenshot } from "./harness.mjs";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Relay, cameraJpeg, screenshot } from "./harness.mjs";
 
 const GRID = "GL-03-07";
 const PASSWORD = { wang: "wang-密码-2026", wuye: "wuye-pass-2026" };
@@ -80,6 +85,17 @@ test("offline: a worker reports tickets and logs a visit, reloads offline, syncs
   assert.equal(durable.length, 2);
   console.log(`offline report durable in IndexedDB after ${durable.join(" ms, ")} ms`);
 
+  // A third ticket, with a photo from the camera (kept on the phone).
+  await page.click('a.tab[href="#/report"]');
+  await page.selectOption('select[name="category"]', "2106");
+  await page.fill('input[name="title"]', "楼道堆放杂物");
+  await page.setInputFiles('input[name="photo-before"]', { name: "IMG_1.jpg", mimeType: "image/jpeg", buffer: await cameraJpeg(page, { width: 3000, height: 2000, noise: 0.3 }) });
+  const photo = await page.locator('[data-testid="photos-before"] .thumb').getAttribute("data-photo");
+  await page.click('form.report button[type="submit"]');
+  await page.locator('[data-testid="status"]', { hasText: "已上报" }).waitFor();
+  const third = page.url().split("#/ticket/")[1];
+  await page.locator(`[data-testid="ticket-photos"] [data-photo="${photo}"] img`).waitFor();
+
   await page.click('a.tab[href="#/visits"]');
   await page.fill('input[name="building"]', "3");
   await page.fill('input[name="unit"]', "2");
@@ -104,6 +120,8 @@ test("offline: a worker reports tickets and logs a visit, reloads offline, syncs
   await page.click('a.tab[href="#/list"]');
   await page.locator(`a.ticket[data-ticket="${first}"]`, { hasText: "井盖缺失" }).waitFor();
   await page.locator(`a.ticket[data-ticket="${second}"] .mark.unsynced`).waitFor();
+  await page.locator(`a.ticket[data-ticket="${third}"]`, { hasText: "楼道堆放杂物" }).waitFor();
+  await page.locator('[data-testid="photos-pending"]', { hasText: "1 张照片未上传" }).waitFor();
   assert.match(await page.locator('[data-testid="unsynced"]').innerText(), /未同步/);
   await screenshot(page, "app-list-offline", PHONE);
   await page.click('a.tab[href="#/visits"]');
@@ -121,6 +139,7 @@ test("offline: a worker reports tickets and logs a visit, reloads offline, syncs
   await context.setOffline(false);
   await page.locator('[data-testid="net"]', { hasText: "在线" }).waitFor();
   await synced(page);
+  await page.locator('[data-testid="photos-pending"]').waitFor({ state: "detached" });
 
   chen.sync();
   // client-core's reader, through the CLI: every field the app wrote.
@@ -175,6 +194,11 @@ test("offline: a worker reports tickets and logs a visit, reloads offline, syncs
   assert.ok(Math.abs(patrol.lat - HERE.latitude) < 1e-9);
   const listed = chen.json(["ticket", "list"]);
   assert.ok(listed.some((r) => r.id === second), JSON.stringify(listed));
+  const withPhoto = chen.json(["ticket", "show", third]);
+  assert.deepEqual(withPhoto.photos.map((p) => [p.hash, p.phase, p.added_by]), [[photo, "before", "wang"]]);
+  const out = mkdtempSync(join(relay.dir, "photos-"));
+  chen.run(["ticket", "photo", "get", third, "--out", out]);
+  assert.equal(createHash("sha256").update(readFileSync(join(out, `before-${photo}.jpg`))).digest("hex"), photo);
   assert.deepEqual(page.errors, []);
 });
 
