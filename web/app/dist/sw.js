@@ -5,12 +5,12 @@
 // every request for /app/ from that cache first, so after one online visit
 // the app opens with no network, across reloads and restarts. Navigations
 // get the cached page; /api and the sync WebSocket are never touched.
-const VERSION = "11b3e3f1bc74";
+const VERSION = "e6748c0162ef";
 const PRECACHE = [
   "/app/",
   "/app/assets/automerge-LjMxZKTS.wasm",
   "/app/assets/index-BKNj_U8v.css",
-  "/app/assets/index-g5V5auwx.js",
+  "/app/assets/index-Cl9ZcWII.js",
   "/app/icon-192.png",
   "/app/icon-512.png",
   "/app/icon.svg",

@@ -139,6 +139,10 @@ class PhotoDb {
     return this.tx("readonly", (s) => s.get(hash) as IDBRequest<Stored | undefined>);
   }
 
+  holds(hash: string): Promise<boolean> {
+    return this.tx("readonly", (s) => s.getKey(hash)).then((k) => k !== undefined);
+  }
+
   delete(hash: string): Promise<undefined> {
     return this.tx("readwrite", (s) => s.delete(hash));
   }
@@ -193,6 +197,8 @@ export class Photos {
   private running = false;
   private closed = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** A look at the queue is due (store changes come in bursts while syncing). */
+  private kickQueued = false;
   private failures = 0;
   private wasOnline = false;
   /** Why the last upload stopped, shown until one succeeds. */
@@ -242,9 +248,9 @@ export class Photos {
   /** Throws unless every photo is stored here (what a ticket may list). */
   async require(hashes: string[]): Promise<void> {
     for (const h of hashes) {
-      let got: Stored | undefined;
+      let got: boolean;
       try {
-        got = await this.db.get(h);
+        got = await this.db.holds(h);
       } catch (e) {
         throw storageError(e);
       }
@@ -312,6 +318,15 @@ export class Photos {
   }
 
   private readonly kick = () => {
+    if (this.kickQueued) return;
+    this.kickQueued = true;
+    setTimeout(() => {
+      this.kickQueued = false;
+      this.look();
+    }, 200);
+  };
+
+  private look(): void {
     const online = this.store.online;
     if (online && !this.wasOnline && this.timer !== null) {
       // Signal is back: no reason to sit out the rest of a backoff.
@@ -321,7 +336,7 @@ export class Photos {
     }
     this.wasOnline = online;
     if (!this.running && this.timer === null && online && !this.closed) void this.run();
-  };
+  }
 
   private async run(): Promise<void> {
     this.running = true;
@@ -386,7 +401,7 @@ export class Photos {
       if (wait !== null && !this.closed) {
         this.timer = setTimeout(() => {
           this.timer = null;
-          this.kick();
+          this.look();
         }, wait);
       }
       // Only after work: a change notice re-runs the uploader.
