@@ -364,6 +364,8 @@ export class Store extends EventTarget {
   }
 
   async act(ticket: string, action: Action, input: EventInput, now = Date.now()): Promise<void> {
+    // Before the state is read: nothing awaits between the check and the write.
+    await this.photosStored(input.photos ?? []);
     const v = this.ticket(ticket);
     if (!v) throw new SaveError("本机没有这张工单");
     const ev: Event = newEvent(randomId(), v.ticket.state.status, action, this.session.user, this.session.role, now);
@@ -375,7 +377,6 @@ export class Store extends EventTarget {
     if (action === "handled" && afterPhotosMissing(this.catalog(), v.ticket, photos)) {
       throw new SaveError(afterPhotosText(this.catalog(), v.ticket));
     }
-    await this.photosStored(photos);
     const h = this.handles.get(v.docId)!;
     h.change((d) => {
       for (const p of this.photos.entries(photos, "after", now)) addPhoto(d, p);

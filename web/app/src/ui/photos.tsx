@@ -13,8 +13,10 @@ const PHASE_ZH: Record<string, string> = { before: "处置前", after: "处置�
 function Thumb({ store, hash, label }: { store: Store; hash: string; label: string }) {
   const local = store.photos.has(hash);
   const [src, setSrc] = useState<string | null>(null);
+  const [broken, setBroken] = useState(false);
   useEffect(() => {
     let live = true;
+    setBroken(false);
     if (local) void store.photos.url(hash).then((u) => live && setSrc(u));
     else setSrc(store.photos.relayThumb(hash));
     return () => {
@@ -23,7 +25,9 @@ function Thumb({ store, hash, label }: { store: Store; hash: string; label: stri
   }, [hash, local]);
   return (
     <span class="thumb" data-photo={hash}>
-      {src ? <img src={src} alt={`${label}照片`} /> : <span class="thumb-empty">照片</span>}
+      {src && !broken
+        ? <img src={src} alt={`${label}照片`} onError={() => setBroken(true)} />
+        : <span class="thumb-empty">{broken ? "联网后可查看" : "照片"}</span>}
       {local && <span class="thumb-mark" data-testid="photo-local">未上传</span>}
     </span>
   );
