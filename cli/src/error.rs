@@ -144,6 +144,7 @@ impl CliError {
                 | DeviceError::ForbiddenGrid { .. }
                 | DeviceError::ReadOnly(_)
                 | DeviceError::Transition { .. }
+                | DeviceError::AfterPhotosRequired { .. }
                 | DeviceError::Invalid(_)
                 | DeviceError::InvalidIdentity(_) => EXIT_REFUSED,
             },

@@ -91,6 +91,19 @@ pub enum DeviceError {
         action: Action,
         reason: ConflictReason,
     },
+    /// `handled` on a ticket whose category (in the device's catalog)
+    /// requires after-photos (处置后照片) and that lists none: a check of
+    /// the device, like the dispatch deadline, never part of the fold.
+    #[error(
+        "cannot `handled` ticket {ticket} (after_photos_required): category {category} ({name}) \
+         needs a photo after the work (处置后照片) and the ticket has none; attach one with \
+         `gridsync ticket photo add {ticket} FILE --phase after`, then mark it handled again"
+    )]
+    AfterPhotosRequired {
+        ticket: TicketId,
+        category: String,
+        name: String,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error("the stored identity is unreadable ({0}); the database may be damaged")]
@@ -100,6 +113,22 @@ pub enum DeviceError {
     InvalidIdentity(IdentityError),
     #[error(transparent)]
     Repo(#[from] RepoError),
+}
+
+/// The reason code of [`DeviceError::AfterPhotosRequired`], named like the
+/// lifecycle's refusals (`wrong_state`, `missing_field`): the records API
+/// answers it with 409, and the field app refuses with the same name.
+pub const AFTER_PHOTOS_REQUIRED: &str = "after_photos_required";
+
+impl DeviceError {
+    /// The machine code of a refusal a person can act on, for the ones
+    /// that are not lifecycle conflicts: [`AFTER_PHOTOS_REQUIRED`].
+    pub fn reason_code(&self) -> Option<&'static str> {
+        match self {
+            DeviceError::AfterPhotosRequired { .. } => Some(AFTER_PHOTOS_REQUIRED),
+            _ => None,
+        }
+    }
 }
 
 impl From<crate::store::StoreError> for DeviceError {
@@ -387,11 +416,35 @@ impl<S: Store> Device<S> {
                 action,
                 reason,
             })?;
+        if action == Action::Handled {
+            self.check_after_photos(&current)?;
+        }
         let ((), batch) = self
             .repo
             .edit_loaded(&doc_id, &mut doc, |tx| ticket::append_event(tx, &ev))?;
         self.repo.commit(batch)?;
         Ok(ticket::read(&doc, id).map_err(RepoError::from)?)
+    }
+
+    /// Refuses `handled` on `t` when its category, in the catalog this
+    /// device holds, requires after-photos and `t` lists no `after` photo.
+    /// Without a catalog, or for a code it does not know, nothing is
+    /// required (as for deadlines: the device decides from what it holds).
+    fn check_after_photos(&self, t: &Ticket) -> Result<(), DeviceError> {
+        if t.photos.iter().any(|p| p.phase == "after") {
+            return Ok(());
+        }
+        let Some(catalog) = self.catalog()? else {
+            return Ok(());
+        };
+        match catalog.get(&t.category) {
+            Some(c) if c.after_photos_required => Err(DeviceError::AfterPhotosRequired {
+                ticket: t.id,
+                category: c.code.clone(),
+                name: c.name_zh.clone(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     pub fn comment(&self, id: TicketId, text: &str, now: i64) -> Result<EventId, DeviceError> {

@@ -1027,6 +1027,14 @@ async fn figures_equal_the_exports() {
         serde_json::json!({ "as": "shuiwu", "action": "in_progress" }),
     )
     .await;
+    // The category (0201) needs a photo after the work before `handled`.
+    let mut shuiwu = city.join("shuiwu", &["G-02"]).await;
+    assert!(shuiwu.fetch(&city.t2.document_id()).await);
+    shuiwu
+        .device
+        .add_photo(city.t2, &sha256_hex(b"after"), "after", 30)
+        .unwrap();
+    shuiwu.try_push(&city.t2.document_id()).await.unwrap();
     act(
         city.t2,
         serde_json::json!({ "as": "shuiwu", "action": "handled" }),
@@ -1193,4 +1201,159 @@ async fn admin_lists_are_for_admins() {
             assert_eq!(city.get_json(user, path).await.0, 403, "{user} {path}");
         }
     }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `handled` on a ticket whose category requires a photo after the work
+/// (the default catalog's 0201 停车场 does) and that lists no `after`
+/// photo is 409 `after_photos_required`, saying how to attach one, and
+/// changes nothing. The detail lists each photo with its phase, who added
+/// it, whether the relay holds it yet and where it is served; the list's
+/// summary carries the hashes (the OpenAPI `Summary.photos`). With an
+/// after photo listed, `handled` goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handled_needs_an_after_photo_and_the_detail_lists_the_photos() {
+    use base64::Engine as _;
+    use support::http::Request;
+
+    let city = City::start(config()).await;
+    let t1 = format!("/api/tickets/{}/actions", city.t1); // dispatched to wuye
+    let one = format!("/api/tickets/{}", city.t1);
+    for name in ["acknowledged", "in_progress"] {
+        let (status, d) = city.api("wuye", "POST", &t1, Some(&action(name))).await;
+        assert_eq!(status, 200, "{d}");
+    }
+    let (status, refused) = city
+        .api("wuye", "POST", &t1, Some(&action("handled")))
+        .await;
+    assert_eq!(
+        (status, refused["reason"].as_str()),
+        (409, Some("after_photos_required")),
+        "{refused}"
+    );
+    let told = refused["error"].as_str().unwrap();
+    assert!(
+        told.contains(&format!(
+            "gridsync ticket photo add {} FILE --phase after",
+            city.t1
+        )),
+        "{told}"
+    );
+    let (_, d) = city.get_json("zhou", &one).await;
+    assert_eq!(d["ticket"]["status"], "in_progress", "{d}");
+    assert_eq!(d["ticket"]["photos"], serde_json::json!([]));
+
+    // The unit's device lists a photo after the work; its bytes are not on
+    // the relay yet.
+    let photo = b"\xff\xd8\xff\xe0 the rubbish is gone".to_vec();
+    let hash = sha256_hex(&photo);
+    let mut wuye = city.join("wuye", &["G-01"]).await;
+    assert!(wuye.fetch(&city.t1.document_id()).await);
+    wuye.device.add_photo(city.t1, &hash, "after", 20).unwrap();
+    wuye.try_push(&city.t1.document_id()).await.unwrap();
+
+    let (_, d) = city.get_json("zhou", &one).await;
+    let listed = &d["ticket"]["photos"][0];
+    assert_eq!(listed["hash"], hash.as_str(), "{d}");
+    assert_eq!(listed["phase"], "after");
+    assert_eq!(listed["added_by"], "wuye");
+    assert!(listed["at"].is_string(), "{listed}");
+    assert_eq!(listed["uploaded"], false);
+    assert_eq!(listed["url"], format!("/api/blobs/{hash}").as_str());
+    assert_eq!(
+        listed["thumb_url"],
+        format!("/api/blobs/{hash}?size=thumb").as_str()
+    );
+    let (_, page) = city.get_json("zhou", "/api/tickets").await;
+    let item = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == city.t1.to_string().as_str())
+        .expect("t1 is listed");
+    assert_eq!(item["photos"], serde_json::json!([hash]));
+    let (_, page) = city.get_json("zhou", "/api/tickets?q=G-02").await;
+    for item in page["items"].as_array().unwrap() {
+        assert!(
+            item["photos"].is_array(),
+            "every summary has photos: {item}"
+        );
+    }
+
+    // Uploaded (tus): the detail says so.
+    let meta = base64::engine::general_purpose::STANDARD.encode(&hash);
+    let created = Request::post("/api/blobs")
+        .bearer(&city.tokens["wuye"])
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", &photo.len().to_string())
+        .header("Upload-Metadata", &format!("sha256 {meta}"))
+        .send(city.server.addr)
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let sent = Request::new("PATCH", &format!("/api/blobs/{hash}"))
+        .bearer(&city.tokens["wuye"])
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .bytes(&photo)
+        .send(city.server.addr)
+        .await;
+    assert_eq!(sent.status, 204, "{}", sent.body);
+    let (_, d) = city.get_json("zhou", &one).await;
+    assert_eq!(d["ticket"]["photos"][0]["uploaded"], true, "{d}");
+
+    let (status, d) = city
+        .api("wuye", "POST", &t1, Some(&action("handled")))
+        .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["ticket"]["status"], "handled");
+    assert_eq!(d["ticket"]["photos"][0]["uploaded"], true, "{d}");
+}
+
+/// The OpenAPI schemas of `Summary` and `Photo` name exactly the fields
+/// the relay writes, both ways: nothing written is undescribed and nothing
+/// described is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_and_photo_schemas_name_what_the_relay_writes() {
+    let city = City::start(config()).await;
+    let mut wang = city.join("wang", &["G-01"]).await;
+    assert!(wang.fetch(&city.t1.document_id()).await);
+    wang.device
+        .add_photo(city.t1, &sha256_hex(b"before"), "before", 5)
+        .unwrap();
+    wang.try_push(&city.t1.document_id()).await.unwrap();
+
+    let (_, doc) = http(city.server.addr, "GET", "/api/openapi.json", None, None).await;
+    let keys = |v: &Value| -> BTreeSet<String> {
+        v.as_object()
+            .unwrap_or_else(|| panic!("an object: {v}"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let schemas = &doc["components"]["schemas"];
+    let (_, page) = city.get_json("zhou", "/api/tickets").await;
+    let item = &page["items"][0];
+    assert_eq!(keys(&schemas["Summary"]["properties"]), keys(item));
+    let (_, d) = city
+        .get_json("zhou", &format!("/api/tickets/{}", city.t1))
+        .await;
+    assert_eq!(
+        keys(&schemas["Photo"]["properties"]),
+        keys(&d["ticket"]["photos"][0])
+    );
+    let required: BTreeSet<String> = schemas["Photo"]["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(required, keys(&d["ticket"]["photos"][0]));
 }

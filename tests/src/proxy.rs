@@ -59,6 +59,13 @@ impl Proxy {
     /// (`host:port`), shaped by `shape`.
     pub fn start(upstream: &str, shape: Shape) -> Proxy {
         let upstream: SocketAddr = upstream.parse().expect("an upstream host:port");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        Self::start_on(listener, upstream, shape)
+    }
+
+    /// Forwards what `listener` accepts to `upstream`, shaped by `shape`
+    /// (the `gridsync-proxy` binary binds the address it is given).
+    pub fn start_on(listener: std::net::TcpListener, upstream: SocketAddr, shape: Shape) -> Proxy {
         let counters = Arc::new(Counters::default());
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -70,7 +77,10 @@ impl Proxy {
                 .build()
                 .expect("a proxy runtime");
             runtime.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+                listener
+                    .set_nonblocking(true)
+                    .expect("a non-blocking listener");
+                let listener = TcpListener::from_std(listener).expect("a tokio listener");
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
                 let link = Link::new(&shape);
                 let serve = async {

@@ -15,6 +15,7 @@ import { chromium } from "playwright-core";
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const SERVER = join(ROOT, "target/debug/gridsync-server");
 const CLI = join(ROOT, "target/debug/gridsync");
+const PROXY = join(ROOT, "target/debug/gridsync-proxy");
 export const SCREENSHOTS = join(ROOT, "target/screenshots");
 export const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -203,6 +204,68 @@ export class Device {
 
   sync() {
     return this.run(["sync"]);
+  }
+
+  /** `gridsync --data DIR ARGS` left running: `{ child, done }`, `done` resolving to `{ code, stdout, stderr }`. */
+  start(args) {
+    const child = spawn(CLI, ["--data", this.data, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const done = new Promise((ok) => child.once("exit", (code) => ok({ code, stdout, stderr })));
+    return { child, done };
+  }
+}
+
+/**
+ * The degraded link (`target/debug/gridsync-proxy`, the tests crate's
+ * proxy): bandwidth, latency and cuts between a device and the relay.
+ */
+export class Proxy {
+  /** Starts it in front of `upstream` (host:port); `listen` defaults to a free port. */
+  static async start(upstream, { listen = "127.0.0.1:0", kbit, rttMs = 0, cutEvery } = {}) {
+    const args = ["--listen", listen, "--upstream", upstream, "--rtt-ms", String(rttMs)];
+    if (kbit) args.push("--kbit", String(kbit));
+    if (cutEvery) args.push("--cut-every", cutEvery);
+    const child = spawn(PROXY, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const lines = createInterface({ input: child.stdout });
+    const said = [];
+    lines.on("line", (l) => said.push(l));
+    const addr = await new Promise((ok, fail) => {
+      child.once("exit", (code) => fail(new Error(`gridsync-proxy exited (${code}) before it listened`)));
+      lines.on("line", (line) => {
+        const m = /listening on (\S+)/.exec(line);
+        if (m) ok(m[1]);
+      });
+    });
+    return new Proxy(child, addr, said);
+  }
+
+  constructor(child, addr, said) {
+    this.child = child;
+    this.addr = addr;
+    this.said = said;
+    this.ws = `ws://${addr}/`;
+  }
+
+  /** The link goes dead (the process is stopped: nothing moves either way) until `resume`. */
+  pause() {
+    this.child.kill("SIGSTOP");
+  }
+
+  resume() {
+    this.child.kill("SIGCONT");
+  }
+
+  /** Stops it; what it printed (the last line counts the bytes that crossed). */
+  async stop() {
+    if (this.child.exitCode === null) {
+      this.child.kill("SIGCONT");
+      this.child.kill("SIGTERM");
+      await new Promise((ok) => (this.child.exitCode !== null ? ok() : this.child.once("exit", ok)));
+    }
+    return this.said;
   }
 }
 

@@ -3,6 +3,8 @@
 //! them), its comments, its conflicts explained, and the actions the
 //! caller may take next.
 
+use std::collections::BTreeSet;
+
 use client_core::ids::{EventId, GridCode, TicketId};
 use client_core::model::lifecycle::{
     self, Action, CloseReason, ConflictReason, Event, Rating, Role, Status,
@@ -73,12 +75,22 @@ pub(crate) struct ResidentJson {
     pub phone: Option<String>,
 }
 
+/// A photo the ticket lists, and where the relay serves it.
 #[derive(Debug, Serialize)]
 pub(crate) struct PhotoJson {
+    /// Hex SHA-256 of its bytes (its name).
     pub hash: String,
+    /// `before` (处置前) or `after` (处置后) the work.
     pub phase: String,
     pub added_by: String,
     pub at: Option<String>,
+    /// Whether the relay holds the photo whole: the device that took it
+    /// may not have uploaded it yet (then `url` answers 404).
+    pub uploaded: bool,
+    /// `GET /api/blobs/<hash>`: the photo.
+    pub url: String,
+    /// `GET /api/blobs/<hash>?size=thumb`: at most 320 px a side.
+    pub thumb_url: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -133,8 +145,15 @@ pub(crate) struct NextAction {
 
 impl Detail {
     /// `t` as `p` sees it; `may_change` is the policy's write decision
-    /// for `p` and the ticket's document (`access::may_change_ticket`).
-    pub(crate) fn of(p: &Principal, t: &Ticket, may_change: bool, now: i64) -> Self {
+    /// for `p` and the ticket's document (`access::may_change_ticket`);
+    /// `uploaded` the photos (lowercase hex) the relay holds whole.
+    pub(crate) fn of(
+        p: &Principal,
+        t: &Ticket,
+        may_change: bool,
+        now: i64,
+        uploaded: &BTreeSet<String>,
+    ) -> Self {
         let st = &t.state;
         let events = t
             .events
@@ -160,7 +179,7 @@ impl Detail {
             .collect();
         Self {
             summary: TicketSummary::of(t).map(|s| SummaryJson::of(&s, now)),
-            ticket: ticket_json(p, t),
+            ticket: ticket_json(p, t, uploaded),
             events,
             comments: t
                 .comments
@@ -182,7 +201,7 @@ impl Detail {
     }
 }
 
-fn ticket_json(p: &Principal, t: &Ticket) -> TicketJson {
+fn ticket_json(p: &Principal, t: &Ticket, uploaded: &BTreeSet<String>) -> TicketJson {
     let st = &t.state;
     TicketJson {
         id: t.id,
@@ -208,7 +227,7 @@ fn ticket_json(p: &Principal, t: &Ticket) -> TicketJson {
                 name: t.resident.name.clone(),
                 phone: t.resident.phone.clone(),
             }),
-        photos: t.photos.iter().map(photo_json).collect(),
+        photos: t.photos.iter().map(|ph| photo_json(ph, uploaded)).collect(),
         created_by: t.created_by.clone(),
         created_at: iso_opt(t.created_at),
         unit: st.unit.clone(),
@@ -226,13 +245,34 @@ fn ticket_json(p: &Principal, t: &Ticket) -> TicketJson {
     }
 }
 
-fn photo_json(ph: &Photo) -> PhotoJson {
+fn photo_json(ph: &Photo, uploaded: &BTreeSet<String>) -> PhotoJson {
+    let hash = ph.hash.to_ascii_lowercase();
     PhotoJson {
-        hash: ph.hash.clone(),
+        uploaded: uploaded.contains(&hash),
+        url: format!("/api/blobs/{hash}"),
+        thumb_url: format!("/api/blobs/{hash}?size=thumb"),
+        hash,
         phase: ph.phase.clone(),
         added_by: ph.added_by.clone(),
         at: iso_opt(Some(ph.at)),
     }
+}
+
+/// The photos of `t` that `blobs` holds whole (a file each: one `stat`
+/// per photo, so this runs on the blocking pool).
+pub(crate) fn uploaded_photos(
+    blobs: &crate::blobs::Blobs,
+    t: &Ticket,
+) -> Result<BTreeSet<String>, crate::blobs::BlobError> {
+    let mut out = BTreeSet::new();
+    for ph in &t.photos {
+        if let Some(hash) = crate::blobs::BlobHash::parse(&ph.hash)
+            && blobs.finished(&hash)?.is_some()
+        {
+            out.insert(hash.hex());
+        }
+    }
+    Ok(out)
 }
 
 fn event_json(entry: &lifecycle::EventEntry, applied: bool) -> EventJson {

@@ -167,7 +167,7 @@ pub(crate) fn document() -> Value {
                     ("400", "a bad body"),
                     ("403", "the caller's role may not take this action, or not on this ticket (reason forbidden_role or forbidden)"),
                     ("404", "no such ticket in the caller's scope"),
-                    ("409", "the lifecycle forbids it now; reason is the refusal: wrong_state, concurrent, missing_field, handler_verifies"),
+                    ("409", "the lifecycle forbids it now; reason is the refusal: wrong_state, concurrent, missing_field, handler_verifies, extension_pending, no_pending_extension; or after_photos_required: handled on a ticket whose category requires a photo after the work (处置后照片) and that lists none"),
                     ("503", "the relay's storage refuses writes for now (reason read_only)"),
                 ]),
             },
@@ -274,7 +274,7 @@ pub(crate) fn document() -> Value {
             "required": ["error", "reason"],
             "properties": {
                 "error": { "type": "string", "description": "what to do next" },
-                "reason": { "type": "string", "description": "a machine code: unauthorized, rate_limited, bad_request, forbidden, forbidden_role, not_found, wrong_state, concurrent, missing_field, handler_verifies, read_only, internal" },
+                "reason": { "type": "string", "description": "a machine code: unauthorized, rate_limited, bad_request, forbidden, forbidden_role, not_found, wrong_state, concurrent, missing_field, handler_verifies, extension_pending, no_pending_extension, after_photos_required, read_only, internal" },
             },
         }),
     );
@@ -357,7 +357,7 @@ pub(crate) fn document() -> Value {
         "Summary".into(),
         json!({
             "type": "object",
-            "required": ["id", "grid", "status", "category", "title", "rework_count", "conflicts", "overdue", "created_by"],
+            "required": ["id", "grid", "status", "category", "title", "rework_count", "conflicts", "overdue", "created_by", "photos"],
             "properties": {
                 "id": string(),
                 "grid": string(),
@@ -373,6 +373,7 @@ pub(crate) fn document() -> Value {
                 "conflicts": { "type": "integer", "description": "unresolved lifecycle conflicts" },
                 "overdue": { "type": "boolean" },
                 "created_by": string(),
+                "photos": { "type": "array", "items": { "type": "string", "pattern": "^[0-9a-f]{64}$" }, "description": "the photos it lists (hex SHA-256, before and after); GET /api/tickets/{id} says what each is" },
             },
         }),
     );
@@ -437,6 +438,22 @@ pub(crate) fn document() -> Value {
         }),
     );
     schemas.insert(
+        "Photo".into(),
+        json!({
+            "type": "object",
+            "required": ["hash", "phase", "added_by", "at", "uploaded", "url", "thumb_url"],
+            "properties": {
+                "hash": { "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "hex SHA-256 of the photo's bytes" },
+                "phase": enumeration(&["before", "after"]),
+                "added_by": string(),
+                "at": time(),
+                "uploaded": { "type": "boolean", "description": "whether the relay holds the photo whole (false: the device that took it has not uploaded it yet, and url answers 404)" },
+                "url": { "type": "string", "description": "GET /api/blobs/{hash}: the photo" },
+                "thumb_url": { "type": "string", "description": "GET /api/blobs/{hash}?size=thumb: at most 320 px a side" },
+            },
+        }),
+    );
+    schemas.insert(
         "NextAction".into(),
         json!({
             "type": "object",
@@ -464,7 +481,7 @@ pub(crate) fn document() -> Value {
                         "urgency": nullable("string"), "title": string(), "description": string(),
                         "location": { "type": ["object", "null"], "properties": { "lat": { "type": "number" }, "lon": { "type": "number" }, "accuracy": { "type": ["number", "null"] }, "address": nullable("string") } },
                         "resident": { "type": "object", "description": "left out for reviewers" },
-                        "photos": { "type": "array", "items": { "type": "object" } },
+                        "photos": { "type": "array", "items": schema("Photo") },
                         "created_by": string(), "created_at": time(), "unit": nullable("string"), "due_at": time(),
                         "reported_at": time(), "accepted_at": time(), "dispatched_at": time(), "handled_at": time(),
                         "handled_by": nullable("string"), "closed_at": time(), "close_reason": { "type": ["object", "null"] },

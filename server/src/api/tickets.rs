@@ -42,6 +42,9 @@ pub(crate) struct SummaryJson {
     pub conflicts: u32,
     pub overdue: bool,
     pub created_by: String,
+    /// The photos it lists (hex SHA-256), before and after: lists show
+    /// their count, `GET /api/tickets/{id}` says what each is.
+    pub photos: Vec<String>,
 }
 
 impl SummaryJson {
@@ -61,6 +64,7 @@ impl SummaryJson {
             conflicts: s.conflicts,
             overdue: s.is_overdue(now),
             created_by: s.created_by.clone(),
+            photos: s.photos.clone(),
         }
     }
 }
@@ -572,9 +576,18 @@ pub(crate) async fn one(
         let p = req.caller(&shared, "/api/tickets/{id}")?;
         let id = ticket_id(&id)?;
         let store = shared.store.clone();
+        let blobs = shared.blobs.clone();
         blocking(move || {
             let (t, may_change) = load_readable(&store, &p, id)?;
-            Ok(super::detail::Detail::of(&p, &t, may_change, super::now()))
+            let uploaded = super::detail::uploaded_photos(&blobs, &t)
+                .map_err(|e| ApiError::internal("read the photo store", &e.chain()))?;
+            Ok(super::detail::Detail::of(
+                &p,
+                &t,
+                may_change,
+                super::now(),
+                &uploaded,
+            ))
         })
         .await
     };

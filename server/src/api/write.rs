@@ -138,6 +138,10 @@ impl From<WriteError> for ApiError {
                 DeviceError::Transition { reason, .. } => {
                     (StatusCode::CONFLICT, lifecycle_code(reason))
                 }
+                DeviceError::AfterPhotosRequired { .. } => (
+                    StatusCode::CONFLICT,
+                    client_core::device::AFTER_PHOTOS_REQUIRED,
+                ),
                 DeviceError::ForbiddenGrid { .. } => (StatusCode::FORBIDDEN, "forbidden"),
                 DeviceError::UnknownTicket(_) => (StatusCode::NOT_FOUND, "not_found"),
                 DeviceError::Invalid(_) => (StatusCode::BAD_REQUEST, "bad_request"),
@@ -173,8 +177,22 @@ async fn perform(shared: &Shared, p: Principal, operation: Operation) -> ApiResu
     }
 }
 
-fn detail(p: &Principal, w: &Written) -> Detail {
-    Detail::of(p, &w.ticket, w.may_change, super::now())
+/// The ticket after a write, as `GET /api/tickets/{id}` shows it (on the
+/// blocking pool: it asks the photo store which photos it holds).
+async fn detail(shared: &Shared, p: Principal, w: Written) -> ApiResult<Detail> {
+    let blobs = shared.blobs.clone();
+    super::blocking(move || {
+        let uploaded = super::detail::uploaded_photos(&blobs, &w.ticket)
+            .map_err(|e| ApiError::internal("read the photo store", &e.chain()))?;
+        Ok(Detail::of(
+            &p,
+            &w.ticket,
+            w.may_change,
+            super::now(),
+            &uploaded,
+        ))
+    })
+    .await
 }
 
 /// Decodes a JSON body, answering 400 with serde's reason.
@@ -258,7 +276,7 @@ pub(crate) async fn act(
         let ticket = ticket_id(&id)?;
         let op = body::<ActionBody>(&bytes)?.operation(ticket)?;
         let written = perform(&shared, p.clone(), op).await?;
-        Ok::<_, ApiError>(detail(&p, &written))
+        detail(&shared, p, written).await
     };
     match answer.await {
         Ok(d) => Json(d).into_response(),
@@ -284,7 +302,7 @@ pub(crate) async fn comment(
         let ticket = ticket_id(&id)?;
         let CommentBody { text } = body(&bytes)?;
         let written = perform(&shared, p.clone(), Operation::Comment { ticket, text }).await?;
-        Ok::<_, ApiError>(detail(&p, &written))
+        detail(&shared, p, written).await
     };
     match answer.await {
         Ok(d) => (StatusCode::CREATED, Json(d)).into_response(),
@@ -373,7 +391,7 @@ pub(crate) async fn create(
         let p = req.caller(&shared, "/api/tickets")?;
         let t = body::<NewTicketBody>(&bytes)?.ticket()?;
         let written = perform(&shared, p.clone(), Operation::Report(Box::new(t))).await?;
-        Ok::<_, ApiError>(detail(&p, &written))
+        detail(&shared, p, written).await
     };
     match answer.await {
         Ok(d) => (StatusCode::CREATED, Json(d)).into_response(),

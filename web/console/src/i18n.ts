@@ -122,6 +122,33 @@ const TEXT = {
   resident: ["居民联系方式", "Resident"],
   no_location: ["上报时未记录位置。", "No location was recorded."],
   photos: ["照片", "Photos"],
+  photos_n: ["照片 {n}", "{n} photos"],
+  no_photos: ["暂无照片。", "No photos."],
+  phase_before: ["处置前", "Before"],
+  phase_after: ["处置后", "After"],
+  phase_none: ["无", "none"],
+  photo_by: ["{who} 拍摄于 {at}", "by {who}, {at}"],
+  photo_open: ["查看大图：{phase}，{who}", "Open the full photo: {phase}, by {who}"],
+  photo_not_uploaded: ["未上传", "Not uploaded"],
+  photo_not_uploaded_hint: [
+    "拍摄设备尚未把照片传到服务器，设备同步后自动显示。",
+    "The device that took it has not uploaded it yet; it shows once that device syncs.",
+  ],
+  photo_close: ["关闭", "Close"],
+  photo_prev: ["上一张", "Previous"],
+  photo_next: ["下一张", "Next"],
+  photo_of: ["第 {i} / {n} 张", "{i} of {n}"],
+  verify_compare: ["核查：处置前后对比", "Verify: before and after"],
+  verify_compare_hint: [
+    "请对比处置前后的照片，再选择「核查通过」或「返工」。",
+    "Compare the photos before and after the work, then verify or send it back.",
+  ],
+  verify_no_after: ["没有处置后照片。", "No photo after the work."],
+  verify_no_before: ["没有处置前照片。", "No photo before the work."],
+  after_photos_required: [
+    "此类别要求处置后照片，而该工单还没有。请在外勤 App 中拍摄处置后照片，或在设备上运行 gridsync ticket photo add {id} 照片文件 --phase after，同步后再标记「处置完成」。",
+    "This category needs a photo after the work and the ticket has none. Take one in the field app, or run gridsync ticket photo add {id} FILE --phase after on the device, sync, then mark it handled.",
+  ],
   created: ["上报", "Reported"],
   timeline: ["办理过程", "Timeline"],
   comments: ["备注", "Comments"],
@@ -279,6 +306,9 @@ const ACTION: Record<string, Pair> = {
   resumed: ["恢复办理", "Resume"],
   rated: ["回访评价", "Record callback"],
   urged: ["督办", "Urge"],
+  extension_requested: ["延期申请", "Ask for more time"],
+  extension_approved: ["批准延期", "Approve the extension"],
+  extension_refused: ["驳回延期", "Refuse the extension"],
 };
 
 const ROLE: Record<string, Pair> = {

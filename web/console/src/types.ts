@@ -42,6 +42,8 @@ export interface Summary {
   conflicts: number;
   overdue: boolean;
   created_by: string;
+  /** The photos it lists (hex SHA-256); absent from an older relay. */
+  photos?: string[];
 }
 
 export interface Page<T> {
@@ -111,6 +113,18 @@ export interface AllowedAction {
   defaults?: Record<string, unknown>;
 }
 
+/** A photo a ticket lists, and where the relay serves it. */
+export interface Photo {
+  hash: string;
+  phase: "before" | "after" | string;
+  added_by: string;
+  at: Instant | null;
+  /** Whether the relay holds it whole: false until the device that took it uploads it. */
+  uploaded: boolean;
+  url: string;
+  thumb_url: string;
+}
+
 export interface Detail {
   /** Null for a ticket whose first change has not arrived (no grid yet). */
   summary: Summary | null;
@@ -121,7 +135,7 @@ export interface Detail {
     location?: Location | null;
     resident?: { name?: string | null; phone?: string | null } | null;
     status?: string;
-    photos?: unknown[];
+    photos?: Photo[];
     created_at?: Instant;
   };
   events: TicketEvent[];

@@ -31,6 +31,11 @@ export function Tags({ s }: { s: Summary }) {
           {t("conflict_tag")} {s.conflicts}
         </span>
       )}
+      {(s.photos?.length ?? 0) > 0 && (
+        <span class="tag tag-photos" data-photos={s.photos?.length}>
+          {t("photos_n", { n: s.photos?.length ?? 0 })}
+        </span>
+      )}
       {s.rework_count > 0 && (
         <span class="tag tag-rework">
           {t("rework_tag")} {s.rework_count}

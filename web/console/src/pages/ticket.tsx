@@ -20,14 +20,25 @@ import {
 } from "../i18n";
 import { createMap, STATUS_COLOURS } from "../leaflet-map";
 import { useTicketEvents } from "../live";
-import type { AllowedAction, Detail, Location, Me, Page, Summary, TicketEvent } from "../types";
+import { PhotosPanel, PhotoViewer, VerifyCompare } from "../photos";
+import type { AllowedAction, Detail, Location, Me, Page, Photo, Summary, TicketEvent } from "../types";
 import { ErrorBox, errorText, Link, Loading, StatusBadge, Tags, useAsync } from "../ui";
 
 export function TicketPage({ me, id }: { me: Me; id: string }) {
   const loaded = useAsync(() => api.get<Detail>(`/api/tickets/${encodeURIComponent(id)}`), [id]);
   const [detail, setDetail] = useState<Detail | null>(null);
   const [done, setDone] = useState<string | null>(null);
+  const [viewing, setViewing] = useState<Photo | null>(null);
   useEffect(() => setDetail(loaded.data), [loaded.data]);
+  // A photo the relay does not hold yet arrives without a ticket change
+  // (the device uploads it after syncing the document): look again now and
+  // then while one is missing.
+  const missing = (detail?.ticket.photos ?? []).some((p) => !p.uploaded);
+  useEffect(() => {
+    if (!missing) return;
+    const timer = setInterval(loaded.reload, 10_000);
+    return () => clearInterval(timer);
+  }, [missing, loaded.reload]);
   useTicketEvents(
     (s) => {
       if (s.id === id) loaded.reload();
@@ -43,6 +54,9 @@ export function TicketPage({ me, id }: { me: Me; id: string }) {
   const tk = detail.ticket;
   const s = detail.summary ?? summaryOf(id, tk);
   const conflicted = new Set(detail.conflicts.map((c) => c.event_id).filter((e): e is string => !!e));
+  const photos = tk.photos ?? [];
+  // The verify step: the relay says this person may verify now.
+  const verifying = me.role !== "reviewer" && detail.actions.some((a) => a.action === "verified");
 
   return (
     <div class="ticket-page" data-status={s.status}>
@@ -70,6 +84,7 @@ export function TicketPage({ me, id }: { me: Me; id: string }) {
           {done}
         </div>
       )}
+      {verifying && <VerifyCompare photos={photos} onOpen={setViewing} />}
       <div class="ticket-body">
         <div class="ticket-main">
           {detail.conflicts.length > 0 && (
@@ -98,6 +113,7 @@ export function TicketPage({ me, id }: { me: Me; id: string }) {
               </p>
             )}
           </section>
+          <PhotosPanel photos={photos} onOpen={setViewing} />
           <section class="panel">
             <h2>{t("timeline")}</h2>
             <Timeline events={detail.events} conflicted={conflicted} />
@@ -131,6 +147,7 @@ export function TicketPage({ me, id }: { me: Me; id: string }) {
           </section>
         </div>
       </div>
+      <PhotoViewer photos={photos} open={viewing} onClose={() => setViewing(null)} onStep={setViewing} />
     </div>
   );
 }
@@ -153,6 +170,7 @@ function summaryOf(id: string, tk: Detail["ticket"]): Summary {
     conflicts: 0,
     overdue: false,
     created_by: text(tk.created_by) ?? "",
+    photos: (tk.photos ?? []).map((p) => p.hash),
   };
 }
 
@@ -391,7 +409,11 @@ function ActionForm({ id, allowed, onDone }: { id: string; allowed: AllowedActio
           )}
         </label>
       ))}
-      {error ? <div class="error-box" role="alert">{errorText(error)}</div> : null}
+      {error ? (
+        <div class="error-box" role="alert" data-reason={error instanceof ApiError ? (error.reason ?? "") : ""}>
+          {refusalText(error, id)}
+        </div>
+      ) : null}
       <div class="form-buttons">
         <button class="btn btn-primary" type="submit" disabled={busy}>
           {busy ? t("working") : t("submit")}
@@ -402,6 +424,14 @@ function ActionForm({ id, allowed, onDone }: { id: string; allowed: AllowedActio
       </div>
     </form>
   );
+}
+
+/** Why an action was refused, in the console's words where it has them. */
+function refusalText(error: unknown, id: string): string {
+  if (error instanceof ApiError && error.reason === "after_photos_required") {
+    return t("after_photos_required", { id });
+  }
+  return errorText(error);
 }
 
 function fieldLabel(field: string): string {
