@@ -2,31 +2,37 @@
 // the relay over its WebSocket (the device token as the `token` query
 // parameter). It holds the same documents client-core writes, at the same
 // ids: each grid's index (read to find tickets and visit logs), the
-// tickets, the worker's visit logs, and the catalog.
+// tickets, the worker's visit logs, the tickets' private documents the
+// role may read (`contact.ts`), and the catalog.
 //
 // Every write goes into the document, then `repo.flush` puts it in
 // IndexedDB before the app says it is saved; a failing write (quota, a
-// broken database) is an error the screen shows. A document this device
+// broken database) is an error the screen shows, and the documents it left
+// only in memory stay marked until a later write of theirs succeeds
+// (`CheckedIndexedDB` makes every write settle and report). A document this device
 // changed counts as 未同步 until the relay's heads (its sync state, per
 // its storage id) include this device's heads; what the relay has
 // acknowledged is remembered across reloads.
 
 import { Repo, type DocHandle, type DocumentId, isValidDocumentId, Automerge as A } from "@automerge/automerge-repo/slim";
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket";
-import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb";
 import {
-  type Catalog, type NewTicket, type Ticket, type Visit, type VisitLogKey, addComment, addVisit, appendEvent,
-  createTicket, indexTicket, indexVisitLog, initGridIndex, initVisitLog, newEvent, readCatalog, readGridIndex,
-  readTicket, readVisitLog,
+  type Catalog, type NewTicket, type Resident, type Ticket, type Visit, type VisitLogKey, addComment, addVisit,
+  appendEvent, createTicket, createTicketPrivate, hasContact, indexPrivate, indexTicket, indexVisitLog, initGridIndex,
+  initVisitLog, newEvent, readCatalog, readGridIndex, readTicket, readTicketPrivate, readVisitLog,
 } from "../model/docs.js";
 import { type Action, type Event, actionsFor, check, isOpen, reasonText } from "../model/lifecycle.js";
-import { catalogId, gridIndexId, randomId, ticketDocumentId, visitLogId } from "../model/ids.js";
+import { catalogId, gridIndexId, randomId, ticketDocumentId, ticketPrivateId, visitLogId } from "../model/ids.js";
+import { mayReadContact } from "./contact.js";
 import type { Session } from "./session.js";
+import { CheckedIndexedDB, isQuotaError } from "./storage.js";
 
 export interface TicketView {
   ticket: Ticket;
   docId: DocumentId;
   unsynced: boolean;
+  /** Its last save to IndexedDB failed: it is only in memory. */
+  unsaved: boolean;
   overdue: boolean;
 }
 
@@ -36,7 +42,10 @@ export interface EventInput {
 }
 
 /** A local write that did not reach IndexedDB, or a refused action. */
-export class SaveError extends Error {}
+export class SaveError extends Error {
+  /** The ticket a failed report made, kept in memory until `retrySave`. */
+  ticket: string | null = null;
+}
 
 type Doc = Record<string, unknown>;
 
@@ -55,9 +64,16 @@ export function metres(a: { lat: number; lon: number }, b: { lat: number; lon: n
   return 2 * r * Math.asin(Math.sqrt(h));
 }
 
+/** What the person reads when IndexedDB refused a write. */
+export function storageErrorText(e: unknown): string {
+  return isQuotaError(e)
+    ? "手机存储空间已满，记录未能保存到本机：请清理手机空间后点“重试保存”，在此之前请勿关闭页面"
+    : `记录未能保存到本机（${(e as Error).message}）：请勿关闭页面，稍后点“重试保存”`;
+}
+
 export class Store extends EventTarget {
   readonly repo: Repo;
-  readonly storage: IndexedDBStorageAdapter;
+  readonly storage: CheckedIndexedDB;
   private readonly adapter: WebSocketClientAdapter;
   private readonly handles = new Map<DocumentId, DocHandle<Doc>>();
   private readonly pending = new Set<DocumentId>();
@@ -70,10 +86,22 @@ export class Store extends EventTarget {
   private notifyQueued = false;
   /** The last write or storage error, shown until the next good write. */
   error: string | null = null;
+  /** Documents changed here whose last save to IndexedDB failed: in memory only. */
+  private readonly unsaved = new Set<DocumentId>();
+  /**
+   * What `navigator.storage.persist()` answered: true, the browser keeps
+   * this site's data under storage pressure; false, it may evict it; null,
+   * not asked yet or not supported.
+   */
+  persisted: boolean | null = null;
 
   constructor(readonly session: Session) {
     super();
-    this.storage = new IndexedDBStorageAdapter(`gridsync-${session.user}`);
+    this.storage = new CheckedIndexedDB(`gridsync-${session.user}`, (e) => {
+      // A background save (the repo's own, after sync) failed: say so.
+      if (e) this.error = storageErrorText(e);
+      this.changed();
+    });
     const ws = new URL("/", location.href);
     ws.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     ws.searchParams.set("token", session.token);
@@ -113,7 +141,16 @@ export class Store extends EventTarget {
   async start(): Promise<void> {
     if (navigator.storage?.persist) {
       // Field work must survive the browser's storage pressure.
-      void navigator.storage.persist().catch(() => false);
+      void navigator.storage.persist().then(
+        (granted) => {
+          this.persisted = granted;
+          this.changed();
+        },
+        () => {
+          this.persisted = false;
+          this.changed();
+        },
+      );
     }
     await this.loadAll();
   }
@@ -136,6 +173,44 @@ export class Store extends EventTarget {
       ...listed.tickets.map(([, d]) => this.open(d as DocumentId)),
       ...listed.visit_logs.filter(([k]) => this.session.role !== "unit" && mineToday(k)).map(([, d]) => this.open(d as DocumentId)),
     ]);
+    // Private documents: only those the relay lets this role read (a
+    // worker's: the tickets it reported, known once the ticket is here).
+    await Promise.allSettled(
+      listed.private
+        .filter(([t]) => mayReadContact(this.session, this.reporterOf(t)))
+        .map(([, d]) => this.open(d as DocumentId)),
+    );
+  }
+
+  /** Who reported ticket `t`, if this device holds it. */
+  private reporterOf(t: string): string | null {
+    const h = this.handles.get(ticketDocumentId(t));
+    if (!h?.isReady()) return null;
+    try {
+      return this.read(h, (doc) => readTicket(doc, t)).created_by;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * The resident's contact of a ticket, when this role may see it: from
+   * the ticket's private document, else what an old ticket carries itself.
+   */
+  contact(v: TicketView): Resident | null {
+    if (!mayReadContact(this.session, v.ticket.created_by || null)) return null;
+    const h = this.handles.get(ticketPrivateId(v.ticket.id));
+    const legacy = v.ticket.resident;
+    let found: Resident = { name: null, phone: null };
+    if (h?.isReady()) {
+      try {
+        found = this.read(h, readTicketPrivate).resident;
+      } catch {
+        // Unreadable (a newer schema): the ticket's own fields, if any.
+      }
+    }
+    const r = { name: found.name ?? legacy.name, phone: found.phone ?? legacy.phone };
+    return hasContact(r) ? r : null;
   }
 
   /** The handle of a document held here or fetched from the relay; null when neither has it. */
@@ -252,6 +327,7 @@ export class Store extends EventTarget {
           ticket,
           docId: d as DocumentId,
           unsynced: this.isUnsynced(d as DocumentId),
+          unsaved: this.unsaved.has(d as DocumentId),
           overdue: isOpen(status) && due !== null && due < now && status !== "handled" && status !== "verified",
         });
       }
@@ -290,18 +366,27 @@ export class Store extends EventTarget {
 
   /** Makes the write durable in IndexedDB, or says why not. */
   private async persist(ids: DocumentId[]): Promise<void> {
+    for (const id of ids) this.unsaved.add(id);
     try {
       await this.repo.flush(ids);
-      this.error = null;
     } catch (e) {
-      const quota = e instanceof DOMException && e.name === "QuotaExceededError";
-      this.error = quota
-        ? "手机存储空间已满，记录未能保存：请清理空间后重试"
-        : `记录未能保存到本机（${(e as Error).message}）：请勿关闭页面，稍后重试`;
+      this.error = storageErrorText(e);
       this.changed();
       throw new SaveError(this.error);
     }
+    for (const id of ids) this.unsaved.delete(id);
+    if (this.unsaved.size === 0) this.error = null;
     this.changed();
+  }
+
+  /** How many changed documents are in memory only (their save failed). */
+  unsavedCount(): number {
+    return this.unsaved.size;
+  }
+
+  /** Tries again to save what a failed write left in memory. */
+  async retrySave(): Promise<void> {
+    await this.persist([...this.unsaved]);
   }
 
   /** A document to write: held here, else a new one at its (derived) id. */
@@ -320,7 +405,12 @@ export class Store extends EventTarget {
     return chunks.length > 0 || this.online ? this.open(id) : null;
   }
 
-  /** Reports a ticket: its document and its grid index entry, saved here. */
+  /**
+   * Reports a ticket: its document, the resident's contact in the ticket's
+   * private document (as client-core's `Device::report` writes it), and
+   * the grid index entries, saved here. A failed save throws `SaveError`
+   * with the ticket kept in memory (`unsaved`); `retrySave` saves it.
+   */
   async report(t: Omit<NewTicket, "id">, now = Date.now()): Promise<string> {
     const started = performance.now();
     const id = randomId();
@@ -331,13 +421,28 @@ export class Store extends EventTarget {
     });
     const h = this.repo.import<Doc>(A.save(doc), { docId });
     this.watch(h);
+    const written = [docId];
+    const resident = hasContact(t.resident) ? t.resident : null;
+    if (resident) {
+      const privateId = ticketPrivateId(id);
+      const p = A.change(A.init<Doc>(), (d) => createTicketPrivate(d, id, t.grid, this.session.user, resident));
+      this.watch(this.repo.import<Doc>(A.save(p), { docId: privateId }));
+      written.push(privateId);
+    }
     const index = await this.writable(gridIndexId(t.grid), (d) => initGridIndex(d, t.grid));
     index.change((d) => {
       initGridIndex(d, t.grid);
       indexTicket(d, id);
+      if (resident) indexPrivate(d, id);
     });
-    this.remember([docId, index.documentId]);
-    await this.persist([docId, index.documentId]);
+    written.push(index.documentId);
+    this.remember(written);
+    try {
+      await this.persist(written);
+    } catch (e) {
+      if (e instanceof SaveError) e.ticket = id;
+      throw e;
+    }
     // From the tap to the ticket in IndexedDB (the browser tests print it).
     performance.measure("gridsync:report-durable", { start: started });
     return id;
@@ -403,5 +508,6 @@ export class Store extends EventTarget {
     await this.repo.flush().catch(() => {});
     this.adapter.disconnect();
     await this.repo.shutdown().catch(() => {});
+    await this.storage.close();
   }
 }
