@@ -15,6 +15,14 @@ import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-index
 /** Called after every write: `null` when it reached IndexedDB, else its error. */
 export type WriteListener = (error: Error | null) => void;
 
+/**
+ * Write errors already given to a `WriteListener`. The repo's background
+ * saves drop their promise, so their rejections go unhandled; the page's
+ * `unhandledrejection` handler (`Store`) silences these, since the screen
+ * already shows them.
+ */
+export const reported = new WeakSet<Error>();
+
 /** The object store automerge-repo's adapter keeps documents in. */
 const STORE = "documents";
 
@@ -68,6 +76,7 @@ export class CheckedIndexedDB implements StorageAdapterInterface {
       });
     } catch (e) {
       const error = e instanceof Error ? e : new Error(String(e));
+      reported.add(error);
       this.onWrite(error);
       throw error;
     }

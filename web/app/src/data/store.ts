@@ -25,7 +25,7 @@ import { type Action, type Event, actionsFor, check, isOpen, reasonText } from "
 import { catalogId, gridIndexId, randomId, ticketDocumentId, ticketPrivateId, visitLogId } from "../model/ids.js";
 import { mayReadContact } from "./contact.js";
 import type { Session } from "./session.js";
-import { CheckedIndexedDB, isQuotaError } from "./storage.js";
+import { CheckedIndexedDB, isQuotaError, reported } from "./storage.js";
 
 export interface TicketView {
   ticket: Ticket;
@@ -119,6 +119,7 @@ export class Store extends EventTarget {
     // the browser has not noticed: close it, and the adapter's retries
     // reconnect once the network is back.
     addEventListener("offline", this.dropSocket);
+    addEventListener("unhandledrejection", this.shownAlready);
     this.repo.networkSubsystem.on("peer-disconnected", ({ peerId }) => {
       this.relayPeers.delete(peerId);
       this.changed();
@@ -127,6 +128,11 @@ export class Store extends EventTarget {
 
   private readonly dropSocket = () => {
     this.adapter.socket?.close();
+  };
+
+  /** A background save's failure is on screen already (`storage.ts`). */
+  private readonly shownAlready = (e: PromiseRejectionEvent) => {
+    if (e.reason instanceof Error && reported.has(e.reason)) e.preventDefault();
   };
 
   private key(what: string): string {
@@ -505,9 +511,16 @@ export class Store extends EventTarget {
 
   async close(): Promise<void> {
     removeEventListener("offline", this.dropSocket);
+    removeEventListener("unhandledrejection", this.shownAlready);
+    // Not `repo.shutdown()`: it disconnects every adapter again, and the
+    // WebSocket adapter's `disconnect` throws when it has no socket (after
+    // a first disconnect, or while offline), which left logout hanging.
+    try {
+      this.adapter.disconnect();
+    } catch {
+      // No socket open: nothing to close.
+    }
     await this.repo.flush().catch(() => {});
-    this.adapter.disconnect();
-    await this.repo.shutdown().catch(() => {});
     await this.storage.close();
   }
 }
