@@ -316,7 +316,7 @@ fn client_core_reads_every_field_of_the_ticket_its_private_document_and_the_visi
     assert_eq!(v.ended_at, None);
     assert!(v.tickets.is_empty() && v.amends.is_none());
     let date = match root_value(&log_doc, "date") {
-        Value::Scalar(d) => d.to_str().expect("a scalar string date").to_owned(),
+        Value::Scalar(d) => d.as_str().expect("a scalar string date").to_owned(),
         other => panic!("`date` is {other:?}"),
     };
     assert_eq!(index.visit_logs[0].0, format!("wang:{date}"));

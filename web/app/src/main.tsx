@@ -9,6 +9,8 @@ import wasmUrl from "@automerge/automerge/automerge.wasm?url";
 import { type Session, refreshMe, storedSession } from "./data/session.js";
 import { Store } from "./data/store.js";
 import { Login, Shell, logout } from "./ui/app.js";
+import { CachedList } from "./ui/cached.js";
+import { readListing } from "./data/listing.js";
 import "./style.css";
 
 if ("serviceWorker" in navigator) {
@@ -93,6 +95,10 @@ function TokenLost({ store, onRelogin }: { store: Store; onRelogin: () => void }
 }
 
 const root = document.getElementById("app")!;
+// A cold start shows the list as it last was while the wasm compiles.
+const known = storedSession();
+const listed = known ? readListing(known.user) : null;
+if (known && listed) render(<CachedList session={known} rows={listed} />, root);
 initializeWasm(wasmUrl)
   .then(() => render(<App />, root))
   .catch((e) => {

@@ -24,6 +24,7 @@ import {
 import { type Action, type Event, actionsFor, check, isOpen, reasonText } from "../model/lifecycle.js";
 import { catalogId, gridIndexId, randomId, ticketDocumentId, ticketPrivateId, visitLogId } from "../model/ids.js";
 import { mayReadContact } from "./contact.js";
+import { writeListing } from "./listing.js";
 import type { Session } from "./session.js";
 import { CheckedIndexedDB, isQuotaError, reported } from "./storage.js";
 
@@ -94,6 +95,8 @@ export class Store extends EventTarget {
    * not asked yet or not supported.
    */
   persisted: boolean | null = null;
+  /** The first load from IndexedDB is done (until then the list shows its kept copy). */
+  loaded = false;
 
   constructor(readonly session: Session) {
     super();
@@ -159,6 +162,8 @@ export class Store extends EventTarget {
       );
     }
     await this.loadAll();
+    this.loaded = true;
+    this.changed();
   }
 
   async loadAll(): Promise<void> {
@@ -276,7 +281,31 @@ export class Store extends EventTarget {
     queueMicrotask(() => {
       this.notifyQueued = false;
       this.dispatchEvent(new Event("change"));
+      this.keepListing();
     });
+  }
+
+  private listingTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** Keeps a copy of the list for the next cold start (`listing.ts`), a second after changes settle. */
+  private keepListing(): void {
+    if (this.listingTimer !== null) clearTimeout(this.listingTimer);
+    this.listingTimer = setTimeout(() => {
+      this.listingTimer = null;
+      const names = this.catalog()?.categories;
+      writeListing(this.session.user, this.tickets().map((v) => ({
+        id: v.ticket.id,
+        title: v.ticket.title,
+        status: v.ticket.state.status ?? "reported",
+        category: names?.[v.ticket.category]?.name_zh ?? v.ticket.category,
+        created_at: v.ticket.created_at,
+        urgent: v.ticket.urgency === "urgent",
+        unsynced: v.unsynced,
+        unsaved: v.unsaved,
+        overdue: v.overdue,
+        conflicts: v.ticket.state.conflicts.length,
+      })));
+    }, 1000);
   }
 
   private isUnsynced(id: DocumentId): boolean {
@@ -510,6 +539,7 @@ export class Store extends EventTarget {
   }
 
   async close(): Promise<void> {
+    if (this.listingTimer !== null) clearTimeout(this.listingTimer);
     removeEventListener("offline", this.dropSocket);
     removeEventListener("unhandledrejection", this.shownAlready);
     // Not `repo.shutdown()`: it disconnects every adapter again, and the

@@ -11,6 +11,8 @@ import {
 } from "../model/docs.js";
 import { type Action, STATUS_ZH, type Status, STATUSES, reasonText } from "../model/lifecycle.js";
 import { type Session, forgetSession, login } from "../data/session.js";
+import { forgetListing, readListing } from "../data/listing.js";
+import { CachedRows } from "./cached.js";
 import { SaveError, type Store, type TicketView, localDate } from "../data/store.js";
 
 export const ACTION_ZH: Record<string, string> = {
@@ -166,6 +168,8 @@ function TicketList({ store }: { store: Store }) {
     }
   });
   const chips: [Filter, string][] = [["all", "全部"], ["todo", "待我处理"], ["overdue", "超期"], ["conflict", "冲突"], ["unsynced", "未同步"]];
+  // Until the store has read IndexedDB, the list as it last was.
+  const kept = store.loaded ? null : readListing(store.session.user);
   return (
     <section>
       <div class="chips">
@@ -177,10 +181,12 @@ function TicketList({ store }: { store: Store }) {
         <option value="">全部状态</option>
         {STATUSES.map((s) => <option value={s}>{STATUS_ZH[s]}</option>)}
       </select>
+      {kept && shown.length < kept.length ? <CachedRows rows={kept} /> : <>
       {shown.length === 0 && <p class="empty">{all.length === 0 ? "本网格还没有工单" : "没有符合条件的工单"}</p>}
       <ul class="tickets">
         {shown.map((v) => <TicketRow store={store} v={v} />)}
       </ul>
+      </>}
     </section>
   );
 }
@@ -619,6 +625,7 @@ function Me({ store, onOut }: { store: Store; onOut: () => void }) {
 export async function logout(store: Store): Promise<void> {
   await store.close();
   forgetSession();
+  forgetListing(store.session.user);
   await new Promise<void>((ok) => {
     const r = indexedDB.deleteDatabase(`gridsync-${store.session.user}`);
     r.onsuccess = r.onerror = r.onblocked = () => ok();
