@@ -24,12 +24,12 @@ use uuid::Uuid;
 
 use crate::ids::{DocumentId, EventId, GridCode, TicketId, VisitId};
 use crate::model::catalog::{self, Catalog, Category, TimeLimit};
-use crate::model::{grid_index, ticket_private};
 use crate::model::lifecycle::{
     Action, CloseReason, Event, EventEntry, Folded, RULES, Rating, Role, Status, fold,
 };
 use crate::model::ticket::{self, Comment, Kind, Location, NewTicket, Photo, Resident, Source};
 use crate::model::visit::{self, Outcome, Visit, VisitLogKey, VisitType};
+use crate::model::{grid_index, ticket_private};
 
 /// The whole conformance file.
 pub fn generate() -> Json {

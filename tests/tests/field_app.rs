@@ -190,7 +190,11 @@ fn client_core_reads_every_field_of_the_ticket_its_private_document_and_the_visi
     assert_eq!(index.private, vec![(id, id.private_document_id())]);
     assert_eq!(index.visit_logs.len(), 1, "{:?}", index.visit_logs);
     assert!(index.visit_logs[0].0.starts_with("wang:"));
-    assert_str(&index_doc, &format!("ticket:{id}"), &id.document_id().to_string());
+    assert_str(
+        &index_doc,
+        &format!("ticket:{id}"),
+        &id.document_id().to_string(),
+    );
     assert_str(
         &index_doc,
         &format!("private:{id}"),
@@ -234,7 +238,10 @@ fn client_core_reads_every_field_of_the_ticket_its_private_document_and_the_visi
     // The ticket: every field, with its type; no contact in it.
     let ticket_doc = repo.load(&id.document_id()).unwrap().unwrap();
     for key in ticket_private::CONTACT_KEYS {
-        assert!(ticket_doc.get(ROOT, key).unwrap().is_none(), "`{key}` in the ticket");
+        assert!(
+            ticket_doc.get(ROOT, key).unwrap().is_none(),
+            "`{key}` in the ticket"
+        );
     }
     for key in [
         "doc_type",
@@ -261,7 +268,9 @@ fn client_core_reads_every_field_of_the_ticket_its_private_document_and_the_visi
             "`{key}` is not an f64"
         );
     }
-    assert!(matches!(root_value(&ticket_doc, "created_at"), Value::Scalar(s) if matches!(s.as_ref(), ScalarValue::Timestamp(_))));
+    assert!(
+        matches!(root_value(&ticket_doc, "created_at"), Value::Scalar(s) if matches!(s.as_ref(), ScalarValue::Timestamp(_)))
+    );
     for key in ["events", "photos", "comments"] {
         assert_eq!(
             root_value(&ticket_doc, key),
@@ -283,7 +292,11 @@ fn client_core_reads_every_field_of_the_ticket_its_private_document_and_the_visi
     assert_eq!(at.lon, entered["lon"].as_f64().unwrap());
     assert_eq!(at.accuracy_m, entered["accuracy_m"].as_f64());
     assert_eq!(at.address.as_deref(), Some(s("address").as_str()));
-    assert_eq!(t.resident, Default::default(), "read alone, the ticket has no contact");
+    assert_eq!(
+        t.resident,
+        Default::default(),
+        "read alone, the ticket has no contact"
+    );
     assert_eq!(t.created_by, "wang");
     assert!(t.photos.is_empty() && t.comments.is_empty());
     assert_eq!(t.events.len(), 1);

@@ -184,7 +184,7 @@ test("a full disk: IndexedDB refuses the write, the user sees why, the report is
   await page.locator('[data-testid="storage-error"]', { hasText: "未能保存到本机" }).waitFor();
   assert.match(page.url(), /#\/report$/, "still on the form: nothing claimed saved");
   assert.equal(await page.locator('form.report button[type="submit"]').count(), 0, "no second report from the same form");
-  await screenshot(page, "app-storage-full", PHONE);
+  await screenshot(page, "app-storage-full");
   await page.click('a.tab[href="#/list"]');
   const row = page.locator("a.ticket", { hasText: "消防通道被占" });
   await row.locator(".mark.unsaved").waitFor();

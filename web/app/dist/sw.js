@@ -5,11 +5,11 @@
 // every request for /app/ from that cache first, so after one online visit
 // the app opens with no network, across reloads and restarts. Navigations
 // get the cached page; /api and the sync WebSocket are never touched.
-const VERSION = "6cc7417fbed9";
+const VERSION = "1256737e2ac1";
 const PRECACHE = [
   "/app/",
   "/app/assets/automerge-LjMxZKTS.wasm",
-  "/app/assets/index-CmRtnDHu.js",
+  "/app/assets/index-B8Lx7n-r.js",
   "/app/assets/index-pWdG-3zX.css",
   "/app/icon-192.png",
   "/app/icon-512.png",
