@@ -5,8 +5,9 @@
 //! It holds the lifecycle table ([`RULES`]), fold cases (event lists as a
 //! ticket document stores them, with the [`Folded`] state `fold` makes of
 //! them), id derivations (grid index, visit log, catalog, ticket document
-//! ids, bs58check text) and sample documents written by this crate's
-//! writers. Documents are given as typed trees (see [`typed`]) so the value
+//! and ticket-private ids, bs58check text) and sample documents written by
+//! this crate's writers (a ticket, its private document and the grid index
+//! listing both, a visit log, a grid index, the catalog). Documents are given as typed trees (see [`typed`]) so the value
 //! types are part of the contract: a scalar string is `{"str": ..}`, a
 //! collaborative text `{"text": ..}`, a timestamp `{"timestamp": ms}`.
 //!
@@ -23,12 +24,12 @@ use uuid::Uuid;
 
 use crate::ids::{DocumentId, EventId, GridCode, TicketId, VisitId};
 use crate::model::catalog::{self, Catalog, Category, TimeLimit};
-use crate::model::grid_index;
 use crate::model::lifecycle::{
     Action, CloseReason, Event, EventEntry, Folded, RULES, Rating, Role, Status, fold,
 };
 use crate::model::ticket::{self, Comment, Kind, Location, NewTicket, Photo, Resident, Source};
 use crate::model::visit::{self, Outcome, Visit, VisitLogKey, VisitType};
+use crate::model::{grid_index, ticket_private};
 
 /// The whole conformance file.
 pub fn generate() -> Json {
@@ -617,6 +618,16 @@ fn ids() -> Json {
         json!({"ticket": t, "document_id": id.document_id().to_string(), "url": id.document_id().url()})
     })
     .collect::<Vec<_>>();
+    let private = [
+        "6f1c2a9e-3b4d-4e5f-8a7b-0c1d2e3f4a5b",
+        "00000000-0000-4000-8000-000000000000",
+    ]
+    .iter()
+    .map(|t| {
+        let id: TicketId = t.parse().expect("a uuid");
+        json!({"ticket": t, "name": format!("gridsync:ticket-private:{id}"), "id": id.private_document_id().to_string()})
+    })
+    .collect::<Vec<_>>();
     let bytes = [[0u8; 16], [255u8; 16], *b"0123456789abcdef"]
         .iter()
         .map(|b| json!({"bytes": b.to_vec(), "text": DocumentId::from_bytes(*b).to_string()}))
@@ -626,6 +637,7 @@ fn ids() -> Json {
         "visit_log": logs,
         "catalog": Catalog::document_id().to_string(),
         "ticket": tickets,
+        "ticket_private": private,
         "bs58check": bytes,
         "namespace": namespace().to_string(),
         "derived": [{"name": "gridsync:catalog", "uuid_v5": Uuid::new_v5(&namespace(), b"gridsync:catalog").to_string()}],
@@ -808,6 +820,26 @@ fn documents() -> Json {
     .unwrap();
     let catalog_doc = typed(&cat, &ROOT, ObjType::Map);
 
+    // The private document `Device::report` writes beside a ticket with a
+    // resident's contact, and the grid index that lists both; and one with
+    // only a phone (an absent field is not written).
+    let resident = t.resident.clone().expect("the sample has a contact");
+    let mut private = AutoCommit::new();
+    ticket_private::create(&mut private, t.id, &t.grid, "wang", &resident).unwrap();
+    let private_doc = typed(&private, &ROOT, ObjType::Map);
+    let phone_only = Resident {
+        name: None,
+        phone: Some("0571-88000000".into()),
+    };
+    let mut partial = AutoCommit::new();
+    ticket_private::create(&mut partial, t.id, &t.grid, "wang", &phone_only).unwrap();
+    let partial_doc = typed(&partial, &ROOT, ObjType::Map);
+    let mut listed = AutoCommit::new();
+    grid_index::init(&mut listed, &t.grid).unwrap();
+    grid_index::add_ticket(&mut listed, t.id).unwrap();
+    grid_index::add_private(&mut listed, t.id).unwrap();
+    let listed_doc = typed(&listed, &ROOT, ObjType::Map);
+
     json!({
         "ticket": {
             "input": {
@@ -820,6 +852,12 @@ fn documents() -> Json {
         "visit_log": {"key": {"grid": key.grid.as_str(), "worker": key.worker, "date": key.date}, "visits": [visit_json(&household), visit_json(&patrol)], "document": log_doc},
         "grid_index": {"grid": t.grid.as_str(), "ticket": t.id.to_string(), "visit_log": {"worker": "wang", "date": "2026-03-14"}, "document": index_doc},
         "catalog": {"document": catalog_doc},
+        "ticket_private": {
+            "input": {"ticket": t.id.to_string(), "grid": t.grid.as_str(), "created_by": "wang", "resident": resident},
+            "document": private_doc,
+            "phone_only": {"resident": phone_only, "document": partial_doc},
+            "grid_index": {"document": listed_doc},
+        },
     })
 }
 

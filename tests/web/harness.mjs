@@ -29,29 +29,55 @@ const CHROMIUM_ARGS = [
 /** How long a page may take to show what a step waits for. */
 export const PATIENCE = 20_000;
 
+/** `gridsync-server serve` on `listen` over `data`, once it listens. */
+async function serve(data, listen, log = []) {
+  const child = spawn(SERVER, ["serve", "--listen", listen, "--data", data], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+  });
+  createInterface({ input: child.stderr }).on("line", (l) => {
+    log.push(l);
+    if (process.env.GRIDSYNC_WEB_LOG) console.error(`relay: ${l}`);
+  });
+  const lines = createInterface({ input: child.stdout });
+  const addr = await new Promise((ok, fail) => {
+    child.once("exit", (code) => fail(new Error(`gridsync-server exited (${code}) before it listened:\n${log.join("\n")}`)));
+    lines.on("line", (line) => {
+      const m = /ws:\/\/(\S+)/.exec(line);
+      if (m) ok(m[1].replace(/\/$/, ""));
+    });
+  });
+  return { child, addr, log };
+}
+
 /** A running relay, its registry commands, and the people's devices and browsers. */
 export class Relay {
   static async start() {
     const dir = mkdtempSync(join(tmpdir(), "gridsync-web-"));
     const data = join(dir, "relay");
-    const child = spawn(SERVER, ["serve", "--listen", "127.0.0.1:0", "--data", data], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
-    });
-    const log = [];
-    createInterface({ input: child.stderr }).on("line", (l) => {
-      log.push(l);
-      if (process.env.GRIDSYNC_WEB_LOG) console.error(`relay: ${l}`);
-    });
-    const lines = createInterface({ input: child.stdout });
-    const addr = await new Promise((ok, fail) => {
-      child.once("exit", (code) => fail(new Error(`gridsync-server exited (${code}) before it listened:\n${log.join("\n")}`)));
-      lines.on("line", (line) => {
-        const m = /ws:\/\/(\S+)/.exec(line);
-        if (m) ok(m[1]);
-      });
-    });
+    const { child, addr, log } = await serve(data, "127.0.0.1:0");
     return new Relay(dir, data, child, addr, log);
+  }
+
+  /**
+   * A relay someone else started (a Rust test), at `addr` (host:port): only
+   * its browsers are this object's; `stop` closes them and leaves the relay.
+   */
+  static attach(addr) {
+    return new Relay(mkdtempSync(join(tmpdir(), "gridsync-web-")), null, null, addr, []);
+  }
+
+  /** SIGKILL: no drain, no flush (what a power cut does to the relay). */
+  async kill() {
+    const exited = new Promise((ok) => (this.child.exitCode !== null || this.child.signalCode !== null ? ok() : this.child.once("exit", ok)));
+    this.child.kill("SIGKILL");
+    await exited;
+  }
+
+  /** Starts the relay again on the same data directory and port. */
+  async restart() {
+    const { child } = await serve(this.data, this.addr, this.log);
+    this.child = child;
   }
 
   constructor(dir, data, child, addr, log) {
@@ -172,8 +198,9 @@ export class Relay {
 
   async stop() {
     for (const b of this.browsers) await b.close().catch(() => {});
+    if (!this.child) return rmSync(this.dir, { recursive: true, force: true });
     this.child.kill("SIGTERM");
-    await new Promise((ok) => (this.child.exitCode !== null ? ok() : this.child.once("exit", ok)));
+    await new Promise((ok) => (this.child.exitCode !== null || this.child.signalCode !== null ? ok() : this.child.once("exit", ok)));
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -5,12 +5,12 @@
 // every request for /app/ from that cache first, so after one online visit
 // the app opens with no network, across reloads and restarts. Navigations
 // get the cached page; /api and the sync WebSocket are never touched.
-const VERSION = "d3e3bea822ea";
+const VERSION = "9b1646b24b74";
 const PRECACHE = [
   "/app/",
   "/app/assets/automerge-LjMxZKTS.wasm",
-  "/app/assets/index-BKNj_U8v.css",
-  "/app/assets/index-Z495hZU8.js",
+  "/app/assets/index-By-8z2h5.js",
+  "/app/assets/index-Di4cSJUh.css",
   "/app/icon-192.png",
   "/app/icon-512.png",
   "/app/icon.svg",

@@ -9,8 +9,8 @@ import { createRequire } from "node:module";
 import * as A from "@automerge/automerge/slim";
 import { isValidDocumentId } from "@automerge/automerge-repo/slim";
 import { ACTIONS, RULES, STATUSES, STATUS_ZH, isOpen, keepsStatus, reasonText } from "../src/model/lifecycle.js";
-import { put, readEvents, readTicket, readVisitLog, readGridIndex, readCatalog, createTicket, appendEvent, addComment, initVisitLog, addVisit, initGridIndex, indexTicket, indexVisitLog, timeLimit, addPhoto, type Visit } from "../src/model/docs.js";
-import { catalogId, derived, documentIdFromBytes, gridIndexId, NAMESPACE, ticketDocumentId, ticketIdOf, visitLogId } from "../src/model/ids.js";
+import { put, pushTo, readEvents, readTicket, readVisitLog, readGridIndex, readCatalog, createTicket, appendEvent, addComment, initVisitLog, addVisit, initGridIndex, indexTicket, indexVisitLog, timeLimit, addPhoto, type Visit, createTicketPrivate, readTicketPrivate, indexPrivate } from "../src/model/docs.js";
+import { catalogId, derived, documentIdFromBytes, gridIndexId, NAMESPACE, ticketDocumentId, ticketIdOf, ticketPrivateId, visitLogId } from "../src/model/ids.js";
 import { typedDoc } from "../src/model/typed.js";
 
 const require = createRequire(import.meta.url);
@@ -73,6 +73,12 @@ test("ids derive as client-core derives them", () => {
     assert.equal(ticketIdOf(t.document_id), t.ticket);
     assert.equal(`automerge:${t.document_id}`, t.url);
   }
+  assert.ok(file.ids.ticket_private.length >= 2);
+  for (const p of file.ids.ticket_private) {
+    assert.equal(ticketPrivateId(p.ticket), p.id, p.ticket);
+    assert.equal(derived(p.name), p.id);
+    assert.notEqual(p.id, ticketDocumentId(p.ticket));
+  }
   for (const b of file.ids.bs58check) {
     assert.equal(documentIdFromBytes(Uint8Array.from(b.bytes)), b.text);
     assert.ok(isValidDocumentId(b.text));
@@ -134,6 +140,33 @@ test("the app writes the sample documents as client-core does", () => {
   assert.equal(cat.categories["0101"].time_limit, "4h");
   assert.equal(cat.categories["0101"].after_photos_required, true);
   assert.equal(cat.categories["0302"].time_limit, null);
+});
+
+test("the app writes a ticket's private document and its index entry as client-core does", () => {
+  const p = file.documents.ticket_private;
+  const { ticket, grid, created_by, resident } = p.input;
+  const doc = A.change(A.init<Record<string, unknown>>(), (d) => createTicketPrivate(d, ticket, grid, created_by, resident));
+  assert.deepEqual(typedDoc(doc), p.document);
+  assert.deepEqual(readTicketPrivate(doc), { ticket, grid, created_by, resident });
+  // A contact with only a phone: the name is not written at all.
+  const partial = A.change(A.init<Record<string, unknown>>(), (d) => createTicketPrivate(d, ticket, grid, created_by, p.phone_only.resident));
+  assert.deepEqual(typedDoc(partial), p.phone_only.document);
+  assert.deepEqual(readTicketPrivate(partial).resident, p.phone_only.resident);
+  // The grid index lists the ticket and, under `private:`, its private document.
+  const index = A.change(A.init<Record<string, unknown>>(), (d) => {
+    initGridIndex(d, grid);
+    indexTicket(d, ticket);
+    indexPrivate(d, ticket);
+  });
+  assert.deepEqual(typedDoc(index), p.grid_index.document);
+  const read = readGridIndex(index, isValidDocumentId);
+  assert.deepEqual(read.private, [[ticket, ticketPrivateId(ticket)]]);
+  assert.deepEqual(read.tickets, [[ticket, ticketDocumentId(ticket)]]);
+  // Read from client-core's own sample, too.
+  const theirs = A.change(A.init<Record<string, unknown>>(), (d) => {
+    for (const [k, v] of Object.entries(fromTyped(p.document) as Record<string, unknown>)) put(d, k, v);
+  });
+  assert.deepEqual(readTicketPrivate(theirs).resident, resident);
 });
 
 test("time limits parse as client-core parses them", () => {

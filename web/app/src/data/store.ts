@@ -2,32 +2,39 @@
 // the relay over its WebSocket (the device token as the `token` query
 // parameter). It holds the same documents client-core writes, at the same
 // ids: each grid's index (read to find tickets and visit logs), the
-// tickets, the worker's visit logs, and the catalog.
+// tickets, the worker's visit logs, the tickets' private documents the
+// role may read (`contact.ts`), and the catalog.
 //
 // Every write goes into the document, then `repo.flush` puts it in
 // IndexedDB before the app says it is saved; a failing write (quota, a
-// broken database) is an error the screen shows. A document this device
+// broken database) is an error the screen shows, and the documents it left
+// only in memory stay marked until a later write of theirs succeeds
+// (`CheckedIndexedDB` makes every write settle and report). A document this device
 // changed counts as 未同步 until the relay's heads (its sync state, per
 // its storage id) include this device's heads; what the relay has
 // acknowledged is remembered across reloads.
 
 import { Repo, type DocHandle, type DocumentId, isValidDocumentId, Automerge as A } from "@automerge/automerge-repo/slim";
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket";
-import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb";
 import {
-  type Catalog, type NewTicket, type Ticket, type Visit, type VisitLogKey, addComment, addVisit, appendEvent,
-  createTicket, indexTicket, indexVisitLog, initGridIndex, initVisitLog, newEvent, readCatalog, readGridIndex,
-  readTicket, readVisitLog, addPhoto,
+  type Catalog, type NewTicket, type Resident, type Ticket, type Visit, type VisitLogKey, addComment, addPhoto, addVisit,
+  appendEvent, createTicket, createTicketPrivate, hasContact, indexPrivate, indexTicket, indexVisitLog, initGridIndex,
+  initVisitLog, newEvent, readCatalog, readGridIndex, readTicket, readTicketPrivate, readVisitLog,
 } from "../model/docs.js";
 import { type Action, type Event, actionsFor, check, isOpen, reasonText } from "../model/lifecycle.js";
-import { catalogId, gridIndexId, randomId, ticketDocumentId, visitLogId } from "../model/ids.js";
+import { catalogId, gridIndexId, randomId, ticketDocumentId, ticketPrivateId, visitLogId } from "../model/ids.js";
+import { mayReadContact } from "./contact.js";
+import { writeListing } from "./listing.js";
 import type { Session } from "./session.js";
 import { PhotoError, Photos, afterPhotosMissing, afterPhotosText } from "./photos.js";
+import { CheckedIndexedDB, isQuotaError, reported } from "./storage.js";
 
 export interface TicketView {
   ticket: Ticket;
   docId: DocumentId;
   unsynced: boolean;
+  /** Its last save to IndexedDB failed: it is only in memory. */
+  unsaved: boolean;
   overdue: boolean;
 }
 
@@ -39,7 +46,10 @@ export interface EventInput {
 }
 
 /** A local write that did not reach IndexedDB, or a refused action. */
-export class SaveError extends Error {}
+export class SaveError extends Error {
+  /** The ticket a failed report made, kept in memory until `retrySave`. */
+  ticket: string | null = null;
+}
 
 type Doc = Record<string, unknown>;
 
@@ -58,9 +68,16 @@ export function metres(a: { lat: number; lon: number }, b: { lat: number; lon: n
   return 2 * r * Math.asin(Math.sqrt(h));
 }
 
+/** What the person reads when IndexedDB refused a write. */
+export function storageErrorText(e: unknown): string {
+  return isQuotaError(e)
+    ? "手机存储空间已满，记录未能保存到本机：请清理手机空间后点“重试保存”，在此之前请勿关闭页面"
+    : `记录未能保存到本机（${(e as Error).message}）：请勿关闭页面，稍后点“重试保存”`;
+}
+
 export class Store extends EventTarget {
   readonly repo: Repo;
-  readonly storage: IndexedDBStorageAdapter;
+  readonly storage: CheckedIndexedDB;
   /** The photos on this device and their upload (`photos.ts`). */
   readonly photos: Photos;
   private readonly adapter: WebSocketClientAdapter;
@@ -75,10 +92,24 @@ export class Store extends EventTarget {
   private notifyQueued = false;
   /** The last write or storage error, shown until the next good write. */
   error: string | null = null;
+  /** Documents changed here whose last save to IndexedDB failed: in memory only. */
+  private readonly unsaved = new Set<DocumentId>();
+  /**
+   * What `navigator.storage.persist()` answered: true, the browser keeps
+   * this site's data under storage pressure; false, it may evict it; null,
+   * not asked yet or not supported.
+   */
+  persisted: boolean | null = null;
+  /** The first load from IndexedDB is done (until then the list shows its kept copy). */
+  loaded = false;
 
   constructor(readonly session: Session) {
     super();
-    this.storage = new IndexedDBStorageAdapter(`gridsync-${session.user}`);
+    this.storage = new CheckedIndexedDB(`gridsync-${session.user}`, (e) => {
+      // A background save (the repo's own, after sync) failed: say so.
+      if (e) this.error = storageErrorText(e);
+      this.changed();
+    });
     const ws = new URL("/", location.href);
     ws.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     ws.searchParams.set("token", session.token);
@@ -97,6 +128,7 @@ export class Store extends EventTarget {
     // the browser has not noticed: close it, and the adapter's retries
     // reconnect once the network is back.
     addEventListener("offline", this.dropSocket);
+    addEventListener("unhandledrejection", this.shownAlready);
     this.repo.networkSubsystem.on("peer-disconnected", ({ peerId }) => {
       this.relayPeers.delete(peerId);
       this.changed();
@@ -105,6 +137,11 @@ export class Store extends EventTarget {
 
   private readonly dropSocket = () => {
     this.adapter.socket?.close();
+  };
+
+  /** A background save's failure is on screen already (`storage.ts`). */
+  private readonly shownAlready = (e: PromiseRejectionEvent) => {
+    if (e.reason instanceof Error && reported.has(e.reason)) e.preventDefault();
   };
 
   private key(what: string): string {
@@ -119,9 +156,22 @@ export class Store extends EventTarget {
   async start(): Promise<void> {
     if (navigator.storage?.persist) {
       // Field work must survive the browser's storage pressure.
-      void navigator.storage.persist().catch(() => false);
+      void navigator.storage.persist().then(
+        (granted) => {
+          this.persisted = granted;
+          this.changed();
+        },
+        () => {
+          this.persisted = false;
+          this.changed();
+        },
+      );
     }
     await this.loadAll();
+    this.loaded = true;
+    // From navigation to every listed document open (the benchmark reads it).
+    performance.mark("gridsync:store-loaded");
+    this.changed();
   }
 
   async loadAll(): Promise<void> {
@@ -142,6 +192,44 @@ export class Store extends EventTarget {
       ...listed.tickets.map(([, d]) => this.open(d as DocumentId)),
       ...listed.visit_logs.filter(([k]) => this.session.role !== "unit" && mineToday(k)).map(([, d]) => this.open(d as DocumentId)),
     ]);
+    // Private documents: only those the relay lets this role read (a
+    // worker's: the tickets it reported, known once the ticket is here).
+    await Promise.allSettled(
+      listed.private
+        .filter(([t]) => mayReadContact(this.session, this.reporterOf(t)))
+        .map(([, d]) => this.open(d as DocumentId)),
+    );
+  }
+
+  /** Who reported ticket `t`, if this device holds it. */
+  private reporterOf(t: string): string | null {
+    const h = this.handles.get(ticketDocumentId(t));
+    if (!h?.isReady()) return null;
+    try {
+      return this.read(h, (doc) => readTicket(doc, t)).created_by;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * The resident's contact of a ticket, when this role may see it: from
+   * the ticket's private document, else what an old ticket carries itself.
+   */
+  contact(v: TicketView): Resident | null {
+    if (!mayReadContact(this.session, v.ticket.created_by || null)) return null;
+    const h = this.handles.get(ticketPrivateId(v.ticket.id));
+    const legacy = v.ticket.resident;
+    let found: Resident = { name: null, phone: null };
+    if (h?.isReady()) {
+      try {
+        found = this.read(h, readTicketPrivate).resident;
+      } catch {
+        // Unreadable (a newer schema): the ticket's own fields, if any.
+      }
+    }
+    const r = { name: found.name ?? legacy.name, phone: found.phone ?? legacy.phone };
+    return hasContact(r) ? r : null;
   }
 
   /** The handle of a document held here or fetched from the relay; null when neither has it. */
@@ -194,14 +282,48 @@ export class Store extends EventTarget {
     return this.session.grids.some((g) => gridIndexId(g) === h.documentId);
   }
 
-  /** Coalesces change notifications into one per task. */
+  /**
+   * Coalesces change notifications: one per task once loaded; while the
+   * first load opens hundreds of documents, one per 200 ms (each would
+   * otherwise re-render the whole list: quadratic at start).
+   */
   private changed(): void {
     if (this.notifyQueued) return;
     this.notifyQueued = true;
-    queueMicrotask(() => {
+    const notify = () => {
       this.notifyQueued = false;
       this.dispatchEvent(new Event("change"));
-    });
+      this.keepListing();
+    };
+    if (this.loaded) queueMicrotask(notify);
+    else setTimeout(notify, 200);
+  }
+
+  private listingTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /**
+   * Keeps a copy of the list for the next cold start (`listing.ts`): at
+   * most once a second, and at the latest a second after a change (a
+   * throttle, not a debounce, so a long sync cannot starve it).
+   */
+  private keepListing(): void {
+    if (this.listingTimer !== null) return;
+    this.listingTimer = setTimeout(() => {
+      this.listingTimer = null;
+      const names = this.catalog()?.categories;
+      writeListing(this.session.user, this.tickets().map((v) => ({
+        id: v.ticket.id,
+        title: v.ticket.title,
+        status: v.ticket.state.status ?? "reported",
+        category: names?.[v.ticket.category]?.name_zh ?? v.ticket.category,
+        created_at: v.ticket.created_at,
+        urgent: v.ticket.urgency === "urgent",
+        unsynced: v.unsynced,
+        unsaved: v.unsaved,
+        overdue: v.overdue,
+        conflicts: v.ticket.state.conflicts.length,
+      })));
+    }, 1000);
   }
 
   private isUnsynced(id: DocumentId): boolean {
@@ -258,6 +380,7 @@ export class Store extends EventTarget {
           ticket,
           docId: d as DocumentId,
           unsynced: this.isUnsynced(d as DocumentId),
+          unsaved: this.unsaved.has(d as DocumentId),
           overdue: isOpen(status) && due !== null && due < now && status !== "handled" && status !== "verified",
         });
       }
@@ -296,18 +419,27 @@ export class Store extends EventTarget {
 
   /** Makes the write durable in IndexedDB, or says why not. */
   private async persist(ids: DocumentId[]): Promise<void> {
+    for (const id of ids) this.unsaved.add(id);
     try {
       await this.repo.flush(ids);
-      this.error = null;
     } catch (e) {
-      const quota = e instanceof DOMException && e.name === "QuotaExceededError";
-      this.error = quota
-        ? "手机存储空间已满，记录未能保存：请清理空间后重试"
-        : `记录未能保存到本机（${(e as Error).message}）：请勿关闭页面，稍后重试`;
+      this.error = storageErrorText(e);
       this.changed();
       throw new SaveError(this.error);
     }
+    for (const id of ids) this.unsaved.delete(id);
+    if (this.unsaved.size === 0) this.error = null;
     this.changed();
+  }
+
+  /** How many changed documents are in memory only (their save failed). */
+  unsavedCount(): number {
+    return this.unsaved.size;
+  }
+
+  /** Tries again to save what a failed write left in memory. */
+  async retrySave(): Promise<void> {
+    await this.persist([...this.unsaved]);
   }
 
   /** A document to write: held here, else a new one at its (derived) id. */
@@ -326,7 +458,12 @@ export class Store extends EventTarget {
     return chunks.length > 0 || this.online ? this.open(id) : null;
   }
 
-  /** Reports a ticket: its document and its grid index entry, saved here. */
+  /**
+   * Reports a ticket: its document, the resident's contact in the ticket's
+   * private document (as client-core's `Device::report` writes it), and
+   * the grid index entries, saved here. A failed save throws `SaveError`
+   * with the ticket kept in memory (`unsaved`); `retrySave` saves it.
+   */
   async report(t: Omit<NewTicket, "id"> & { photos?: string[] }, now = Date.now()): Promise<string> {
     const started = performance.now();
     const id = randomId();
@@ -340,13 +477,28 @@ export class Store extends EventTarget {
     });
     const h = this.repo.import<Doc>(A.save(doc), { docId });
     this.watch(h);
+    const written = [docId];
+    const resident = hasContact(t.resident) ? t.resident : null;
+    if (resident) {
+      const privateId = ticketPrivateId(id);
+      const p = A.change(A.init<Doc>(), (d) => createTicketPrivate(d, id, t.grid, this.session.user, resident));
+      this.watch(this.repo.import<Doc>(A.save(p), { docId: privateId }));
+      written.push(privateId);
+    }
     const index = await this.writable(gridIndexId(t.grid), (d) => initGridIndex(d, t.grid));
     index.change((d) => {
       initGridIndex(d, t.grid);
       indexTicket(d, id);
+      if (resident) indexPrivate(d, id);
     });
-    this.remember([docId, index.documentId]);
-    await this.persist([docId, index.documentId]);
+    written.push(index.documentId);
+    this.remember(written);
+    try {
+      await this.persist(written);
+    } catch (e) {
+      if (e instanceof SaveError) e.ticket = id;
+      throw e;
+    }
     // From the tap to the ticket in IndexedDB (the browser tests print it).
     performance.measure("gridsync:report-durable", { start: started });
     return id;
@@ -426,10 +578,19 @@ export class Store extends EventTarget {
   }
 
   async close(): Promise<void> {
+    if (this.listingTimer !== null) clearTimeout(this.listingTimer);
     removeEventListener("offline", this.dropSocket);
     this.photos.close();
+    removeEventListener("unhandledrejection", this.shownAlready);
+    // Not `repo.shutdown()`: it disconnects every adapter again, and the
+    // WebSocket adapter's `disconnect` throws when it has no socket (after
+    // a first disconnect, or while offline), which left logout hanging.
+    try {
+      this.adapter.disconnect();
+    } catch {
+      // No socket open: nothing to close.
+    }
     await this.repo.flush().catch(() => {});
-    this.adapter.disconnect();
-    await this.repo.shutdown().catch(() => {});
+    await this.storage.close();
   }
 }

@@ -11,7 +11,7 @@ import {
   ACTIONS, type Action, type CloseReason, type Event, type EventEntry, type Folded, RATINGS,
   type Rating, type Role, ROLES, STATUSES, type Status, fold,
 } from "./lifecycle.js";
-import { isGridCode, normalizeUuid, ticketDocumentId } from "./ids.js";
+import { isGridCode, normalizeUuid, ticketDocumentId, ticketPrivateId } from "./ids.js";
 
 export const SCHEMA_VERSION = "1.0";
 export const SCHEMA_MAJOR = 1;
@@ -261,13 +261,14 @@ export function readVisitLog(docIn: Doc<unknown>): { visits: Visit[]; unreadable
   return { visits, unreadable };
 }
 
-export interface GridIndex { grid: string | null; tickets: [string, string][]; visit_logs: [string, string][] }
+/** What a grid index lists; `private` names tickets' private documents (only some roles ask for them). */
+export interface GridIndex { grid: string | null; tickets: [string, string][]; visit_logs: [string, string][]; private: [string, string][] }
 
 export function readGridIndex(docIn: Doc<unknown>, isDocumentId: (s: string) => boolean): GridIndex {
   const doc = docIn as Record<string, Node>;
   expectType(doc, "grid_index");
   const grid = hStr(doc.grid);
-  const out: GridIndex = { grid: grid !== null && isGridCode(grid) ? grid : null, tickets: [], visit_logs: [] };
+  const out: GridIndex = { grid: grid !== null && isGridCode(grid) ? grid : null, tickets: [], visit_logs: [], private: [] };
   for (const key of Object.keys(doc)) {
     const v = hStr(doc[key]);
     if (v === null || !isDocumentId(v)) continue;
@@ -276,9 +277,39 @@ export function readGridIndex(docIn: Doc<unknown>, isDocumentId: (s: string) => 
       if (t !== null) out.tickets.push([t, v]);
     } else if (key.startsWith("visits:")) {
       out.visit_logs.push([key.slice(7), v]);
+    } else if (key.startsWith("private:")) {
+      const t = normalizeUuid(key.slice(8));
+      if (t !== null) out.private.push([t, v]);
     }
   }
   return out;
+}
+
+/** A resident's contact, as a ticket's private document holds it. */
+export interface Resident { name: string | null; phone: string | null }
+
+/** client-core's `ticket_private::TicketPrivate`. */
+export interface TicketPrivate { ticket: string | null; grid: string | null; created_by: string; resident: Resident }
+
+/**
+ * client-core's `ticket_private::read`: the root's scalar strings (or
+ * texts, as a JS writer might make them); nothing below the root.
+ */
+export function readTicketPrivate(docIn: Doc<unknown>): TicketPrivate {
+  const doc = docIn as Record<string, Node>;
+  expectType(doc, "ticket_private");
+  const s = (k: string) => {
+    const v = doc[k];
+    return typeof v === "string" ? v : hStr(v);
+  };
+  const ticket = s("ticket");
+  const grid = s("grid");
+  return {
+    ticket: ticket === null ? null : normalizeUuid(ticket),
+    grid: grid !== null && isGridCode(grid) ? grid : null,
+    created_by: s("created_by") ?? "",
+    resident: { name: s("resident_name"), phone: s("resident_phone") },
+  };
 }
 
 export interface Category {
@@ -393,9 +424,9 @@ export function createTicket(d: Draft, t: NewTicket, actor: string, role: Role, 
     putOpt(d, "accuracy_m", t.location.accuracy_m === null ? null : new Float64(t.location.accuracy_m));
     putOpt(d, "address", t.location.address === null ? null : str(t.location.address));
   }
-  // A resident's contact never goes in the ticket (client-core keeps it in
-  // the ticket's private document, which this app does not write yet);
-  // old tickets that hold `resident_name`/`resident_phone` still read.
+  // A resident's contact never goes in the ticket: it goes in the ticket's
+  // private document (`createTicketPrivate`), as client-core writes it; old
+  // tickets that hold `resident_name`/`resident_phone` still read.
   d.created_by = str(actor);
   d.created_at = new Date(at);
   if (!Array.isArray(d.photos)) d.photos = [];
@@ -403,6 +434,24 @@ export function createTicket(d: Draft, t: NewTicket, actor: string, role: Role, 
   const ev = newEvent(eventId, null, "reported", actor, role, at);
   appendEvent(d, ev);
   return ev;
+}
+
+/** Whether there is any contact to keep (client-core's `Resident::is_empty`). */
+export function hasContact(r: Resident | null): r is Resident {
+  return r !== null && (r.name !== null || r.phone !== null);
+}
+
+/**
+ * client-core's `ticket_private::create`: header, ticket, grid, reporter,
+ * and the contact fields the resident gave (an absent one is not written).
+ */
+export function createTicketPrivate(d: Draft, ticket: string, grid: string, createdBy: string, resident: Resident): void {
+  header(d, "ticket_private");
+  d.ticket = str(ticket);
+  d.grid = str(grid);
+  d.created_by = str(createdBy);
+  putOpt(d, "resident_name", resident.name === null ? null : str(resident.name));
+  putOpt(d, "resident_phone", resident.phone === null ? null : str(resident.phone));
 }
 
 export function newEvent(id: string, from: Status | null, to: Action, actor: string, role: Role, at: number): Event {
@@ -476,6 +525,11 @@ export function initGridIndex(d: Draft, grid: string): void {
 
 export function indexTicket(d: Draft, ticket: string): void {
   d[`ticket:${ticket}`] = str(ticketDocumentId(ticket));
+}
+
+/** client-core's `grid_index::add_private`. */
+export function indexPrivate(d: Draft, ticket: string): void {
+  d[`private:${ticket}`] = str(ticketPrivateId(ticket));
 }
 
 export function indexVisitLog(d: Draft, key: VisitLogKey, logId: string): void {

@@ -1,5 +1,6 @@
 // Document ids as client-core derives them (`ids.rs`): a ticket's document
-// id is its UUID's 16 bytes; a grid index, a visit log and the catalog live
+// id is its UUID's 16 bytes; a grid index, a visit log, a ticket's private
+// document and the catalog live
 // at UUID v5 ids of a name in GridSync's namespace; the text of a document
 // id is bs58check (automerge-repo's own encoding).
 
@@ -29,6 +30,11 @@ export function visitLogId(grid: string, worker: string, date: string): Document
 export const CATALOG_ID_NAME = "gridsync:catalog";
 export function catalogId(): DocumentId {
   return derived(CATALOG_ID_NAME);
+}
+
+/** client-core's `TicketId::private_document_id`: the resident's contact lives there. */
+export function ticketPrivateId(ticket: string): DocumentId {
+  return derived(`gridsync:ticket-private:${ticket}`);
 }
 
 /** A ticket's document: the 16 bytes of its UUID. */

@@ -11,6 +11,8 @@ import {
 } from "../model/docs.js";
 import { type Action, STATUS_ZH, type Status, STATUSES, reasonText } from "../model/lifecycle.js";
 import { type Session, forgetSession, login } from "../data/session.js";
+import { forgetListing, readListing } from "../data/listing.js";
+import { CachedRows } from "./cached.js";
 import { SaveError, type Store, type TicketView, localDate } from "../data/store.js";
 import { deletePhotoDb } from "../data/photos.js";
 import { PhotoCount, PhotoPicker, PhotoStrip, PhotoTrouble } from "./photos.js";
@@ -22,6 +24,12 @@ export const ACTION_ZH: Record<string, string> = {
   extension_requested: "申请延期", extension_approved: "同意延期", extension_refused: "驳回延期", urged: "督办",
 };
 const ROLE_ZH: Record<string, string> = { worker: "网格员", supervisor: "调度员", unit: "处置单位", reviewer: "审阅", admin: "管理员" };
+/** What `navigator.storage.persist()` answered, and what it means for field work. */
+const PERSIST_ZH: Record<string, string> = {
+  true: "已获持久保存：浏览器不会因空间不足自动清除本机记录",
+  false: "未获持久保存：手机空间不足时浏览器可能清除本机记录，请尽快联网同步（添加到主屏幕后更易获准）",
+  null: "正在申请持久保存…（此浏览器可能不支持）",
+};
 const NEEDS_NOTE: Action[] = ["returned", "rework", "extension_requested"];
 
 const fmt = (ms: number | null) => {
@@ -112,7 +120,12 @@ export function Shell({ store, onOut }: { store: Store; onOut: () => void }) {
         <span class={unsynced ? "pending has" : "pending"} data-testid="unsynced">{unsynced ? `${unsynced} 项未同步` : "已全部同步"}</span>
         <PhotoCount store={store} />
       </header>
-      {store.error && <p class="error banner" role="alert">{store.error}</p>}
+      {store.error && (
+        <div class="error banner" role="alert" data-testid="storage-error">
+          <p>{store.error}</p>
+          {store.unsavedCount() > 0 && <RetrySave store={store} />}
+        </div>
+      )}
       <PhotoTrouble store={store} />
       <main class="body">{body}</main>
       <nav class="tabs">
@@ -121,6 +134,24 @@ export function Shell({ store, onOut }: { store: Store; onOut: () => void }) {
         ))}
       </nav>
     </div>
+  );
+}
+
+/** Saves again what a failed write left in memory. */
+function RetrySave({ store, then }: { store: Store; then?: () => void }) {
+  const [busy, setBusy] = useState(false);
+  return (
+    <button class="big" data-testid="retry-save" disabled={busy} onClick={async () => {
+      setBusy(true);
+      try {
+        await store.retrySave();
+        then?.();
+      } catch {
+        // The banner says why.
+      } finally {
+        setBusy(false);
+      }
+    }}>{busy ? "正在保存…" : `重试保存（${store.unsavedCount()} 项）`}</button>
   );
 }
 
@@ -141,6 +172,8 @@ function TicketList({ store }: { store: Store }) {
     }
   });
   const chips: [Filter, string][] = [["all", "全部"], ["todo", "待我处理"], ["overdue", "超期"], ["conflict", "冲突"], ["unsynced", "未同步"]];
+  // Until the store has read IndexedDB, the list as it last was.
+  const kept = store.loaded ? null : readListing(store.session.user);
   return (
     <section>
       <div class="chips">
@@ -152,10 +185,12 @@ function TicketList({ store }: { store: Store }) {
         <option value="">全部状态</option>
         {STATUSES.map((s) => <option value={s}>{STATUS_ZH[s]}</option>)}
       </select>
+      {kept && shown.length < kept.length ? <CachedRows rows={kept} /> : <>
       {shown.length === 0 && <p class="empty">{all.length === 0 ? "本网格还没有工单" : "没有符合条件的工单"}</p>}
       <ul class="tickets">
         {shown.map((v) => <TicketRow store={store} v={v} />)}
       </ul>
+      </>}
     </section>
   );
 }
@@ -163,6 +198,7 @@ function TicketList({ store }: { store: Store }) {
 function Marks({ v }: { v: TicketView }) {
   return (
     <span class="marks">
+      {v.unsaved && <span class="mark unsaved">未保存</span>}
       {v.unsynced && <span class="mark unsynced">未同步</span>}
       {v.overdue && <span class="mark overdue">超期</span>}
       {v.ticket.state.conflicts.length > 0 && <span class="mark conflict">冲突</span>}
@@ -202,6 +238,7 @@ function TicketDetail({ store, id }: { store: Store; id: string }) {
   const t = v.ticket;
   const status = t.state.status ?? "reported";
   const cat = store.catalog()?.categories[t.category];
+  const contact = store.contact(v);
   const run = async (a: Action) => {
     setError(null);
     if (NEEDS_NOTE.includes(a) && pick !== a) {
@@ -229,6 +266,7 @@ function TicketDetail({ store, id }: { store: Store; id: string }) {
         <dt>地点</dt><dd>{t.location ? `${t.location.lat.toFixed(5)}, ${t.location.lon.toFixed(5)}${t.location.accuracy_m !== null ? ` ±${Math.round(t.location.accuracy_m)}米` : "（精度未知）"}` : "—"}</dd>
         <dt>地址</dt><dd>{t.location?.address ?? "—"}</dd>
         <dt>上报</dt><dd>{t.created_by} · {fmt(t.created_at)}</dd>
+        {contact && <><dt>居民</dt><dd data-testid="contact">{[contact.name, contact.phone].filter(Boolean).join(" · ")}</dd></>}
         {t.state.unit && <><dt>处置单位</dt><dd data-testid="unit">{t.state.unit}</dd></>}
         {t.state.due_at !== null && <><dt>处置期限</dt><dd>{fmt(t.state.due_at)}</dd></>}
         {t.state.rework_count > 0 && <><dt>返工</dt><dd>{t.state.rework_count} 次</dd></>}
@@ -361,6 +399,10 @@ function Report({ store }: { store: Store }) {
   const [title, setTitle] = useState("");
   const [description, setDescription] = useState("");
   const [address, setAddress] = useState("");
+  const [residentName, setResidentName] = useState("");
+  const [residentPhone, setResidentPhone] = useState("");
+  /** A report made but not saved (IndexedDB refused it): retried, never made twice. */
+  const [unsavedId, setUnsavedId] = useState<string | null>(null);
   const [fix, setFix] = useState<Fix | null>(null);
   const [pin, setPin] = useState<Fix | null>(null);
   const [gpsError, setGpsError] = useState<string | null>(null);
@@ -385,10 +427,11 @@ function Report({ store }: { store: Store }) {
       const id = await store.report({
         grid, source, kind, category, urgency, title: title.trim(), description: description.trim(),
         location: where ? { lat: where.lat, lon: where.lon, accuracy_m: where.accuracy, address: address.trim() || null } : null,
-        resident: null, photos,
+        resident: { name: residentName.trim() || null, phone: residentPhone.trim() || null }, photos,
       });
       go(`/ticket/${id}`);
     } catch (e) {
+      if (e instanceof SaveError && e.ticket) setUnsavedId(e.ticket);
       setError((e as Error).message);
     } finally {
       setBusy(false);
@@ -470,8 +513,17 @@ function Report({ store }: { store: Store }) {
       </div>
       <label>地址<input name="address" placeholder="例如：幸福路12号门口" value={address} onInput={(e) => setAddress(e.currentTarget.value)} /></label>
       <PhotoPicker store={store} phase="before" value={photos} onChange={setPhotos} />
-      {error && <p class="error" role="alert">{error}</p>}
-      <button type="submit" class="primary" disabled={busy}>保存上报</button>
+      <fieldset class="resident"><legend>居民联系方式（选填）</legend>
+        <p class="hint">仅调度员和上报人可见，处置单位看不到。</p>
+        <label>姓名<input name="resident_name" autocomplete="off" value={residentName} onInput={(e) => setResidentName(e.currentTarget.value)} /></label>
+        <label>电话<input name="resident_phone" type="tel" inputMode="tel" autocomplete="off" value={residentPhone} onInput={(e) => setResidentPhone(e.currentTarget.value)} /></label>
+      </fieldset>
+      {error && <p class="error" role="alert" data-testid="report-error">{error}</p>}
+      {unsavedId ? (
+        <RetrySave store={store} then={() => go(`/ticket/${unsavedId}`)} />
+      ) : (
+        <button type="submit" class="primary" disabled={busy}>保存上报</button>
+      )}
     </form>
   );
 }
@@ -565,12 +617,13 @@ function Me({ store, onOut }: { store: Store; onOut: () => void }) {
         <dt>角色</dt><dd>{ROLE_ZH[s.role] ?? s.role}</dd>
         <dt>网格</dt><dd>{s.grids.join("、") || "—"}</dd>
         <dt>同步</dt><dd>{store.online ? "已连接服务器" : "离线：记录保存在本机，联网后自动同步"}</dd>
-        <dt>未同步</dt><dd>{unsynced - photos} 项</dd>
+        <dt>未同步</dt><dd data-testid="me-unsynced">{unsynced - photos} 项</dd>
         <dt>未上传照片</dt><dd data-testid="me-photos">{photos} 张</dd>
+        <dt>本机存储</dt><dd data-testid="persist">{PERSIST_ZH[String(store.persisted)]}</dd>
         <dt>分类表</dt><dd>{store.catalog() ? `第 ${store.catalog()!.version} 版` : "尚未收到"}</dd>
       </dl>
       {asked && unsynced > 0 && (
-        <p class="error" role="alert">还有 {unsynced} 项记录或照片未同步到服务器。现在退出会删除本机上的这些记录，且无法恢复。请先联网等待同步完成。</p>
+        <p class="error" role="alert" data-testid="logout-warning">还有 {unsynced} 项记录或照片未同步到服务器。现在退出会删除本机上的这些记录，且无法恢复。请先联网等待同步完成。</p>
       )}
       <button class={asked ? "danger" : "big"} onClick={() => {
         if (unsynced > 0 && !asked) return setAsked(true);
@@ -583,6 +636,7 @@ function Me({ store, onOut }: { store: Store; onOut: () => void }) {
 export async function logout(store: Store): Promise<void> {
   await store.close();
   forgetSession();
+  forgetListing(store.session.user);
   await new Promise<void>((ok) => {
     const r = indexedDB.deleteDatabase(`gridsync-${store.session.user}`);
     r.onsuccess = r.onerror = r.onblocked = () => ok();

@@ -1,0 +1,103 @@
+// automerge-repo's IndexedDB adapter with writes that always end. Its
+// `save` settles on the transaction's `complete` or `error` events only,
+// but a write past the origin's quota aborts the transaction with a
+// QuotaExceededError and fires `abort` alone, so the promise (and the
+// repo's `flush`, and the app's "saved") would wait forever. Reads go to
+// the package's adapter; writes go through a connection of our own to the
+// same database, in transactions that resolve on `complete` and reject on
+// `error` or `abort` (or a request that throws), and tell `onWrite` how
+// they went, so the repo's own background saves (incoming sync) cannot
+// fail unseen either.
+
+import type { Chunk, StorageAdapterInterface, StorageKey } from "@automerge/automerge-repo/slim";
+import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb";
+
+/** Called after every write: `null` when it reached IndexedDB, else its error. */
+export type WriteListener = (error: Error | null) => void;
+
+/**
+ * Write errors already given to a `WriteListener`. The repo's background
+ * saves drop their promise, so their rejections go unhandled; the page's
+ * `unhandledrejection` handler (`Store`) silences these, since the screen
+ * already shows them.
+ */
+export const reported = new WeakSet<Error>();
+
+/** The object store automerge-repo's adapter keeps documents in. */
+const STORE = "documents";
+
+export class CheckedIndexedDB implements StorageAdapterInterface {
+  private readonly reads: IndexedDBStorageAdapter;
+  private readonly db: Promise<IDBDatabase>;
+
+  constructor(database: string, private readonly onWrite: WriteListener) {
+    this.reads = new IndexedDBStorageAdapter(database, STORE);
+    this.db = new Promise((ok, fail) => {
+      const r = indexedDB.open(database, 1);
+      r.onupgradeneeded = () => r.result.createObjectStore(STORE);
+      r.onsuccess = () => ok(r.result);
+      r.onerror = () => fail(r.error);
+    });
+  }
+
+  load(keyArray: StorageKey): Promise<Uint8Array | undefined> {
+    return this.reads.load(keyArray);
+  }
+
+  loadRange(keyPrefix: StorageKey): Promise<Chunk[]> {
+    return this.reads.loadRange(keyPrefix);
+  }
+
+  /** Closes this adapter's own connection (the database can then be deleted). */
+  async close(): Promise<void> {
+    (await this.db.catch(() => null))?.close();
+  }
+
+  /** Runs `write` in one readwrite transaction; settles when it commits or fails. */
+  private async write(write: (store: IDBObjectStore) => void): Promise<void> {
+    try {
+      const db = await this.db;
+      const tx = db.transaction(STORE, "readwrite");
+      await new Promise<void>((ok, fail) => {
+        const failed = () => fail(tx.error ?? new DOMException("the write was aborted", "AbortError"));
+        tx.oncomplete = () => ok();
+        tx.onerror = failed;
+        tx.onabort = failed;
+        try {
+          write(tx.objectStore(STORE));
+        } catch (e) {
+          try {
+            tx.abort();
+          } catch {
+            // Already finished: the thrown error is the one to report.
+          }
+          fail(e);
+        }
+      });
+    } catch (e) {
+      const error = e instanceof Error ? e : new Error(String(e));
+      reported.add(error);
+      this.onWrite(error);
+      throw error;
+    }
+    this.onWrite(null);
+  }
+
+  save(keyArray: StorageKey, binary: Uint8Array): Promise<void> {
+    return this.write((s) => s.put({ key: keyArray, binary }, keyArray));
+  }
+
+  remove(keyArray: StorageKey): Promise<void> {
+    return this.write((s) => s.delete(keyArray));
+  }
+
+  removeRange(keyPrefix: StorageKey): Promise<void> {
+    return this.write((s) => s.delete(IDBKeyRange.bound(keyPrefix, [...keyPrefix, "\uffff"])));
+  }
+}
+
+
+/** Whether `e` says the device's storage is full. */
+export function isQuotaError(e: unknown): boolean {
+  return e instanceof DOMException && e.name === "QuotaExceededError";
+}
