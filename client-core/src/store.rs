@@ -42,6 +42,17 @@ impl StoredDoc {
         self.len() == 0
     }
 
+    /// The bytes Automerge loads, borrowed when the document is stored in
+    /// one piece (a snapshot alone, or one chunk), else concatenated.
+    pub fn bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        use std::borrow::Cow;
+        match (&self.snapshot, self.chunks.as_slice()) {
+            (Some(s), []) => Cow::Borrowed(s),
+            (None, [one]) => Cow::Borrowed(one),
+            _ => Cow::Owned(self.concat()),
+        }
+    }
+
     /// The bytes Automerge loads: snapshot and chunks concatenated.
     pub fn concat(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len());
@@ -335,6 +346,14 @@ pub trait Store: Send + Sync {
     /// A document's snapshot and chunks; `None` if never stored.
     fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, StoreError>;
 
+    /// [`Store::load`] of each of `docs`, in order, from one consistent
+    /// read where the store has such a thing (`RedbStore`: one read
+    /// transaction, its tables opened once): what a reader of many
+    /// documents (the export) asks instead of one `load` each.
+    fn load_many(&self, docs: &[DocumentId]) -> Result<Vec<Option<StoredDoc>>, StoreError> {
+        docs.iter().map(|d| self.load(d)).collect()
+    }
+
     /// How many change chunks a document has beyond its snapshot.
     fn chunk_count(&self, doc: &DocumentId) -> Result<usize, StoreError>;
 
@@ -378,6 +397,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, StoreError> {
         (**self).load(doc)
     }
+    fn load_many(&self, docs: &[DocumentId]) -> Result<Vec<Option<StoredDoc>>, StoreError> {
+        (**self).load_many(docs)
+    }
     fn chunk_count(&self, doc: &DocumentId) -> Result<usize, StoreError> {
         (**self).chunk_count(doc)
     }
@@ -417,6 +439,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 impl<S: Store + ?Sized> Store for &S {
     fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, StoreError> {
         (**self).load(doc)
+    }
+    fn load_many(&self, docs: &[DocumentId]) -> Result<Vec<Option<StoredDoc>>, StoreError> {
+        (**self).load_many(docs)
     }
     fn chunk_count(&self, doc: &DocumentId) -> Result<usize, StoreError> {
         (**self).chunk_count(doc)

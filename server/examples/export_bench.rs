@@ -5,11 +5,17 @@
 //!
 //! ```text
 //! cargo run --release -p server --example export_bench -- --tickets 100000 xlsx csv-zip
+//! cargo run --release -p server --example export_bench -- --db /tmp/export.redb xlsx
 //! ```
 //!
 //! Seeds `--tickets` reported tickets over 200 grids (in batches of 1,000
-//! per transaction), then runs each format in a child process of its own
-//! and prints its time and peak RSS (VmHWM, Linux).
+//! per transaction) into a temporary file, or into `--db PATH` if that
+//! file does not exist yet (an existing one is exported as it is, so two
+//! builds can be compared on the same data), then runs each format in a
+//! child process of its own and prints its wall time, its CPU time (user
+//! and system, from `/proc/self/stat`: on a shared machine the wall time
+//! says more about the neighbours), tickets per second and peak RSS
+//! (VmHWM, Linux).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,6 +39,21 @@ fn peak_rss_mb() -> f64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// User and system CPU seconds of this process so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at 3.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        // utime and stime, in clock ticks of 1/100 s on Linux.
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => f64::NAN,
+    }
 }
 
 fn january() -> (Period, i64) {
@@ -94,6 +115,7 @@ fn run(path: &std::path::Path, format: &str) {
         other => panic!("unknown format {other}"),
     };
     let started = Instant::now();
+    let cpu = cpu_seconds();
     let store = RedbStore::open(path).unwrap();
     let grids: Vec<GridCode> = (0..GRIDS).map(grid).collect();
     let (period, _) = january();
@@ -107,11 +129,14 @@ fn run(path: &std::path::Path, format: &str) {
         Hooks::default(),
     )
     .unwrap();
+    let wall = started.elapsed().as_secs_f64();
+    let tickets = written.stats.tickets_exported;
     println!(
-        "{:<8} {} tickets from redb: {:.2} s; peak RSS {:.1} MB (before {:.1} MB)",
+        "{:<8} {tickets} tickets from redb: {wall:.2} s wall, {:.2} s CPU, {:.0} tickets/s; \
+         peak RSS {:.1} MB (before {:.1} MB)",
         format.extension(),
-        written.stats.tickets_exported,
-        started.elapsed().as_secs_f64(),
+        cpu_seconds() - cpu,
+        tickets as f64 / wall,
         peak_rss_mb(),
         before
     );
@@ -127,10 +152,13 @@ fn main() {
     }
     let mut tickets = 100_000;
     let mut formats = Vec::new();
+    let mut db = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--tickets" {
             tickets = it.next().and_then(|n| n.parse().ok()).expect("--tickets N");
+        } else if a == "--db" {
+            db = Some(std::path::PathBuf::from(it.next().expect("--db PATH")));
         } else {
             formats.push(a.clone());
         }
@@ -139,13 +167,17 @@ fn main() {
         formats = vec!["xlsx".into(), "csv-zip".into()];
     }
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("relay.redb");
-    let started = Instant::now();
-    seed(&path, tickets);
-    println!(
-        "seeded {tickets} tickets in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    let path = db.unwrap_or_else(|| dir.path().join("relay.redb"));
+    if path.exists() {
+        println!("exporting {} as it is", path.display());
+    } else {
+        let started = Instant::now();
+        seed(&path, tickets);
+        println!(
+            "seeded {tickets} tickets in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     let size = std::fs::metadata(&path).map_or(0, |m| m.len());
     println!("database file {:.1} MB", size as f64 / 1e6);
     let me = std::env::current_exe().unwrap();

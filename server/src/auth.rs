@@ -677,10 +677,14 @@ fn check(
             Ok(p)
         }
         Err(Refusal::TooMany(after)) => {
+            shared.metrics.refused(crate::metrics::Refused::RateLimited);
             debug!(%addr, "{what}: refused (HTTP 429), too many failed credentials");
             Err(Denial::too_many(after))
         }
         Err(Refusal::Unauthorized(why)) => {
+            shared
+                .metrics
+                .refused(crate::metrics::Refused::Unauthenticated);
             warn!(%addr, reason = why, "{what}: refused (HTTP 401)");
             let mut record = AuditRecord::new(AuditAction::AuthFailed);
             record.addr = Some(addr.to_string());
@@ -740,6 +744,20 @@ impl FromRequestParts<Arc<Shared>> for Authenticated {
         )
         .map(Authenticated)
     }
+}
+
+/// A request that must carry a bearer token in its `Authorization` header
+/// (no `?token=`, no session cookie), even on an open relay: `GET
+/// /metrics`. Failures are rate limited, logged and audited as for every
+/// route; `what` names the route in logs.
+pub(crate) fn authenticate_bearer(
+    shared: &Shared,
+    headers: &HeaderMap,
+    addr: SocketAddr,
+    what: &str,
+) -> Result<Principal, Denial> {
+    let presented = bearer(headers, None).map_or(Presented::Nothing, Presented::Token);
+    check(shared, addr, &presented, true, what)
 }
 
 /// Checks a WebSocket upgrade (bearer tokens only, from the header or

@@ -19,6 +19,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 #[derive(Debug, Clone)]
 pub(crate) struct Budget {
     total: Arc<Semaphore>,
+    /// What `total` started with.
+    capacity: usize,
     share: u32,
 }
 
@@ -43,8 +45,14 @@ impl Budget {
         let share = u32::try_from(share.min(total)).unwrap_or(u32::MAX);
         Self {
             total: Arc::new(Semaphore::new(total)),
+            capacity: total,
             share,
         }
+    }
+
+    /// Bytes of frames waiting for the hub thread now (for `/metrics`).
+    pub(crate) fn queued(&self) -> usize {
+        self.capacity.saturating_sub(self.total.available_permits())
     }
 
     pub(crate) fn share(&self) -> Share {
@@ -91,6 +99,7 @@ mod tests {
         assert!(flood.take(20).now_or_never().is_none());
         // ...while another connection's frame goes through.
         let other = quiet.take(20).now_or_never().expect("room in the total");
+        assert_eq!(budget.queued(), 50);
         drop(first);
         let again = flood.take(20).now_or_never().expect("its share is back");
         drop((other, again));

@@ -1,5 +1,7 @@
 //! The relay's tunables.
 
+use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::ServerError;
@@ -133,6 +135,37 @@ pub struct Config {
     /// `None`, the default, draws the points on a plain background, as a
     /// relay with no internet must.
     pub map_tiles: Option<MapTiles>,
+    /// Where `GET /metrics` may be read from (always with an admin's
+    /// token): loopback by default, since the page tells a stranger how
+    /// busy the relay is and how often it refuses whom.
+    pub metrics_from: MetricsFrom,
+}
+
+/// The peers `GET /metrics` answers (besides needing an admin's token).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum MetricsFrom {
+    /// Loopback peers that did not come through a proxy (no `Forwarded` or
+    /// `X-Forwarded-For` header): a scraper on the relay's machine.
+    #[default]
+    Loopback,
+    /// Exactly these peer addresses (loopback only if listed), not
+    /// through a proxy: a scraper elsewhere with a fixed address.
+    Addresses(Vec<IpAddr>),
+    /// Any peer, proxied or not (the token alone guards the page).
+    Anywhere,
+}
+
+impl fmt::Display for MetricsFrom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetricsFrom::Loopback => f.write_str("loopback peers not behind a proxy"),
+            MetricsFrom::Addresses(list) => {
+                let list: Vec<String> = list.iter().map(IpAddr::to_string).collect();
+                write!(f, "{} (not behind a proxy)", list.join(", "))
+            }
+            MetricsFrom::Anywhere => f.write_str("any address"),
+        }
+    }
 }
 
 /// A slippy-map tile layer for the console's maps.
@@ -213,6 +246,7 @@ impl Default for Config {
             blob_grace: Duration::from_secs(24 * 3600),
             blob_sweep_interval: Duration::from_secs(3600),
             map_tiles: None,
+            metrics_from: MetricsFrom::Loopback,
         }
     }
 }
@@ -300,6 +334,13 @@ impl Config {
                  https://tiles.example/{{z}}/{{x}}/{{y}}.png",
                 tiles.url
             )));
+        }
+        if matches!(&self.metrics_from, MetricsFrom::Addresses(list) if list.is_empty()) {
+            return Err(ServerError::InvalidConfig(
+                "`metrics_from` lists no address: name at least one, or use the default \
+                 (loopback)"
+                    .into(),
+            ));
         }
         if u32::try_from(self.hub_queue_bytes).is_err() {
             return Err(ServerError::InvalidConfig(

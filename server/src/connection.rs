@@ -1,6 +1,7 @@
 //! HTTP and WebSocket: with `auth.rs` (tokens, sessions, `/api/me`,
-//! `/api/tokens`), `session.rs` (`/api/login`, `/api/logout`) and
-//! `export/http.rs`, the only modules that see axum or tungstenite types.
+//! `/api/tokens`), `session.rs` (`/api/login`, `/api/logout`),
+//! `export/http.rs` and `metrics/http.rs` (`/metrics`), the only modules
+//! outside the records API that see axum or tungstenite types.
 //!
 //! `/` upgrades to a WebSocket speaking automerge-repo v1 (as the JS sync
 //! server does) and `/healthz` reports liveness. When the relay requires
@@ -48,6 +49,7 @@ use crate::Config;
 use crate::auth::{self, Gate, Principal};
 use crate::budget::{Budget, Share};
 use crate::identity::RelayIdentity;
+use crate::metrics::Refused;
 use crate::relay::{Close, CloseKind, ConnId, Input, Link, Outbound, weight};
 
 /// What every request handler and connection task shares.
@@ -78,6 +80,8 @@ pub(crate) struct Shared {
     pub changes: crate::api::Changes,
     /// The summary index in memory, for lists and queue counts.
     pub summaries: Arc<crate::api::SummaryIndex>,
+    /// What `GET /metrics` shows; recorded into from every thread.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Serves HTTP on `listener` until `signal` completes and every plain HTTP
@@ -103,6 +107,7 @@ pub(crate) async fn serve(
     let app = Router::new()
         .route("/", get(upgrade))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(crate::metrics::http::serve))
         .route("/api/export", get(crate::export::http::export))
         .route("/api/me", get(auth::me))
         .route("/api/login", post(crate::session::login))
@@ -131,6 +136,7 @@ pub(crate) async fn serve(
         };
         let Ok(place) = pending.clone().try_acquire_owned() else {
             refusals.note(addr, shared.config.max_pending_http);
+            shared.metrics.refused(Refused::PendingHttp);
             turn_away(&tcp);
             continue;
         };
@@ -279,6 +285,7 @@ async fn upgrade(
         return unavailable("the relay is shutting down; retry later");
     }
     let Some(slot) = Slot::take(&shared) else {
+        shared.metrics.refused(Refused::ConnectionLimit);
         warn!(%addr, limit = shared.config.max_connections, "refusing a WebSocket: connection limit reached");
         return unavailable("too many connections; retry later");
     };
@@ -287,6 +294,7 @@ async fn upgrade(
             Some(taken) => Some(taken),
             None => {
                 let limit = shared.config.max_connections_per_user;
+                shared.metrics.refused(Refused::UserConnectionLimit);
                 warn!(%addr, user = %p.user, limit, "refusing a WebSocket: the user's connection limit is reached");
                 return (
                     StatusCode::TOO_MANY_REQUESTS,

@@ -24,13 +24,14 @@ use chrono::{FixedOffset, NaiveDate, TimeZone};
 use client_core::ids::{DocumentId, GridCode, TicketId};
 use client_core::model::schema::{self, DocType};
 use client_core::model::summary::TicketSummary;
+use client_core::model::ticket::Ticket;
 use client_core::model::{grid_index, ticket, ticket_private, visit};
 use client_core::report::input::{self, CalendarFileError, LangArg, TableArg};
 use client_core::report::{
     ExportStats, Exporter, Filter, Format, GridDirectory, GridInfo, Lang, Period, ReportError,
     ReportOptions,
 };
-use client_core::store::{Listing, Store, StoreError};
+use client_core::store::{Listing, Store, StoreError, StoredDoc};
 
 use crate::registry::{Registry, RegistryError, Scope};
 
@@ -253,16 +254,19 @@ fn stored_grids<S: Store>(
 
 /// A stored document; `None` if absent or unreadable (logged).
 fn load<S: Store>(store: &S, doc_id: &DocumentId) -> Result<Option<Automerge>, ExportError> {
-    let Some(stored) = store.load(doc_id)? else {
-        return Ok(None);
-    };
+    Ok(decode(doc_id, store.load(doc_id)?))
+}
+
+/// A document as stored, loaded; `None` if absent or unreadable (logged).
+fn decode(doc_id: &DocumentId, stored: Option<StoredDoc>) -> Option<Automerge> {
+    let stored = stored?;
     let options =
         automerge::LoadOptions::new().verification_mode(automerge::VerificationMode::DontCheck);
-    match Automerge::load_with_options(&stored.concat(), options) {
-        Ok(doc) => Ok(Some(doc)),
+    match Automerge::load_with_options(&stored.bytes(), options) {
+        Ok(doc) => Some(doc),
         Err(e) => {
             tracing::warn!(doc = %doc_id, error = %e, "export: skipping a document that does not load");
-            Ok(None)
+            None
         }
     }
 }
@@ -324,7 +328,8 @@ pub fn write<S: Store, W: Write + Send>(
     // ends each grid with `None`.
     const LOADERS: usize = 2;
     const AHEAD: usize = 256;
-    type Loaded = Option<Result<Option<client_core::model::ticket::Ticket>, ExportError>>;
+    const READ_TOGETHER: usize = 64;
+    type Loaded = Option<Result<Option<Ticket>, ExportError>>;
     std::thread::scope(|scope| -> Result<(), ExportError> {
         let mut queues = Vec::with_capacity(LOADERS);
         for loader in 0..LOADERS {
@@ -332,19 +337,31 @@ pub fn write<S: Store, W: Write + Send>(
             queues.push(rx);
             scope.spawn(move || {
                 for grid in grids.iter().skip(loader).step_by(LOADERS) {
-                    // Summaries are small index records; tickets load one at a time.
-                    match store.grid_summaries(grid, Listing::All) {
+                    // Summaries are small index records; tickets are read
+                    // `READ_TOGETHER` to a read transaction.
+                    let ids = match store.grid_summaries(grid, Listing::All) {
                         Ok(mut summaries) => {
                             summaries.sort_by_key(|s| (s.reported_at, s.id));
-                            for s in summaries {
-                                if tx.send(Some(read_ticket(store, s.id, personal))).is_err() {
-                                    return; // the writer stopped
-                                }
-                            }
+                            summaries.into_iter().map(|s| s.id).collect::<Vec<_>>()
                         }
                         Err(e) => {
                             let _ = tx.send(Some(Err(ExportError::from(e))));
                             return;
+                        }
+                    };
+                    for ids in ids.chunks(READ_TOGETHER) {
+                        match read_tickets(store, ids, personal) {
+                            Ok(tickets) => {
+                                for t in tickets {
+                                    if tx.send(Some(Ok(t))).is_err() {
+                                        return; // the writer stopped
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                let _ = tx.send(Some(Err(e)));
+                                return;
+                            }
                         }
                     }
                     if tx.send(None).is_err() {
@@ -471,20 +488,37 @@ fn push_visits<S: Store, W: Write + Send>(
     Ok(skipped)
 }
 
-/// A stored ticket; with `personal`, its resident's contact is taken from
-/// its private document (a ticket written before private documents may
-/// carry its own, which is read either way).
-fn read_ticket<S: Store>(
+/// Stored tickets, in the order of `ids`, read in one read of the store
+/// ([`Store::load_many`]); `None` for one missing or unreadable (logged).
+/// With `personal`, each resident's contact is taken from the ticket's
+/// private document (a ticket written before private documents may carry
+/// its own, which is read either way).
+fn read_tickets<S: Store>(
     store: &S,
-    id: TicketId,
+    ids: &[TicketId],
     personal: bool,
-) -> Result<Option<client_core::model::ticket::Ticket>, ExportError> {
-    let Some(doc) = load(store, &id.document_id())? else {
-        return Ok(None);
+) -> Result<Vec<Option<Ticket>>, ExportError> {
+    let docs: Vec<DocumentId> = ids.iter().map(TicketId::document_id).collect();
+    let stored = store.load_many(&docs)?;
+    let private = if personal {
+        let docs: Vec<DocumentId> = ids.iter().map(TicketId::private_document_id).collect();
+        store.load_many(&docs)?
+    } else {
+        Vec::new()
     };
-    match ticket::read(&doc, id) {
-        Ok(mut t) => {
-            if personal && let Some(private) = load(store, &id.private_document_id())? {
+    let mut private = private.into_iter();
+    Ok(ids
+        .iter()
+        .zip(docs.iter().zip(stored))
+        .map(|(id, (doc_id, stored))| {
+            let contact = private.next().flatten();
+            let doc = decode(doc_id, stored)?;
+            let mut t = ticket::read(&doc, *id)
+                .inspect_err(|e| {
+                    tracing::warn!(ticket = %id, error = %e, "export: skipping an unreadable ticket");
+                })
+                .ok()?;
+            if let Some(private) = decode(&id.private_document_id(), contact) {
                 match ticket_private::read(&private) {
                     Ok(private) => t.fill_contact(&private),
                     Err(e) => {
@@ -492,13 +526,9 @@ fn read_ticket<S: Store>(
                     }
                 }
             }
-            Ok(Some(t))
-        }
-        Err(e) => {
-            tracing::warn!(ticket = %id, error = %e, "export: skipping an unreadable ticket");
-            Ok(None)
-        }
-    }
+            Some(t)
+        })
+        .collect())
 }
 
 /// The exporter's format from a format name and an optional table name

@@ -13,7 +13,10 @@
 //! tokens, scoped by the [`registry`]; see [`export`], which also backs the
 //! `gridsync-server export` command. The records API (tickets, actions,
 //! figures, visits, a server-sent-events stream; `api.rs`) is served under
-//! `/api` and described at `/api/openapi.json`. [`run`] serves a bound listener until
+//! `/api` and described at `/api/openapi.json`. `GET /metrics` is the
+//! relay's metrics in the Prometheus text format, for an admin's token
+//! from loopback unless configured otherwise (`metrics.rs`,
+//! [`MetricsFrom`]). [`run`] serves a bound listener until
 //! its `shutdown` future completes; the `gridsync-server` binary wraps it.
 //!
 //! # Identity and access
@@ -144,6 +147,7 @@ mod field_app;
 #[doc(hidden)]
 pub mod fuzzing;
 mod identity;
+mod metrics;
 pub mod migrate;
 pub mod password;
 pub mod registry;
@@ -164,7 +168,7 @@ pub use crate::access::ACTORS_TABLE;
 pub use crate::api::ROUTES as API_ROUTES;
 pub use crate::auth::Principal;
 pub use crate::blobs::BlobError;
-pub use crate::config::{AuthMode, Config, MapTiles, TileCrs};
+pub use crate::config::{AuthMode, Config, MapTiles, MetricsFrom, TileCrs};
 pub use crate::error::ServerError;
 
 use crate::access::Policy;
@@ -248,11 +252,13 @@ pub async fn run_over<S: Store + 'static>(
     let storage = Arc::new(storage::StorageHealth::default());
     let http_store = store.clone();
     let blobs = Arc::new(blobs::Blobs::open(store.clone())?);
+    let metrics = Arc::new(metrics::Metrics::default());
     let relay = relay::start(
         documents,
         &config,
         documents_in_memory.clone(),
         storage.clone(),
+        metrics.clone(),
         Some(guard),
     )
     .await?;
@@ -284,6 +290,7 @@ pub async fn run_over<S: Store + 'static>(
         blobs: blobs.clone(),
         changes: relay.changes.clone(),
         summaries: relay.summaries.clone(),
+        metrics,
     });
     let sweeper = tokio::spawn(blobs::sweep_every(
         blobs,

@@ -240,6 +240,14 @@ struct ServeArgs {
     /// Deepest zoom level the tiles exist for.
     #[arg(long, default_value_t = 18)]
     map_max_zoom: u8,
+    /// Serve `GET /metrics` (always to an admin's token) to this peer
+    /// address instead of loopback; repeat for more [default: loopback only]
+    #[arg(long, value_name = "ADDR", conflicts_with = "metrics_from_anywhere")]
+    metrics_from: Vec<std::net::IpAddr>,
+    /// Serve `GET /metrics` (always to an admin's token) to any address,
+    /// through proxies too
+    #[arg(long)]
+    metrics_from_anywhere: bool,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -289,6 +297,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             attribution: args.map_attribution,
             max_zoom: args.map_max_zoom,
         }),
+        metrics_from: if args.metrics_from_anywhere {
+            server::MetricsFrom::Anywhere
+        } else if args.metrics_from.is_empty() {
+            server::MetricsFrom::Loopback
+        } else {
+            server::MetricsFrom::Addresses(args.metrics_from)
+        },
         ..Config::default()
     };
     config.validate()?;

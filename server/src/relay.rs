@@ -53,6 +53,7 @@ use crate::audit::{AuditAction, AuditLog, AuditRecord};
 use crate::auth::Principal;
 use crate::config::AuthMode;
 use crate::identity::RelayIdentity;
+use crate::metrics::{Denied, Metrics, Refused, StorageOp};
 use crate::registry::Registry;
 use crate::storage::StorageHealth;
 use crate::{Config, ServerError};
@@ -102,6 +103,7 @@ pub(crate) async fn start<S: Store + 'static>(
     config: &Config,
     documents_in_memory: Arc<AtomicUsize>,
     storage: Arc<StorageHealth>,
+    metrics: Arc<Metrics>,
     guard: Option<Guard>,
 ) -> Result<RelayHandle, ServerError> {
     let (inputs, receiver) = mpsc::channel(config.hub_queue);
@@ -131,6 +133,7 @@ pub(crate) async fn start<S: Store + 'static>(
             relay.hub.set_limits(limits);
             relay.documents_in_memory = documents_in_memory;
             relay.storage = storage;
+            relay.metrics = metrics;
             relay.changes = Some((publish, index));
             if let Some(guard) = guard {
                 relay.guard(guard);
@@ -206,6 +209,8 @@ pub(crate) struct Relay<S: Store> {
     changes: Option<(Changes, Arc<SummaryIndex>)>,
     /// The secret users' API actors are derived from, once read or made.
     api_actor_key: Option<[u8; 32]>,
+    /// Commits, synced documents, refusals and storage errors, for `/metrics`.
+    metrics: Arc<Metrics>,
 }
 
 /// One connection's denials: how many were audited, how many only counted.
@@ -226,6 +231,8 @@ struct Round {
     docs: HashSet<DocumentId>,
     /// Audit rows from outside the hub's events.
     audit: Vec<AuditRecord>,
+    /// Inputs folded into it (for the commit-size histogram).
+    inputs: usize,
 }
 
 impl Round {
@@ -253,6 +260,7 @@ impl<S: Store> Relay<S> {
             denials: HashMap::new(),
             changes: None,
             api_actor_key: None,
+            metrics: Arc::default(),
         }
     }
 
@@ -290,6 +298,7 @@ impl<S: Store> Relay<S> {
         let mut round = Round::default();
         let mut stop = false;
         for input in inputs {
+            round.inputs += 1;
             match input {
                 Input::Connect {
                     conn,
@@ -301,6 +310,7 @@ impl<S: Store> Relay<S> {
                     let principal = match self.admit(&peer, principal, &mut round) {
                         Ok(principal) => principal,
                         Err(close) => {
+                            self.metrics.refused(Refused::Join);
                             refuse_link(self.hub.me(), &peer, link, close);
                             continue;
                         }
@@ -356,6 +366,7 @@ impl<S: Store> Relay<S> {
                         }
                         Ok(Err(e)) => {
                             // A local fault (the store could not be read).
+                            self.metrics.storage_error(StorageOp::Read);
                             error!(%peer, error = %e, "could not handle a frame; closing the connection so the peer retries");
                             self.fail_frame(
                                 &mut round,
@@ -367,6 +378,7 @@ impl<S: Store> Relay<S> {
                         }
                         Err(payload) => {
                             let what = panic_message(payload.as_ref());
+                            self.metrics.refused(Refused::Panic);
                             error!(%peer, doc = ?doc, panic = %what, "a frame made the hub panic; refusing it and closing that connection");
                             self.fail_frame(
                                 &mut round,
@@ -437,6 +449,7 @@ impl<S: Store> Relay<S> {
             senders,
             docs,
             audit,
+            inputs,
         } = std::mem::take(round);
         let Effects {
             send,
@@ -464,11 +477,18 @@ impl<S: Store> Relay<S> {
         }
         // Photo references commit with the summaries that list them.
         crate::blobs::stage_refs(&mut batch);
-        let written = if self.fault.is_some() && batch.is_empty() {
+        let committing = !batch.is_empty();
+        let started = Instant::now();
+        let written = if self.fault.is_some() && !committing {
             Ok(())
         } else {
             self.hub.repo().store().write(batch)
         };
+        match &written {
+            Ok(()) if committing => self.metrics.commit(started.elapsed(), inputs),
+            Ok(()) => {}
+            Err(_) => self.metrics.storage_error(StorageOp::Commit),
+        }
         if let Some(guard) = &self.guard {
             guard.policy.settle(written.is_ok());
         }
@@ -519,6 +539,7 @@ impl<S: Store> Relay<S> {
             .filter(|(_, m)| matches!(m, Message::Error { .. }))
             .map(|(p, _)| p.clone())
             .collect();
+        self.count(&events, &refused, &close);
         for (peer, message) in send {
             self.deliver(&peer, message);
         }
@@ -546,6 +567,31 @@ impl<S: Store> Relay<S> {
                 }
                 // Only a device receives heads-batch replies.
                 HubEvent::SameHeads { .. } => {}
+            }
+        }
+    }
+
+    /// Counts a committed round's events for `/metrics`: documents synced,
+    /// refused changes, denied documents, and the other refusals (peers
+    /// closed after an `error` frame for something else than changes).
+    fn count(&self, events: &[HubEvent], refused: &HashSet<PeerId>, close: &[(PeerId, String)]) {
+        let mut changes_refused = HashSet::new();
+        let mut synced = 0;
+        for event in events {
+            match event {
+                HubEvent::Changed { .. } => synced += 1,
+                HubEvent::Refused { by, .. } => {
+                    self.metrics.refused(Refused::Change);
+                    changes_refused.insert(by);
+                }
+                HubEvent::Denied { .. } => self.metrics.denied(Denied::Document),
+                HubEvent::Unavailable { .. } | HubEvent::SameHeads { .. } => {}
+            }
+        }
+        self.metrics.synced(synced);
+        for (peer, _) in close {
+            if refused.contains(peer) && !changes_refused.contains(peer) {
+                self.metrics.refused(Refused::Protocol);
             }
         }
     }
@@ -586,6 +632,7 @@ impl<S: Store> Relay<S> {
                 "not reading: {queued} bytes waiting to be sent, the relay's limit is {}",
                 self.outbound_bytes
             );
+            self.metrics.refused(Refused::NotReading);
             self.kill(peer, Close::new(CloseKind::Policy, reason));
             return;
         }
@@ -598,6 +645,7 @@ impl<S: Store> Relay<S> {
                     "not reading: {} frames waiting to be sent",
                     self.outbound_queue
                 );
+                self.metrics.refused(Refused::NotReading);
                 self.kill(peer, Close::new(CloseKind::Policy, reason));
             }
             Err(TrySendError::Closed(_)) => {

@@ -179,24 +179,40 @@ fn decode_summary(bytes: &[u8]) -> Result<TicketSummary, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::decode("ticket summary", e))
 }
 
+/// One document from open tables.
+fn stored(
+    snapshots: &redb::ReadOnlyTable<Id, &'static [u8]>,
+    chunks: &redb::ReadOnlyTable<(Id, u64), &'static [u8]>,
+    doc: &DocumentId,
+) -> Result<Option<StoredDoc>, redb::Error> {
+    let id = *doc.as_bytes();
+    let snapshot = snapshots.get(id)?.map(|v| v.value().to_vec());
+    let mut out = Vec::new();
+    for entry in chunks.range((id, 0)..=(id, u64::MAX))? {
+        out.push(entry?.1.value().to_vec());
+    }
+    if snapshot.is_none() && out.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(StoredDoc {
+        snapshot,
+        chunks: out,
+    }))
+}
+
 impl Store for RedbStore {
     fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, StoreError> {
-        let id = *doc.as_bytes();
+        self.load_many(std::slice::from_ref(doc))
+            .map(|mut one| one.pop().flatten())
+    }
+
+    fn load_many(&self, docs: &[DocumentId]) -> Result<Vec<Option<StoredDoc>>, StoreError> {
         self.read(|tx| {
             let snapshots = tx.open_table(SNAPSHOTS)?;
             let chunks = tx.open_table(CHUNKS)?;
-            let snapshot = snapshots.get(id)?.map(|v| v.value().to_vec());
-            let mut out = Vec::new();
-            for entry in chunks.range((id, 0)..=(id, u64::MAX))? {
-                out.push(entry?.1.value().to_vec());
-            }
-            if snapshot.is_none() && out.is_empty() {
-                return Ok(None);
-            }
-            Ok(Some(StoredDoc {
-                snapshot,
-                chunks: out,
-            }))
+            docs.iter()
+                .map(|doc| stored(&snapshots, &chunks, doc))
+                .collect()
         })
     }
 

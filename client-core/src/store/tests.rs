@@ -55,6 +55,30 @@ fn behaves_like_a_store(store: &dyn Store) {
     );
     assert_eq!(store.documents().unwrap(), vec![doc]);
 
+    // Many at once: in the order asked, unknown ones `None`; the bytes
+    // Automerge loads are borrowed when stored in one piece.
+    let single = DocumentId::random();
+    let mut b = Batch::new();
+    b.append_chunk(single, vec![7]);
+    store.write(b).unwrap();
+    let unknown = DocumentId::random();
+    let many = store.load_many(&[single, unknown, doc]).unwrap();
+    assert_eq!(many.len(), 3);
+    assert_eq!(many[0].as_ref().unwrap().bytes().as_ref(), [7]);
+    assert!(matches!(
+        many[0].as_ref().unwrap().bytes(),
+        std::borrow::Cow::Borrowed(_)
+    ));
+    assert_eq!(many[1], None);
+    assert_eq!(many[2].as_ref().unwrap().bytes().as_ref(), [9, 9, 4]);
+    assert_eq!(many[2], store.load(&doc).unwrap());
+    assert_eq!(store.load_many(&[]).unwrap(), Vec::new());
+    let mut b = Batch::new();
+    b.compact(single, vec![8]);
+    store.write(b).unwrap();
+    let compacted = store.load(&single).unwrap().unwrap();
+    assert!(matches!(compacted.bytes(), std::borrow::Cow::Borrowed([8])));
+
     // The listing index follows status changes and conflicts.
     let t = TicketId::random();
     let grid = GridCode::new("G-1").unwrap();

@@ -138,9 +138,15 @@ pub(crate) async fn export(
     headers: HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
+    let metrics = shared.metrics.clone();
     match answer(shared, addr, &headers, query).await {
         Ok(response) => response,
-        Err(refusal) => refusal.into_response(),
+        Err(refusal) => {
+            if refusal.status == StatusCode::FORBIDDEN {
+                metrics.denied(crate::metrics::Denied::Export);
+            }
+            refusal.into_response()
+        }
     }
 }
 
@@ -217,6 +223,7 @@ async fn answer(
             return Err(refusal);
         }
     };
+    shared.metrics.exported(format);
     let stats = &ready.written.stats;
     info!(
         user = %user.user,

@@ -52,6 +52,7 @@ impl<S: Store> Relay<S> {
             return;
         };
         fault.refused += 1;
+        self.metrics.refused(crate::metrics::Refused::ReadOnly);
         let message = format!(
             "{}: it cannot store changes now and will accept them again once it can; \
              your changes are kept on your device, sync again later",
