@@ -9,7 +9,7 @@
 //! durable before the call that made it returns.
 
 use automerge::transaction::Transaction;
-use automerge::{ActorId, Automerge, AutomergeError, Change, ChangeHash};
+use automerge::{ActorId, Automerge, AutomergeError, Change, ChangeHash, ReadDoc};
 
 use crate::ids::{DocumentId, TicketId};
 use crate::model::schema::{self, DocType, SchemaError};
@@ -203,7 +203,10 @@ impl<S: Store> Repo<S> {
         if changes.is_empty() {
             return Ok(batch);
         }
-        if self.store.chunk_count(doc_id)? + 1 >= COMPACT_AFTER_CHUNKS {
+        // A document made of these changes alone has no chunk stored yet
+        // (whatever the store held of it is in `doc`): no lookup needed.
+        let new = doc.stats().num_changes == changes.len() as u64;
+        if !new && self.store.chunk_count(doc_id)? + 1 >= COMPACT_AFTER_CHUNKS {
             batch.compact(*doc_id, doc.save());
         } else {
             let mut chunk = Vec::with_capacity(changes.iter().map(|c| c.raw_bytes().len()).sum());

@@ -574,11 +574,13 @@ impl<S: Store> Hub<S> {
             return Ok(());
         }
         if !have && !self.replacing.contains(&doc_id) {
-            let doc = self.repo.load_or_new(&doc_id)?;
+            // `ensure_loaded` just found it stored nowhere: a new document
+            // (reading the store again for it was a second lookup per new
+            // document).
             self.docs.insert(
                 doc_id,
                 Loaded {
-                    doc,
+                    doc: Automerge::new().with_actor(self.repo.actor().clone()),
                     states: HashMap::new(),
                     last_used: self.tick,
                     bytes: 0,

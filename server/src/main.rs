@@ -225,6 +225,9 @@ struct ServeArgs {
     /// Documents kept in memory; idle ones beyond this are evicted.
     #[arg(long, default_value_t = Config::default().doc_capacity)]
     doc_capacity: usize,
+    /// MiB of the database file kept in memory by the store's page cache.
+    #[arg(long, default_value_t = server::admin::STORE_CACHE_MIB)]
+    store_cache_mib: usize,
     /// Tile URL template for the console's maps, e.g.
     /// `https://tiles.example/{z}/{x}/{y}.png`; without one the console
     /// draws tickets on a plain background (no internet needed).
@@ -315,7 +318,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })?;
     let _lock = lock_data_dir(&args.data)?;
     let path = args.data.join(server::admin::DATABASE_FILE);
-    let store = RedbStore::open(&path)
+    let store = RedbStore::open_with_cache(&path, args.store_cache_mib.saturating_mul(1 << 20))
         .with_context(|| format!("could not open the relay database {}", path.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
     runtime.block_on(async {

@@ -40,6 +40,7 @@ use std::time::Instant;
 
 use client_core::clip::clip;
 use client_core::ids::DocumentId;
+use client_core::model::summary::TicketSummary;
 use client_core::protocol::{Message, PeerId};
 use client_core::store::{RedbStore, Store};
 use client_core::sync::{Effects, Hub, HubEvent};
@@ -477,6 +478,17 @@ impl<S: Store> Relay<S> {
         }
         // Photo references commit with the summaries that list them.
         crate::blobs::stage_refs(&mut batch);
+        // What the records API is told after the commit, taken from the
+        // batch rather than read back from the store (the last one of a
+        // document wins, as in the store).
+        let committed: HashMap<DocumentId, TicketSummary> = if self.changes.is_some() {
+            batch
+                .summaries()
+                .map(|s| (s.id.document_id(), s.clone()))
+                .collect()
+        } else {
+            HashMap::new()
+        };
         let committing = !batch.is_empty();
         let started = Instant::now();
         let written = if self.fault.is_some() && !committing {
@@ -530,8 +542,12 @@ impl<S: Store> Relay<S> {
         // Before anything acknowledges the round: a device that saw its
         // change stored then lists it, or subscribes, finds it.
         for event in &events {
-            if let HubEvent::Changed { doc, .. } = event {
-                self.publish(doc);
+            if let HubEvent::Changed { doc, .. } = event
+                && let Some(summary) = committed.get(doc)
+            {
+                // A changed document with no summary in the batch is no
+                // ticket (or none this relay can read): nothing to offer.
+                self.offer(summary);
             }
         }
         let refused: HashSet<PeerId> = send
@@ -596,25 +612,32 @@ impl<S: Store> Relay<S> {
         }
     }
 
-    /// Puts the committed summary of `doc`, if it is a ticket, in the
-    /// records API's summary index and offers it to the `/api/events`
-    /// streams (one summary read per changed document; a stream that lags
-    /// is dropped by the broadcast, never waited for).
+    /// Reads the committed summary of `doc`, if it is a ticket, and
+    /// [`offer`](Self::offer)s it: for documents the records API changed
+    /// (a round's sync changes offer the summaries of their own batch).
     fn publish(&self, doc: &DocumentId) {
-        let Some((changes, index)) = &self.changes else {
+        if self.changes.is_none() {
             return;
-        };
+        }
         match self.hub.repo().store().summary(doc) {
-            Ok(Some(summary)) => {
-                index.put(&summary);
-                if changes.has_subscribers() {
-                    changes.send(summary);
-                }
-            }
+            Ok(Some(summary)) => self.offer(&summary),
             Ok(None) => {}
             Err(e) => {
                 warn!(%doc, error = %e, "could not read a changed ticket's summary for the records API; its lists show the older one until it changes again")
             }
+        }
+    }
+
+    /// Puts a committed summary in the records API's summary index and
+    /// offers it to the `/api/events` streams (a stream that lags is
+    /// dropped by the broadcast, never waited for).
+    fn offer(&self, summary: &TicketSummary) {
+        let Some((changes, index)) = &self.changes else {
+            return;
+        };
+        index.put(summary);
+        if changes.has_subscribers() {
+            changes.send(summary.clone());
         }
     }
 
