@@ -384,6 +384,15 @@ pub trait Store: Send + Sync {
     /// A document's heads as last written; `None` if never stored.
     fn heads(&self, doc: &DocumentId) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError>;
 
+    /// [`Store::heads`] of many documents, in their order: a store may
+    /// read them all at once (a heads batch names thousands).
+    fn heads_many(
+        &self,
+        docs: &[DocumentId],
+    ) -> Result<Vec<Option<Vec<automerge::ChangeHash>>>, StoreError> {
+        docs.iter().map(|d| self.heads(d)).collect()
+    }
+
     /// Makes the store usable again after a failed write, as far as the
     /// store itself can: a redb database refuses every operation after an
     /// I/O error in a commit until it is reopened. Cheap when nothing
@@ -431,6 +440,12 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn heads(&self, doc: &DocumentId) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError> {
         (**self).heads(doc)
     }
+    fn heads_many(
+        &self,
+        docs: &[DocumentId],
+    ) -> Result<Vec<Option<Vec<automerge::ChangeHash>>>, StoreError> {
+        (**self).heads_many(docs)
+    }
     fn recover(&self) -> Result<(), StoreError> {
         (**self).recover()
     }
@@ -473,6 +488,12 @@ impl<S: Store + ?Sized> Store for &S {
     }
     fn heads(&self, doc: &DocumentId) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError> {
         (**self).heads(doc)
+    }
+    fn heads_many(
+        &self,
+        docs: &[DocumentId],
+    ) -> Result<Vec<Option<Vec<automerge::ChangeHash>>>, StoreError> {
+        (**self).heads_many(docs)
     }
     fn recover(&self) -> Result<(), StoreError> {
         (**self).recover()

@@ -305,10 +305,13 @@ impl<S: Store> Hub<S> {
         let have = self.ensure_loaded(doc)?;
         self.subscribe(doc, peer);
         if !have && !self.replacing.contains(doc) {
+            // `ensure_loaded` just found nothing stored: a fresh download
+            // starts from an empty document without a second store read
+            // (one read transaction per document of a fresh device).
             self.docs.insert(
                 *doc,
                 Loaded {
-                    doc: self.repo.load_or_new(doc)?,
+                    doc: Automerge::new().with_actor(self.repo.actor().clone()),
                     states: HashMap::new(),
                     last_used: self.tick,
                     bytes: 0,

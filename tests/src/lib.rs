@@ -14,8 +14,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Path of a workspace binary next to the running test executable.
+/// Path of a workspace binary next to the running test executable, or in
+/// `GRIDSYNC_BIN_DIR` when set (a long benchmark run from copies, so a
+/// rebuild meanwhile does not change what it runs).
 pub fn bin(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("GRIDSYNC_BIN_DIR") {
+        let path = PathBuf::from(dir).join(name);
+        assert!(path.exists(), "{} is missing", path.display());
+        return path;
+    }
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> → target/<profile>/<name>
     let dir = exe

@@ -335,6 +335,26 @@ impl Store for RedbStore {
         })
     }
 
+    fn heads_many(
+        &self,
+        docs: &[DocumentId],
+    ) -> Result<Vec<Option<Vec<automerge::ChangeHash>>>, StoreError> {
+        // One read transaction for all (a reconnect's heads batch).
+        self.read(|tx| {
+            let t = tx.open_table(HEADS)?;
+            docs.iter()
+                .map(|doc| {
+                    Ok(t.get(*doc.as_bytes())?.map(|v| {
+                        v.value()
+                            .chunks_exact(32)
+                            .map(|c| automerge::ChangeHash(c.try_into().expect("32-byte chunk")))
+                            .collect()
+                    }))
+                })
+                .collect()
+        })
+    }
+
     fn outbox(&self) -> Result<Vec<(DocumentId, u64)>, StoreError> {
         self.read(|tx| {
             let t = tx.open_table(OUTBOX)?;

@@ -139,8 +139,14 @@ fn behaves_like_a_store(store: &dyn Store) {
     let mut b = Batch::new();
     b.put_heads(doc, &heads);
     store.write(b).unwrap();
-    assert_eq!(store.heads(&doc).unwrap(), Some(heads));
+    assert_eq!(store.heads(&doc).unwrap(), Some(heads.clone()));
     assert_eq!(store.heads(&DocumentId::random()).unwrap(), None);
+    let missing = DocumentId::random();
+    assert_eq!(
+        store.heads_many(&[missing, doc, doc]).unwrap(),
+        vec![None, Some(heads.clone()), Some(heads.clone())],
+        "heads of many documents, in their order"
+    );
 
     // The outbox: a clear with a stale token (an edit since) keeps the mark.
     let mut b = Batch::new();

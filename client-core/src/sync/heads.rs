@@ -69,8 +69,12 @@ impl<S: Store> Hub<S> {
         let mut unknown = Vec::new();
         for chunk in docs.chunks(HEADS_BATCH_SPLIT) {
             let mut entries = Vec::with_capacity(chunk.len());
-            for doc in chunk {
-                let heads = self.repo.store().heads(doc).map_err(RepoError::from)?;
+            let stored = self
+                .repo
+                .store()
+                .heads_many(chunk)
+                .map_err(RepoError::from)?;
+            for (doc, heads) in chunk.iter().zip(stored) {
                 match heads
                     .filter(|h| !h.is_empty())
                     .and_then(|h| HeadsEntry::new(*doc, h))
@@ -120,10 +124,15 @@ impl<S: Store> Hub<S> {
             return Ok(());
         }
         let mut same = Vec::new();
-        for entry in entries {
+        let docs: Vec<DocumentId> = entries.iter().map(|e| *e.doc()).collect();
+        let stored = self
+            .repo
+            .store()
+            .heads_many(&docs)
+            .map_err(RepoError::from)?;
+        for (entry, ours) in entries.iter().zip(stored) {
             let doc = *entry.doc();
             let theirs: BTreeSet<ChangeHash> = entry.heads().iter().copied().collect();
-            let ours = self.repo.store().heads(&doc).map_err(RepoError::from)?;
             if ours.is_none_or(|h| h.into_iter().collect::<BTreeSet<_>>() != theirs) {
                 continue;
             }
