@@ -26,6 +26,32 @@ pub fn admin(data: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `gridsync-server ARGS --data DATA` with `input` on stdin (a password
+/// for `--password-stdin`), expected to succeed; its stdout.
+pub fn admin_with_input(data: &Path, args: &[&str], input: &str) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new(bin("gridsync-server"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run gridsync-server");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin.write_all(input.as_bytes()).expect("write stdin");
+    drop(stdin);
+    let out = child.wait_with_output().expect("run gridsync-server");
+    assert!(
+        out.status.success(),
+        "gridsync-server {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Creates the relay database in `data` with the city's grids and users;
 /// returns each user's token.
 pub fn set_up(data: &Path) -> BTreeMap<&'static str, String> {

@@ -23,37 +23,11 @@ use client_core::model::{grid_index, ticket, ticket_private, visit};
 use client_core::repo::Repo;
 use client_core::store::RedbStore;
 use serde_json::Value as Json;
-use tests::{Cli, Relay, bin};
+use tests::city::{admin, admin_with_input};
+use tests::{Cli, Relay};
 
 const GRID: &str = "GL-03-07";
 const PASSWORD: &str = "wang-密码-2026";
-
-fn admin(data: &Path, args: &[&str], input: Option<&str>) -> String {
-    use std::io::Write as _;
-    use std::process::Stdio;
-    let mut child = Command::new(bin("gridsync-server"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run gridsync-server");
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    if let Some(input) = input {
-        stdin.write_all(input.as_bytes()).expect("write stdin");
-    }
-    drop(stdin);
-    let out = child.wait_with_output().expect("run gridsync-server");
-    assert!(
-        out.status.success(),
-        "gridsync-server {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn web_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web");
@@ -114,9 +88,8 @@ fn client_core_reads_every_field_of_the_ticket_its_private_document_and_the_visi
             "--district",
             "西湖区",
         ],
-        None,
     );
-    admin(
+    admin_with_input(
         &data,
         &[
             "user",
@@ -129,7 +102,7 @@ fn client_core_reads_every_field_of_the_ticket_its_private_document_and_the_visi
             &format!("grids:{GRID}"),
             "--password-stdin",
         ],
-        Some(&format!("{PASSWORD}\n")),
+        &format!("{PASSWORD}\n"),
     );
     admin(
         &data,
@@ -143,12 +116,10 @@ fn client_core_reads_every_field_of_the_ticket_its_private_document_and_the_visi
             "--scope",
             "community:幸福社区",
         ],
-        None,
     );
     let issued: Json = serde_json::from_str(&admin(
         &data,
         &["token", "issue", "--user", "chen", "--json"],
-        None,
     ))
     .unwrap();
     let relay = Relay::start(&data);

@@ -6,40 +6,10 @@
 //! its own token.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
-use tests::{Cli, Relay, bin};
-
-fn admin(data: &Path, args: &[&str]) -> String {
-    admin_with_input(data, args, "")
-}
-
-/// `gridsync-server ARGS` with `input` on stdin (for `--password-stdin`).
-fn admin_with_input(data: &Path, args: &[&str], input: &str) -> String {
-    use std::io::Write as _;
-    use std::process::Stdio;
-    let mut child = Command::new(bin("gridsync-server"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run gridsync-server");
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    stdin.write_all(input.as_bytes()).expect("write stdin");
-    drop(stdin);
-    let out = child.wait_with_output().expect("run gridsync-server");
-    assert!(
-        out.status.success(),
-        "gridsync-server {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use tests::city::{admin, admin_with_input};
+use tests::{Cli, Relay};
 
 fn issue(data: &Path, user: &str) -> String {
     let out = admin(data, &["token", "issue", "--user", user, "--json"]);
