@@ -5,11 +5,11 @@
 // every request for /app/ from that cache first, so after one online visit
 // the app opens with no network, across reloads and restarts. Navigations
 // get the cached page; /api and the sync WebSocket are never touched.
-const VERSION = "9b1646b24b74";
+const VERSION = "46bea015c232";
 const PRECACHE = [
   "/app/",
   "/app/assets/automerge-LjMxZKTS.wasm",
-  "/app/assets/index-By-8z2h5.js",
+  "/app/assets/index-Chx-Yp3H.js",
   "/app/assets/index-Di4cSJUh.css",
   "/app/icon-192.png",
   "/app/icon-512.png",

@@ -48,8 +48,11 @@ export class CheckedIndexedDB implements StorageAdapterInterface {
     return this.reads.loadRange(keyPrefix);
   }
 
+  private closed = false;
+
   /** Closes this adapter's own connection (the database can then be deleted). */
   async close(): Promise<void> {
+    this.closed = true;
     (await this.db.catch(() => null))?.close();
   }
 
@@ -84,6 +87,11 @@ export class CheckedIndexedDB implements StorageAdapterInterface {
   }
 
   save(keyArray: StorageKey, binary: Uint8Array): Promise<void> {
+    // After a logout or a re-login has closed this store, the repo may still
+    // save what it last knew of a peer's sync state: only an optimisation
+    // (it is rebuilt on the next connection), so it is dropped, not an
+    // error. Documents were flushed before the close.
+    if (this.closed && keyArray[1] === "sync-state") return Promise.resolve();
     return this.write((s) => s.put({ key: keyArray, binary }, keyArray));
   }
 

@@ -125,9 +125,11 @@ export class Store extends EventTarget {
       void this.loadAll();
     });
     // When the phone says the network is gone, the socket is dead even if
-    // the browser has not noticed: close it, and the adapter's retries
-    // reconnect once the network is back.
+    // the browser has not noticed: drop it at once (not after a closing
+    // handshake that cannot finish), so the screen says 离线 now and sends
+    // stop; the adapter's retries reconnect once the network is back.
     addEventListener("offline", this.dropSocket);
+    addEventListener("online", this.reconnect);
     addEventListener("unhandledrejection", this.shownAlready);
     this.repo.networkSubsystem.on("peer-disconnected", ({ peerId }) => {
       this.relayPeers.delete(peerId);
@@ -136,7 +138,18 @@ export class Store extends EventTarget {
   }
 
   private readonly dropSocket = () => {
-    this.adapter.socket?.close();
+    const { peerId, peerMetadata } = this.adapter;
+    if (!peerId || !this.adapter.socket) return;
+    // `disconnect` closes the socket without waiting for its close event
+    // and says the relay peer is gone; `connect` starts the retries.
+    this.adapter.disconnect();
+    this.adapter.connect(peerId, peerMetadata);
+  };
+
+  /** The network is back: try the relay now rather than at the next retry tick. */
+  private readonly reconnect = () => {
+    const { peerId, peerMetadata } = this.adapter;
+    if (peerId && this.relayPeers.size === 0) this.adapter.connect(peerId, peerMetadata);
   };
 
   /** A background save's failure is on screen already (`storage.ts`). */
@@ -580,6 +593,7 @@ export class Store extends EventTarget {
   async close(): Promise<void> {
     if (this.listingTimer !== null) clearTimeout(this.listingTimer);
     removeEventListener("offline", this.dropSocket);
+    removeEventListener("online", this.reconnect);
     this.photos.close();
     removeEventListener("unhandledrejection", this.shownAlready);
     // Not `repo.shutdown()`: it disconnects every adapter again, and the
