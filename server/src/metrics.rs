@@ -52,7 +52,8 @@ pub(crate) enum Refused {
     UserConnectionLimit,
     /// A connection past `max_pending_http`, turned away unread (HTTP 503).
     PendingHttp,
-    /// A request or upgrade without a valid token or session (HTTP 401).
+    /// A request or upgrade without a valid token or session, or a login
+    /// with a wrong name or password (HTTP 401).
     Unauthenticated,
     /// A request from an address or with a credential that failed too
     /// often (HTTP 429).

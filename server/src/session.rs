@@ -352,6 +352,7 @@ async fn log_in(
     }
     let ip = addr.ip();
     shared.gate.logins.spend(ip, &user).map_err(|after| {
+        shared.metrics.refused(crate::metrics::Refused::RateLimited);
         debug!(%addr, "login refused (HTTP 429): too many failed passwords");
         Denial::too_many(after)
     })?;
@@ -373,6 +374,9 @@ async fn log_in(
         Ok(Ok(Checked::Matched(record))) => record,
         Ok(Ok(failed)) => {
             let known = matches!(failed, Checked::Wrong);
+            shared
+                .metrics
+                .refused(crate::metrics::Refused::Unauthenticated);
             warn!(%addr, known_user = known, "login refused (HTTP 401): bad credentials");
             let mut record = AuditRecord::new(AuditAction::AuthFailed);
             record.addr = Some(addr.to_string());

@@ -354,3 +354,42 @@ async fn the_allowed_addresses_are_configured() {
         .await;
     assert_eq!(worker.status, 403);
 }
+
+/// A wrong password is an unauthenticated request like a bad token, and a
+/// login past the brute-force limit is a rate-limited one: an operator
+/// watching the refusals sees a password guesser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_and_rate_limited_logins_are_counted() {
+    let (server, tokens, _dir) = relay(server::Config {
+        login_failure_refill: std::time::Duration::from_secs(600),
+        ..config()
+    })
+    .await;
+    server::registry::Registry::new(&server.database().database())
+        .unwrap()
+        .set_password("chen", "the right one")
+        .unwrap();
+    let before = scrape(&server, &tokens["root"]).await;
+    let guesser = ip("127.0.0.6");
+    let mut statuses = Vec::new();
+    for i in 0..11 {
+        let answer = Request::post("/api/login")
+            .json(&serde_json::json!({ "user": "chen", "password": format!("guess {i}") }))
+            .from(guesser)
+            .send(server.addr)
+            .await;
+        statuses.push(answer.status);
+    }
+    assert_eq!(statuses[..10], [401; 10]);
+    assert_eq!(statuses[10], 429);
+    let after = scrape(&server, &tokens["root"]).await;
+    let moved = |series: &str| get(&after, series) - get(&before, series);
+    assert_eq!(
+        moved("gridsync_refusals_total{reason=\"unauthenticated\"}"),
+        10.0
+    );
+    assert_eq!(
+        moved("gridsync_refusals_total{reason=\"rate_limited\"}"),
+        1.0
+    );
+}
