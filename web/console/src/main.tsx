@@ -171,13 +171,21 @@ function Page({ me, path, query }: { me: Me; path: string; query: URLSearchParam
   }
   if (path === "/tickets") return <TicketsPage me={me} query={query} />;
   const ticket = /^\/tickets\/([^/]+)$/.exec(path);
-  if (ticket) return <TicketPage me={me} id={decodeURIComponent(ticket[1]!)} />;
+  if (ticket) {
+    // Keyed by ticket, like the admin sections: one ticket's page never
+    // shows another's fields or actions while it loads.
+    const id = decodeURIComponent(ticket[1]!);
+    return <TicketPage key={id} me={me} id={id} />;
+  }
   if (path === "/new") return <NewTicketPage me={me} />;
   if (path === "/map") return <MapPage me={me} />;
   if (path === "/figures") return <FiguresPage me={me} />;
   if (path === "/export") return <ExportPage me={me} />;
   const admin = ADMIN_NAV.find((n) => n.to === path);
-  if (admin) return <AdminPage me={me} section={admin.section} />;
+  // Keyed by section: each section's rows have their own columns, so the
+  // last section's rows must not show under the next one's headings while
+  // it loads.
+  if (admin) return <AdminPage key={admin.section} me={me} section={admin.section} />;
   return <ErrorBox error={new Error(`${path}: 页面不存在 / no such page`)} />;
 }
 
