@@ -17,7 +17,7 @@
 import { Repo, type DocHandle, type DocumentId, isValidDocumentId, Automerge as A } from "@automerge/automerge-repo/slim";
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket";
 import {
-  type Catalog, type NewTicket, type Resident, type Ticket, type Visit, type VisitLogKey, addComment, addPhoto, addVisit,
+  type Catalog, type GridIndex, type NewTicket, type Resident, type Ticket, type Visit, type VisitLogKey, addComment, addPhoto, addVisit,
   appendEvent, createTicket, createTicketPrivate, hasContact, indexPrivate, indexTicket, indexVisitLog, initGridIndex,
   initVisitLog, newEvent, readCatalog, readGridIndex, readTicket, readTicketPrivate, readVisitLog,
 } from "../model/docs.js";
@@ -237,7 +237,7 @@ export class Store extends EventTarget {
   }
 
   private async openListed(index: DocHandle<Doc>): Promise<void> {
-    const listed = readGridIndex(index.doc() as never, isValidDocumentId);
+    const listed = this.index(index);
     const mineToday = (k: string) => k.startsWith(`${this.session.user}:`);
     await Promise.allSettled([
       ...listed.tickets.map(([, d]) => this.open(d as DocumentId)),
@@ -320,7 +320,8 @@ export class Store extends EventTarget {
     this.listed = null;
     this.handles.set(h.documentId, h);
     h.on("change", () => {
-      if (this.isIndex(h)) void this.openListed(h);
+      // Not inside the change: a report's own index write waits on nothing but its save.
+      if (this.isIndex(h)) this.openListedSoon(h);
       this.changed();
     });
     h.on("remote-heads", ({ heads }) => {
@@ -352,12 +353,27 @@ export class Store extends EventTarget {
     return this.session.grids.some((g) => gridIndexId(g) === h.documentId);
   }
 
+  private readonly indexesToOpen = new Set<DocHandle<Doc>>();
+
+  /** Opens what a changed index lists, once after the current task however many changes it brought. */
+  private openListedSoon(h: DocHandle<Doc>): void {
+    if (this.indexesToOpen.size === 0) {
+      setTimeout(() => {
+        const due = [...this.indexesToOpen];
+        this.indexesToOpen.clear();
+        for (const index of due) void this.openListed(index);
+      }, 0);
+    }
+    this.indexesToOpen.add(h);
+  }
+
   /**
-   * Coalesces change notifications: the first of a quiet spell at once
-   * (after the current task), then at most one per 50 ms once loaded (a
-   * sync brings one message per document, each a change) and one per
-   * 200 ms while the first load opens hundreds of documents (each would
-   * otherwise re-render the whole list: quadratic).
+   * Coalesces change notifications. Once loaded, one per task (what the
+   * screen shows, the relay's acknowledgements among them, is never
+   * behind the store by more than a task; a render costs little, the
+   * fold being kept and the rows memoised). While the first load opens
+   * hundreds of documents, the first of a quiet spell at once and then
+   * one per 200 ms (each would otherwise re-render the whole list).
    */
   private changed(): void {
     this.listed = null;
@@ -369,7 +385,7 @@ export class Store extends EventTarget {
       this.dispatchEvent(new Event("change"));
       this.keepListing();
     };
-    const wait = this.notifiedAt + (this.loaded ? 50 : 200) - performance.now();
+    const wait = this.loaded ? 0 : this.notifiedAt + 200 - performance.now();
     if (wait <= 0) queueMicrotask(notify);
     else setTimeout(notify, wait);
   }
@@ -432,6 +448,23 @@ export class Store extends EventTarget {
     return value;
   }
 
+  /** A grid index as read (kept while the document stays). */
+  private index(h: DocHandle<Doc>): GridIndex {
+    return this.read(h, (doc) => readGridIndex(doc, this.isDocumentId));
+  }
+
+  /** Document ids already checked: an index lists hundreds, each a bs58check (two SHA-256) to check. */
+  private readonly checkedIds = new Map<string, boolean>();
+
+  private readonly isDocumentId = (s: string): boolean => {
+    let ok = this.checkedIds.get(s);
+    if (ok === undefined) {
+      ok = isValidDocumentId(s);
+      this.checkedIds.set(s, ok);
+    }
+    return ok;
+  };
+
   catalog(): Catalog | null {
     const h = this.handles.get(catalogId());
     if (!h?.isReady()) return null;
@@ -457,7 +490,7 @@ export class Store extends EventTarget {
     for (const g of this.session.grids) {
       const index = this.handles.get(gridIndexId(g));
       if (!index?.isReady()) continue;
-      for (const [t, d] of this.read(index, (doc) => readGridIndex(doc, isValidDocumentId)).tickets) {
+      for (const [t, d] of this.index(index).tickets) {
         const h = this.handles.get(d as DocumentId);
         if (!h?.isReady()) continue;
         let ticket: Ticket;
