@@ -5,13 +5,13 @@
 // every request for /app/ from that cache first, so after one online visit
 // the app opens with no network, across reloads and restarts. Navigations
 // get the cached page; /api and the sync WebSocket are never touched.
-const VERSION = "62e6fd436713";
+const VERSION = "d621ed418909";
 const PRECACHE = [
   "/app/",
   "/app/assets/automerge-LjMxZKTS.wasm",
   "/app/assets/index-Di4cSJUh.css",
-  "/app/assets/index-IQw0ncR_.js",
-  "/app/assets/live-y0sKqFK6.js",
+  "/app/assets/index-uWwqZlew.js",
+  "/app/assets/live-BiyhiBFP.js",
   "/app/icon-192.png",
   "/app/icon-512.png",
   "/app/icon.svg",

@@ -101,6 +101,8 @@ export class Store extends EventTarget {
   private ackedTimer: ReturnType<typeof setTimeout> | null = null;
   private notifyQueued = false;
   private notifiedAt = -Infinity;
+  /** Saves in flight (`persist`): the screen is told when they end. */
+  private writing = 0;
   /** The last write or storage error, shown until the next good write. */
   error: string | null = null;
   /** Documents changed here whose last save to IndexedDB failed: in memory only. */
@@ -381,6 +383,8 @@ export class Store extends EventTarget {
     this.notifyQueued = true;
     const notify = () => {
       this.notifyQueued = false;
+      // A save in flight: its end notifies (a render would only delay it).
+      if (this.writing > 0) return;
       this.notifiedAt = performance.now();
       this.dispatchEvent(new Event("change"));
       this.keepListing();
@@ -544,13 +548,16 @@ export class Store extends EventTarget {
   private async persist(ids: DocumentId[]): Promise<void> {
     this.listed = null;
     for (const id of ids) this.unsaved.add(id);
+    this.writing++;
     try {
       await this.repo.flush(ids);
     } catch (e) {
+      this.writing--;
       this.error = storageErrorText(e);
       this.changed();
       throw new SaveError(this.error);
     }
+    this.writing--;
     this.listed = null;
     for (const id of ids) this.unsaved.delete(id);
     if (this.unsaved.size === 0) this.error = null;
