@@ -5,12 +5,13 @@
 // every request for /app/ from that cache first, so after one online visit
 // the app opens with no network, across reloads and restarts. Navigations
 // get the cached page; /api and the sync WebSocket are never touched.
-const VERSION = "46bea015c232";
+const VERSION = "d621ed418909";
 const PRECACHE = [
   "/app/",
   "/app/assets/automerge-LjMxZKTS.wasm",
-  "/app/assets/index-Chx-Yp3H.js",
   "/app/assets/index-Di4cSJUh.css",
+  "/app/assets/index-uWwqZlew.js",
+  "/app/assets/live-BiyhiBFP.js",
   "/app/icon-192.png",
   "/app/icon-512.png",
   "/app/icon.svg",

@@ -17,14 +17,14 @@
 import { Repo, type DocHandle, type DocumentId, isValidDocumentId, Automerge as A } from "@automerge/automerge-repo/slim";
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket";
 import {
-  type Catalog, type NewTicket, type Resident, type Ticket, type Visit, type VisitLogKey, addComment, addPhoto, addVisit,
+  type Catalog, type GridIndex, type NewTicket, type Resident, type Ticket, type Visit, type VisitLogKey, addComment, addPhoto, addVisit,
   appendEvent, createTicket, createTicketPrivate, hasContact, indexPrivate, indexTicket, indexVisitLog, initGridIndex,
   initVisitLog, newEvent, readCatalog, readGridIndex, readTicket, readTicketPrivate, readVisitLog,
 } from "../model/docs.js";
-import { type Action, type Event, actionsFor, check, isOpen, reasonText } from "../model/lifecycle.js";
+import { type Action, type Event, type Status, actionsFor, check, isOpen, reasonText } from "../model/lifecycle.js";
 import { catalogId, gridIndexId, randomId, ticketDocumentId, ticketPrivateId, visitLogId } from "../model/ids.js";
 import { mayReadContact } from "./contact.js";
-import { writeListing } from "./listing.js";
+import { type ListedTicket, readListing, writeListing } from "./listing.js";
 import type { Session } from "./session.js";
 import { PhotoError, Photos, afterPhotosMissing, afterPhotosText } from "./photos.js";
 import { CheckedIndexedDB, isQuotaError, reported } from "./storage.js";
@@ -87,9 +87,22 @@ export class Store extends EventTarget {
   private readonly mine: Set<string>;
   private readonly acked: Record<string, string[]>;
   private relayPeers = new Set<string>();
-  /** What a document read to, kept while its heads stay (screens re-read on every change). */
-  private readonly reads = new Map<DocumentId, { heads: string; value: unknown }>();
+  /**
+   * What a document read to, kept while the handle holds the same document
+   * (Automerge documents are immutable: a change makes a new one). Screens
+   * re-read on every change; `heads()` is no key, it base58check-encodes
+   * (two SHA-256 each) on every call.
+   */
+  private readonly reads = new Map<DocumentId, { doc: unknown; value: unknown }>();
+  /** Whether the relay holds a document's heads, kept while the document and the relay's heads stay. */
+  private readonly synced = new Map<DocumentId, { doc: unknown; acked: string[] | undefined; value: boolean }>();
+  /** The list `tickets()` folds, until the next change (`changed`). */
+  private listed: Omit<TicketView, "overdue">[] | null = null;
+  private ackedTimer: ReturnType<typeof setTimeout> | null = null;
   private notifyQueued = false;
+  private notifiedAt = -Infinity;
+  /** Saves in flight (`persist`): the screen is told when they end. */
+  private writing = 0;
   /** The last write or storage error, shown until the next good write. */
   error: string | null = null;
   /** Documents changed here whose last save to IndexedDB failed: in memory only. */
@@ -100,8 +113,16 @@ export class Store extends EventTarget {
    * not asked yet or not supported.
    */
   persisted: boolean | null = null;
-  /** The first load from IndexedDB is done (until then the list shows its kept copy). */
+  /**
+   * The catalog and the grid indexes are open: the app lists, reports and
+   * logs visits. The tickets open after, in the background; until each is
+   * open the list shows its kept row (`keptOnly`).
+   */
+  ready = false;
+  /** Every document the indexes list is open (until then the list shows kept rows for the rest). */
   loaded = false;
+  /** The list as the last session kept it (`listing.ts`), read once. */
+  private readonly kept: ListedTicket[];
 
   constructor(readonly session: Session) {
     super();
@@ -117,6 +138,7 @@ export class Store extends EventTarget {
     this.repo = new Repo({ storage: this.storage, network: [this.adapter], sharePolicy: async () => true });
     this.mine = new Set(JSON.parse(localStorage.getItem(this.key("mine")) ?? "[]") as string[]);
     this.acked = JSON.parse(localStorage.getItem(this.key("acked")) ?? "{}") as Record<string, string[]>;
+    this.kept = readListing(session.user) ?? [];
     this.photos = new Photos(this);
     this.repo.networkSubsystem.on("peer", ({ peerId }) => {
       this.relayPeers.add(peerId);
@@ -130,6 +152,7 @@ export class Store extends EventTarget {
     // stop; the adapter's retries reconnect once the network is back.
     addEventListener("offline", this.dropSocket);
     addEventListener("online", this.reconnect);
+    addEventListener("pagehide", this.saveAcked);
     addEventListener("unhandledrejection", this.shownAlready);
     this.repo.networkSubsystem.on("peer-disconnected", ({ peerId }) => {
       this.relayPeers.delete(peerId);
@@ -180,11 +203,28 @@ export class Store extends EventTarget {
         },
       );
     }
+    // First what the screens stand on: the catalog and the indexes.
+    await Promise.allSettled([this.open(catalogId()), ...this.session.grids.map((g) => this.open(gridIndexId(g)))]);
+    this.ready = true;
+    // From navigation to a usable app (the benchmark reads it).
+    performance.mark("gridsync:store-ready");
+    this.changed();
     await this.loadAll();
     this.loaded = true;
-    // From navigation to every listed document open (the benchmark reads it).
+    // From navigation to every listed document open.
     performance.mark("gridsync:store-loaded");
     this.changed();
+  }
+
+  /**
+   * The kept rows of tickets not open yet (none once every document is
+   * open): what the list shows for them meanwhile, as the last session
+   * folded them.
+   */
+  keptOnly(): ListedTicket[] {
+    if (this.loaded) return [];
+    const open = new Set(this.tickets().map((v) => v.ticket.id));
+    return this.kept.filter((r) => !open.has(r.id));
   }
 
   async loadAll(): Promise<void> {
@@ -199,7 +239,7 @@ export class Store extends EventTarget {
   }
 
   private async openListed(index: DocHandle<Doc>): Promise<void> {
-    const listed = readGridIndex(index.doc() as never, isValidDocumentId);
+    const listed = this.index(index);
     const mineToday = (k: string) => k.startsWith(`${this.session.user}:`);
     await Promise.allSettled([
       ...listed.tickets.map(([, d]) => this.open(d as DocumentId)),
@@ -279,37 +319,79 @@ export class Store extends EventTarget {
 
   private watch(h: DocHandle<Doc>): void {
     if (this.handles.has(h.documentId)) return;
+    this.listed = null;
     this.handles.set(h.documentId, h);
     h.on("change", () => {
-      if (this.isIndex(h)) void this.openListed(h);
+      // Not inside the change: a report's own index write waits on nothing but its save.
+      if (this.isIndex(h)) this.openListedSoon(h);
       this.changed();
     });
     h.on("remote-heads", ({ heads }) => {
       this.acked[h.documentId] = heads;
-      localStorage.setItem(this.key("acked"), JSON.stringify(this.acked));
+      this.keepAcked();
       this.changed();
     });
   }
+
+  /**
+   * Remembers what the relay acknowledged, at most every 300 ms (a
+   * reconnect acknowledges every document, each a rewrite of the whole
+   * record: quadratic if written each time), and when the page goes away.
+   * A lost last write only shows a document 未同步 until the relay says
+   * its heads again: never the other way round.
+   */
+  private keepAcked(): void {
+    if (this.ackedTimer !== null) return;
+    this.ackedTimer = setTimeout(this.saveAcked, 300);
+  }
+
+  private readonly saveAcked = () => {
+    if (this.ackedTimer !== null) clearTimeout(this.ackedTimer);
+    this.ackedTimer = null;
+    localStorage.setItem(this.key("acked"), JSON.stringify(this.acked));
+  };
 
   private isIndex(h: DocHandle<Doc>): boolean {
     return this.session.grids.some((g) => gridIndexId(g) === h.documentId);
   }
 
+  private readonly indexesToOpen = new Set<DocHandle<Doc>>();
+
+  /** Opens what a changed index lists, once after the current task however many changes it brought. */
+  private openListedSoon(h: DocHandle<Doc>): void {
+    if (this.indexesToOpen.size === 0) {
+      setTimeout(() => {
+        const due = [...this.indexesToOpen];
+        this.indexesToOpen.clear();
+        for (const index of due) void this.openListed(index);
+      }, 0);
+    }
+    this.indexesToOpen.add(h);
+  }
+
   /**
-   * Coalesces change notifications: one per task once loaded; while the
-   * first load opens hundreds of documents, one per 200 ms (each would
-   * otherwise re-render the whole list: quadratic at start).
+   * Coalesces change notifications. Once loaded, one per task (what the
+   * screen shows, the relay's acknowledgements among them, is never
+   * behind the store by more than a task; a render costs little, the
+   * fold being kept and the rows memoised). While the first load opens
+   * hundreds of documents, the first of a quiet spell at once and then
+   * one per 200 ms (each would otherwise re-render the whole list).
    */
   private changed(): void {
+    this.listed = null;
     if (this.notifyQueued) return;
     this.notifyQueued = true;
     const notify = () => {
       this.notifyQueued = false;
+      // A save in flight: its end notifies (a render would only delay it).
+      if (this.writing > 0) return;
+      this.notifiedAt = performance.now();
       this.dispatchEvent(new Event("change"));
       this.keepListing();
     };
-    if (this.loaded) queueMicrotask(notify);
-    else setTimeout(notify, 200);
+    const wait = this.loaded ? 0 : this.notifiedAt + 200 - performance.now();
+    if (wait <= 0) queueMicrotask(notify);
+    else setTimeout(notify, wait);
   }
 
   private listingTimer: ReturnType<typeof setTimeout> | null = null;
@@ -320,7 +402,8 @@ export class Store extends EventTarget {
    * throttle, not a debounce, so a long sync cannot starve it).
    */
   private keepListing(): void {
-    if (this.listingTimer !== null) return;
+    // Not from a half-open store: the copy would lack what is not open yet.
+    if (this.listingTimer !== null || !this.loaded) return;
     this.listingTimer = setTimeout(() => {
       this.listingTimer = null;
       const names = this.catalog()?.categories;
@@ -343,8 +426,14 @@ export class Store extends EventTarget {
     if (!this.mine.has(id)) return false;
     const h = this.handles.get(id);
     if (!h || !h.isReady()) return true;
-    const acked = new Set(this.acked[id] ?? []);
-    return !h.heads().every((x) => acked.has(x));
+    const doc = h.doc();
+    const acked = this.acked[id];
+    const known = this.synced.get(id);
+    if (known && known.doc === doc && known.acked === acked) return !known.value;
+    const has = new Set(acked ?? []);
+    const value = h.heads().every((x) => has.has(x));
+    this.synced.set(id, { doc, acked, value });
+    return !value;
   }
 
   /** How many documents this device changed that the relay has not acknowledged. */
@@ -355,13 +444,30 @@ export class Store extends EventTarget {
   }
 
   private read<T>(h: DocHandle<Doc>, how: (doc: never) => T): T {
-    const heads = h.heads().join(",");
+    const doc = h.doc();
     const known = this.reads.get(h.documentId);
-    if (known && known.heads === heads) return known.value as T;
-    const value = how(h.doc() as never);
-    this.reads.set(h.documentId, { heads, value });
+    if (known && known.doc === doc) return known.value as T;
+    const value = how(doc as never);
+    this.reads.set(h.documentId, { doc, value });
     return value;
   }
+
+  /** A grid index as read (kept while the document stays). */
+  private index(h: DocHandle<Doc>): GridIndex {
+    return this.read(h, (doc) => readGridIndex(doc, this.isDocumentId));
+  }
+
+  /** Document ids already checked: an index lists hundreds, each a bs58check (two SHA-256) to check. */
+  private readonly checkedIds = new Map<string, boolean>();
+
+  private readonly isDocumentId = (s: string): boolean => {
+    let ok = this.checkedIds.get(s);
+    if (ok === undefined) {
+      ok = isValidDocumentId(s);
+      this.checkedIds.set(s, ok);
+    }
+    return ok;
+  };
 
   catalog(): Catalog | null {
     const h = this.handles.get(catalogId());
@@ -373,12 +479,22 @@ export class Store extends EventTarget {
     }
   }
 
+  /** The grids' tickets, newest first, folded; one fold per change however often a render asks. */
   tickets(now = Date.now()): TicketView[] {
-    const out: TicketView[] = [];
+    this.listed ??= this.fold();
+    return this.listed.map((v) => {
+      const status = v.ticket.state.status ?? "reported";
+      const due = v.ticket.state.due_at;
+      return { ...v, overdue: isOpen(status) && due !== null && due < now && status !== "handled" && status !== "verified" };
+    });
+  }
+
+  private fold(): Omit<TicketView, "overdue">[] {
+    const out: Omit<TicketView, "overdue">[] = [];
     for (const g of this.session.grids) {
       const index = this.handles.get(gridIndexId(g));
       if (!index?.isReady()) continue;
-      for (const [t, d] of this.read(index, (doc) => readGridIndex(doc, isValidDocumentId)).tickets) {
+      for (const [t, d] of this.index(index).tickets) {
         const h = this.handles.get(d as DocumentId);
         if (!h?.isReady()) continue;
         let ticket: Ticket;
@@ -387,14 +503,11 @@ export class Store extends EventTarget {
         } catch {
           continue;
         }
-        const status = ticket.state.status ?? "reported";
-        const due = ticket.state.due_at;
         out.push({
           ticket,
           docId: d as DocumentId,
           unsynced: this.isUnsynced(d as DocumentId),
           unsaved: this.unsaved.has(d as DocumentId),
-          overdue: isOpen(status) && due !== null && due < now && status !== "handled" && status !== "verified",
         });
       }
     }
@@ -426,20 +539,26 @@ export class Store extends EventTarget {
   }
 
   private remember(ids: DocumentId[]): void {
+    this.listed = null;
     for (const id of ids) this.mine.add(id);
     localStorage.setItem(this.key("mine"), JSON.stringify([...this.mine]));
   }
 
   /** Makes the write durable in IndexedDB, or says why not. */
   private async persist(ids: DocumentId[]): Promise<void> {
+    this.listed = null;
     for (const id of ids) this.unsaved.add(id);
+    this.writing++;
     try {
       await this.repo.flush(ids);
     } catch (e) {
+      this.writing--;
       this.error = storageErrorText(e);
       this.changed();
       throw new SaveError(this.error);
     }
+    this.writing--;
+    this.listed = null;
     for (const id of ids) this.unsaved.delete(id);
     if (this.unsaved.size === 0) this.error = null;
     this.changed();
@@ -519,13 +638,18 @@ export class Store extends EventTarget {
 
   /** What this app lets the role do to a ticket now (the console does the rest). */
   actions(v: TicketView): Action[] {
+    return this.actionsAt(v.ticket.state.status);
+  }
+
+  /** What this app lets the role do to a ticket in `status`. */
+  actionsAt(status: Status | null): Action[] {
     const offered: Action[] =
       this.session.role === "unit"
         ? ["acknowledged", "returned", "in_progress", "handled", "extension_requested"]
         : this.session.role === "worker"
           ? ["handled", "verified", "rework"]
           : [];
-    return actionsFor(v.ticket.state.status, this.session.role).filter((a) => offered.includes(a));
+    return actionsFor(status, this.session.role).filter((a) => offered.includes(a));
   }
 
   async act(ticket: string, action: Action, input: EventInput, now = Date.now()): Promise<void> {
@@ -592,6 +716,8 @@ export class Store extends EventTarget {
 
   async close(): Promise<void> {
     if (this.listingTimer !== null) clearTimeout(this.listingTimer);
+    this.saveAcked();
+    removeEventListener("pagehide", this.saveAcked);
     removeEventListener("offline", this.dropSocket);
     removeEventListener("online", this.reconnect);
     this.photos.close();

@@ -15,8 +15,23 @@ export function documentIdFromBytes(bytes: Uint8Array): DocumentId {
   return stringifyAutomergeUrl(bytes as never).slice("automerge:".length) as DocumentId;
 }
 
+/**
+ * Ids already derived: a derivation hashes (SHA-1, then bs58check's two
+ * SHA-256), and the screens ask for the same few ids on every render.
+ */
+const known = new Map<string, DocumentId>();
+
+function remembered(key: string, make: () => DocumentId): DocumentId {
+  let id = known.get(key);
+  if (id === undefined) {
+    id = make();
+    known.set(key, id);
+  }
+  return id;
+}
+
 export function derived(name: string): DocumentId {
-  return documentIdFromBytes(v5(name, NAMESPACE, new Uint8Array(16)));
+  return remembered(name, () => documentIdFromBytes(v5(name, NAMESPACE, new Uint8Array(16))));
 }
 
 export function gridIndexId(grid: string): DocumentId {
@@ -39,7 +54,7 @@ export function ticketPrivateId(ticket: string): DocumentId {
 
 /** A ticket's document: the 16 bytes of its UUID. */
 export function ticketDocumentId(ticket: string): DocumentId {
-  return documentIdFromBytes(parseUuid(ticket));
+  return remembered(`ticket:${ticket}`, () => documentIdFromBytes(parseUuid(ticket)));
 }
 
 export function ticketIdOf(doc: DocumentId): string {

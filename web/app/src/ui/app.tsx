@@ -5,14 +5,15 @@
 
 import { useEffect, useMemo, useState } from "preact/hooks";
 import type { ComponentChildren } from "preact";
+import { memo } from "preact/compat";
 import {
   KINDS, KIND_ZH, OUTCOMES, OUTCOME_ZH, SOURCES, SOURCE_ZH, type Kind, type Outcome, type Source, type Urgency,
   type VisitType, VISIT_ZH,
 } from "../model/docs.js";
 import { type Action, STATUS_ZH, type Status, STATUSES, reasonText } from "../model/lifecycle.js";
 import { type Session, forgetSession, login } from "../data/session.js";
-import { forgetListing, readListing } from "../data/listing.js";
-import { CachedRows } from "./cached.js";
+import { type ListedTicket, forgetListing } from "../data/listing.js";
+import { CachedRow } from "./cached.js";
 import { SaveError, type Store, type TicketView, localDate } from "../data/store.js";
 import { deletePhotoDb } from "../data/photos.js";
 import { PhotoCount, PhotoPicker, PhotoStrip, PhotoTrouble } from "./photos.js";
@@ -171,9 +172,24 @@ function TicketList({ store }: { store: Store }) {
       default: return true;
     }
   });
+  const catalog = store.catalog();
+  // Tickets not open yet (a cold start opens them in the background): their rows as the list last showed them.
+  const kept = store.keptOnly().filter((r: ListedTicket) => {
+    if (status && r.status !== status) return false;
+    switch (filter) {
+      case "todo": return store.actionsAt(r.status).length > 0;
+      case "overdue": return r.overdue;
+      case "conflict": return r.conflicts > 0;
+      case "unsynced": return r.unsynced;
+      default: return true;
+    }
+  });
+  const rows: { at: number; row: ComponentChildren }[] = [
+    ...shown.map((v) => ({ at: v.ticket.created_at ?? 0, row: <TicketRow key={v.ticket.id} store={store} v={v} catalog={catalog} /> })),
+    ...kept.map((r) => ({ at: r.created_at ?? 0, row: <CachedRow key={r.id} t={r} /> })),
+  ];
+  if (kept.length > 0) rows.sort((a, b) => b.at - a.at);
   const chips: [Filter, string][] = [["all", "全部"], ["todo", "待我处理"], ["overdue", "超期"], ["conflict", "冲突"], ["unsynced", "未同步"]];
-  // Until the store has read IndexedDB, the list as it last was.
-  const kept = store.loaded ? null : readListing(store.session.user);
   return (
     <section>
       <div class="chips">
@@ -185,12 +201,8 @@ function TicketList({ store }: { store: Store }) {
         <option value="">全部状态</option>
         {STATUSES.map((s) => <option value={s}>{STATUS_ZH[s]}</option>)}
       </select>
-      {kept && shown.length < kept.length ? <CachedRows rows={kept} /> : <>
-      {shown.length === 0 && <p class="empty">{all.length === 0 ? "本网格还没有工单" : "没有符合条件的工单"}</p>}
-      <ul class="tickets">
-        {shown.map((v) => <TicketRow store={store} v={v} />)}
-      </ul>
-      </>}
+      {rows.length === 0 && <p class="empty">{all.length === 0 ? "本网格还没有工单" : "没有符合条件的工单"}</p>}
+      <ul class="tickets">{rows.map((r) => r.row)}</ul>
     </section>
   );
 }
@@ -206,7 +218,16 @@ function Marks({ v }: { v: TicketView }) {
   );
 }
 
-function TicketRow({ store, v }: { store: Store; v: TicketView }) {
+/**
+ * A row, drawn again only when what it shows changed: a change to one
+ * document re-renders the list, not 500 rows (the fold keeps each
+ * ticket's read while its document stays).
+ */
+const TicketRow = memo(TicketRowOf, (a, b) =>
+  a.store === b.store && a.v.ticket === b.v.ticket && a.v.unsynced === b.v.unsynced && a.v.unsaved === b.v.unsaved
+  && a.v.overdue === b.v.overdue && a.catalog === b.catalog);
+
+function TicketRowOf({ store, v }: { store: Store; v: TicketView; catalog: unknown }) {
   const t = v.ticket;
   const cat = store.catalog()?.categories[t.category];
   const status = t.state.status ?? "reported";
@@ -234,7 +255,7 @@ function TicketDetail({ store, id }: { store: Store; id: string }) {
   const [pick, setPick] = useState<Action | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [after, setAfter] = useState<string[]>([]);
-  if (!v) return <p class="empty">本机还没有这张工单（可能尚未同步到本机）。</p>;
+  if (!v) return <p class="empty">{store.loaded ? "本机还没有这张工单（可能尚未同步到本机）。" : "正在打开这张工单…"}</p>;
   const t = v.ticket;
   const status = t.state.status ?? "reported";
   const cat = store.catalog()?.categories[t.category];

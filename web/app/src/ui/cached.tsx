@@ -28,27 +28,28 @@ export function CachedList({ session, rows }: { session: Session; rows: ListedTi
 
 /** The rows of the kept list, as the live list draws them. */
 export function CachedRows({ rows }: { rows: ListedTicket[] }) {
+  return <ul class="tickets">{rows.map((t) => <CachedRow key={t.id} t={t} />)}</ul>;
+}
+
+/** One kept row: a ticket as the last session listed it. */
+export function CachedRow({ t }: { t: ListedTicket }) {
   return (
-    <ul class="tickets">
-          {rows.map((t) => (
-        <li>
-          <a class="ticket" href={`#/ticket/${t.id}`} data-ticket={t.id}>
-            <span class="row1">
-              <span class="title">{t.urgent && <b class="urgent">急</b>}{t.title || "（无标题）"}</span>
-              <span class={`status s-${t.status}`}>{STATUS_ZH[t.status]}</span>
-            </span>
-            <span class="row2">
-              <span>{t.category} · {fmt(t.created_at)}</span>
-              <span class="marks">
-                {t.unsaved && <span class="mark unsaved">未保存</span>}
-                {t.unsynced && <span class="mark unsynced">未同步</span>}
-                {t.overdue && <span class="mark overdue">超期</span>}
-                {t.conflicts > 0 && <span class="mark conflict">冲突</span>}
-              </span>
-            </span>
-          </a>
-        </li>
-      ))}
-    </ul>
+    <li>
+      <a class="ticket kept" href={`#/ticket/${t.id}`} data-ticket={t.id}>
+        <span class="row1">
+          <span class="title">{t.urgent && <b class="urgent">急</b>}{t.title || "（无标题）"}</span>
+          <span class={`status s-${t.status}`}>{STATUS_ZH[t.status]}</span>
+        </span>
+        <span class="row2">
+          <span>{t.category} · {fmt(t.created_at)}</span>
+          <span class="marks">
+            {t.unsaved && <span class="mark unsaved">未保存</span>}
+            {t.unsynced && <span class="mark unsynced">未同步</span>}
+            {t.overdue && <span class="mark overdue">超期</span>}
+            {t.conflicts > 0 && <span class="mark conflict">冲突</span>}
+          </span>
+        </span>
+      </a>
+    </li>
   );
 }
