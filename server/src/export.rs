@@ -324,12 +324,14 @@ pub fn write<S: Store, W: Write + Send>(
     let mut skipped = 0u64;
     // Tickets are loaded and parsed on `LOADERS` threads, grid i by loader
     // i % LOADERS, while this thread writes them in grid order: every core
-    // works, and at most `AHEAD` tickets per loader wait in memory. A loader
-    // ends each grid with `None`.
+    // works, and at most `AHEAD` batches of `READ_TOGETHER` tickets per
+    // loader wait in memory. A batch is what one read transaction loaded,
+    // sent whole (one hand-over per batch, not per ticket). A loader ends
+    // each grid with `None`.
     const LOADERS: usize = 2;
-    const AHEAD: usize = 256;
+    const AHEAD: usize = 4;
     const READ_TOGETHER: usize = 64;
-    type Loaded = Option<Result<Option<Ticket>, ExportError>>;
+    type Loaded = Option<Result<Vec<Option<Ticket>>, ExportError>>;
     std::thread::scope(|scope| -> Result<(), ExportError> {
         let mut queues = Vec::with_capacity(LOADERS);
         for loader in 0..LOADERS {
@@ -350,18 +352,10 @@ pub fn write<S: Store, W: Write + Send>(
                         }
                     };
                     for ids in ids.chunks(READ_TOGETHER) {
-                        match read_tickets(store, ids, personal) {
-                            Ok(tickets) => {
-                                for t in tickets {
-                                    if tx.send(Some(Ok(t))).is_err() {
-                                        return; // the writer stopped
-                                    }
-                                }
-                            }
-                            Err(e) => {
-                                let _ = tx.send(Some(Err(e)));
-                                return;
-                            }
+                        let read = read_tickets(store, ids, personal);
+                        let failed = read.is_err();
+                        if tx.send(Some(read)).is_err() || failed {
+                            return; // the writer stopped, or was told why
                         }
                     }
                     if tx.send(None).is_err() {
@@ -373,13 +367,15 @@ pub fn write<S: Store, W: Write + Send>(
         for (i, grid) in grids.iter().enumerate() {
             (hooks.phase)(format!("tickets of {grid}"));
             // A loader that hung up early has sent its error first.
-            while let Ok(Some(ticket)) = queues[i % LOADERS].recv() {
-                check(&hooks)?;
-                match ticket? {
-                    Some(t) => {
-                        exporter.push_ticket(&t)?;
+            while let Ok(Some(batch)) = queues[i % LOADERS].recv() {
+                for ticket in batch? {
+                    check(&hooks)?;
+                    match ticket {
+                        Some(t) => {
+                            exporter.push_ticket(&t)?;
+                        }
+                        None => skipped += 1,
                     }
-                    None => skipped += 1,
                 }
             }
         }
