@@ -155,7 +155,11 @@ fn main() {
     if let [flag, path, format, out @ ..] = args.as_slice()
         && flag == "--child"
     {
-        run(std::path::Path::new(path), format, out.first().map(String::as_str));
+        run(
+            std::path::Path::new(path),
+            format,
+            out.first().map(String::as_str),
+        );
         return;
     }
     let mut tickets = 100_000;
