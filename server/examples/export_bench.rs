@@ -6,6 +6,7 @@
 //! ```text
 //! cargo run --release -p server --example export_bench -- --tickets 100000 xlsx csv-zip
 //! cargo run --release -p server --example export_bench -- --db /tmp/export.redb xlsx
+//! cargo run --release -p server --example export_bench -- --db /tmp/export.redb --out /tmp/x xlsx
 //! ```
 //!
 //! Seeds `--tickets` reported tickets over 200 grids (in batches of 1,000
@@ -15,7 +16,8 @@
 //! child process of its own and prints its wall time, its CPU time (user
 //! and system, from `/proc/self/stat`: on a shared machine the wall time
 //! says more about the neighbours), tickets per second and peak RSS
-//! (VmHWM, Linux).
+//! (VmHWM, Linux). With `--out DIR` each file is kept as `DIR/export.<ext>`,
+//! so the output of two builds can be compared.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -105,7 +107,7 @@ fn seed(path: &std::path::Path, tickets: u64) {
     store.write(batch).unwrap();
 }
 
-fn run(path: &std::path::Path, format: &str) {
+fn run(path: &std::path::Path, format: &str, out: Option<&str>) {
     let before = peak_rss_mb();
     let format: Format = match format {
         "xlsx" => Format::Xlsx,
@@ -119,7 +121,13 @@ fn run(path: &std::path::Path, format: &str) {
     let store = RedbStore::open(path).unwrap();
     let grids: Vec<GridCode> = (0..GRIDS).map(grid).collect();
     let (period, _) = january();
-    let out = tempfile::tempfile().unwrap();
+    let out = match out {
+        Some(dir) => std::fs::File::create(
+            std::path::Path::new(dir).join(format!("export.{}", format.extension())),
+        )
+        .unwrap(),
+        None => tempfile::tempfile().unwrap(),
+    };
     let written = export::write(
         &store,
         &grids,
@@ -144,21 +152,28 @@ fn run(path: &std::path::Path, format: &str) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let [flag, path, format] = args.as_slice()
+    if let [flag, path, format, out @ ..] = args.as_slice()
         && flag == "--child"
     {
-        run(std::path::Path::new(path), format);
+        run(
+            std::path::Path::new(path),
+            format,
+            out.first().map(String::as_str),
+        );
         return;
     }
     let mut tickets = 100_000;
     let mut formats = Vec::new();
     let mut db = None;
+    let mut out = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--tickets" {
             tickets = it.next().and_then(|n| n.parse().ok()).expect("--tickets N");
         } else if a == "--db" {
             db = Some(std::path::PathBuf::from(it.next().expect("--db PATH")));
+        } else if a == "--out" {
+            out = Some(it.next().expect("--out DIR").clone());
         } else {
             formats.push(a.clone());
         }
@@ -184,6 +199,7 @@ fn main() {
     for format in formats {
         let status = std::process::Command::new(&me)
             .args(["--child", path.to_str().unwrap(), &format])
+            .args(out.as_slice())
             .status()
             .unwrap();
         assert!(status.success());

@@ -322,64 +322,93 @@ pub fn write<S: Store, W: Write + Send>(
         exporter = exporter.with_progress(PROGRESS_EVERY, progress);
     }
     let mut skipped = 0u64;
-    // Tickets are loaded and parsed on `LOADERS` threads, grid i by loader
-    // i % LOADERS, while this thread writes them in grid order: every core
-    // works, and at most `AHEAD` tickets per loader wait in memory. A loader
-    // ends each grid with `None`.
+    // A lister thread lists each grid's tickets and cuts the list into jobs
+    // of `READ_TOGETHER` tickets (one read transaction each), ending each
+    // grid with a job of its own; job k goes to loader k % LOADERS, which
+    // loads and parses it and sends one message for it. This thread takes
+    // message k from loader k % LOADERS, so it writes in grid order while
+    // every loader works (a loader is never idle waiting for another's
+    // grid), and at most `AHEAD` batches per loader wait in memory.
     const LOADERS: usize = 2;
-    const AHEAD: usize = 256;
+    const AHEAD: usize = 4;
     const READ_TOGETHER: usize = 64;
-    type Loaded = Option<Result<Option<Ticket>, ExportError>>;
+    enum Job {
+        Read(Vec<TicketId>),
+        EndOfGrid,
+        Failed(ExportError),
+    }
+    // `None`: the end of a grid.
+    type Loaded = Option<Result<Vec<Option<Ticket>>, ExportError>>;
     std::thread::scope(|scope| -> Result<(), ExportError> {
+        let mut jobs = Vec::with_capacity(LOADERS);
         let mut queues = Vec::with_capacity(LOADERS);
-        for loader in 0..LOADERS {
+        for _ in 0..LOADERS {
+            let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<Job>(AHEAD);
             let (tx, rx) = std::sync::mpsc::sync_channel::<Loaded>(AHEAD);
+            jobs.push(job_tx);
             queues.push(rx);
             scope.spawn(move || {
-                for grid in grids.iter().skip(loader).step_by(LOADERS) {
-                    // Summaries are small index records; tickets are read
-                    // `READ_TOGETHER` to a read transaction.
-                    let ids = match store.grid_summaries(grid, Listing::All) {
-                        Ok(mut summaries) => {
-                            summaries.sort_by_key(|s| (s.reported_at, s.id));
-                            summaries.into_iter().map(|s| s.id).collect::<Vec<_>>()
+                for job in job_rx {
+                    let (loaded, last) = match job {
+                        Job::Read(ids) => {
+                            let read = read_tickets(store, &ids, personal);
+                            let failed = read.is_err();
+                            (Some(read), failed)
                         }
-                        Err(e) => {
-                            let _ = tx.send(Some(Err(ExportError::from(e))));
-                            return;
-                        }
+                        Job::EndOfGrid => (None, false),
+                        Job::Failed(e) => (Some(Err(e)), true),
                     };
-                    for ids in ids.chunks(READ_TOGETHER) {
-                        match read_tickets(store, ids, personal) {
-                            Ok(tickets) => {
-                                for t in tickets {
-                                    if tx.send(Some(Ok(t))).is_err() {
-                                        return; // the writer stopped
-                                    }
-                                }
-                            }
-                            Err(e) => {
-                                let _ = tx.send(Some(Err(e)));
-                                return;
-                            }
-                        }
-                    }
-                    if tx.send(None).is_err() {
-                        return;
+                    if tx.send(loaded).is_err() || last {
+                        return; // the writer stopped, or was told why
                     }
                 }
             });
         }
-        for (i, grid) in grids.iter().enumerate() {
-            (hooks.phase)(format!("tickets of {grid}"));
-            // A loader that hung up early has sent its error first.
-            while let Ok(Some(ticket)) = queues[i % LOADERS].recv() {
-                check(&hooks)?;
-                match ticket? {
-                    Some(t) => {
-                        exporter.push_ticket(&t)?;
+        scope.spawn(move || {
+            let mut next = (0..LOADERS).cycle();
+            let mut send = |job: Job| {
+                let loader = next.next().unwrap_or_default();
+                jobs[loader].send(job).is_ok()
+            };
+            for grid in grids {
+                // Summaries are small index records.
+                let ids = match store.grid_summaries(grid, Listing::All) {
+                    Ok(mut summaries) => {
+                        summaries.sort_by_key(|s| (s.reported_at, s.id));
+                        summaries.into_iter().map(|s| s.id).collect::<Vec<_>>()
                     }
-                    None => skipped += 1,
+                    Err(e) => {
+                        send(Job::Failed(e.into()));
+                        return;
+                    }
+                };
+                for ids in ids.chunks(READ_TOGETHER) {
+                    if !send(Job::Read(ids.to_vec())) {
+                        return; // a loader stopped
+                    }
+                }
+                if !send(Job::EndOfGrid) {
+                    return;
+                }
+            }
+        });
+        let mut from = (0..LOADERS).cycle();
+        for grid in grids {
+            (hooks.phase)(format!("tickets of {grid}"));
+            loop {
+                let loader = from.next().unwrap_or_default();
+                // A loader that hung up early has sent its error first.
+                let Ok(Some(batch)) = queues[loader].recv() else {
+                    break;
+                };
+                for ticket in batch? {
+                    check(&hooks)?;
+                    match ticket {
+                        Some(t) => {
+                            exporter.push_ticket(&t)?;
+                        }
+                        None => skipped += 1,
+                    }
                 }
             }
         }
@@ -591,6 +620,79 @@ pub fn file_name(format: Format, period: Period, offset: FixedOffset) -> String 
 mod tests {
     use super::*;
     use client_core::report::Table;
+    use client_core::store::MemoryStore;
+
+    /// Rows come out grid by grid in code order, each grid's by report
+    /// time, whatever the grids' sizes: grids of many read jobs, of one,
+    /// and with none, over both loaders.
+    #[test]
+    fn tickets_are_written_in_grid_then_report_order() {
+        use client_core::model::lifecycle::Role;
+        use client_core::model::ticket::{Kind, NewTicket, Source, Urgency};
+        use client_core::repo::Repo;
+        use std::sync::Arc;
+
+        let cn = parse_offset("+08:00").unwrap();
+        let jan = period(Some(day(2025, 1, 1)), Some(day(2025, 1, 31)), cn, 0).unwrap();
+        let store = Arc::new(MemoryStore::new());
+        let repo = Repo::new(store.clone(), automerge::ActorId::random());
+        let sizes = [
+            ("GL-001", 150),
+            ("GL-002", 1),
+            ("GL-003", 0),
+            ("GL-004", 129),
+        ];
+        let mut want = Vec::new();
+        for (grid, n) in sizes {
+            for i in 0..n {
+                let t = NewTicket {
+                    id: TicketId::random(),
+                    grid: grid.parse().unwrap(),
+                    source: Source::Patrol,
+                    kind: Kind::Component,
+                    category: "0102".into(),
+                    urgency: Urgency::Normal,
+                    title: format!("{grid} #{i}"),
+                    description: String::new(),
+                    location: None,
+                    resident: None,
+                };
+                // Reported in reverse of creation, so report order is not
+                // creation order.
+                let at = jan.from + (1_000 - i64::from(i)) * 60_000;
+                let (_, batch) = repo
+                    .edit(&t.id.document_id(), |tx| {
+                        ticket::create(tx, &t, "wang", Role::Worker, at)
+                    })
+                    .unwrap();
+                store.write(batch).unwrap();
+                want.push((grid.to_owned(), at, t.title));
+            }
+        }
+        want.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        let grids: Vec<GridCode> = sizes.iter().map(|(g, _)| g.parse().unwrap()).collect();
+        let mut out = Vec::new();
+        let written = write(
+            &*store,
+            &grids,
+            Format::Json,
+            ReportOptions::new(jan),
+            &mut out,
+            Hooks::default(),
+        )
+        .unwrap();
+        assert_eq!(written.stats.tickets_exported, 280);
+        assert_eq!(written.documents_skipped, 0);
+        let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let got: Vec<&str> = json["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["title"].as_str().unwrap())
+            .collect();
+        let want: Vec<&str> = want.iter().map(|w| w.2.as_str()).collect();
+        assert_eq!(got, want);
+    }
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()

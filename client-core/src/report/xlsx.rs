@@ -7,6 +7,11 @@
 //! filled at the end. Instants are real date cells in local time at the
 //! export's offset (the metadata sheet names the offset); ids and codes are
 //! text cells, so 16-digit codes keep every digit.
+//!
+//! The zip container is deflated at level 2, not rust_xlsxwriter's default
+//! 6: saving compresses every spooled row in one go after the last ticket,
+//! on one core, and level 2 takes a little over half the time for a file
+//! about a tenth larger (the sheets' XML is the same either way).
 
 use std::io::Write;
 
@@ -20,6 +25,9 @@ use super::{Finished, Header, Lang, ReportError};
 const MAX_ROW: u32 = 1_048_575;
 /// Excel's limit on the characters in one cell.
 const MAX_CELL_CHARS: usize = 32_767;
+/// Deflate level of the zip container (1 fastest to 9; see the module
+/// documentation).
+const ZIP_LEVEL: u8 = 2;
 
 const META_SHEET: usize = 0;
 const TICKETS_SHEET: usize = 4;
@@ -48,6 +56,7 @@ pub(crate) struct XlsxOut<W: Write + Send> {
 impl<W: Write + Send> XlsxOut<W> {
     pub fn new(sink: W, header: &Header<'_>) -> Result<Self, ReportError> {
         let mut book = Workbook::new();
+        book.set_zip_compression_level(ZIP_LEVEL);
         if let Some(dir) = header.temp_dir {
             book.set_tempdir(dir)?;
         }
