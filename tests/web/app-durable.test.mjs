@@ -250,22 +250,37 @@ test("the relay is SIGKILLed while the app uploads offline reports: nothing the 
   // A slow phone, so the upload takes a while.
   const cdp = await context.newCDPSession(page);
   await cdp.send("Emulation.setCPUThrottlingRate", { rate: 20 });
-  await context.setOffline(false);
-  // As soon as the screen shows one report acknowledged, the relay dies.
-  let acked = [];
-  let pending = 0;
-  for (;;) {
-    const rows = await page.evaluate(() =>
-      [...document.querySelectorAll("a.ticket")]
+  // The moment the screen shows one report acknowledged, the page itself
+  // calls out (a MutationObserver, not polling from here, which a fast
+  // upload can outrun) and the relay dies.
+  let died;
+  const killed = new Promise((ok) => {
+    died = ok;
+  });
+  await page.exposeBinding("firstAcknowledged", async (_source, rows) => {
+    await relay.kill();
+    died(rows);
+  });
+  await page.evaluate(() => {
+    let fired = false;
+    const look = () => {
+      if (fired) return;
+      const rows = [...document.querySelectorAll("a.ticket")]
         .filter((a) => a.textContent.includes("停电批量上报"))
-        .map((a) => ({ id: a.dataset.ticket, unsynced: a.querySelector(".mark.unsynced") !== null })),
-    );
-    acked = rows.filter((r) => !r.unsynced).map((r) => r.id);
-    pending = rows.length - acked.length;
-    if (acked.length > 0) break;
-    await new Promise((ok) => setTimeout(ok, 5));
-  }
-  await relay.kill();
+        .map((a) => ({ id: a.dataset.ticket, unsynced: a.querySelector(".mark.unsynced") !== null }));
+      if (rows.some((r) => !r.unsynced)) {
+        fired = true;
+        observer.disconnect();
+        void globalThis.firstAcknowledged(rows);
+      }
+    };
+    const observer = new MutationObserver(look);
+    observer.observe(document.body, { childList: true, subtree: true, attributes: true, characterData: true });
+  });
+  await context.setOffline(false);
+  const rows = await killed;
+  const acked = rows.filter((r) => !r.unsynced).map((r) => r.id);
+  const pending = rows.length - acked.length;
   await context.setOffline(true);
   await cdp.send("Emulation.setCPUThrottlingRate", { rate: 1 });
   console.log(`SIGKILL with ${acked.length} of ${N} reports acknowledged on screen, ${pending} not`);
