@@ -11,6 +11,16 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use client_core::store::RedbStore;
 use server::Config;
+
+/// The relay's allocator. Under glibc's, memory the relay had freed stayed
+/// in the process: answering a peer that holds nothing of a document sends
+/// it whole (`Automerge::save`, whose DEFLATE of the columns allocates two
+/// 371 KiB states), and each freed state, past glibc's mmap threshold,
+/// was reused by smaller long-lived allocations and pinned in an arena, so
+/// 1,000 grid indexes served once held 350 MB with 51 MB live. mimalloc
+/// returns freed pages to the OS (the same run: 64 MB).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use server::registry::{GridRecord, Registry, RegistryError};
 use tracing_subscriber::EnvFilter;
 

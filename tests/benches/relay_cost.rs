@@ -39,6 +39,9 @@
 //!   supervisor device downloading 9,300 tickets (93 grids) straight from
 //!   disk; 60 Rust-client workers uploading 31 new tickets each (relay
 //!   CPU). The two counts, 10× apart, show what the stored count costs.
+//!   `GRIDSYNC_BENCH_SEED_DIR` keeps each count's seeded store in that
+//!   directory and copies it in on later runs; `GRIDSYNC_BENCH_SCALE_STOP=
+//!   subscribed` ends each count after the subscribed connections.
 //!
 //! CPU is the server process's user + system time from `/proc/PID/stat`
 //! (all its threads), read before and after the workload, so it does not
@@ -674,11 +677,40 @@ async fn scale(stored: usize, table: &mut Table) -> f64 {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("relay");
     println!("load average before: {}", loadavg());
+    // `GRIDSYNC_BENCH_SEED_DIR` keeps each count's seeded store there and
+    // copies it in on later runs (seeding 100,000 tickets takes minutes).
+    let kept = std::env::var_os("GRIDSYNC_BENCH_SEED_DIR")
+        .map(|dir| PathBuf::from(dir).join(stored.to_string()));
+    if let Some(kept) = kept.as_ref().filter(|k| k.join("relay.redb").exists()) {
+        copy_dir(kept, &data);
+        println!("seeded store copied from {}", kept.display());
+    } else {
+        seed_store(&data, grids).await;
+        if let Some(kept) = &kept {
+            copy_dir(&data, kept);
+        }
+    }
+    scale_runs(stored, grids, tmp.path(), &data, table).await
+}
+
+/// Copies the directory `from` (files only, one level deep) to `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// A relay store at `data` holding `grids` grids of `PER_GRID` tickets.
+async fn seed_store(data: &Path, grids: usize) {
     // A first start creates the store and runs its one-off migration on
     // nothing (done once it answers a `join`); the seed goes in while it is
     // stopped. (Its exit status on SIGTERM does not matter here; dropping
     // it kills it if it has not exited.)
-    let first = start_relay(&data);
+    let first = start_relay(data);
     let mut joined = Transport::connect(&ClientConfig::new(first.url()))
         .await
         .expect("connect");
@@ -695,11 +727,21 @@ async fn scale(stored: usize, table: &mut Table) -> f64 {
         grids * PER_GRID,
         start.elapsed().as_secs_f64()
     );
+}
+
+/// The runs of one scale count over the seeded store at `data`.
+async fn scale_runs(
+    stored: usize,
+    grids: usize,
+    tmp: &Path,
+    data: &Path,
+    table: &mut Table,
+) -> f64 {
     let probe = grid(grids / 2).index_document_id();
 
     // 1. Cold start to the first document served.
     let start = Instant::now();
-    let relay = start_relay(&data);
+    let relay = start_relay(data);
     let listening = start.elapsed().as_secs_f64();
     drop(fetch_one(&relay.url(), 0, probe).await);
     let cold = start.elapsed().as_secs_f64() * 1e3;
@@ -744,11 +786,14 @@ async fn scale(stored: usize, table: &mut Table) -> f64 {
     );
     drop(open);
     drop(relay);
+    if std::env::var("GRIDSYNC_BENCH_SCALE_STOP").as_deref() == Ok("subscribed") {
+        return f64::NAN;
+    }
 
     // 3. A fresh supervisor downloads 9,300 tickets, all read from disk.
-    let relay = start_relay(&data);
+    let relay = start_relay(data);
     let served = 93.min(grids);
-    let sup_store = Arc::new(RedbStore::open(tmp.path().join("supervisor.redb")).unwrap());
+    let sup_store = Arc::new(RedbStore::open(tmp.join("supervisor.redb")).unwrap());
     Device::init(
         sup_store.clone(),
         Identity::new("chen", Role::Supervisor, (0..served).map(grid).collect()),
@@ -779,8 +824,7 @@ async fn scale(stored: usize, table: &mut Table) -> f64 {
     // 4. 60 workers upload 31 new tickets each into a store this size.
     let workers: Vec<Arc<RedbStore>> = (0..60)
         .map(|i| {
-            let store =
-                Arc::new(RedbStore::open(tmp.path().join(format!("worker-{i}.redb"))).unwrap());
+            let store = Arc::new(RedbStore::open(tmp.join(format!("worker-{i}.redb"))).unwrap());
             let code = GridCode::new(format!("W-{i:03}")).unwrap();
             let device = Device::init(
                 store.clone(),
