@@ -22,6 +22,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The relay binary's allocator (`server/src/main.rs`), so the figures are
+/// the relay's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use automerge::ActorId;
 use chrono::{FixedOffset, TimeZone};
 use client_core::ids::{GridCode, TicketId};
