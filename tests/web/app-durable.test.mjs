@@ -86,6 +86,23 @@ function storedDocumentIds(page, user) {
   }, `gridsync-${user}`);
 }
 
+/**
+ * The document ids in the app's IndexedDB once it holds every one of
+ * `expected`: a received document is on screen before automerge-repo's
+ * throttled save puts it in IndexedDB (the relay has it meanwhile). After
+ * 20 s it returns what is there, and the caller's assertion says what is
+ * missing.
+ */
+async function storedOnceSaved(page, user, expected) {
+  let held = new Set();
+  for (let tries = 0; tries < 100; tries++) {
+    held = new Set(await storedDocumentIds(page, user));
+    if (expected.every((id) => held.has(id))) break;
+    await new Promise((ok) => setTimeout(ok, 200));
+  }
+  return held;
+}
+
 /** GET on the relay's records API as chen (reads the relay's store). */
 async function api(path) {
   const r = await fetch(`${relay.url}${path}`, { headers: { Authorization: `Bearer ${chenToken}` } });
@@ -124,9 +141,9 @@ test("a resident's contact goes to the ticket's private document: the reporter's
   await synced(unit.page);
   assert.equal(await unit.page.locator('[data-testid="contact"]').count(), 0);
   assert.doesNotMatch(await unit.page.locator("article.detail").innerText(), /钱女士|13700000000/);
-  const held = await storedDocumentIds(unit.page, "wuye");
-  assert.ok(held.includes(ticketDocumentId(id)), "the unit holds the ticket");
-  assert.ok(!held.includes(ticketPrivateId(id)), "the unit holds no private document");
+  const held = await storedOnceSaved(unit.page, "wuye", [ticketDocumentId(id)]);
+  assert.ok(held.has(ticketDocumentId(id)), "the unit holds the ticket");
+  assert.ok(!held.has(ticketPrivateId(id)), "the unit holds no private document");
   assert.deepEqual([...page.errors, ...unit.page.errors], []);
   await unit.context.close();
   await context.close();
@@ -316,8 +333,8 @@ test("a grid-A worker's app never receives grid B's tickets: none of B's documen
   const { page } = await relay.fieldApp("wang", PASSWORD.wang, HERE);
   await page.locator(`a.ticket[data-ticket="${aTicket}"]`).waitFor();
   await synced(page);
-  const held = new Set(await storedDocumentIds(page, "wang"));
   // The inspection sees what the app does hold.
+  const held = await storedOnceSaved(page, "wang", [gridIndexId(A), ticketDocumentId(aTicket)]);
   assert.ok(held.has(gridIndexId(A)) && held.has(ticketDocumentId(aTicket)), JSON.stringify([...held]));
   const date = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
   const bIds = [gridIndexId(B), visitLogId(B, "li", date), ...bTickets.flatMap((t) => [ticketDocumentId(t), ticketPrivateId(t)])];
