@@ -72,12 +72,12 @@ pub use scope::{Filter, GridDirectory, GridInfo};
 pub use tables::Table;
 
 use crate::ids::GridCode;
-use crate::model::summary::{FigureRecord, TicketSummary};
+use crate::model::summary::{FigureRecord, RowRecord, TicketSummary};
 use crate::model::ticket::Ticket;
 use crate::model::visit::Visit;
 use figures::{Accumulator, Basis, Households, TicketFacts};
 use scope::Place;
-use tables::{Cell, Column, DEFINITIONS, MetaRow};
+use tables::{Cell, Column, DEFINITIONS, MetaRow, Personal};
 
 /// The language of headers, sheet names and labels.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -472,29 +472,60 @@ impl<W: Write + Send> Exporter<W> {
     /// Adds a ticket. Returns whether it got a row (it passed the filter and
     /// counts in some figure of the period).
     pub fn push_ticket(&mut self, t: &Ticket) -> Result<bool, ReportError> {
-        let record = FigureRecord::of(t);
-        let Some((place, facts)) = self.count(t.grid.as_ref(), t.state.unit.as_deref(), &record)
-        else {
+        let personal = self.options.include_personal.then_some(Personal {
+            description: &t.description,
+            resident: &t.resident,
+        });
+        self.push_row(
+            t.grid.as_ref(),
+            &FigureRecord::of(t),
+            &RowRecord::of(t),
+            personal,
+        )
+    }
+
+    /// Adds a ticket from its summary alone, with the same row and figures
+    /// [`push_ticket`](Exporter::push_ticket) gives it, so no document is
+    /// read. `None` (nothing done) for an export with personal data, which
+    /// lives in the documents only, or for a summary stored without its
+    /// records: push the ticket instead.
+    pub fn push_summary_row(&mut self, s: &TicketSummary) -> Result<Option<bool>, ReportError> {
+        if self.options.include_personal {
+            return Ok(None);
+        }
+        let (Some(record), Some(row)) = (&s.figures, &s.row) else {
+            return Ok(None);
+        };
+        self.push_row(Some(&s.grid), record, row, None).map(Some)
+    }
+
+    fn push_row(
+        &mut self,
+        grid: Option<&GridCode>,
+        record: &FigureRecord,
+        row: &RowRecord,
+        personal: Option<Personal<'_>>,
+    ) -> Result<bool, ReportError> {
+        let Some((place, facts)) = self.count(grid, row.unit.as_deref(), record) else {
             return Ok(false);
         };
         if self.backend.wants(Table::Tickets) {
-            let lon_lat = t.usable_location();
-            let include_personal = self.options.include_personal;
-            let row = tables::ticket_row(
-                t,
+            let lon_lat = row.usable_location();
+            let cells = tables::ticket_row(
+                row,
                 &place,
                 &facts,
-                include_personal,
+                personal,
                 self.options.photo_url.as_deref(),
             );
             match &mut self.backend {
-                Backend::Xlsx(x) => x.ticket(&row)?,
-                Backend::CsvZip(c) => c.ticket(&row)?,
-                Backend::Csv(c) => c.row(&row)?,
-                Backend::Json(j) => j.ticket(&row)?,
+                Backend::Xlsx(x) => x.ticket(&cells)?,
+                Backend::CsvZip(c) => c.ticket(&cells)?,
+                Backend::Csv(c) => c.row(&cells)?,
+                Backend::Json(j) => j.ticket(&cells)?,
                 Backend::GeoJson(g) => {
                     if let Some(lon_lat) = lon_lat {
-                        g.ticket(&row, t.id.to_string(), lon_lat)?;
+                        g.ticket(&cells, row.id.to_string(), lon_lat)?;
                     }
                 }
             }

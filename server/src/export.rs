@@ -4,7 +4,10 @@
 //! Both gather and check their inputs, decide which grids to read
 //! ([`select`]) and stream them through the client-core [`Exporter`]
 //! ([`write()`]): each grid's ticket summaries come from the store's listing
-//! index, each ticket is loaded, pushed and dropped in turn, and visits are
+//! index; a summary that carries the ticket's export row is pushed as it is,
+//! and only the other tickets (and all of them when personal data is asked
+//! for, which lives in the documents alone) are loaded, pushed and dropped
+//! in turn; visits are
 //! read one visit log at a time from the grid's index document. The
 //! exporter spools rows to temporary files, so memory grows with the number
 //! of grids, not with the number of tickets.
@@ -333,12 +336,12 @@ pub fn write<S: Store, W: Write + Send>(
     const AHEAD: usize = 4;
     const READ_TOGETHER: usize = 64;
     enum Job {
-        Read(Vec<TicketId>),
+        Read(Vec<TicketSummary>),
         EndOfGrid,
         Failed(ExportError),
     }
     // `None`: the end of a grid.
-    type Loaded = Option<Result<Vec<Option<Ticket>>, ExportError>>;
+    type Loaded = Option<Result<Vec<Item>, ExportError>>;
     std::thread::scope(|scope| -> Result<(), ExportError> {
         let mut jobs = Vec::with_capacity(LOADERS);
         let mut queues = Vec::with_capacity(LOADERS);
@@ -350,8 +353,8 @@ pub fn write<S: Store, W: Write + Send>(
             scope.spawn(move || {
                 for job in job_rx {
                     let (loaded, last) = match job {
-                        Job::Read(ids) => {
-                            let read = read_tickets(store, &ids, personal);
+                        Job::Read(summaries) => {
+                            let read = read_items(store, summaries, personal);
                             let failed = read.is_err();
                             (Some(read), failed)
                         }
@@ -372,18 +375,18 @@ pub fn write<S: Store, W: Write + Send>(
             };
             for grid in grids {
                 // Summaries are small index records.
-                let ids = match store.grid_summaries(grid, Listing::All) {
-                    Ok(mut summaries) => {
-                        summaries.sort_by_key(|s| (s.reported_at, s.id));
-                        summaries.into_iter().map(|s| s.id).collect::<Vec<_>>()
-                    }
+                let mut summaries = match store.grid_summaries(grid, Listing::All) {
+                    Ok(summaries) => summaries,
                     Err(e) => {
                         send(Job::Failed(e.into()));
                         return;
                     }
                 };
-                for ids in ids.chunks(READ_TOGETHER) {
-                    if !send(Job::Read(ids.to_vec())) {
+                summaries.sort_by_key(|s| (s.reported_at, s.id));
+                let mut summaries = summaries.into_iter().peekable();
+                while summaries.peek().is_some() {
+                    let job = summaries.by_ref().take(READ_TOGETHER).collect();
+                    if !send(Job::Read(job)) {
                         return; // a loader stopped
                     }
                 }
@@ -401,13 +404,16 @@ pub fn write<S: Store, W: Write + Send>(
                 let Ok(Some(batch)) = queues[loader].recv() else {
                     break;
                 };
-                for ticket in batch? {
+                for item in batch? {
                     check(&hooks)?;
-                    match ticket {
-                        Some(t) => {
+                    match item {
+                        Item::Summary(s) => {
+                            exporter.push_summary_row(&s)?;
+                        }
+                        Item::Ticket(t) => {
                             exporter.push_ticket(&t)?;
                         }
-                        None => skipped += 1,
+                        Item::Skipped => skipped += 1,
                     }
                 }
             }
@@ -515,6 +521,44 @@ fn push_visits<S: Store, W: Write + Send>(
         }
     }
     Ok(skipped)
+}
+
+/// One ticket as the writer takes it: whole from its summary when that
+/// holds its row and the export needs no personal data, else loaded.
+enum Item {
+    Summary(Box<TicketSummary>),
+    Ticket(Box<Ticket>),
+    /// Listed, but its document is missing or unreadable (logged).
+    Skipped,
+}
+
+/// The tickets of `summaries`, in their order: those whose summary gives
+/// their whole row as they are, the others loaded ([`read_tickets`]).
+fn read_items<S: Store>(
+    store: &S,
+    summaries: Vec<TicketSummary>,
+    personal: bool,
+) -> Result<Vec<Item>, ExportError> {
+    let whole = |s: &TicketSummary| !personal && s.figures.is_some() && s.row.is_some();
+    let load: Vec<TicketId> = summaries
+        .iter()
+        .filter(|s| !whole(s))
+        .map(|s| s.id)
+        .collect();
+    let mut loaded = read_tickets(store, &load, personal)?.into_iter();
+    Ok(summaries
+        .into_iter()
+        .map(|s| {
+            if whole(&s) {
+                Item::Summary(Box::new(s))
+            } else {
+                match loaded.next().flatten() {
+                    Some(t) => Item::Ticket(Box::new(t)),
+                    None => Item::Skipped,
+                }
+            }
+        })
+        .collect())
 }
 
 /// Stored tickets, in the order of `ids`, read in one read of the store
@@ -692,6 +736,132 @@ mod tests {
             .collect();
         let want: Vec<&str> = want.iter().map(|w| w.2.as_str()).collect();
         assert_eq!(got, want);
+    }
+
+    /// Exports in every format read a ticket's row from its summary when the
+    /// summary holds one (no document is loaded for it), and the rows are
+    /// those the documents give; with personal data, or from a summary
+    /// stored before summaries held rows, the document is read.
+    #[test]
+    fn rows_come_from_summaries_and_equal_the_documents_rows() {
+        use client_core::device::{Device, EventInput, Identity};
+        use client_core::model::lifecycle::{Action, Role};
+        use client_core::model::ticket::{Kind, Location, NewTicket, Resident, Source, Urgency};
+        use client_core::store::Batch;
+        use std::sync::Arc;
+
+        let cn = parse_offset("+08:00").unwrap();
+        let jan = period(Some(day(2025, 1, 1)), Some(day(2025, 1, 31)), cn, 0).unwrap();
+        let store = Arc::new(MemoryStore::new());
+        let grid: GridCode = "GL-001".parse().unwrap();
+        let chen = Device::init(
+            store.clone(),
+            Identity::new("chen", Role::Supervisor, vec![grid.clone()]),
+        )
+        .unwrap();
+        let mut ids = Vec::new();
+        for i in 0..5i64 {
+            let t = NewTicket {
+                id: TicketId::random(),
+                grid: grid.clone(),
+                source: Source::Resident,
+                kind: Kind::Event,
+                category: "1102".into(),
+                urgency: if i % 2 == 0 {
+                    Urgency::Urgent
+                } else {
+                    Urgency::Normal
+                },
+                title: format!("暴露垃圾 {i}"),
+                description: "3号楼北侧".into(),
+                location: (i != 3).then(|| Location {
+                    lat: 30.27 + i as f64 / 1_000.0,
+                    lon: 120.15,
+                    accuracy_m: Some(8.0),
+                    address: Some("文三路 1 号".into()),
+                }),
+                resident: Some(Resident {
+                    name: Some("王阿姨".into()),
+                    phone: Some("13800000000".into()),
+                }),
+            };
+            let at = jan.from + i * 3_600_000;
+            let id = chen.report(&t, at).unwrap();
+            chen.add_photo(id, &format!("{i:064x}"), "before", at + 1)
+                .unwrap();
+            if i > 0 {
+                chen.act(id, Action::Accepted, EventInput::default(), at + 2)
+                    .unwrap();
+            }
+            if i > 1 {
+                let dispatch = EventInput {
+                    unit: Some("shuiwu".into()),
+                    ..EventInput::default()
+                };
+                chen.act(id, Action::Dispatched, dispatch, at + 3).unwrap();
+            }
+            if i == 4 {
+                let note = EventInput {
+                    note: Some("快点".into()),
+                    ..EventInput::default()
+                };
+                chen.act(id, Action::Urged, note, at + 4).unwrap();
+            }
+            ids.push(id);
+        }
+        let export = |format: Format, personal: bool| {
+            let mut options = ReportOptions::new(jan);
+            options.include_personal = personal;
+            let mut out = Vec::new();
+            let written = write(
+                &*store,
+                std::slice::from_ref(&grid),
+                format,
+                options,
+                &mut out,
+                Hooks::default(),
+            )
+            .unwrap();
+            assert_eq!(written.stats.tickets_exported, 5);
+            out
+        };
+        let formats = [Format::Json, Format::Csv(Table::Tickets), Format::GeoJson];
+        let from_summaries: Vec<Vec<u8>> = formats.iter().map(|f| export(*f, false)).collect();
+        let with_personal = export(Format::Json, true);
+
+        // A summary's row is what the export shows: change one and it shows.
+        let mut s = store.summary(&ids[2].document_id()).unwrap().unwrap();
+        s.row.as_mut().unwrap().title = "只在摘要里".into();
+        let mut b = Batch::new();
+        b.put_summary(s.clone());
+        store.write(b).unwrap();
+        let shown = String::from_utf8(export(Format::Json, false)).unwrap();
+        assert!(
+            shown.contains("只在摘要里"),
+            "the summary's row is exported"
+        );
+        let personal = String::from_utf8(export(Format::Json, true)).unwrap();
+        assert!(
+            !personal.contains("只在摘要里") && personal.contains("王阿姨"),
+            "an export with personal data reads the documents"
+        );
+
+        // Summaries stored without rows: the documents give the same rows.
+        for id in &ids {
+            let mut s = store.summary(&id.document_id()).unwrap().unwrap();
+            s.row = None;
+            let mut b = Batch::new();
+            b.put_summary(s);
+            store.write(b).unwrap();
+        }
+        for (format, want) in formats.iter().zip(&from_summaries) {
+            assert_eq!(
+                String::from_utf8(export(*format, false)).unwrap(),
+                String::from_utf8(want.clone()).unwrap(),
+                "{format:?}"
+            );
+        }
+        assert_eq!(export(Format::Json, true), with_personal);
     }
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {

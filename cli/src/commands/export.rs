@@ -200,14 +200,17 @@ fn stream<S: Store>(
     };
     for grid in grids {
         say(format!("tickets of {grid}"));
-        // Summaries are small index records; tickets are loaded one at a time.
+        // Summaries are small index records holding each ticket's row; a
+        // ticket is loaded only for personal data or an older summary.
         let mut summaries = device
             .tickets(Some(grid), Listing::All)
             .map_err(from_device)?;
         summaries.sort_by_key(|s| (s.reported_at, s.id));
         for s in summaries {
-            let ticket = device.ticket(s.id).map_err(from_device)?;
-            exporter.push_ticket(&ticket)?;
+            if exporter.push_summary_row(&s)?.is_none() {
+                let ticket = device.ticket(s.id).map_err(from_device)?;
+                exporter.push_ticket(&ticket)?;
+            }
         }
     }
     for grid in grids {

@@ -4,12 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::lifecycle::{Action, CloseReason, Rating, Status};
-use super::ticket::{Ticket, Urgency};
+use super::ticket::{Kind, Location, Source, Ticket, Urgency};
 use crate::ids::{GridCode, TicketId};
 
 /// What a listing shows of one ticket. Rebuilt from the document whenever
 /// the document changes, in the same storage transaction as the change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TicketSummary {
     pub id: TicketId,
     pub grid: GridCode,
@@ -43,6 +43,85 @@ pub struct TicketSummary {
     /// stored before summaries carried it (read the document instead).
     #[serde(default)]
     pub figures: Option<FigureRecord>,
+    /// What its export row shows, so an export without personal data needs
+    /// no document; `None` in a summary stored before summaries carried it
+    /// (read the document instead), and in the records API's memory, which
+    /// lists and counts but never exports from it.
+    #[serde(default)]
+    pub row: Option<RowRecord>,
+}
+
+/// A ticket as its row in an export shows it (`report::tables`), apart
+/// from its place, its figures for the period and its personal data
+/// (description and resident contact, read from the documents only when
+/// an export includes them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RowRecord {
+    pub id: TicketId,
+    pub category: String,
+    pub kind: Option<Kind>,
+    pub source: Option<Source>,
+    pub urgency: Option<Urgency>,
+    pub title: String,
+    pub status: Status,
+    pub unit: Option<String>,
+    /// The `reported` event, or the creation time.
+    pub reported_at: Option<i64>,
+    pub dispatched_at: Option<i64>,
+    pub due_at: Option<i64>,
+    pub handled_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub close_reason: Option<CloseReason>,
+    pub rework_count: u32,
+    pub returned_count: u32,
+    pub rating: Option<Rating>,
+    pub location: Option<Location>,
+    pub conflicts: u32,
+    pub extensions_requested: u32,
+    pub extensions_approved: u32,
+    pub urge_count: u32,
+    /// Each photo's phase and hash, in the ticket's order.
+    pub photos: Box<[(String, String)]>,
+}
+
+impl RowRecord {
+    pub fn of(t: &Ticket) -> Self {
+        let st = &t.state;
+        Self {
+            id: t.id,
+            category: t.category.clone(),
+            kind: t.kind,
+            source: t.source,
+            urgency: t.urgency,
+            title: t.title.clone(),
+            status: t.status(),
+            unit: st.unit.clone(),
+            reported_at: st.reported_at.or(t.created_at),
+            dispatched_at: st.dispatched_at,
+            due_at: st.due_at,
+            handled_at: st.handled_at,
+            closed_at: st.closed_at,
+            close_reason: st.close_reason.clone(),
+            rework_count: st.rework_count,
+            returned_count: st.returned_count,
+            rating: st.rating,
+            location: t.location.clone(),
+            conflicts: u32::try_from(st.conflicts.len()).unwrap_or(u32::MAX),
+            extensions_requested: st.extensions_requested,
+            extensions_approved: st.extensions_approved,
+            urge_count: st.urge_count,
+            photos: t
+                .photos
+                .iter()
+                .map(|p| (p.phase.clone(), p.hash.clone()))
+                .collect(),
+        }
+    }
+
+    /// Its location as (lon, lat) when usable (GeoJSON's order).
+    pub fn usable_location(&self) -> Option<(f64, f64)> {
+        self.location.as_ref()?.usable()
+    }
 }
 
 /// What the district-review figures (`report::figures::TicketFacts`) read
@@ -151,6 +230,7 @@ impl TicketSummary {
             urged_at: t.state.urged_at,
             extension_pending: t.state.extension.is_some(),
             figures: Some(FigureRecord::of(t)),
+            row: Some(RowRecord::of(t)),
         })
     }
 

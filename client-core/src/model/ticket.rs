@@ -100,6 +100,17 @@ pub struct Location {
     pub address: Option<String>,
 }
 
+impl Location {
+    /// (lon, lat) when both are finite and in range (GeoJSON's order).
+    pub fn usable(&self) -> Option<(f64, f64)> {
+        let ok = self.lat.is_finite()
+            && self.lon.is_finite()
+            && (-90.0..=90.0).contains(&self.lat)
+            && (-180.0..=180.0).contains(&self.lon);
+        ok.then_some((self.lon, self.lat))
+    }
+}
+
 /// Resident contact details: personal data, shown to supervisors, left out
 /// of exports unless an admin asks. Kept in the ticket's private document,
 /// never written into the ticket.
@@ -190,12 +201,7 @@ impl Ticket {
 
     /// The `(lon, lat)` of a finite WGS84 position in range, if it has one.
     pub fn usable_location(&self) -> Option<(f64, f64)> {
-        let l = self.location.as_ref()?;
-        let ok = l.lat.is_finite()
-            && l.lon.is_finite()
-            && (-90.0..=90.0).contains(&l.lat)
-            && (-180.0..=180.0).contains(&l.lon);
-        ok.then_some((l.lon, l.lat))
+        self.location.as_ref()?.usable()
     }
 
     /// The latest time anything happened on the ticket (device clocks).

@@ -12,7 +12,8 @@ use super::calendar::DAY_MS;
 use super::figures::{Summary, TicketFacts};
 use super::scope::Place;
 use crate::model::lifecycle::CloseReason;
-use crate::model::ticket::{Ticket, Urgency};
+use crate::model::summary::RowRecord;
+use crate::model::ticket::{Resident, Urgency};
 use crate::model::visit::Visit;
 
 /// One table of a report.
@@ -334,15 +335,15 @@ pub(crate) fn ticket_columns(include_personal: bool) -> Vec<Column> {
 
 /// A ticket's photo links, one per line, in the ticket's order (`before`
 /// and `after` named).
-fn photo_links(t: &Ticket, base: Option<&str>) -> String {
-    t.photos
+fn photo_links(photos: &[(String, String)], base: Option<&str>) -> String {
+    photos
         .iter()
-        .map(|p| {
+        .map(|(phase, hash)| {
             let link = match base {
-                Some(base) => format!("{base}{}", p.hash),
-                None => format!("sha256:{}", p.hash),
+                Some(base) => format!("{base}{hash}"),
+                None => format!("sha256:{hash}"),
             };
-            format!("{} {link}", p.phase)
+            format!("{phase} {link}")
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -357,16 +358,22 @@ fn close_reason_label(r: &CloseReason) -> Cell<'static> {
     Cell::Label { code, zh }
 }
 
-/// A ticket's row, aligned with [`ticket_columns`].
+/// The personal data of a ticket's row, for an export that includes it.
+pub(crate) struct Personal<'a> {
+    pub description: &'a str,
+    pub resident: &'a Resident,
+}
+
+/// A ticket's row, aligned with [`ticket_columns`] (with the personal
+/// columns when `personal` is given).
 pub(crate) fn ticket_row<'a>(
-    t: &'a Ticket,
+    t: &'a RowRecord,
     place: &'a Place,
     facts: &TicketFacts,
-    include_personal: bool,
+    personal: Option<Personal<'a>>,
     photo_url: Option<&str>,
 ) -> Vec<Cell<'a>> {
-    let st = &t.state;
-    let status = t.status();
+    let status = t.status;
     let mut row = vec![
         Cell::Text(Cow::Owned(t.id.to_string())),
         Cell::text(&place.grid),
@@ -395,13 +402,13 @@ pub(crate) fn ticket_row<'a>(
             code: status.as_str(),
             zh: status.label_zh(),
         },
-        Cell::opt_text(st.unit.as_deref()),
-        Cell::opt_time(st.reported_at.or(t.created_at)),
-        Cell::opt_time(st.dispatched_at),
-        Cell::opt_time(st.due_at),
-        Cell::opt_time(st.handled_at),
-        Cell::opt_time(st.closed_at),
-        Cell::opt(st.close_reason.as_ref(), close_reason_label),
+        Cell::opt_text(t.unit.as_deref()),
+        Cell::opt_time(t.reported_at),
+        Cell::opt_time(t.dispatched_at),
+        Cell::opt_time(t.due_at),
+        Cell::opt_time(t.handled_at),
+        Cell::opt_time(t.closed_at),
+        Cell::opt(t.close_reason.as_ref(), close_reason_label),
         Cell::Bool(facts.ever_suspended),
         Cell::Bool(facts.overdue),
         if facts.overdue {
@@ -409,31 +416,31 @@ pub(crate) fn ticket_row<'a>(
         } else {
             Cell::Empty
         },
-        Cell::Int(i64::from(st.rework_count)),
-        Cell::Int(i64::from(st.returned_count)),
-        Cell::opt(st.rating, |r| Cell::Label {
+        Cell::Int(i64::from(t.rework_count)),
+        Cell::Int(i64::from(t.returned_count)),
+        Cell::opt(t.rating, |r| Cell::Label {
             code: r.as_str(),
             zh: r.label_zh(),
         }),
         Cell::opt(t.location.as_ref(), |l| Cell::Coord(l.lat)),
         Cell::opt(t.location.as_ref(), |l| Cell::Coord(l.lon)),
         Cell::opt_text(t.location.as_ref().and_then(|l| l.address.as_deref())),
-        Cell::Int(st.conflicts.len() as i64),
-        Cell::Int(i64::from(st.extensions_requested)),
-        Cell::Int(i64::from(st.extensions_approved)),
-        Cell::Int(i64::from(st.urge_count)),
+        Cell::Int(i64::from(t.conflicts)),
+        Cell::Int(i64::from(t.extensions_requested)),
+        Cell::Int(i64::from(t.extensions_approved)),
+        Cell::Int(i64::from(t.urge_count)),
         Cell::Int(t.photos.len() as i64),
         if t.photos.is_empty() {
             Cell::Empty
         } else {
-            Cell::Text(Cow::Owned(photo_links(t, photo_url)))
+            Cell::Text(Cow::Owned(photo_links(&t.photos, photo_url)))
         },
     ];
-    if include_personal {
+    if let Some(p) = personal {
         row.extend([
-            Cell::text(&t.description),
-            Cell::opt_text(t.resident.name.as_deref()),
-            Cell::opt_text(t.resident.phone.as_deref()),
+            Cell::text(p.description),
+            Cell::opt_text(p.resident.name.as_deref()),
+            Cell::opt_text(p.resident.phone.as_deref()),
         ]);
     }
     row

@@ -24,6 +24,7 @@ pub(super) fn summary(id: TicketId, grid: &str, status: Status, conflicts: u32) 
         urged_at: None,
         extension_pending: false,
         figures: None,
+        row: None,
     }
 }
 

@@ -203,6 +203,7 @@ mod tests {
             urged_at: None,
             extension_pending: false,
             figures: None,
+            row: None,
             photos: Vec::new(),
         }
     }

@@ -102,8 +102,13 @@ impl SummaryIndex {
             state.puts.get(grid).copied()
         };
         let mut items = store.grid_summaries(grid, Listing::All)?;
-        for s in items.iter_mut().filter(|s| s.figures.is_none()) {
-            s.figures = figures_from_document(store, s.id)?;
+        for s in &mut items {
+            // Export rows are read from the store by exports; memory keeps
+            // what lists and figures use.
+            s.row = None;
+            if s.figures.is_none() {
+                s.figures = figures_from_document(store, s.id)?;
+            }
         }
         let read = Arc::new(GridSummaries::of(items));
         let mut state = self.write();
@@ -122,7 +127,10 @@ impl SummaryIndex {
         let mut state = self.write();
         match state.grids.get_mut(&s.grid) {
             // Copies the grid only while a request still holds the old one.
-            Some(g) => Arc::make_mut(g).put(s.clone()),
+            Some(g) => Arc::make_mut(g).put(TicketSummary {
+                row: None,
+                ..s.clone()
+            }),
             None => *state.puts.entry(s.grid.clone()).or_default() += 1,
         }
     }
@@ -161,6 +169,7 @@ mod tests {
             urged_at: None,
             extension_pending: false,
             figures: None,
+            row: None,
             photos: Vec::new(),
         }
     }
