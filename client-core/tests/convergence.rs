@@ -186,6 +186,11 @@ impl World {
         let mut steps = 0;
         while !self.wire.is_empty() {
             steps += 1;
+            if steps >= 199_970 {
+                // What keeps the wire busy, for the failure's report.
+                let (f, t, m) = &self.wire[0];
+                eprintln!("livelock {f} -> {t}: {}", describe(m));
+            }
             assert!(steps < 200_000, "sync did not quiesce");
             self.deliver(0);
         }
@@ -193,6 +198,29 @@ impl World {
 
     fn devices(&self) -> Vec<&Device<Shared>> {
         self.replicas.iter().map(|r| &r.device).collect()
+    }
+}
+
+/// A frame in a line: its document and, for sync messages, what automerge's
+/// message carries.
+fn describe(m: &Message) -> String {
+    match m {
+        Message::Sync {
+            document_id, data, ..
+        }
+        | Message::Request {
+            document_id, data, ..
+        } => match automerge::sync::Message::decode(data) {
+            Ok(s) => format!(
+                "{document_id} heads {:?} need {:?} have {} changes {}",
+                s.heads,
+                s.need,
+                s.have.len(),
+                s.changes.len()
+            ),
+            Err(e) => format!("{document_id} undecodable: {e}"),
+        },
+        other => format!("{other:?}"),
     }
 }
 
