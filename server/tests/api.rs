@@ -574,6 +574,97 @@ async fn tickets_are_created_as_the_caller_in_its_scope() {
     );
 }
 
+/// `POST /api/tickets` takes a client-chosen id so that a retry records
+/// the ticket once. It once answered a request naming an *existing*
+/// ticket's id with that ticket, title, description, events and all,
+/// whoever asked: a worker had only to name one of its own grids in the
+/// body to read any ticket in the city. Now an existing id the caller may
+/// not read is 404, exactly like an unknown ticket; one it may read but did
+/// not report is 409; its reporter's retry is answered with the ticket, as
+/// before, and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_ticket_under_an_existing_id_shows_it_only_to_its_reporter() {
+    let city = City::start(config()).await;
+    let body = |id: TicketId, grid: &str| {
+        serde_json::json!({
+            "id": id.to_string(), "grid": grid, "kind": "event", "source": "patrol",
+            "category": "0201", "urgency": "normal", "title": "探测",
+        })
+    };
+    // What any request about a ticket that does not exist gets.
+    let nowhere = TicketId::random();
+    let (status, missing) = city
+        .api(
+            "wang",
+            "POST",
+            &format!("/api/tickets/{nowhere}/comments"),
+            Some(&serde_json::json!({ "text": "?" })),
+        )
+        .await;
+    assert_eq!(
+        (status, missing["reason"].as_str()),
+        (404, Some("not_found")),
+        "{missing}"
+    );
+    for (user, id, grid) in [
+        ("wang", city.t2, "G-01"),   // a worker of another grid (t2 is G-02's)
+        ("li", city.t3, "G-02"),     // and of another street
+        ("chen", city.t2, "G-01"),   // a supervisor of another community
+        ("wuye", city.t2, "G-01"),   // a unit, t2 is not dispatched to it
+        ("shuiwu", city.t1, "G-01"), // a unit, t1 is dispatched to wuye
+    ] {
+        let (status, d) = city
+            .api(user, "POST", "/api/tickets", Some(&body(id, grid)))
+            .await;
+        let like_missing = missing
+            .to_string()
+            .replace(&nowhere.to_string(), &id.to_string());
+        assert_eq!(
+            (status, d.to_string()),
+            (404, like_missing),
+            "{user} naming {id}: answered like a missing ticket"
+        );
+    }
+    // In scope but someone else's report: not a retry of the caller's.
+    for (user, id) in [("liu", city.t1), ("wuye", city.t1), ("zhou", city.t2)] {
+        let grid = if id == city.t1 { "G-01" } else { "G-02" };
+        let (status, d) = city
+            .api(user, "POST", "/api/tickets", Some(&body(id, grid)))
+            .await;
+        assert_eq!(
+            (status, d["reason"].as_str()),
+            (409, Some("id_taken")),
+            "{user}: {d}"
+        );
+        assert!(
+            d["error"].as_str().unwrap().contains("leave out `id`"),
+            "{d}"
+        );
+    }
+    // The reporter's retry is answered with its ticket, and writes nothing.
+    let (status, d) = city
+        .api("li", "POST", "/api/tickets", Some(&body(city.t2, "G-02")))
+        .await;
+    assert_eq!(status, 201, "{d}");
+    assert_eq!(d["ticket"]["id"], city.t2.to_string());
+    assert_eq!(
+        d["ticket"]["title"], "G-02 路灯",
+        "the stored ticket, not the body"
+    );
+    assert_eq!(d["events"].as_array().unwrap().len(), 1);
+    // Nothing above was written.
+    for t in [city.t1, city.t2, city.t3] {
+        let (_, d) = city.get_json("root", &format!("/api/tickets/{t}")).await;
+        assert_ne!(d["ticket"]["title"], "探测");
+    }
+    let api_rows = city
+        .audit(&server::audit::AuditFilter::default())
+        .into_iter()
+        .filter(|r| r.peer.as_deref() == Some("records-api"))
+        .count();
+    assert_eq!(api_rows, 0);
+}
+
 /// The path: a supervisor dispatches in the console, and the
 /// worker's device gets the ticket dispatched, with the deadline the
 /// working calendar gives, on its next sync; the change is the

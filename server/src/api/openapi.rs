@@ -151,9 +151,11 @@ pub(crate) fn document() -> Value {
             "post": {
                 "summary": "Record a new ticket as the caller (12345 transfers, tasks from above; through client-core's Device::report)",
                 "requestBody": body("NewTicket"),
-                "responses": responses(("201", ok("the new ticket", schema("Detail"))), &[
+                "responses": responses(("201", ok("the new ticket (or, when `id` names a ticket the caller reported, that ticket as it stands: a retry writes nothing)", schema("Detail"))), &[
                     ("400", "a bad body"),
                     ("403", "the caller's role does not report, or the grid is outside its scope"),
+                    ("404", "`id` names a ticket outside the caller's scope (the answer for a missing ticket)"),
+                    ("409", "`id` names a ticket the caller may read but did not report (reason id_taken): leave `id` out"),
                     ("503", "the relay's storage refuses writes for now"),
                 ]),
             },
@@ -274,7 +276,7 @@ pub(crate) fn document() -> Value {
             "required": ["error", "reason"],
             "properties": {
                 "error": { "type": "string", "description": "what to do next" },
-                "reason": { "type": "string", "description": "a machine code: unauthorized, rate_limited, bad_request, forbidden, forbidden_role, not_found, wrong_state, concurrent, missing_field, handler_verifies, extension_pending, no_pending_extension, after_photos_required, read_only, internal" },
+                "reason": { "type": "string", "description": "a machine code: unauthorized, rate_limited, bad_request, forbidden, forbidden_role, not_found, id_taken, wrong_state, concurrent, missing_field, handler_verifies, extension_pending, no_pending_extension, after_photos_required, read_only, internal" },
             },
         }),
     );
@@ -310,7 +312,7 @@ pub(crate) fn document() -> Value {
             "required": ["grid", "kind", "source", "category", "urgency", "title"],
             "additionalProperties": false,
             "properties": {
-                "id": { "type": "string", "description": "a ticket id of the client's, so a retry records it once; new by default" },
+                "id": { "type": "string", "description": "a ticket id of the client's, so a retry records it once; new by default. An id already taken is answered only to the ticket's reporter" },
                 "grid": string(),
                 "kind": enumeration(&["component", "event", "livelihood", "dispute"]),
                 "source": enumeration(&["patrol", "resident", "hotline", "assigned"]),
