@@ -252,7 +252,7 @@ pub(crate) fn document() -> Value {
         },
         "/api/events": {
             "get": {
-                "summary": "Server-sent events: `event: ticket` with a Summary as `data` for each ticket in the caller's scope that changes (a device's sync or an API write); a comment line every 15 s keeps it open. A subscriber that falls far behind is dropped: reconnect and reload.",
+                "summary": "Server-sent events: `event: ticket` with a Summary as `data` for each ticket in the caller's scope that changes (a device's sync or an API write); a comment line every 15 s keeps it open, and on it the credential is checked again: the stream ends when its token is revoked or its session ends (logout, expiry, a new password). A subscriber that falls far behind is dropped: reconnect and reload.",
                 "responses": responses(("200", json!({ "description": "the stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } })), &[]),
             },
         },
