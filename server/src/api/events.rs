@@ -15,7 +15,6 @@
 //! new password), within one keep-alive tick.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -184,6 +183,8 @@ mod tests {
 
     use client_core::ids::{GridCode, TicketId};
     use client_core::model::lifecycle::{Role, Status};
+    use std::time::Duration;
+
     use futures_util::StreamExt as _;
 
     use super::*;
