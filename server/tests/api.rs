@@ -395,6 +395,95 @@ async fn filters_sort_and_pages() {
     assert_eq!(q["overdue"], 0, "not the unit's ticket: {q}");
 }
 
+/// 即将超期 is a filter of the relay's, not the console's: the console
+/// once listed open tickets by deadline, 200 of them, and dropped the
+/// overdue ones itself, so with 200 overdue tickets (they sort first) the
+/// queue showed nothing while its card counted N. `due_soon=true` lists
+/// exactly what `/api/queues` counts as due soon, page by page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn due_soon_lists_what_its_queue_counts() {
+    let city = City::start(config()).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let hour = 3_600_000;
+    // A 12345 transfer zhou records, accepts and dispatches due at `due`.
+    let mut zhou = city.join("zhou", &["G-01", "G-02"]).await;
+    let mut dispatched = |title: String, due: i64| {
+        let mut t = ticket_in("G-01", &title);
+        t.source = client_core::model::ticket::Source::Hotline;
+        let id = zhou.device.report(&t, now - 48 * hour).unwrap();
+        zhou.device
+            .act(id, Action::Accepted, EventInput::default(), now - 47 * hour)
+            .unwrap();
+        let dispatch = EventInput {
+            unit: Some("wuye".into()),
+            due_at: Some(due),
+            ..EventInput::default()
+        };
+        zhou.device
+            .act(id, Action::Dispatched, dispatch, now - 46 * hour)
+            .unwrap();
+        id
+    };
+    let overdue: Vec<TicketId> = (1..=6)
+        .map(|n| dispatched(format!("超期 {n}"), now - n * hour))
+        .collect();
+    // Due in 5, 3 and 1 hours: soonest first.
+    let soon: Vec<TicketId> = [5, 3, 1]
+        .into_iter()
+        .map(|n| dispatched(format!("即将 {n}"), now + n * hour))
+        .collect();
+    let later = dispatched("下周".into(), now + 7 * 24 * hour);
+    let mut all = overdue.clone();
+    all.extend(&soon);
+    all.push(later);
+    for id in &all {
+        zhou.try_push(&id.document_id()).await.unwrap();
+    }
+    zhou.try_push(&support::city::code("G-01").index_document_id())
+        .await
+        .unwrap();
+
+    let listed = city.listed("chen", "due_soon=true&sort=due&limit=2").await;
+    let want: Vec<String> = soon.iter().rev().map(ToString::to_string).collect();
+    assert_eq!(
+        listed, want,
+        "the three due soon, soonest first, over two pages"
+    );
+    let (_, q) = city.get_json("chen", "/api/queues").await;
+    assert_eq!(q["due_soon"], 3, "{q}");
+    assert_eq!(q["overdue"], 7, "six and the fixture's t1: {q}");
+    assert_eq!(city.listed("chen", "overdue=true").await.len(), 7);
+    // What the console did: the first page of open tickets by deadline
+    // holds no ticket due soon at all.
+    let (_, page) = city
+        .get_json("chen", "/api/tickets?status=dispatched&sort=due&limit=7")
+        .await;
+    assert!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["overdue"] == true)
+    );
+    // Both filters at once: nothing is overdue and due soon.
+    assert!(
+        city.listed("chen", "due_soon=true&overdue=true")
+            .await
+            .is_empty()
+    );
+    // A unit sees only its own, the same way.
+    assert_eq!(city.listed("wuye", "due_soon=true").await.len(), 3);
+    assert!(city.listed("shuiwu", "due_soon=true").await.is_empty());
+    let (status, body) = city.get_json("chen", "/api/tickets?due_soon=maybe").await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (400, Some("bad_request"))
+    );
+}
+
 /// Every operation the OpenAPI document describes is served by the
 /// router (not a 404 or 405 of an unknown route), and every route is
 /// described (`server::API_ROUTES` is what the router is built from).

@@ -109,6 +109,11 @@ pub(crate) fn document() -> Value {
             json!({ "type": "boolean" }),
         ),
         query(
+            "due_soon",
+            "only open tickets not yet overdue whose deadline is within 24 hours (the 即将超期 queue, as /api/queues counts it)",
+            json!({ "type": "boolean" }),
+        ),
+        query(
             "conflict",
             "only tickets with lifecycle conflicts",
             json!({ "type": "boolean" }),
