@@ -410,7 +410,7 @@ async fn due_soon_lists_what_its_queue_counts() {
     let hour = 3_600_000;
     // A 12345 transfer zhou records, accepts and dispatches due at `due`.
     let mut zhou = city.join("zhou", &["G-01", "G-02"]).await;
-    let mut dispatched = |title: String, due: i64| {
+    let dispatched = |title: String, due: i64| {
         let mut t = ticket_in("G-01", &title);
         t.source = client_core::model::ticket::Source::Hotline;
         let id = zhou.device.report(&t, now - 48 * hour).unwrap();
