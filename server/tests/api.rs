@@ -650,6 +650,219 @@ async fn actions_are_scoped_and_checked_against_the_lifecycle() {
     assert_eq!(city.api("wang", "POST", &c1, Some(&blank)).await.0, 400);
 }
 
+/// The lifecycle's ends through the API, each step's answer holding the
+/// fold and every event: verified → closed (resolved) → rated → reopened;
+/// suspended → resumed (back where it was); and closed as a duplicate of
+/// another ticket. Until this test only the steps up to verified had been
+/// taken through the API; the rest were only offered as `actions`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_close_rate_reopen_suspend_resume_and_close_as_duplicates() {
+    let city = City::start(config()).await;
+    let step = |user: &'static str, id: String, body: Value| {
+        let city = &city;
+        async move {
+            let path = format!("/api/tickets/{id}/actions");
+            let (status, d) = city.api(user, "POST", &path, Some(&body)).await;
+            assert_eq!(status, 200, "{user} {body}: {d}");
+            // The answer is what a read shows.
+            let (_, read) = city.get_json(user, &format!("/api/tickets/{id}")).await;
+            assert_eq!(read["ticket"], d["ticket"]);
+            assert_eq!(read["summary"]["status"], d["ticket"]["status"]);
+            d
+        }
+    };
+    // Every event's action, all applied.
+    let events = |d: &Value| -> Vec<String> {
+        d["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                assert_eq!(e["applied"], true, "{e}");
+                e["action"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let new = |grid: &str, title: &str| {
+        serde_json::json!({
+            "grid": grid, "kind": "event", "source": "hotline", "category": "1301",
+            "urgency": "normal", "title": title,
+        })
+    };
+
+    // A 12345 transfer (施工扰民: no photo after the work needed) through
+    // to its end and back.
+    let (status, d) = city
+        .api(
+            "zhou",
+            "POST",
+            "/api/tickets",
+            Some(&new("G-01", "夜间施工噪音")),
+        )
+        .await;
+    assert_eq!(status, 201, "{d}");
+    let a = d["ticket"]["id"].as_str().unwrap().to_owned();
+    step("zhou", a.clone(), action("accepted")).await;
+    let dispatch = serde_json::json!({ "action": "dispatched", "unit": "wuye" });
+    step("zhou", a.clone(), dispatch).await;
+    for next in ["acknowledged", "in_progress", "handled"] {
+        step("wuye", a.clone(), action(next)).await;
+    }
+    let d = step("zhou", a.clone(), action("verified")).await;
+    assert_eq!(d["ticket"]["status"], "verified");
+    assert!(actions(&d).contains(&"closed".to_owned()), "{d}");
+
+    let d = step("zhou", a.clone(), action("closed")).await;
+    assert_eq!(d["ticket"]["status"], "closed");
+    assert_eq!(
+        d["ticket"]["close_reason"],
+        serde_json::json!({ "kind": "resolved" })
+    );
+    assert!(d["ticket"]["closed_at"].is_string(), "{d}");
+    assert_eq!(d["summary"]["overdue"], false);
+    assert_eq!(actions(&d), ["reopened", "rated"]);
+    let last = d["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        last["close_reason"],
+        serde_json::json!({ "kind": "resolved" })
+    );
+
+    // A rating needs its value, and one that is not a rating is bad input.
+    let path = format!("/api/tickets/{a}/actions");
+    let (status, body) = city
+        .api("zhou", "POST", &path, Some(&action("rated")))
+        .await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (409, Some("missing_field")),
+        "{body}"
+    );
+    let rated = serde_json::json!({ "action": "rated", "rating": "delighted" });
+    assert_eq!(city.api("zhou", "POST", &path, Some(&rated)).await.0, 400);
+    let rated = serde_json::json!({ "action": "rated", "rating": "basic" });
+    let d = step("zhou", a.clone(), rated).await;
+    assert_eq!(
+        (
+            d["ticket"]["status"].as_str(),
+            d["ticket"]["rating"].as_str()
+        ),
+        (Some("closed"), Some("basic"))
+    );
+    assert_eq!(
+        d["events"].as_array().unwrap().last().unwrap()["rating"],
+        "basic"
+    );
+
+    let d = step("zhou", a.clone(), action("reopened")).await;
+    assert_eq!(
+        d["ticket"]["status"], "accepted",
+        "reopened is accepted again"
+    );
+    assert_eq!(d["ticket"]["rating"], Value::Null);
+    assert_eq!(d["ticket"]["close_reason"], Value::Null);
+    assert_eq!(d["ticket"]["closed_at"], Value::Null);
+    assert_eq!(d["ticket"]["unit"], "wuye", "the unit it had");
+    assert_eq!(
+        events(&d),
+        [
+            "reported",
+            "accepted",
+            "dispatched",
+            "acknowledged",
+            "in_progress",
+            "handled",
+            "verified",
+            "closed",
+            "rated",
+            "reopened",
+        ]
+    );
+    assert_eq!(actions(&d)[0], "dispatched");
+
+    // The fixture's G-02 ticket: accepted, dispatched, suspended (挂账) and
+    // resumed where it was.
+    let b = city.t2.to_string();
+    step("zhou", b.clone(), action("accepted")).await;
+    let dispatch = serde_json::json!({ "action": "dispatched", "unit": "shuiwu" });
+    step("zhou", b.clone(), dispatch).await;
+    let d = step("zhou", b.clone(), action("suspended")).await;
+    assert_eq!(d["ticket"]["status"], "suspended");
+    assert_eq!(d["summary"]["status"], "suspended");
+    assert!(actions(&d).contains(&"resumed".to_owned()), "{d}");
+    assert!(
+        !actions(&d).contains(&"suspended".to_owned()),
+        "not twice: {d}"
+    );
+    // The unit cannot work a suspended ticket.
+    let path = format!("/api/tickets/{b}/actions");
+    let (status, body) = city
+        .api("shuiwu", "POST", &path, Some(&action("acknowledged")))
+        .await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (409, Some("wrong_state")),
+        "{body}"
+    );
+    let d = step("zhou", b.clone(), action("resumed")).await;
+    assert_eq!(d["ticket"]["status"], "dispatched", "back where it was");
+    assert_eq!(d["ticket"]["unit"], "shuiwu");
+    assert_eq!(
+        events(&d),
+        ["reported", "accepted", "dispatched", "suspended", "resumed"]
+    );
+    step("shuiwu", b.clone(), action("acknowledged")).await;
+
+    // The same complaint again: closed as a duplicate of the first.
+    let (status, d) = city
+        .api(
+            "zhou",
+            "POST",
+            "/api/tickets",
+            Some(&new("G-02", "再次反映同一问题")),
+        )
+        .await;
+    assert_eq!(status, 201, "{d}");
+    let c = d["ticket"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/tickets/{c}/actions");
+    let bad = serde_json::json!({ "action": "closed", "duplicate_of": "not-an-id" });
+    let (status, body) = city.api("zhou", "POST", &path, Some(&bad)).await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
+    let duplicate = serde_json::json!({ "action": "closed", "duplicate_of": b });
+    let d = step("zhou", c.clone(), duplicate).await;
+    let reason = serde_json::json!({ "kind": "duplicate", "of": b });
+    assert_eq!(d["ticket"]["status"], "closed");
+    assert_eq!(d["ticket"]["close_reason"], reason);
+    assert_eq!(d["events"][1]["close_reason"], reason);
+    assert_eq!(events(&d), ["reported", "closed"]);
+    // A close from an open state other than verified, without an
+    // original, is a cancellation.
+    let (status, d) = city
+        .api("zhou", "POST", "/api/tickets", Some(&new("G-02", "误报")))
+        .await;
+    assert_eq!(status, 201, "{d}");
+    let e = d["ticket"]["id"].as_str().unwrap().to_owned();
+    let d = step("zhou", e, action("closed")).await;
+    assert_eq!(
+        d["ticket"]["close_reason"],
+        serde_json::json!({ "kind": "cancelled" })
+    );
+
+    // The queues and lists count them by their fold.
+    let closed = city.listed("zhou", "status=closed").await;
+    assert_eq!(
+        closed.len(),
+        2,
+        "the duplicate and the cancelled: {closed:?}"
+    );
+    assert!(closed.contains(&c));
+    let (_, q) = city.get_json("zhou", "/api/queues").await;
+    assert_eq!(q["to_dispatch"], 1, "the reopened one: {q}");
+}
+
 /// A ticket recorded through the API (a 12345 transfer entered by a
 /// supervisor) is the caller's, in the caller's scope only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
