@@ -110,6 +110,24 @@ fn actions(detail: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The fixture's tickets each user may read, as sync decides: t1 (G-01,
+/// dispatched to wuye), t2 (G-02), t3 (G-03, another street).
+fn visible(city: &City) -> Vec<(&'static str, Vec<TicketId>)> {
+    let (t1, t2, t3) = (city.t1, city.t2, city.t3);
+    vec![
+        ("wang", vec![t1]),
+        ("liu", vec![t1]),
+        ("li", vec![t2]),
+        ("sun", vec![t3]),
+        ("chen", vec![t1]),
+        ("zhou", vec![t1, t2]),
+        ("wuye", vec![t1]),
+        ("shuiwu", vec![]),
+        ("zhao", vec![t1, t2, t3]),
+        ("root", vec![t1, t2, t3]),
+    ]
+}
+
 /// Each role sees exactly what sync would let it see: a worker its grid,
 /// a supervisor its community or street, a unit the tickets dispatched to
 /// it, a reviewer its district, an admin everything; a ticket outside the
@@ -118,20 +136,9 @@ fn actions(detail: &Value) -> Vec<String> {
 async fn lists_and_tickets_are_scoped_like_sync() {
     let city = City::start(config()).await;
     let (t1, t2, t3) = (city.t1, city.t2, city.t3);
-    let expect: &[(&str, &[TicketId])] = &[
-        ("wang", &[t1]),
-        ("liu", &[t1]),
-        ("li", &[t2]),
-        ("sun", &[t3]),
-        ("chen", &[t1]),
-        ("zhou", &[t1, t2]),
-        ("wuye", &[t1]),
-        ("shuiwu", &[]),
-        ("zhao", &[t1, t2, t3]),
-        ("root", &[t1, t2, t3]),
-    ];
+    let expect = visible(&city);
     assert_eq!(expect.len(), USERS.len());
-    for (user, visible) in expect {
+    for (user, visible) in &expect {
         let listed: BTreeSet<String> = city.listed(user, "").await.into_iter().collect();
         assert_eq!(listed, set(visible), "{user}'s list");
         for t in [t1, t2, t3] {
@@ -1274,6 +1281,27 @@ impl Events {
         }
     }
 
+    /// Whether no `ticket` event arrives for `d` (keep-alive comments may).
+    /// The wait can only miss a stray event, never invent one.
+    async fn quiet_for(&mut self, d: std::time::Duration) -> bool {
+        let until = tokio::time::Instant::now() + d;
+        loop {
+            self.decode();
+            if self.text.contains("event: ticket") {
+                return false;
+            }
+            let mut buf = [0u8; 4096];
+            match tokio::time::timeout_at(until, self.tcp.read(&mut buf)).await {
+                Err(_) => return true,
+                Ok(read) => {
+                    let n = read.unwrap();
+                    assert!(n > 0, "the stream ended");
+                    self.raw.extend_from_slice(&buf[..n]);
+                }
+            }
+        }
+    }
+
     /// The next `ticket` event's data (skipping comments).
     async fn next_ticket(&mut self) -> Value {
         loop {
@@ -1350,6 +1378,183 @@ async fn a_synced_ticket_arrives_on_the_event_streams_in_scope() {
     let mut rest = Vec::new();
     let ended = timeout(PATIENCE, chen.tcp.read_to_end(&mut rest)).await;
     assert!(ended.is_ok(), "the stream ended with the relay");
+}
+
+/// Who gets what from the routes a console lives on, user by user over the
+/// whole city (the per-route tests pick a few users each):
+///
+/// - `GET /api/queues`: every role is answered, counting only its scope;
+/// - `POST /api/tickets/{id}/comments` on each fixture ticket: 201 where
+///   the user may change the ticket, 403 for the reviewer, who reads all
+///   three, and 404 wherever the user may not read it, exactly as for a
+///   missing ticket;
+/// - `GET /api/events`: every role's stream carries each of those
+///   comments' tickets that it may read, in order, and nothing else;
+/// - `GET /api/visits`: each role gets the visits of the grids it may read
+///   visit logs of (never units'), and 403 for a grid outside its scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_role_route_matrix_of_queues_comments_events_and_visits() {
+    use client_core::ids::VisitId;
+    use client_core::model::visit::{Outcome, Visit, VisitType};
+    let city = City::start(config()).await;
+    let (t1, t2, t3) = (city.t1, city.t2, city.t3);
+    let visible: std::collections::BTreeMap<&str, Vec<TicketId>> =
+        visible(&city).into_iter().collect();
+
+    // Queues on the fixture: t1 dispatched and past its deadline, t2 and
+    // t3 reported. (to_accept, to_dispatch, overdue) per user.
+    let queues: &[(&str, (u64, u64, u64))] = &[
+        ("wang", (0, 0, 1)),
+        ("liu", (0, 0, 1)),
+        ("li", (1, 0, 0)),
+        ("sun", (1, 0, 0)),
+        ("chen", (0, 0, 1)),
+        ("zhou", (1, 0, 1)),
+        ("wuye", (0, 0, 1)),
+        ("shuiwu", (0, 0, 0)),
+        ("zhao", (2, 0, 1)),
+        ("root", (2, 0, 1)),
+    ];
+    assert_eq!(queues.len(), USERS.len());
+    for (user, (accept, dispatch, overdue)) in queues {
+        let (status, q) = city.get_json(user, "/api/queues").await;
+        assert_eq!(status, 200, "{user}: {q}");
+        let got = (
+            q["to_accept"].as_u64().unwrap(),
+            q["to_dispatch"].as_u64().unwrap(),
+            q["overdue"].as_u64().unwrap(),
+        );
+        assert_eq!(got, (*accept, *dispatch, *overdue), "{user}'s queues: {q}");
+    }
+
+    // Everyone's stream, open before anything changes.
+    let mut streams = Vec::new();
+    for (user, _, _) in USERS {
+        let mut stream = Events::open(city.server.addr, &city.tokens[user]).await;
+        assert_eq!(stream.status, 200, "{user}");
+        assert_eq!(stream.next_block().await, ": subscribed");
+        streams.push((*user, stream));
+    }
+
+    // Comments: each user on each ticket, in this order.
+    let comments: &[(&str, [u16; 3])] = &[
+        ("wang", [201, 404, 404]),
+        ("liu", [201, 404, 404]),
+        ("li", [404, 201, 404]),
+        ("sun", [404, 404, 201]),
+        ("chen", [201, 404, 404]),
+        ("zhou", [201, 201, 404]),
+        ("wuye", [201, 404, 404]), // t1 is dispatched to it
+        ("shuiwu", [404, 404, 404]),
+        ("zhao", [403, 403, 403]), // reviewers write nothing
+        ("root", [201, 201, 201]), // a comment is not a lifecycle action
+    ];
+    assert_eq!(comments.len(), USERS.len());
+    let mut changed = Vec::new();
+    for (user, want) in comments {
+        for (t, want) in [t1, t2, t3].into_iter().zip(want) {
+            let path = format!("/api/tickets/{t}/comments");
+            let text = serde_json::json!({ "text": format!("{user} 到此") });
+            let (status, body) = city.api(user, "POST", &path, Some(&text)).await;
+            assert_eq!(status, *want, "{user} commenting on {t}: {body}");
+            // A ticket one may not see is not told from a missing one.
+            assert_eq!(
+                status == 404,
+                !visible[user].contains(&t),
+                "{user} on {t}: {body}"
+            );
+            if status == 201 {
+                assert_eq!(
+                    body["comments"].as_array().unwrap().last().unwrap()["author"],
+                    *user
+                );
+                changed.push(t);
+            }
+        }
+    }
+    // Each stream: the changed tickets it may read, in order, then nothing.
+    for (user, stream) in &mut streams {
+        let want: Vec<String> = changed
+            .iter()
+            .filter(|t| visible[*user].contains(t))
+            .map(ToString::to_string)
+            .collect();
+        let mut got = Vec::new();
+        for _ in &want {
+            got.push(
+                stream.next_ticket().await["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        assert_eq!(got, want, "{user}'s stream");
+        assert!(
+            stream
+                .quiet_for(std::time::Duration::from_millis(300))
+                .await,
+            "{user}'s stream carried a ticket it may not read"
+        );
+    }
+    drop(streams);
+
+    // Visits: one in G-01 by wang, one in G-03 by sun, on 2025-01-06.
+    let at = 1_735_660_800_000 + 5 * 86_400_000 + 10 * 3_600_000;
+    for (user, grid, household) in [("wang", "G-01", "3-2-501"), ("sun", "G-03", "7-1-202")] {
+        let mut device = city.join(user, &[grid]).await;
+        let v = Visit {
+            id: VisitId::random(),
+            visit_type: VisitType::Household,
+            grid: support::city::code(grid),
+            household: Some(household.into()),
+            worker: user.into(),
+            started_at: at,
+            ended_at: Some(at + 3_600_000),
+            lat: None,
+            lon: None,
+            outcome: Outcome::Met,
+            notes: "独居老人".into(),
+            tickets: vec![],
+            amends: None,
+        };
+        device.device.add_visit(&v, "2025-01-06").unwrap();
+        device.sync_all().await;
+    }
+    let period = "from=2025-01-01&to=2025-01-31";
+    // (visits in the whole scope, status and visits for grid=G-01).
+    let visits: &[(&str, usize, u16, usize)] = &[
+        ("wang", 1, 200, 1),
+        ("liu", 1, 200, 1),
+        ("li", 0, 403, 0),
+        ("sun", 1, 403, 0),
+        ("chen", 1, 200, 1),
+        ("zhou", 1, 200, 1),
+        ("wuye", 0, 200, 0), // in its street, but units read no visit log
+        ("shuiwu", 0, 200, 0),
+        ("zhao", 2, 200, 1),
+        ("root", 2, 200, 1),
+    ];
+    assert_eq!(visits.len(), USERS.len());
+    for (user, all, status, in_g01) in visits {
+        let (got, body) = city.get_json(user, &format!("/api/visits?{period}")).await;
+        assert_eq!(got, 200, "{user}: {body}");
+        assert_eq!(
+            body["items"].as_array().unwrap().len(),
+            *all,
+            "{user}: {body}"
+        );
+        let (got, body) = city
+            .get_json(user, &format!("/api/visits?{period}&grid=G-01"))
+            .await;
+        assert_eq!(got, *status, "{user} G-01: {body}");
+        if got == 200 {
+            assert_eq!(
+                body["items"].as_array().unwrap().len(),
+                *in_g01,
+                "{user} G-01: {body}"
+            );
+        }
+    }
 }
 
 /// `GET /api/export` as JSON: (status, body).
