@@ -554,6 +554,14 @@ pub(crate) fn may_read_document(p: &Principal, id: &DocumentId, doc: &Automerge)
     may_read(p, id, doc, &Placed::of(doc))
 }
 
+/// Whether the stored `doc` is a ticket `p` reported: the one document a
+/// new-ticket request may name by its id again (a retry of `p`'s report,
+/// answered with the ticket as it stands).
+pub(crate) fn reported_by(p: &Principal, doc: &Automerge) -> bool {
+    Placed::of(doc).kind == Some(DocType::Ticket)
+        && schema::read_str(doc, &ROOT, "created_by").as_deref() == Some(p.user.as_str())
+}
+
 /// Whether `p` may see a ticket of `grid` that is now dispatched to
 /// `unit()` (asked only of units): the one read decision for tickets,
 /// made from a document by the hub ([`Access::may_read`]) and from a

@@ -31,7 +31,10 @@
 //!   subscriber that falls behind the broadcast is dropped; the hub never
 //!   waits for one.
 //! - `GET /api/openapi.json` (`openapi.rs`) describes every route; a test
-//!   checks it against [`ROUTES`].
+//!   checks it against [`ROUTES`], which holds every `/api` route the relay
+//!   serves, the login, session, token and export routes of `session.rs`,
+//!   `auth.rs` and `export/http.rs` included (the relay's router adds no
+//!   `/api` route of its own).
 //!
 //! Errors are `{"error": "<what to do next>", "reason": "<code>"}` with
 //! 400, 401, 403, 404, 409, 429, 500 or 503 ([`ApiError`]).
@@ -64,10 +67,17 @@ use crate::connection::Shared;
 pub(crate) use events::Changes;
 pub(crate) use index::SummaryIndex;
 
-/// Every records-API route: (method, path as axum routes it). The router
-/// is built from this list, and the OpenAPI test checks the document
-/// against it.
+/// Every `/api` route: (method, path as axum routes it). The router is
+/// built from this list, and the OpenAPI test checks the document against
+/// it.
 pub const ROUTES: &[(&str, &str)] = &[
+    // Logging in (`crate::session`), who one is and device tokens
+    // (`crate::auth`), the district-review export (`crate::export::http`).
+    ("post", "/api/login"),
+    ("post", "/api/logout"),
+    ("get", "/api/me"),
+    ("post", "/api/tokens"),
+    ("get", "/api/export"),
     ("get", "/api/tickets"),
     ("post", "/api/tickets"),
     ("get", "/api/tickets/{id}"),
@@ -101,6 +111,11 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
 
 fn handler(method: &str, path: &str) -> MethodRouter<Arc<Shared>> {
     match (method, path) {
+        ("post", "/api/login") => post(crate::session::login),
+        ("post", "/api/logout") => post(crate::session::logout),
+        ("get", "/api/me") => get(auth::me),
+        ("post", "/api/tokens") => post(auth::issue_token),
+        ("get", "/api/export") => get(crate::export::http::export),
         ("get", "/api/tickets") => get(tickets::list),
         ("post", "/api/tickets") => post(write::create),
         ("get", "/api/tickets/{id}") => get(tickets::one),

@@ -56,6 +56,11 @@ pub struct Config {
     /// How long a console session lasts from its login (absolute, not
     /// renewed by use); the cookie's Max-Age. A supervisor's working day.
     pub session_lifetime: Duration,
+    /// How often an `/api/events` stream sends a keep-alive comment (so
+    /// proxies keep it open) and checks its credential again: a stream
+    /// outlives a logout, an expired session or a revoked token by at most
+    /// this.
+    pub events_keep_alive: Duration,
     /// Failed passwords for one user name from one address before a login
     /// for that name from there gets HTTP 429 (even with the right
     /// password: the limit may not be an oracle).
@@ -224,6 +229,7 @@ impl Default for Config {
             auth_failure_burst: 10,
             auth_failure_refill: Duration::from_secs(2),
             session_lifetime: Duration::from_secs(8 * 3600),
+            events_keep_alive: Duration::from_secs(15),
             login_failure_burst: 10,
             login_failure_burst_per_address: 50,
             login_failure_refill: Duration::from_secs(60),
@@ -303,6 +309,7 @@ impl Config {
             ("close_timeout", self.close_timeout),
             ("auth_failure_refill", self.auth_failure_refill),
             ("session_lifetime", self.session_lifetime),
+            ("events_keep_alive", self.events_keep_alive),
             ("login_failure_refill", self.login_failure_refill),
             ("registry_poll", self.registry_poll),
             ("storage_retry", self.storage_retry),

@@ -400,6 +400,131 @@ async fn a_new_password_ends_the_users_sessions() {
     assert_eq!(by_token.status, 200);
 }
 
+/// An `/api/events` stream opened with a session cookie, read off a raw
+/// socket once it says it is subscribed.
+struct Stream(tokio::net::TcpStream);
+
+impl Stream {
+    async fn open(city: &City, session: &Session) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = city.server.addr;
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /api/events HTTP/1.1\r\nHost: {addr}\r\nCookie: {COOKIE}={}\r\n\r\n",
+            session.id
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut seen = Vec::new();
+        while !String::from_utf8_lossy(&seen).contains(": subscribed") {
+            let mut buf = [0u8; 1024];
+            let n = tokio::time::timeout(support::PATIENCE, tcp.read(&mut buf))
+                .await
+                .expect("the stream's first comment in time")
+                .unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            seen.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&seen)
+        );
+        Self(tcp)
+    }
+
+    /// Whether the relay ends the stream within `within` (keep-alives
+    /// meanwhile are read and dropped).
+    async fn ends_within(&mut self, within: Duration) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut rest = Vec::new();
+        tokio::time::timeout(within, self.0.read_to_end(&mut rest))
+            .await
+            .is_ok()
+    }
+}
+
+/// Every other route checks the session on each request, but a live
+/// stream was checked once: it re-read the credential only when the
+/// registry's generation moved, which a logout, a session's expiry and a
+/// new password (that ends the user's sessions) do not do. So a stream
+/// opened in the console kept sending the caller's tickets after the
+/// person logged out, or after an admin reset a compromised password. A
+/// session stream now looks its session up on every keep-alive tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_ends_when_its_session_does() {
+    let tick = Duration::from_millis(100);
+    let city = city(Config {
+        events_keep_alive: tick,
+        ..config()
+    })
+    .await;
+    let (chen, zhou, wang) = (
+        log_in(&city, "chen").await,
+        log_in(&city, "zhou").await,
+        log_in(&city, "wang").await,
+    );
+    let (mut by_chen, mut by_zhou, mut by_wang) = (
+        Stream::open(&city, &chen).await,
+        Stream::open(&city, &zhou).await,
+        Stream::open(&city, &wang).await,
+    );
+    // Ten ticks of nothing: a live session's stream stays open.
+    assert!(
+        !by_chen.ends_within(tick * 10).await,
+        "a live session's stream ended"
+    );
+
+    let out = Request::post("/api/logout")
+        .session(&chen.id)
+        .csrf(&chen.csrf)
+        .send(city.server.addr)
+        .await;
+    assert_eq!(out.status, 204, "{}", out.body);
+    assert!(
+        by_chen.ends_within(support::PATIENCE).await,
+        "the stream outlived the logout"
+    );
+
+    // An admin sets a new password: the user's sessions end, and so do
+    // their streams.
+    let db = city.server.database();
+    Registry::new(&db.database())
+        .unwrap()
+        .set_password("zhou", "一个新的密码 new one")
+        .unwrap();
+    assert!(
+        by_zhou.ends_within(support::PATIENCE).await,
+        "the stream outlived the new password"
+    );
+    // Others' streams go on.
+    assert!(
+        !by_wang.ends_within(tick * 5).await,
+        "wang's stream ended with the others'"
+    );
+}
+
+/// A session expires by the clock alone; its stream ends with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_ends_when_its_session_expires() {
+    let city = city(Config {
+        events_keep_alive: Duration::from_millis(100),
+        session_lifetime: Duration::from_secs(3),
+        ..config()
+    })
+    .await;
+    let session = log_in(&city, "chen").await;
+    let mut stream = Stream::open(&city, &session).await;
+    assert!(
+        stream.ends_within(support::PATIENCE).await,
+        "the stream outlived its session"
+    );
+    assert_eq!(
+        me(&city, &session).await.status,
+        401,
+        "expired, as the stream found"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_tokens_still_work_on_every_route() {
     let city = city(config()).await;

@@ -309,3 +309,47 @@ test("a 12345 transfer made in the console reaches the worker's device", async (
   assert.equal(onDevice.created_by, "chen");
   assert.deepEqual(page.errors, []);
 });
+
+test("a long 待立案 shows a page and more on demand; 即将超期 lists what its card counts while others are overdue", async () => {
+  const page = await relay.browser("zhou", PASSWORD.zhou);
+  await page.locator('[data-queue="to_accept"]').waitFor();
+  const create = async (title) => {
+    const made = await pageFetch(page, "POST", "/api/tickets", {
+      grid: GRID, kind: "livelihood", source: "hotline", category: "0501", urgency: "normal", title,
+    });
+    assert.equal(made.status, 201, made.text);
+    return made.json.ticket.id;
+  };
+  const act = async (id, body) => {
+    const done = await pageFetch(page, "POST", `/api/tickets/${id}/actions`, body);
+    assert.equal(done.status, 200, done.text);
+  };
+  for (let n = 1; n <= 51; n++) await create(`12345转办 第${n}件`);
+  // Two dispatched: one past its deadline, one due in two hours.
+  const late = await create("超期的工单");
+  const soon = await create("两小时后到期");
+  for (const [id, due] of [[late, Date.now() - 3_600_000], [soon, Date.now() + 2 * 3_600_000]]) {
+    await act(id, { action: "accepted" });
+    await act(id, { action: "dispatched", unit: "wuye", due_at: new Date(due).toISOString() });
+  }
+
+  await page.reload();
+  const counted = Number(await page.locator('[data-queue="to_accept"] .queue-count').getAttribute("data-count"));
+  assert.ok(counted > 50, `${counted}`);
+  const rows = page.locator('[data-queue-list="to_accept"] tr[data-ticket]');
+  await page.locator("[data-queue-more]").waitFor();
+  assert.equal(await rows.count(), 50);
+  assert.match(await page.locator("[data-queue-more]").innerText(), new RegExp(`已显示 50 件，共 ${counted} 件`));
+  await page.click("[data-queue-more] button");
+  await page.locator(`[data-queue-list="to_accept"] tr[data-ticket]:nth-child(${counted})`).waitFor();
+  assert.equal(await rows.count(), counted);
+  assert.equal(await page.locator("[data-queue-more]").count(), 0, "all shown: no more");
+
+  await page.click('[data-queue="due_soon"]');
+  await queueRow(page, "due_soon", soon).waitFor();
+  assert.equal(await page.locator('[data-queue="due_soon"] .queue-count').getAttribute("data-count"), "1");
+  assert.equal(await page.locator('[data-queue-list="due_soon"] tr[data-ticket]').count(), 1);
+  await page.click('[data-queue="overdue"]');
+  await queueRow(page, "overdue", late).waitFor();
+  assert.deepEqual(page.errors, []);
+});

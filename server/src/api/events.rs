@@ -6,14 +6,15 @@
 //! per changed ticket, and none while nobody listens. Each stream keeps
 //! what its caller may read (`access::may_read_summary`, the hub's own
 //! read decision) and writes it as `event: ticket` with the summary as
-//! `data`; a comment line every [`KEEP_ALIVE`] keeps proxies from closing
-//! it. The hub never waits for a stream: one that falls more than
+//! `data`; a comment line every `Config::events_keep_alive` (15 s) keeps
+//! proxies from closing it, and on that tick the credential is checked
+//! again. The hub never waits for a stream: one that falls more than
 //! [`CAPACITY`] summaries behind is dropped (the console reconnects and
-//! reloads its list). A stream ends when the relay shuts down, or when the
-//! registry changes and its token no longer holds.
+//! reloads its list). A stream ends when the relay shuts down, when its
+//! token is revoked, or when its console session ends (logout, expiry, a
+//! new password), within one keep-alive tick.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -32,9 +33,6 @@ use crate::registry::Registry;
 
 /// Summaries a stream may fall behind by before it is dropped.
 pub(crate) const CAPACITY: usize = 4096;
-
-/// How often a keep-alive comment is sent (and the token re-checked).
-pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The broadcast of changed ticket summaries, fed by the hub thread.
 #[derive(Debug, Clone)]
@@ -85,7 +83,8 @@ pub(crate) async fn stream(State(shared): State<Arc<Shared>>, req: Request) -> R
         Err(e) => return e.into_response(),
     }
     debug!(user = %p.user, "/api/events: subscribed");
-    let mut recheck = tokio::time::interval(KEEP_ALIVE);
+    let keep_alive = shared.config.events_keep_alive;
+    let mut recheck = tokio::time::interval(keep_alive);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let listener = Listener {
         changes: shared.changes.subscribe(),
@@ -96,7 +95,7 @@ pub(crate) async fn stream(State(shared): State<Arc<Shared>>, req: Request) -> R
         greeted: false,
     };
     Sse::new(events(listener))
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
+        .keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive"))
         .into_response()
 }
 
@@ -132,7 +131,7 @@ fn events(listener: Listener) -> impl Stream<Item = Result<Event, std::convert::
                 Woke::Change(Err(broadcast::error::RecvError::Closed)) | Woke::Stop => return None,
                 Woke::Recheck => {
                     if !still_valid(&mut l) {
-                        info!(user = %l.principal.user, "/api/events: the token no longer holds; ending the stream");
+                        info!(user = %l.principal.user, "/api/events: the token or session no longer holds; ending the stream");
                         return None;
                     }
                 }
@@ -148,26 +147,31 @@ enum Woke {
     Recheck,
 }
 
-/// Whether the stream's credentials still hold: a registry read when its
-/// generation moved (a token revoked, a scope changed), else nothing.
+/// Whether the stream's credentials still hold. A console session ends
+/// without the registry's generation moving (a logout, its expiry, a new
+/// password), so a session is looked up again on every tick; a token only
+/// when the generation moved (a revocation or a scope change bumps it).
 fn still_valid(l: &mut Listener) -> bool {
     let db = l.store.database();
     let registry = Registry::reader(&db);
-    match registry.generation() {
-        Ok(g) if g == l.principal.generation => true,
-        Ok(_) => match l.principal.refresh(&registry) {
-            Ok(Some(p)) => {
-                l.principal = p;
-                true
-            }
-            Ok(None) => false,
+    if !l.principal.by_session() {
+        match registry.generation() {
+            Ok(g) if g == l.principal.generation => return true,
+            Ok(_) => {}
             Err(e) => {
-                debug!(error = %e, "/api/events: could not re-check a token; keeping the stream");
-                true
+                debug!(error = %e, "/api/events: could not read the registry generation");
+                return true;
             }
-        },
+        }
+    }
+    match l.principal.refresh(&registry) {
+        Ok(Some(p)) => {
+            l.principal = p;
+            true
+        }
+        Ok(None) => false,
         Err(e) => {
-            debug!(error = %e, "/api/events: could not read the registry generation");
+            debug!(error = %e, "/api/events: could not re-check a credential; keeping the stream");
             true
         }
     }
@@ -179,6 +183,8 @@ mod tests {
 
     use client_core::ids::{GridCode, TicketId};
     use client_core::model::lifecycle::{Role, Status};
+    use std::time::Duration;
+
     use futures_util::StreamExt as _;
 
     use super::*;

@@ -1,6 +1,6 @@
 //! `GET /api/openapi.json`: the OpenAPI 3.1 document of the records API,
 //! written by hand with `serde_json` (a test checks it against
-//! [`super::ROUTES`], the list the router is built from).
+//! [`super::ROUTES`], the list the router builds every `/api` route from).
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -109,6 +109,11 @@ pub(crate) fn document() -> Value {
             json!({ "type": "boolean" }),
         ),
         query(
+            "due_soon",
+            "only open tickets not yet overdue whose deadline is within 24 hours (the 即将超期 queue, as /api/queues counts it)",
+            json!({ "type": "boolean" }),
+        ),
+        query(
             "conflict",
             "only tickets with lifecycle conflicts",
             json!({ "type": "boolean" }),
@@ -151,9 +156,11 @@ pub(crate) fn document() -> Value {
             "post": {
                 "summary": "Record a new ticket as the caller (12345 transfers, tasks from above; through client-core's Device::report)",
                 "requestBody": body("NewTicket"),
-                "responses": responses(("201", ok("the new ticket", schema("Detail"))), &[
+                "responses": responses(("201", ok("the new ticket (or, when `id` names a ticket the caller reported, that ticket as it stands: a retry writes nothing)", schema("Detail"))), &[
                     ("400", "a bad body"),
                     ("403", "the caller's role does not report, or the grid is outside its scope"),
+                    ("404", "`id` names a ticket outside the caller's scope (the answer for a missing ticket)"),
+                    ("409", "`id` names a ticket the caller may read but did not report (reason id_taken): leave `id` out"),
                     ("503", "the relay's storage refuses writes for now"),
                 ]),
             },
@@ -250,8 +257,82 @@ pub(crate) fn document() -> Value {
         },
         "/api/events": {
             "get": {
-                "summary": "Server-sent events: `event: ticket` with a Summary as `data` for each ticket in the caller's scope that changes (a device's sync or an API write); a comment line every 15 s keeps it open. A subscriber that falls far behind is dropped: reconnect and reload.",
+                "summary": "Server-sent events: `event: ticket` with a Summary as `data` for each ticket in the caller's scope that changes (a device's sync or an API write); a comment line every 15 s keeps it open, and on it the credential is checked again: the stream ends when its token is revoked or its session ends (logout, expiry, a new password). A subscriber that falls far behind is dropped: reconnect and reload.",
                 "responses": responses(("200", json!({ "description": "the stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } })), &[]),
+            },
+        },
+        "/api/login": {
+            "post": {
+                "summary": "Log in with a name and a password (the console): sets the session cookie `gridsync_session` (HttpOnly, SameSite=Strict, Path=/, Max-Age the session's lifetime, 8 h by default; Secure behind `X-Forwarded-Proto: https`). Requests with the cookie other than GET and HEAD need `X-CSRF-Token: <csrf>` and, with an `Origin`, the relay's own. A foreign `Origin` is refused (403 csrf).",
+                "security": [],
+                "requestBody": body("LoginRequest"),
+                "responses": responses(("200", ok("who logged in, with the session's CSRF token", schema("Me"))), &[
+                    ("400", "a bad body, or a name or password that is too long"),
+                    ("401", "wrong user name or password (reason bad_credentials; the same for an unknown name)"),
+                    ("403", "from another origin (reason csrf)"),
+                    ("429", "too many wrong passwords for this name from this address (10), or for any names (50); Retry-After says when"),
+                    ("503", "the relay could not store the session (reason read_only)"),
+                ]),
+            },
+        },
+        "/api/logout": {
+            "post": {
+                "summary": "End the request's console session and clear its cookie (needs X-CSRF-Token). Its /api/events streams end within a keep-alive tick.",
+                "responses": responses(("204", json!({ "description": "ended; `Set-Cookie: gridsync_session=; Max-Age=0`" })), &[
+                    ("400", "the request carries a device token, which logout does not end (reason not_a_session)"),
+                    ("403", "no or a wrong X-CSRF-Token, or another origin (reason csrf)"),
+                    ("503", "the relay could not end the session (reason read_only)"),
+                ]),
+            },
+        },
+        "/api/me": {
+            "get": {
+                "summary": "Who the credential is: user, role, scope and grids, and for a session its CSRF token",
+                "responses": responses(("200", ok("the caller", schema("Me"))), &[]),
+            },
+        },
+        "/api/tokens": {
+            "post": {
+                "summary": "Issue a device token to the person logged in (a session only, with X-CSRF-Token: a device token may not mint tokens). The token is shown once; the relay keeps its hash.",
+                "requestBody": body("TokenRequest"),
+                "responses": responses(("201", ok("the new token", json!({ "type": "object", "required": ["token", "id"], "properties": { "token": { "type": "string", "description": "gs_…, for `Authorization: Bearer` and sync" }, "id": { "type": "string", "description": "as `gridsync-server token list` names it" } } }))), &[
+                    ("400", "no device label, or one longer than the relay takes"),
+                    ("403", "a bearer token, not a session (reason session_required), or no X-CSRF-Token (reason csrf)"),
+                    ("503", "the relay could not store the token (reason read_only)"),
+                ]),
+            },
+        },
+        "/api/export": {
+            "get": {
+                "summary": "The district-review export (reviewers, supervisors and admins), scoped like sync: XLSX, CSV (one table, or a zip of all), GeoJSON or JSON. Errors here are `{error}` without a reason.",
+                "parameters": [
+                    query("format", "xlsx, csv, geojson or json (required)", enumeration(&["xlsx", "csv", "geojson", "json"])),
+                    query("table", "csv only: one table instead of a zip of all", enumeration(&["by-grid", "by-community", "by-street", "tickets", "visits"])),
+                    query("from", "first day (YYYY-MM-DD); default the 1st of this month", json!({ "type": "string", "format": "date" })),
+                    query("to", "last day, inclusive; default today", json!({ "type": "string", "format": "date" })),
+                    query("grid", "grid codes (repeat, or comma separated)", string()),
+                    query("community", "社区 name", string()),
+                    query("street", "街道 name", string()),
+                    query("district", "区 name", string()),
+                    query("lang", "zh (default) or en: headers, sheet names and labels", enumeration(&["zh", "en"])),
+                    query("offset", "the days' UTC offset, +HH:MM (default +08:00)", string()),
+                    query("include_personal", "residents' names and phones (admins only)", json!({ "type": "boolean" })),
+                    query("token", "a bearer token, for a download link that cannot send a header", string()),
+                ],
+                "responses": {
+                    "200": { "description": "the export, as an attachment (Content-Disposition) with Cache-Control: no-store", "content": {
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+                        "application/zip": {},
+                        "text/csv": {},
+                        "application/geo+json": {},
+                        "application/json": {},
+                    } },
+                    "400": ok("a bad parameter", schema("ExportError")),
+                    "401": ok("no valid credentials", schema("ExportError")),
+                    "403": ok("not a reviewer, supervisor or admin; a grid outside the scope; include_personal for a non-admin", schema("ExportError")),
+                    "404": ok("the filter names no grid", schema("ExportError")),
+                    "429": ok("too many failed credentials from this address", schema("ExportError")),
+                },
             },
         },
         "/api/openapi.json": {
@@ -274,7 +355,45 @@ pub(crate) fn document() -> Value {
             "required": ["error", "reason"],
             "properties": {
                 "error": { "type": "string", "description": "what to do next" },
-                "reason": { "type": "string", "description": "a machine code: unauthorized, rate_limited, bad_request, forbidden, forbidden_role, not_found, wrong_state, concurrent, missing_field, handler_verifies, extension_pending, no_pending_extension, after_photos_required, read_only, internal" },
+                "reason": { "type": "string", "description": "a machine code: unauthorized, unauthenticated, bad_credentials, csrf, session_required, not_a_session, rate_limited, bad_request, forbidden, forbidden_role, not_found, id_taken, wrong_state, concurrent, missing_field, handler_verifies, extension_pending, no_pending_extension, after_photos_required, read_only, internal" },
+            },
+        }),
+    );
+    schemas.insert(
+        "ExportError".into(),
+        json!({
+            "type": "object",
+            "required": ["error"],
+            "properties": { "error": { "type": "string", "description": "what to do next" } },
+        }),
+    );
+    schemas.insert(
+        "LoginRequest".into(),
+        json!({
+            "type": "object",
+            "required": ["user", "password"],
+            "properties": { "user": string(), "password": string() },
+        }),
+    );
+    schemas.insert(
+        "TokenRequest".into(),
+        json!({
+            "type": "object",
+            "required": ["device"],
+            "properties": { "device": { "type": "string", "description": "the device's label, as `token list` shows it, e.g. 王伟的手机" } },
+        }),
+    );
+    schemas.insert(
+        "Me".into(),
+        json!({
+            "type": "object",
+            "required": ["user", "role", "scope", "grids"],
+            "properties": {
+                "user": string(),
+                "role": enumeration(&role_names()),
+                "scope": { "type": "object", "description": "{kind: grids|community|street|district|all, value}" , "properties": { "kind": enumeration(&["grids", "community", "street", "district", "all"]), "value": {} } },
+                "grids": { "type": "array", "items": string(), "description": "the grid codes the scope covers" },
+                "csrf": { "type": "string", "description": "a session's CSRF token, for X-CSRF-Token (absent for a bearer token)" },
             },
         }),
     );
@@ -310,7 +429,7 @@ pub(crate) fn document() -> Value {
             "required": ["grid", "kind", "source", "category", "urgency", "title"],
             "additionalProperties": false,
             "properties": {
-                "id": { "type": "string", "description": "a ticket id of the client's, so a retry records it once; new by default" },
+                "id": { "type": "string", "description": "a ticket id of the client's, so a retry records it once; new by default. An id already taken is answered only to the ticket's reporter" },
                 "grid": string(),
                 "kind": enumeration(&["component", "event", "livelihood", "dispute"]),
                 "source": enumeration(&["patrol", "resident", "hotline", "assigned"]),
@@ -500,7 +619,7 @@ pub(crate) fn document() -> Value {
         "info": {
             "title": "GridSync relay records API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Tickets, visits and figures, scoped like sync. Authenticate with `Authorization: Bearer <token>` (or the console's session cookie). Times are ISO 8601 at +08:00. Errors are {error, reason}.",
+            "description": "Tickets, visits and figures, scoped like sync. Authenticate with `Authorization: Bearer <token>`, or the console's session cookie from POST /api/login (then send X-CSRF-Token on every request but GET and HEAD). Times are ISO 8601 at +08:00. Errors are {error, reason} (the export's are {error}).",
         },
         "security": [{ "bearer": [] }],
         "paths": paths,

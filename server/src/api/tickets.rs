@@ -158,6 +158,8 @@ pub(crate) struct Filters {
     pub street: Option<String>,
     pub statuses: BTreeSet<Status>,
     pub overdue: bool,
+    /// Open, not overdue, due within [`DUE_SOON_MS`]: the 即将超期 queue.
+    pub due_soon: bool,
     pub conflict: bool,
     pub unit: Option<String>,
     pub q: Option<String>,
@@ -230,6 +232,7 @@ fn parse_list(pairs: &[(String, String)]) -> ApiResult<ListQuery> {
                 }
             }
             "overdue" => f.overdue = flag(key, value)?,
+            "due_soon" => f.due_soon = flag(key, value)?,
             "conflict" => f.conflict = flag(key, value)?,
             "unit" => f.unit = text(key, value)?,
             "q" => f.q = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
@@ -262,7 +265,7 @@ fn parse_list(pairs: &[(String, String)]) -> ApiResult<ListQuery> {
             other => {
                 return Err(ApiError::bad_request(format!(
                     "unknown parameter `{}`; tickets take grid, community, street, status, \
-                     overdue, conflict, unit, q, from, to, sort, cursor and limit",
+                     overdue, due_soon, conflict, unit, q, from, to, sort, cursor and limit",
                     client_core::clip::clip(other)
                 )));
             }
@@ -340,6 +343,7 @@ pub(crate) fn matching<'a>(
             access::may_read_summary(p, s)
                 && (f.statuses.is_empty() || f.statuses.contains(&s.status))
                 && (!f.overdue || s.is_overdue(now))
+                && (!f.due_soon || is_due_soon(s, now))
                 && (!f.conflict || s.conflicts > 0)
                 && f.unit
                     .as_deref()
@@ -443,6 +447,13 @@ pub(crate) struct Queues {
 /// How far ahead "due soon" looks.
 pub(crate) const DUE_SOON_MS: i64 = DAY_MS;
 
+/// Whether `s` is due soon at `now`: open, not yet overdue, and due within
+/// [`DUE_SOON_MS`]. The one definition of the 即将超期 count and of the
+/// `due_soon` list filter, so the queue lists what its card counts.
+fn is_due_soon(s: &TicketSummary, now: i64) -> bool {
+    !s.is_overdue(now) && s.status.is_open() && s.due_at.is_some_and(|d| d < now + DUE_SOON_MS)
+}
+
 impl Queues {
     fn count(&mut self, s: &TicketSummary, now: i64) {
         match s.status {
@@ -453,7 +464,8 @@ impl Queues {
         }
         if s.is_overdue(now) {
             self.overdue += 1;
-        } else if s.status.is_open() && s.due_at.is_some_and(|d| d < now + DUE_SOON_MS) {
+        }
+        if is_due_soon(s, now) {
             self.due_soon += 1;
         }
         if s.conflicts > 0 {

@@ -89,6 +89,11 @@ pub(crate) enum WriteError {
          device that recorded it"
     )]
     Unknown(TicketId),
+    #[error(
+        "ticket {0} already exists and was not reported by you; leave out `id` for a new \
+         ticket (an `id` is only for retrying your own report)"
+    )]
+    IdTaken(TicketId),
     #[error("{0}")]
     Refused(#[source] WriteRefusal),
     #[error("{0}")]
@@ -128,6 +133,7 @@ impl From<WriteError> for ApiError {
         let message = e.to_string();
         let (status, reason) = match &e {
             WriteError::Unknown(_) => (StatusCode::NOT_FOUND, "not_found"),
+            WriteError::IdTaken(_) => (StatusCode::CONFLICT, "id_taken"),
             WriteError::Refused(_) => (StatusCode::FORBIDDEN, "forbidden"),
             WriteError::Device(d) => match d {
                 DeviceError::Transition {

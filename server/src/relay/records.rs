@@ -9,7 +9,8 @@
 //! devices syncing it and the audit trail see the change as the user's,
 //! and a device cannot send changes under it. Before acting, the policy
 //! decides as for a peer: a ticket the caller may not read is unknown, one
-//! it may not change is refused. After the commit the hub tells subscribed
+//! it may not change is refused, and a new ticket may reuse an existing id
+//! only as its reporter's retry. After the commit the hub tells subscribed
 //! peers (`Hub::local_change`), and the changed tickets' summaries go to
 //! the `/api/events` broadcast.
 
@@ -88,6 +89,17 @@ impl<S: Store> Relay<S> {
                 access::grid_of(&doc)
             }
             Operation::Report(t) => {
+                // A client-chosen id that is taken: `Device::report` would
+                // answer with the stored ticket, whoever asks, so the policy
+                // decides first, as for any request about that ticket.
+                if let Some(doc) = self.hub.repo().load(&doc_id).map_err(WriteError::Store)? {
+                    if !access::may_read_document(p, &doc_id, &doc) {
+                        return Err(WriteError::Unknown(id));
+                    }
+                    if !access::reported_by(p, &doc) {
+                        return Err(WriteError::IdTaken(id));
+                    }
+                }
                 touched.push(t.grid.index_document_id());
                 Some(t.grid.to_string())
             }

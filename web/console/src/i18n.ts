@@ -70,6 +70,8 @@ const TEXT = {
   q_hint_overdue: ["超过处置期限仍未办结", "Past the deadline, still open"],
   q_hint_conflicts: ["多台设备离线时同时修改，需人工处理", "Changed on two devices offline; needs a decision"],
   queue_empty: ["这个队列里没有工单。", "Nothing in this queue."],
+  queue_shown: ["已显示 {n} 件，共 {total} 件", "Showing {n} of {total}"],
+  queue_more: ["再显示 {n} 件", "Show {n} more"],
   col_id: ["编号", "Id"],
   col_title: ["标题", "Title"],
   col_status: ["状态", "Status"],

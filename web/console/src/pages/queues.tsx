@@ -1,10 +1,11 @@
 // 待办: what needs the dispatcher now. Counts come from /api/queues; the
-// chosen queue's tickets from /api/tickets with that queue's filter. Both
-// refresh when the event stream says a ticket in scope changed.
+// chosen queue's tickets from /api/tickets with that queue's filter (the
+// relay's own: the list holds what the card counts), a page at a time,
+// more on demand. Both refresh when the event stream says a ticket in scope
+// changed.
 
 import { useMemo, useState } from "preact/hooks";
 import { api, type Query } from "../api";
-import { toMs } from "../format";
 import { t, type Key } from "../i18n";
 import { useTicketEvents } from "../live";
 import { navigate } from "../router";
@@ -19,13 +20,10 @@ interface QueueDef {
   hint: Key;
   query: Query;
   tone: string;
-  /** Drops what the list filter cannot (due soon is open, dated and not yet overdue). */
-  keep?: (s: Summary) => boolean;
 }
 
-const OPEN = ["reported", "accepted", "dispatched", "acknowledged", "returned", "in_progress", "handled", "verified", "suspended"];
-/** The relay counts a ticket as due soon within a day of its deadline (api/tickets.rs `DUE_SOON_MS`). */
-const DUE_SOON_MS = 86_400_000;
+/** Tickets a queue's list fetches at a time. */
+export const QUEUE_PAGE = 50;
 
 export const QUEUES: QueueDef[] = [
   { name: "to_accept", label: "q_to_accept", hint: "q_hint_to_accept", query: { status: ["reported"] }, tone: "blue" },
@@ -41,24 +39,33 @@ export const QUEUES: QueueDef[] = [
     name: "due_soon",
     label: "q_due_soon",
     hint: "q_hint_due_soon",
-    query: { status: OPEN, sort: "due" },
+    query: { due_soon: true, sort: "due" },
     tone: "amber",
-    keep: (s) => {
-      const due = toMs(s.due_at);
-      return !s.overdue && due !== null && due < Date.now() + DUE_SOON_MS;
-    },
   },
   { name: "overdue", label: "q_overdue", hint: "q_hint_overdue", query: { overdue: true, sort: "due" }, tone: "red" },
   { name: "conflicts", label: "q_conflicts", hint: "q_hint_conflicts", query: { conflict: true }, tone: "rose" },
 ];
 
+/** The first `pages` pages of a queue's list, and whether there are more. */
+async function firstPages(query: Query, pages: number): Promise<{ items: Summary[]; more: boolean }> {
+  const items: Summary[] = [];
+  let cursor: string | null = null;
+  for (let n = 0; n < pages; n++) {
+    const page: Page<Summary> = await api.get<Page<Summary>>("/api/tickets", { ...query, limit: QUEUE_PAGE, cursor });
+    items.push(...page.items);
+    cursor = page.next_cursor ?? null;
+    if (cursor === null) break;
+  }
+  return { items, more: cursor !== null };
+}
+
 export function QueuesPage({ query }: { me: Me; query: URLSearchParams }) {
   const chosen = QUEUES.find((q) => q.name === query.get("queue")) ?? QUEUES[0]!;
   const counts = useAsync(() => api.get<Queues>("/api/queues"), []);
-  const list = useAsync(
-    () => api.get<Page<Summary>>("/api/tickets", { ...chosen.query, limit: 200 }),
-    [chosen.name],
-  );
+  // Pages shown of the chosen queue; a live refresh reloads them all.
+  const [pages, setPages] = useState({ queue: chosen.name, n: 1 });
+  const shown = pages.queue === chosen.name ? pages.n : 1;
+  const list = useAsync(() => firstPages(chosen.query, shown), [chosen.name, shown]);
   const [fresh, setFresh] = useState<Set<string>>(new Set());
   const refresh = useMemo(
     () =>
@@ -76,7 +83,8 @@ export function QueuesPage({ query }: { me: Me; query: URLSearchParams }) {
     [refresh],
   );
 
-  const items = (list.data?.items ?? []).filter(chosen.keep ?? (() => true));
+  const items = list.data?.items ?? [];
+  const total = counts.data ? counts.data[chosen.name] : null;
 
   return (
     <div>
@@ -111,6 +119,20 @@ export function QueuesPage({ query }: { me: Me; query: URLSearchParams }) {
         ) : (
           <TicketTable items={items} highlight={fresh} />
         )}
+        {items.length > 0 && (list.data?.more || (total !== null && total > items.length)) ? (
+          <div class="pager" data-queue-more>
+            <span class="muted">{t("queue_shown", { n: items.length, total: total ?? items.length })}</span>
+            {list.data?.more ? (
+              <button
+                class="btn"
+                disabled={list.loading}
+                onClick={() => setPages({ queue: chosen.name, n: shown + 1 })}
+              >
+                {t("queue_more", { n: QUEUE_PAGE })}
+              </button>
+            ) : null}
+          </div>
+        ) : null}
       </section>
     </div>
   );
