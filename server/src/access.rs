@@ -24,7 +24,8 @@
 //! contact fields (put again, never deleted); a new one names the ticket's
 //! reporter as the relay knows it, or its sender for a ticket the relay
 //! does not hold yet. No new change may write a resident's contact into a
-//! ticket, and only the relay writes a grid index's `rewritten:` entries.
+//! ticket (not even on an open relay, which checks nothing else but retired
+//! history), and only the relay writes a grid index's `rewritten:` entries.
 //!
 //! A document without a `grid` (for example one a JS client made) is
 //! admins' only. A document a peer may not see is answered
@@ -806,6 +807,35 @@ fn writes_root_key(
     None
 }
 
+/// Refuses changes that write a resident's contact into a ticket (one
+/// that is or was a ticket); returns whether it was one. Checked on an
+/// open relay too: a contact stored while nobody logs in would reach units
+/// and reviewers once users exist.
+fn no_contact_in_ticket(
+    id: &DocumentId,
+    before: Option<&Automerge>,
+    after: &Automerge,
+    changes: &[Change],
+    placed: &Placed,
+) -> Result<bool, WriteRefusal> {
+    let was_ticket =
+        before.is_some_and(|b| matches!(schema::doc_type(b), Ok(Some(DocType::Ticket))));
+    if placed.kind == Some(DocType::Ticket) || was_ticket {
+        let contact = ticket_private::CONTACT_KEYS;
+        if let Some(key) = writes_root_key(after, changes, |k| contact.contains(&k), &contact) {
+            let key = contact
+                .into_iter()
+                .find(|c| *c == key)
+                .unwrap_or(contact[0]);
+            return Err(WriteRefusal::ContactInTicket {
+                key,
+                private: TicketId::from_document_id(id).private_document_id(),
+            });
+        }
+    }
+    Ok(was_ticket)
+}
+
 impl Policy {
     /// Checks that the new changes only add to what was recorded (events,
     /// comments and visits are append-only and immutable, and a ticket
@@ -820,21 +850,7 @@ impl Policy {
         changes: &[Change],
         placed: &Placed,
     ) -> Result<(), WriteRefusal> {
-        let was_ticket =
-            before.is_some_and(|b| matches!(schema::doc_type(b), Ok(Some(DocType::Ticket))));
-        if placed.kind == Some(DocType::Ticket) || was_ticket {
-            let contact = ticket_private::CONTACT_KEYS;
-            if let Some(key) = writes_root_key(after, changes, |k| contact.contains(&k), &contact) {
-                let key = contact
-                    .into_iter()
-                    .find(|c| *c == key)
-                    .unwrap_or(contact[0]);
-                return Err(WriteRefusal::ContactInTicket {
-                    key,
-                    private: TicketId::from_document_id(id).private_document_id(),
-                });
-            }
-        }
+        let was_ticket = no_contact_in_ticket(id, before, after, changes, placed)?;
         if was_ticket {
             // Whatever the change makes of it (the type check refuses a
             // retyped document before this; this is the second guard).
@@ -1096,8 +1112,9 @@ impl Access for Policy {
     }
 
     fn checks_writes(&self) -> bool {
-        // Even an open relay keeps retired history out of rewritten documents.
-        !self.is_open() || !self.state().rewritten.is_empty()
+        // Even an open relay keeps retired history out of rewritten
+        // documents and residents' contacts out of tickets.
+        true
     }
 
     fn check_write(
@@ -1136,6 +1153,8 @@ impl Policy {
             }
         }
         if self.is_open() {
+            let placed = Placed::of(after);
+            no_contact_in_ticket(id, before.filter(|b| !is_blank(b)), after, changes, &placed)?;
             return Ok(());
         }
         let Some(p) = self.principal(peer) else {
