@@ -51,7 +51,7 @@ JSON output (--json) prints the client-core records on stdout, field names as st
                     tickets_without_location, tickets_outside_calendar,
                     visits_seen, visits_exported, visits_filtered_out,
                     visits_outside_period, cells_truncated, total {figures},
-                    urged_by_unit {unit: urgings in the period}
+                    by_unit {unit: {tickets, figures}} (the by-unit table)
 Times in JSON are milliseconds since the Unix epoch; tables show them in +08:00.
 
 Logs go to stderr; set RUST_LOG=debug for more.";

@@ -345,18 +345,66 @@ fn the_figures_count_an_approved_extension_and_urging_per_unit() {
         at("2026-04-01T00:00:00+08:00"),
     )
     .unwrap();
-    let mut out = Vec::new();
-    let mut exporter = Exporter::new(Format::Json, ReportOptions::new(period), &mut out).unwrap();
-    assert!(exporter.push_ticket(&t).unwrap());
-    let stats = exporter.finish().unwrap();
+    let export = |format: Format| {
+        let mut out = Vec::new();
+        let mut exporter = Exporter::new(format, ReportOptions::new(period), &mut out).unwrap();
+        assert!(exporter.push_ticket(&t).unwrap());
+        let stats = exporter.finish().unwrap();
+        (out, stats)
+    };
+    let (out, stats) = export(Format::Json);
     assert_eq!((stats.total.due, stats.total.closed_on_time), (1, 1));
     assert_eq!(stats.total.on_time_rate, Some(1.0));
     assert_eq!((stats.total.extensions_approved, stats.total.urged), (1, 1));
-    assert_eq!(stats.urged_by_unit.get("wuye"), Some(&1));
+    let wuye = &stats.by_unit["wuye"];
+    assert_eq!((wuye.tickets, wuye.figures.urged), (1, 1));
+    assert_eq!(wuye.figures.extensions_approved, 1);
     let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let row = &json["tickets"][0];
     assert_eq!(row["extensions_requested"], 1);
     assert_eq!(row["extensions_approved"], 1);
     assert_eq!(row["urge_count"], 1);
     assert_eq!(row["overdue"], false);
+
+    // The by-unit table, read back from every format that has tables.
+    let units = json["summary_by_unit"].as_array().unwrap();
+    assert_eq!(units.len(), 2, "wuye and the total: {units:?}");
+    for (row, unit) in units.iter().zip(["wuye", "合计"]) {
+        assert_eq!(row["unit"], unit);
+        assert_eq!(row["tickets"], 1, "{row}");
+        assert_eq!(row["urged"], 1, "{row}");
+        assert_eq!(row["extensions_approved"], 1, "{row}");
+        assert_eq!(row["closed_on_time"], 1, "{row}");
+    }
+    let (zip, _) = export(Format::CsvZip);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut csv = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("summary_by_unit.csv").unwrap(), &mut csv)
+        .unwrap();
+    let mut lines = csv.trim_start_matches('\u{feff}').lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let wuye: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let cell = |name: &str| wuye[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(
+        (
+            cell("处置单位"),
+            cell("工单数"),
+            cell("督办次数"),
+            cell("延期批准次数")
+        ),
+        ("wuye", "1", "1", "1")
+    );
+    let (xlsx, _) = export(Format::Xlsx);
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).unwrap();
+    let sheet = calamine::Reader::worksheet_range(&mut book, "按处置单位汇总").unwrap();
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
+    assert_eq!(rows[1][0], "wuye");
+    assert_eq!(rows[1][col("督办次数")], "1");
+    assert_eq!(rows[1][col("延期批准次数")], "1");
+    assert_eq!(rows[2][0], "合计");
 }

@@ -1041,6 +1041,13 @@ async fn figures_equal_the_exports() {
     )
     .await;
 
+    // t1, dispatched to wuye and long overdue, is urged.
+    act(
+        city.t1,
+        serde_json::json!({ "as": "zhou", "action": "urged", "note": "请今日处理" }),
+    )
+    .await;
+
     let today = support_iso(chrono::Utc::now().timestamp_millis()).unwrap()[..10].to_owned();
     for (user, query) in [
         ("zhao", format!("from=1970-01-01&to={today}")),
@@ -1075,6 +1082,28 @@ async fn figures_equal_the_exports() {
         .clone();
     assert_eq!(total["reported"], 3, "{f}");
     assert_eq!(total["handled"], 1, "{f}");
+    // Per handling unit: wuye's urging, shuiwu's handling, and t3 held by
+    // no unit; then the total.
+    let units: Vec<(String, u64, u64, u64)> = f["summary_by_unit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k} in {r}"));
+            let unit = r["unit"].as_str().unwrap().to_owned();
+            (unit, n("tickets"), n("urged"), n("handled"))
+        })
+        .collect();
+    assert_eq!(
+        units,
+        [
+            ("shuiwu".to_owned(), 1, 0, 1),
+            ("wuye".to_owned(), 1, 1, 0),
+            ("未派遣".to_owned(), 1, 0, 0),
+            ("合计".to_owned(), 3, 1, 1),
+        ],
+        "{f}"
+    );
 
     for (user, status) in [("wang", 403), ("wuye", 403), ("chen", 200), ("root", 200)] {
         assert_eq!(
