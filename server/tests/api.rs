@@ -207,7 +207,8 @@ async fn one_ticket_shows_its_events_and_the_callers_next_actions() {
     // The unit acknowledges or returns (a return needs a note).
     assert_eq!(actions(&d), ["acknowledged", "returned"]);
     assert_eq!(d["actions"][1]["needs"], serde_json::json!(["note"]));
-    // A supervisor in scope closes or suspends a dispatched ticket.
+    // A supervisor in scope closes or suspends a dispatched ticket, and
+    // urges it, since it is overdue.
     for supervisor in ["zhou", "chen"] {
         let (_, d) = city
             .get_json(supervisor, &format!("/api/tickets/{}", city.t1))
@@ -231,16 +232,35 @@ async fn one_ticket_shows_its_events_and_the_callers_next_actions() {
         .await;
     assert!(d["ticket"].get("resident").is_none(), "{d}");
     // A reported ticket: the supervisor accepts, or declares it invalid
-    // with a note.
+    // with a note; it has no deadline, so it is not offered for urging,
+    // and an urging is refused.
     let (_, d) = city
         .get_json("zhou", &format!("/api/tickets/{}", city.t2))
         .await;
     assert_eq!(
         actions(&d),
-        ["accepted", "invalid", "closed", "suspended", "urged"],
+        ["accepted", "invalid", "closed", "suspended"],
         "{d}"
     );
     assert_eq!(d["actions"][1]["needs"], serde_json::json!(["note"]));
+    let urge = serde_json::json!({ "action": "urged", "note": "请尽快" });
+    let (status, body) = city
+        .api(
+            "zhou",
+            "POST",
+            &format!("/api/tickets/{}/actions", city.t2),
+            Some(&urge),
+        )
+        .await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (409, Some("not_nearly_due")),
+        "{body}"
+    );
+    assert!(
+        body["error"].as_str().unwrap().contains("no deadline yet"),
+        "{body}"
+    );
 }
 
 /// Filters, text search, sorting and cursor paging over the summary
