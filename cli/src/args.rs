@@ -51,7 +51,7 @@ JSON output (--json) prints the client-core records on stdout, field names as st
                     tickets_without_location, tickets_outside_calendar,
                     visits_seen, visits_exported, visits_filtered_out,
                     visits_outside_period, cells_truncated, total {figures},
-                    urged_by_unit {unit: urgings in the period}
+                    by_unit {unit: {tickets, figures}} (the by-unit table)
 Times in JSON are milliseconds since the Unix epoch; tables show them in +08:00.
 
 Logs go to stderr; set RUST_LOG=debug for more.";
@@ -251,7 +251,7 @@ pub struct TicketNewArgs {
     /// What was found, in as much detail as helps the handling unit
     #[arg(long)]
     pub description: Option<String>,
-    /// Category code (大类+小类), for example 0101 (暴露垃圾); `gridsync category
+    /// Category code (大类+小类), for example 1102 (暴露垃圾); `gridsync category
     /// list` shows the catalog's codes. Once the device holds the catalog an
     /// unknown code is refused with the nearest ones; before, it is kept with a warning
     #[arg(long, value_name = "CODE")]
@@ -322,14 +322,15 @@ pub struct TicketEventArgs {
     #[arg(value_parser = values::named_except::<Action>(&[Action::Reported]))]
     pub action: Action,
     /// Free text; required as the reason for invalid, returned, rework and
-    /// extension_requested (延期申请), and as the note of urged (督办)
+    /// extension_requested (延期申请), and as the note of urged (督办, only for
+    /// an overdue or nearly due ticket: the last quarter of its time limit)
     #[arg(long, value_name = "T")]
     pub note: Option<String>,
     /// dispatched: the handling unit (处置单位), as its user name
     #[arg(long, value_name = "U")]
     pub unit: Option<String>,
     /// dispatched: the deadline, RFC 3339 [default: the category's time limit in the
-    /// catalog, else 3 working days (1 if urgent), on the China calendar];
+    /// catalog, else 21 working hours (7 if urgent), on the China calendar];
     /// extension_requested: the deadline proposed; extension_approved: the deadline
     /// granted [default: the one proposed]
     #[arg(long, value_name = "RFC3339", value_parser = crate::time::parse_rfc3339)]

@@ -145,6 +145,7 @@ impl CliError {
                 | DeviceError::ReadOnly(_)
                 | DeviceError::Transition { .. }
                 | DeviceError::AfterPhotosRequired { .. }
+                | DeviceError::NotNearlyDue { .. }
                 | DeviceError::Invalid(_)
                 | DeviceError::InvalidIdentity(_) => EXIT_REFUSED,
             },

@@ -132,3 +132,53 @@ fn an_import_with_an_unknown_category_imports_nothing() {
         serde_json::json!([])
     );
 }
+
+/// The help showed `0101 (暴露垃圾)` as its example code, but the shipped
+/// catalog's 0101 is 上水井盖 (暴露垃圾 is 1102), and it gave the default
+/// deadline as 3 working days where the code counts 21 working hours.
+#[test]
+fn the_help_names_a_shipped_category_and_the_default_deadline_the_code_uses() {
+    use client_core::model::catalog::urgency_default;
+    use client_core::model::ticket::Urgency;
+
+    let gs = Gs::init("wang", "worker", &[GRID]);
+    let help = gs.ok(&["ticket", "new", "--help"]);
+    let example = help
+        .split("for example ")
+        .find_map(|rest| {
+            let (code, rest) = rest.split_once(" (")?;
+            let (name, _) = rest.split_once(')')?;
+            code.chars()
+                .all(|c| c.is_ascii_digit())
+                .then(|| (code.to_owned(), name.to_owned()))
+        })
+        .unwrap_or_else(|| panic!("a `for example CODE (NAME)` in {help}"));
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/catalog/default.csv"),
+    )
+    .unwrap();
+    let row = shipped
+        .lines()
+        .find(|l| l.starts_with(&format!("{},", example.0)))
+        .unwrap_or_else(|| panic!("{} in the shipped catalog", example.0));
+    assert_eq!(row.split(',').nth(1), Some(example.1.as_str()), "{row}");
+
+    let hours = |u| match urgency_default(u) {
+        TimeLimit::WorkingHours(h) => h,
+        other => panic!("{other:?}"),
+    };
+    let help = gs.ok(&["ticket", "event", "--help"]);
+    let default = format!(
+        "else {} working hours ({} if urgent)",
+        hours(Urgency::Normal),
+        hours(Urgency::Urgent)
+    );
+    assert!(
+        help.replace('\n', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .contains(&default),
+        "{default} in {help}"
+    );
+}

@@ -158,6 +158,7 @@ fn export_xlsx_has_a_sheet_per_table_text_ids_and_date_cells() {
             "按网格汇总",
             "按社区汇总",
             "按街道汇总",
+            "按处置单位汇总",
             "工单明细",
             "走访明细"
         ]
@@ -255,6 +256,7 @@ fn export_csv_without_table_is_a_zip_with_a_bom_per_file_and_quoted_text() {
             "summary_by_community.csv",
             "summary_by_grid.csv",
             "summary_by_street.csv",
+            "summary_by_unit.csv",
             "tickets.csv",
             "visits.csv"
         ]

@@ -14,8 +14,9 @@ fn a_unit_asks_for_more_time_and_the_supervisor_approves_and_urges() {
     let wuye = Gs::init("wuye", "unit", &[GRID]);
     let urged = li.report(GRID, "路口垃圾堆积", &[]);
     let other = li.report(GRID, "井盖松动", &[]);
+    // `urged` is long overdue; `other` is due in 2099.
     for (id, due) in [
-        (&urged, "2099-03-02T17:30:00+08:00"),
+        (&urged, "2026-03-02T17:30:00+08:00"),
         (&other, "2099-03-01T12:00:00+08:00"),
     ] {
         li.ok(&["ticket", "event", id, "accepted"]);
@@ -34,6 +35,12 @@ fn a_unit_asks_for_more_time_and_the_supervisor_approves_and_urges() {
     for id in [&urged, &other] {
         wuye.ok(&["ticket", "event", id, "acknowledged"]);
     }
+    // Urging is for an overdue or nearly due ticket.
+    li.ok(&["ticket", "event", &urged, "urged", "--note", "居民多次投诉"]);
+    li.run(&["ticket", "event", &other, "urged", "--note", "请尽快"])
+        .fails_with(REFUSED)
+        .stderr_has("it is due 2099-03-01 12:00 and may be urged from ");
+    merge(&li, &wuye);
     wuye.run(&[
         "ticket",
         "event",
@@ -78,7 +85,10 @@ fn a_unit_asks_for_more_time_and_the_supervisor_approves_and_urges() {
     li.run(&["ticket", "event", &urged, "extension_refused"])
         .fails_with(REFUSED)
         .stderr_has("no extension request is pending");
-    li.ok(&["ticket", "event", &urged, "urged", "--note", "居民多次投诉"]);
+    // Its new deadline is years away: no second urging.
+    li.run(&["ticket", "event", &urged, "urged", "--note", "再次督办"])
+        .fails_with(REFUSED)
+        .stderr_has("(not_nearly_due)");
     let t = li.json(&["ticket", "show", &urged]);
     assert_eq!(t["state"]["status"], "acknowledged");
     assert_eq!(

@@ -104,6 +104,21 @@ pub enum DeviceError {
         category: String,
         name: String,
     },
+    /// `urged` on a ticket that is neither overdue nor nearly due (the
+    /// last quarter of the working time from its latest dispatch to its
+    /// deadline, [`urgeable_from`]); `from` is `None` for a ticket without
+    /// a deadline. A check of the acting device, like the after-photos:
+    /// the fold reads no clock.
+    #[error(
+        "cannot `urged` ticket {ticket} (not_nearly_due): urging (督办) is for an overdue or \
+         nearly due ticket; {}",
+        urge_window_text(*due_at, *from)
+    )]
+    NotNearlyDue {
+        ticket: TicketId,
+        due_at: Option<i64>,
+        from: Option<i64>,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error("the stored identity is unreadable ({0}); the database may be damaged")]
@@ -120,12 +135,36 @@ pub enum DeviceError {
 /// answers it with 409, and the field app refuses with the same name.
 pub const AFTER_PHOTOS_REQUIRED: &str = "after_photos_required";
 
+/// The reason code of [`DeviceError::NotNearlyDue`] (409 from the records
+/// API).
+pub const NOT_NEARLY_DUE: &str = "not_nearly_due";
+
+fn urge_window_text(due_at: Option<i64>, from: Option<i64>) -> String {
+    let local = |ms: i64| {
+        let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00");
+        chrono::DateTime::from_timestamp_millis(ms).map_or(ms.to_string(), |t| {
+            t.with_timezone(&offset)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+    };
+    match (due_at, from) {
+        (Some(due), Some(from)) => format!(
+            "it is due {} and may be urged from {} (the last quarter of its time limit)",
+            local(due),
+            local(from)
+        ),
+        _ => "it has no deadline yet: dispatch it first".to_owned(),
+    }
+}
+
 impl DeviceError {
     /// The machine code of a refusal a person can act on, for the ones
     /// that are not lifecycle conflicts: [`AFTER_PHOTOS_REQUIRED`].
     pub fn reason_code(&self) -> Option<&'static str> {
         match self {
             DeviceError::AfterPhotosRequired { .. } => Some(AFTER_PHOTOS_REQUIRED),
+            DeviceError::NotNearlyDue { .. } => Some(NOT_NEARLY_DUE),
             _ => None,
         }
     }
@@ -418,6 +457,16 @@ impl<S: Store> Device<S> {
             })?;
         if action == Action::Handled {
             self.check_after_photos(&current)?;
+        }
+        if action == Action::Urged {
+            let from = urgeable_from(&current);
+            if from.is_none_or(|from| now < from) {
+                return Err(DeviceError::NotNearlyDue {
+                    ticket: id,
+                    due_at: current.state.due_at,
+                    from,
+                });
+            }
         }
         let ((), batch) = self
             .repo
@@ -759,6 +808,46 @@ pub fn dispatch_deadline(
     }
 }
 
+/// The first instant `t` may be urged (督办): when the working time left
+/// to its deadline is at most a quarter of the working time from its
+/// latest dispatch to that deadline (for a 4-working-hour category, its
+/// last working hour; for the 21-working-hour default, the last 5¼), and
+/// so also once it is overdue. `None` for a ticket without a deadline
+/// (never dispatched): there is nothing to urge it towards. Counted on the
+/// working calendar of [`due_after`]; pure, so the records API asks it
+/// too before it offers the action.
+pub fn urgeable_from(t: &Ticket) -> Option<i64> {
+    let due_at = t.state.due_at?;
+    let dispatched = t
+        .state
+        .applied
+        .iter()
+        .filter_map(|&i| t.events.get(i)?.as_ref().ok())
+        .filter(|e| e.to == Action::Dispatched)
+        .map(|e| e.at_device)
+        .max()
+        .or(t.state.dispatched_at)
+        .unwrap_or(due_at)
+        .min(due_at);
+    #[cfg(feature = "export")]
+    {
+        let calendar = china_calendar();
+        let offset = crate::report::calendar::china_offset();
+        let limit = calendar.working_ms_between(dispatched, due_at, offset);
+        Some(calendar.add_working_ms(dispatched, limit - limit / 4, offset))
+    }
+    #[cfg(not(feature = "export"))]
+    {
+        Some(due_at - (due_at - dispatched) / 4)
+    }
+}
+
+#[cfg(feature = "export")]
+fn china_calendar() -> &'static crate::report::Calendar {
+    static CALENDAR: std::sync::OnceLock<crate::report::Calendar> = std::sync::OnceLock::new();
+    CALENDAR.get_or_init(crate::report::Calendar::china_default)
+}
+
 /// `limit` counted from `now` on the mainland China calendar (weekends,
 /// public holidays and make-up working days, +08:00;
 /// [`crate::report::Calendar::add_limit`]). Without the `export` feature
@@ -767,9 +856,7 @@ pub fn dispatch_deadline(
 pub fn due_after(now: i64, limit: TimeLimit) -> i64 {
     #[cfg(feature = "export")]
     {
-        static CALENDAR: std::sync::OnceLock<crate::report::Calendar> = std::sync::OnceLock::new();
-        let calendar = CALENDAR.get_or_init(crate::report::Calendar::china_default);
-        calendar.add_limit(now, limit, crate::report::calendar::china_offset())
+        china_calendar().add_limit(now, limit, crate::report::calendar::china_offset())
     }
     #[cfg(not(feature = "export"))]
     {

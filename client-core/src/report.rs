@@ -109,7 +109,7 @@ impl Lang {
 /// What to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// One workbook: metadata, three summary sheets, tickets, visits.
+    /// One workbook: metadata, four summary sheets, tickets, visits.
     Xlsx,
     /// A zip of one CSV per table plus `metadata.csv`.
     CsvZip,
@@ -306,9 +306,20 @@ pub struct ExportStats {
     pub cells_truncated: u64,
     /// The figures of everything exported.
     pub total: Summary,
-    /// Urgings (督办) in the period, by the handling unit of the ticket
-    /// urged (`-` for a ticket not dispatched).
-    pub urged_by_unit: BTreeMap<String, u64>,
+    /// The figures of each handling unit (the by-unit table without its
+    /// total row), keyed as that table's unit column reads: the unit's user
+    /// name, or 未派遣 / `not dispatched` for tickets held by no unit.
+    pub by_unit: BTreeMap<String, UnitSummary>,
+}
+
+/// One handling unit's figures: the tickets it holds now (a ticket counts
+/// for the unit it is dispatched to at the end of the report, its urgings
+/// and extensions too) and their [`Summary`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct UnitSummary {
+    pub tickets: u64,
+    #[serde(flatten)]
+    pub figures: Summary,
 }
 
 impl ExportStats {
@@ -390,6 +401,8 @@ pub struct Exporter<W: Write + Send> {
     as_of: i64,
     backend: Backend<W>,
     grids: BTreeMap<String, GridGroup>,
+    /// Per handling unit (`None`: not dispatched): tickets and figures.
+    units: BTreeMap<Option<String>, (u64, Accumulator)>,
     stats: ExportStats,
     progress: Option<(u64, Progress)>,
     pushed: u64,
@@ -438,6 +451,7 @@ impl<W: Write + Send> Exporter<W> {
             options,
             backend,
             grids: BTreeMap::new(),
+            units: BTreeMap::new(),
             progress: None,
             pushed: 0,
         })
@@ -578,10 +592,9 @@ impl<W: Write + Send> Exporter<W> {
         self.stats.tickets_exported += 1;
         self.stats.tickets_outside_calendar += u64::from(facts.outside_calendar);
         self.stats.tickets_without_location += u64::from(!record.located);
-        if facts.urged > 0 {
-            let unit = unit.unwrap_or("-").to_owned();
-            *self.stats.urged_by_unit.entry(unit).or_default() += u64::from(facts.urged);
-        }
+        let (tickets, acc) = self.units.entry(unit.map(str::to_owned)).or_default();
+        *tickets += 1;
+        acc.add_ticket(&facts);
         Some((place, facts))
     }
 
@@ -663,6 +676,33 @@ impl<W: Write + Send> Exporter<W> {
             .map(|((d, s), acc)| tables::summary_row(vec![d, s], &acc.summary()))
             .collect();
         by_street.push(total_row(2));
+        let not_dispatched = match lang {
+            Lang::Zh => "未派遣",
+            Lang::En => "not dispatched",
+        };
+        let mut by_unit = Vec::new();
+        let (mut unit_tickets, mut unit_total) = (0, Accumulator::default());
+        let mut units = std::mem::take(&mut self.units);
+        // Units by name, then the tickets no unit holds.
+        let undispatched = units.remove(&None);
+        let units = units
+            .into_iter()
+            .filter_map(|(unit, figures)| Some((unit?, figures)))
+            .chain(undispatched.map(|f| (not_dispatched.to_owned(), f)));
+        for (unit, (tickets, acc)) in units {
+            let figures = acc.summary();
+            by_unit.push(tables::unit_row(unit.clone(), tickets, &figures));
+            self.stats
+                .by_unit
+                .insert(unit, UnitSummary { tickets, figures });
+            unit_tickets += tickets;
+            unit_total.merge(&acc);
+        }
+        by_unit.push(tables::unit_row(
+            lang.total().to_owned(),
+            unit_tickets,
+            &unit_total.summary(),
+        ));
 
         self.stats.total = total.summary();
         if let Backend::Xlsx(x) = &self.backend {
@@ -686,6 +726,7 @@ impl<W: Write + Send> Exporter<W> {
                     tables::summary_columns(Table::ByStreet),
                     by_street,
                 ),
+                (Table::ByUnit, tables::unit_columns(), by_unit),
             ],
         };
         match self.backend {

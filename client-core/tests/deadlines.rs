@@ -1,7 +1,7 @@
 //! Dispatch deadlines from the category catalog on the working calendar,
 //! extensions (延期) and urging (督办) through a device.
 
-use client_core::device::{self, CategoryCheck, Device, EventInput, Identity};
+use client_core::device::{self, CategoryCheck, Device, DeviceError, EventInput, Identity};
 use client_core::ids::{GridCode, TicketId};
 use client_core::model::catalog::{self, Catalog, Category, TimeLimit};
 use client_core::model::lifecycle::{Action, Role, Status};
@@ -253,7 +253,10 @@ fn an_extension_and_an_urging_through_the_device() {
         note: Some("居民多次投诉，今日必须处理".into()),
         ..EventInput::default()
     };
-    let t = dev.act(urged, Action::Urged, urge, now + 6).unwrap();
+    // The Friday afternoon it is due: in the last quarter of its time.
+    let t = dev
+        .act(urged, Action::Urged, urge, at("2026-03-06T16:00:00+08:00"))
+        .unwrap();
     assert_eq!(t.status(), Status::Acknowledged);
 
     dev.set_identity(wuye).unwrap();
@@ -261,6 +264,63 @@ fn an_extension_and_an_urging_through_the_device() {
     let order: Vec<(TicketId, &str)> = todo.iter().map(|i| (i.ticket.id, i.why)).collect();
     // `other` is due sooner, but the urged ticket comes first.
     assert_eq!(order, [(urged, "urged"), (other, "action")]);
+}
+
+/// Urging (督办) is for an overdue or nearly due ticket: one without a
+/// deadline, or with more than a quarter of its working time left, is
+/// refused on the device, and the status never changes.
+#[test]
+fn urging_is_only_for_an_overdue_or_nearly_due_ticket() {
+    let now = at("2026-03-02T09:00:00+08:00");
+    let dev = supervisor(Some(&test_catalog()));
+    let note = || EventInput {
+        note: Some("请加快".into()),
+        ..EventInput::default()
+    };
+    let fresh = accepted(&dev, "0101", Urgency::Normal, now);
+    let why = dev.act(fresh, Action::Urged, note(), now).unwrap_err();
+    assert!(
+        matches!(why, DeviceError::NotNearlyDue { from: None, .. }),
+        "{why}"
+    );
+    assert!(
+        why.to_string()
+            .contains("no deadline yet: dispatch it first"),
+        "{why}"
+    );
+    assert_eq!(why.reason_code(), Some(device::NOT_NEARLY_DUE));
+
+    // 4 working hours from 09:00: due 14:30, and its last working hour
+    // starts at 12:00 (the lunch break is no working time).
+    let id = accepted(&dev, "0101", Urgency::Normal, now);
+    assert_eq!(
+        dispatch(&dev, id, None, now),
+        at("2026-03-02T14:30:00+08:00")
+    );
+    let from = at("2026-03-02T12:00:00+08:00");
+    assert_eq!(device::urgeable_from(&dev.ticket(id).unwrap()), Some(from));
+    for early in [now + 1, from - 60_000] {
+        let why = dev.act(id, Action::Urged, note(), early).unwrap_err();
+        assert!(
+            why.to_string()
+                .contains("due 2026-03-02 14:30 and may be urged from 2026-03-02 12:00"),
+            "{why}"
+        );
+    }
+    assert_eq!(dev.ticket(id).unwrap().state.urge_count, 0);
+    let t = dev.act(id, Action::Urged, note(), from).unwrap();
+    assert_eq!((t.state.urge_count, t.status()), (1, Status::Dispatched));
+    // Overdue, and the next day: still urgeable.
+    for (late, count) in [
+        (at("2026-03-02T16:00:00+08:00"), 2),
+        (at("2026-03-03T09:30:00+08:00"), 3),
+    ] {
+        let t = dev.act(id, Action::Urged, note(), late).unwrap();
+        assert_eq!(
+            (t.state.urge_count, t.status()),
+            (count, Status::Dispatched)
+        );
+    }
 }
 
 /// A ticket closed after its dispatch deadline but before the deadline an
@@ -294,12 +354,13 @@ fn the_figures_count_an_approved_extension_and_urging_per_unit() {
         note: Some("请加快".into()),
         ..EventInput::default()
     };
-    dev.act(id, Action::Urged, urge, now + 3).unwrap();
+    let nearly_due = at("2026-03-02T14:00:00+08:00");
+    dev.act(id, Action::Urged, urge, nearly_due).unwrap();
     dev.act(
         id,
         Action::ExtensionApproved,
         EventInput::default(),
-        now + 4,
+        nearly_due + 1,
     )
     .unwrap();
     dev.set_identity(wuye).unwrap();
@@ -345,18 +406,66 @@ fn the_figures_count_an_approved_extension_and_urging_per_unit() {
         at("2026-04-01T00:00:00+08:00"),
     )
     .unwrap();
-    let mut out = Vec::new();
-    let mut exporter = Exporter::new(Format::Json, ReportOptions::new(period), &mut out).unwrap();
-    assert!(exporter.push_ticket(&t).unwrap());
-    let stats = exporter.finish().unwrap();
+    let export = |format: Format| {
+        let mut out = Vec::new();
+        let mut exporter = Exporter::new(format, ReportOptions::new(period), &mut out).unwrap();
+        assert!(exporter.push_ticket(&t).unwrap());
+        let stats = exporter.finish().unwrap();
+        (out, stats)
+    };
+    let (out, stats) = export(Format::Json);
     assert_eq!((stats.total.due, stats.total.closed_on_time), (1, 1));
     assert_eq!(stats.total.on_time_rate, Some(1.0));
     assert_eq!((stats.total.extensions_approved, stats.total.urged), (1, 1));
-    assert_eq!(stats.urged_by_unit.get("wuye"), Some(&1));
+    let wuye = &stats.by_unit["wuye"];
+    assert_eq!((wuye.tickets, wuye.figures.urged), (1, 1));
+    assert_eq!(wuye.figures.extensions_approved, 1);
     let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let row = &json["tickets"][0];
     assert_eq!(row["extensions_requested"], 1);
     assert_eq!(row["extensions_approved"], 1);
     assert_eq!(row["urge_count"], 1);
     assert_eq!(row["overdue"], false);
+
+    // The by-unit table, read back from every format that has tables.
+    let units = json["summary_by_unit"].as_array().unwrap();
+    assert_eq!(units.len(), 2, "wuye and the total: {units:?}");
+    for (row, unit) in units.iter().zip(["wuye", "合计"]) {
+        assert_eq!(row["unit"], unit);
+        assert_eq!(row["tickets"], 1, "{row}");
+        assert_eq!(row["urged"], 1, "{row}");
+        assert_eq!(row["extensions_approved"], 1, "{row}");
+        assert_eq!(row["closed_on_time"], 1, "{row}");
+    }
+    let (zip, _) = export(Format::CsvZip);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut csv = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("summary_by_unit.csv").unwrap(), &mut csv)
+        .unwrap();
+    let mut lines = csv.trim_start_matches('\u{feff}').lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let wuye: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let cell = |name: &str| wuye[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(
+        (
+            cell("处置单位"),
+            cell("工单数"),
+            cell("督办次数"),
+            cell("延期批准次数")
+        ),
+        ("wuye", "1", "1", "1")
+    );
+    let (xlsx, _) = export(Format::Xlsx);
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).unwrap();
+    let sheet = calamine::Reader::worksheet_range(&mut book, "按处置单位汇总").unwrap();
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
+    assert_eq!(rows[1][0], "wuye");
+    assert_eq!(rows[1][col("督办次数")], "1");
+    assert_eq!(rows[1][col("延期批准次数")], "1");
+    assert_eq!(rows[2][0], "合计");
 }

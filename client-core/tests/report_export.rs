@@ -630,6 +630,7 @@ fn report_xlsx_has_typed_cells_and_states_its_calendar() {
             "按网格汇总",
             "按社区汇总",
             "按街道汇总",
+            "按处置单位汇总",
             "工单明细",
             "走访明细"
         ]
@@ -762,6 +763,7 @@ fn report_csv_zip_holds_every_table_with_a_bom() {
             "summary_by_community.csv",
             "summary_by_grid.csv",
             "summary_by_street.csv",
+            "summary_by_unit.csv",
             "tickets.csv",
             "visits.csv"
         ]

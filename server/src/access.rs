@@ -24,7 +24,8 @@
 //! contact fields (put again, never deleted); a new one names the ticket's
 //! reporter as the relay knows it, or its sender for a ticket the relay
 //! does not hold yet. No new change may write a resident's contact into a
-//! ticket, and only the relay writes a grid index's `rewritten:` entries.
+//! ticket (not even on an open relay, which checks nothing else but retired
+//! history), and only the relay writes a grid index's `rewritten:` entries.
 //!
 //! A document without a `grid` (for example one a JS client made) is
 //! admins' only. A document a peer may not see is answered
@@ -42,7 +43,11 @@
 //!   a `catalog` document anywhere else;
 //! - **history**: events, comments and visits are append-only and
 //!   immutable, and a ticket keeps its `created_by` ([`append_only`]
-//!   compares the document before and after every write);
+//!   compares the document before and after every write); a typed
+//!   document keeps its `doc_type` and schema major (a change that makes a
+//!   ticket untyped, another type or a newer schema would otherwise be
+//!   placed as untyped and skip the history checks), and a ticket or visit
+//!   log the relay could read stays readable;
 //! - a **blank** document (no operations at all) is stored and read only
 //!   by roles that create documents, with at most 16 empty changes; a
 //!   document without a GridSync type holds at most 10,000 operations
@@ -172,6 +177,22 @@ pub enum WriteRefusal {
         id: String,
         how: &'static str,
     },
+    /// `to` says what the change makes of it (client text, clipped).
+    #[error(
+        "{id} is a {from}; this change makes it {to}, whose history the relay cannot check: \
+         a document keeps its `doc_type` and its schema major (upgrade the relay before \
+         writing a newer schema)"
+    )]
+    Retyped {
+        id: DocumentId,
+        from: &'static str,
+        to: String,
+    },
+    #[error(
+        "this change leaves the {what} unreadable to the relay ({why}), so its history cannot \
+         be checked; a {what} the relay could read must stay readable"
+    )]
+    LeftUnreadable { what: &'static str, why: String },
     #[error("the ticket's `created_by` cannot be rewritten (from `{from}` to `{to}`)")]
     CreatorRewritten { from: String, to: String },
     #[error("{id} is not the private document of ticket {ticket} (that is {expected})")]
@@ -282,7 +303,7 @@ struct State {
 }
 
 /// What the policy needs to know of a document.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 struct Placed {
     grid: Option<GridCode>,
     kind: Option<DocType>,
@@ -294,6 +315,27 @@ impl Placed {
             grid: grid_of(doc).and_then(|g| GridCode::new(g).ok()),
             kind: schema::doc_type(doc).ok().flatten(),
         }
+    }
+}
+
+/// What a change makes of a document that was a `kind`, if it is not
+/// still a `kind` of a schema major the relay reads: another type, no
+/// type, or a newer major. Checked before anything else, since every later
+/// check (history above all) places the document by its type.
+fn retyped(kind: DocType, after: &Automerge) -> Option<String> {
+    use client_core::clip::clip;
+    match schema::doc_type(after) {
+        Ok(Some(k)) if k == kind => None,
+        Ok(Some(k)) => Some(format!("a `{}`", k.as_str())),
+        Ok(None) => Some(match schema::read_str(after, &ROOT, schema::DOC_TYPE) {
+            Some(t) => format!("a document of unknown type `{}`", clip(&t)),
+            None => "a document without a `doc_type`".into(),
+        }),
+        Err(schema::SchemaError::NewerMajor { found }) => Some(format!(
+            "a document of schema `{}`, a major the relay does not read",
+            clip(&found)
+        )),
+        Err(e) => Some(clip(&e.to_string()).into_owned()),
     }
 }
 
@@ -773,6 +815,35 @@ fn writes_root_key(
     None
 }
 
+/// Refuses changes that write a resident's contact into a ticket (one
+/// that is or was a ticket); returns whether it was one. Checked on an
+/// open relay too: a contact stored while nobody logs in would reach units
+/// and reviewers once users exist.
+fn no_contact_in_ticket(
+    id: &DocumentId,
+    before: Option<&Automerge>,
+    after: &Automerge,
+    changes: &[Change],
+    placed: &Placed,
+) -> Result<bool, WriteRefusal> {
+    let was_ticket =
+        before.is_some_and(|b| matches!(schema::doc_type(b), Ok(Some(DocType::Ticket))));
+    if placed.kind == Some(DocType::Ticket) || was_ticket {
+        let contact = ticket_private::CONTACT_KEYS;
+        if let Some(key) = writes_root_key(after, changes, |k| contact.contains(&k), &contact) {
+            let key = contact
+                .into_iter()
+                .find(|c| *c == key)
+                .unwrap_or(contact[0]);
+            return Err(WriteRefusal::ContactInTicket {
+                key,
+                private: TicketId::from_document_id(id).private_document_id(),
+            });
+        }
+    }
+    Ok(was_ticket)
+}
+
 impl Policy {
     /// Checks that the new changes only add to what was recorded (events,
     /// comments and visits are append-only and immutable, and a ticket
@@ -787,20 +858,11 @@ impl Policy {
         changes: &[Change],
         placed: &Placed,
     ) -> Result<(), WriteRefusal> {
-        let was_ticket =
-            before.is_some_and(|b| matches!(schema::doc_type(b), Ok(Some(DocType::Ticket))));
-        if placed.kind == Some(DocType::Ticket) || was_ticket {
-            let contact = ticket_private::CONTACT_KEYS;
-            if let Some(key) = writes_root_key(after, changes, |k| contact.contains(&k), &contact) {
-                let key = contact
-                    .into_iter()
-                    .find(|c| *c == key)
-                    .unwrap_or(contact[0]);
-                return Err(WriteRefusal::ContactInTicket {
-                    key,
-                    private: TicketId::from_document_id(id).private_document_id(),
-                });
-            }
+        let was_ticket = no_contact_in_ticket(id, before, after, changes, placed)?;
+        if was_ticket {
+            // Whatever the change makes of it (the type check refuses a
+            // retyped document before this; this is the second guard).
+            return self.check_ticket(p, id, before, after);
         }
         match placed.kind {
             Some(DocType::Ticket) => self.check_ticket(p, id, before, after),
@@ -899,10 +961,20 @@ impl Policy {
     ) -> Result<(), WriteRefusal> {
         {
             let tid = TicketId::from_document_id(id);
-            let Ok(now) = ticket::read(after, tid) else {
-                return Ok(()); // a newer schema: the fold will not read it either
-            };
             let old = before.and_then(|b| ticket::read(b, tid).ok());
+            let now = match ticket::read(after, tid) {
+                Ok(now) => now,
+                // A copy the relay could read must stay readable (the type
+                // check refuses the ways known to break it).
+                Err(e) if old.is_some() => {
+                    return Err(WriteRefusal::LeftUnreadable {
+                        what: "ticket",
+                        why: client_core::clip::clip(&e.to_string()).into_owned(),
+                    });
+                }
+                // Never readable (a newer schema): the fold will not read it either.
+                Err(_) => return Ok(()),
+            };
             match &old {
                 None if !now.created_by.is_empty() && now.created_by != p.user => {
                     return Err(WriteRefusal::ForgedCreator {
@@ -971,13 +1043,18 @@ fn check_visits(
     after: &Automerge,
 ) -> Result<(), WriteRefusal> {
     {
-        let Ok((now, _)) = visit::read(after) else {
-            return Ok(());
+        let old = before.and_then(|b| visit::read(b).ok()).map(|(v, _)| v);
+        let now = match visit::read(after) {
+            Ok((now, _)) => now,
+            Err(e) if old.is_some() => {
+                return Err(WriteRefusal::LeftUnreadable {
+                    what: "visit log",
+                    why: client_core::clip::clip(&e.to_string()).into_owned(),
+                });
+            }
+            Err(_) => return Ok(()),
         };
-        let old = before
-            .and_then(|b| visit::read(b).ok())
-            .map(|(v, _)| v)
-            .unwrap_or_default();
+        let old = old.unwrap_or_default();
         let known = append_only("visit", &old, &now, |v| v.id)?;
         for v in now.iter().filter(|v| !known.contains(&v.id)) {
             if v.worker != p.user {
@@ -1043,8 +1120,9 @@ impl Access for Policy {
     }
 
     fn checks_writes(&self) -> bool {
-        // Even an open relay keeps retired history out of rewritten documents.
-        !self.is_open() || !self.state().rewritten.is_empty()
+        // Even an open relay keeps retired history out of rewritten
+        // documents and residents' contacts out of tickets.
+        true
     }
 
     fn check_write(
@@ -1083,6 +1161,8 @@ impl Policy {
             }
         }
         if self.is_open() {
+            let placed = Placed::of(after);
+            no_contact_in_ticket(id, before.filter(|b| !is_blank(b)), after, changes, &placed)?;
             return Ok(());
         }
         let Some(p) = self.principal(peer) else {
@@ -1101,6 +1181,15 @@ impl Policy {
         }
         let before = before.filter(|b| !is_blank(b));
         let placed_before = before.map(Placed::of);
+        if let Some(from) = placed_before.as_ref().and_then(|b| b.kind)
+            && let Some(to) = retyped(from, after)
+        {
+            return Err(WriteRefusal::Retyped {
+                id: *id,
+                from: from.as_str(),
+                to,
+            });
+        }
         self.note_grid(
             id,
             placed
@@ -1144,5 +1233,106 @@ impl Policy {
             state.pending.insert(actor, p.user.clone());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::transaction::Transactable as _;
+    use client_core::model::lifecycle::Action;
+
+    fn worker() -> Principal {
+        Principal {
+            user: "wang".into(),
+            role: Role::Worker,
+            scope: "grids:G-01".parse().unwrap(),
+            grids: [GridCode::new("G-01").unwrap()].into(),
+            token_id: String::new(),
+            credential: crate::auth::Credential::Token {
+                hash: String::new(),
+            },
+            generation: 0,
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            inner: Arc::default(),
+            open: Arc::default(),
+            summaries: None,
+        }
+    }
+
+    /// A ticket `wang` reported, and a change to it that rewrites the
+    /// reported event's actor and does `also`.
+    fn rewritten(
+        also: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+    ) -> (DocumentId, Automerge, Automerge, Vec<Change>) {
+        let id = TicketId::random();
+        let mut before = Automerge::new();
+        before
+            .transact::<_, _, automerge::AutomergeError>(|tx| {
+                schema::write_header(tx, DocType::Ticket)?;
+                tx.put(ROOT, "grid", "G-01")?;
+                tx.put(ROOT, "created_by", "wang")?;
+                let ev = Event::new(None, Action::Reported, "wang", Role::Worker, 1);
+                ticket::append_event(tx, &ev)
+            })
+            .unwrap();
+        let mut after = before.fork();
+        let heads = before.get_heads();
+        after
+            .transact::<_, _, automerge::AutomergeError>(|tx| {
+                use automerge::ReadDoc as _;
+                let (_, events) = tx.get(ROOT, "events")?.unwrap();
+                let (_, first) = tx.get(&events, 0)?.unwrap();
+                tx.put(&first, "actor", "liu")?;
+                also(tx);
+                Ok(())
+            })
+            .unwrap();
+        let changes = after.get_changes(&heads);
+        (id.document_id(), before, after, changes)
+    }
+
+    #[test]
+    fn the_ticket_check_refuses_a_ticket_it_could_read_before_but_not_after() {
+        let (id, before, after, changes) = rewritten(|tx| {
+            tx.put(ROOT, schema::SCHEMA, "2.0").unwrap();
+        });
+        let placed = Placed::of(&after);
+        assert_eq!(
+            placed.kind, None,
+            "placed as untyped, as the type check sees it"
+        );
+        let why = policy()
+            .check_records(&worker(), &id, Some(&before), &after, &changes, &placed)
+            .unwrap_err();
+        assert!(
+            matches!(why, WriteRefusal::LeftUnreadable { what: "ticket", .. }),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn the_history_check_still_runs_on_a_ticket_whose_doc_type_was_deleted() {
+        let (id, before, after, changes) = rewritten(|tx| {
+            tx.delete(ROOT, schema::DOC_TYPE).unwrap();
+        });
+        let why = policy()
+            .check_records(
+                &worker(),
+                &id,
+                Some(&before),
+                &after,
+                &changes,
+                &Placed::of(&after),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(why, WriteRefusal::HistoryRewritten { how: "edited", .. }),
+            "{why}"
+        );
     }
 }

@@ -214,7 +214,8 @@ async fn one_ticket_shows_its_events_and_the_callers_next_actions() {
     // The unit acknowledges or returns (a return needs a note).
     assert_eq!(actions(&d), ["acknowledged", "returned"]);
     assert_eq!(d["actions"][1]["needs"], serde_json::json!(["note"]));
-    // A supervisor in scope closes or suspends a dispatched ticket.
+    // A supervisor in scope closes or suspends a dispatched ticket, and
+    // urges it, since it is overdue.
     for supervisor in ["zhou", "chen"] {
         let (_, d) = city
             .get_json(supervisor, &format!("/api/tickets/{}", city.t1))
@@ -238,16 +239,35 @@ async fn one_ticket_shows_its_events_and_the_callers_next_actions() {
         .await;
     assert!(d["ticket"].get("resident").is_none(), "{d}");
     // A reported ticket: the supervisor accepts, or declares it invalid
-    // with a note.
+    // with a note; it has no deadline, so it is not offered for urging,
+    // and an urging is refused.
     let (_, d) = city
         .get_json("zhou", &format!("/api/tickets/{}", city.t2))
         .await;
     assert_eq!(
         actions(&d),
-        ["accepted", "invalid", "closed", "suspended", "urged"],
+        ["accepted", "invalid", "closed", "suspended"],
         "{d}"
     );
     assert_eq!(d["actions"][1]["needs"], serde_json::json!(["note"]));
+    let urge = serde_json::json!({ "action": "urged", "note": "请尽快" });
+    let (status, body) = city
+        .api(
+            "zhou",
+            "POST",
+            &format!("/api/tickets/{}/actions", city.t2),
+            Some(&urge),
+        )
+        .await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (409, Some("not_nearly_due")),
+        "{body}"
+    );
+    assert!(
+        body["error"].as_str().unwrap().contains("no deadline yet"),
+        "{body}"
+    );
 }
 
 /// Filters, text search, sorting and cursor paging over the summary
@@ -1675,6 +1695,13 @@ async fn figures_equal_the_exports() {
     )
     .await;
 
+    // t1, dispatched to wuye and long overdue, is urged.
+    act(
+        city.t1,
+        serde_json::json!({ "as": "zhou", "action": "urged", "note": "请今日处理" }),
+    )
+    .await;
+
     let today = support_iso(chrono::Utc::now().timestamp_millis()).unwrap()[..10].to_owned();
     for (user, query) in [
         ("zhao", format!("from=1970-01-01&to={today}")),
@@ -1709,6 +1736,28 @@ async fn figures_equal_the_exports() {
         .clone();
     assert_eq!(total["reported"], 3, "{f}");
     assert_eq!(total["handled"], 1, "{f}");
+    // Per handling unit: wuye's urging, shuiwu's handling, and t3 held by
+    // no unit; then the total.
+    let units: Vec<(String, u64, u64, u64)> = f["summary_by_unit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k} in {r}"));
+            let unit = r["unit"].as_str().unwrap().to_owned();
+            (unit, n("tickets"), n("urged"), n("handled"))
+        })
+        .collect();
+    assert_eq!(
+        units,
+        [
+            ("shuiwu".to_owned(), 1, 0, 1),
+            ("wuye".to_owned(), 1, 1, 0),
+            ("未派遣".to_owned(), 1, 0, 0),
+            ("合计".to_owned(), 3, 1, 1),
+        ],
+        "{f}"
+    );
 
     for (user, status) in [("wang", 403), ("wuye", 403), ("chen", 200), ("root", 200)] {
         assert_eq!(

@@ -305,6 +305,7 @@ async fn a_reviewer_exports_a_workbook_that_reads_back_with_typed_cells() {
         "按网格汇总",
         "按社区汇总",
         "按街道汇总",
+        "按处置单位汇总",
         "工单明细",
         "走访明细",
     ] {

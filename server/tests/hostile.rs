@@ -153,6 +153,89 @@ async fn rewriting_an_old_events_actor_or_role_is_refused() {
     assert_eq!(t1.status(), Status::Handled);
 }
 
+// A change that also breaks the ticket's type used to skip every check
+// above: the relay placed the result by its `doc_type` and schema, found
+// no GridSync type, and stored it as an untyped document, so the unit's
+// rewrite of who handled the ticket went through (and every device then
+// read the ticket as "upgrade gridsync").
+
+/// `wuye` rewrites the actor of `t1`'s handled event and, in the same
+/// change, does `retype`; the relay refuses it (naming `expected`), audits
+/// it and keeps the ticket as recorded.
+async fn rewrite_with_retype(
+    retype: impl FnOnce(
+        &mut automerge::transaction::Transaction<'_>,
+    ) -> Result<(), automerge::AutomergeError>,
+    expected: &str,
+) {
+    let city = City::start(config()).await;
+    let mut wuye = handled_by_wuye(&city).await;
+    let doc = city.t1.document_id();
+    wuye.device
+        .repo()
+        .change(&doc, |tx| {
+            let (_, events) = tx.get(ROOT, "events")?.expect("the list");
+            let (_, handled) = tx.get(&events, 5)?.expect("the handled event");
+            tx.put(&handled, "actor", "liu")?;
+            retype(tx)
+        })
+        .unwrap();
+    let why = wuye.try_push(&doc).await.unwrap_err();
+    assert!(why.contains("is a ticket; this change makes it"), "{why}");
+    assert!(why.contains(expected), "{why}");
+    let refused = city.audit(&AuditFilter {
+        user: Some("wuye".into()),
+        doc: Some(doc.to_string()),
+        ..AuditFilter::default()
+    });
+    assert!(
+        refused.iter().any(|r| r.action == AuditAction::Refused
+            && r.reason.as_deref().is_some_and(|r| r.contains(expected))),
+        "{refused:?}"
+    );
+
+    // The relay still holds the ticket as recorded, and others keep syncing.
+    let mut chen = city.join("chen", &["G-01"]).await;
+    assert!(chen.fetch(&doc).await);
+    let t1 = chen.device.ticket(city.t1).unwrap();
+    assert_eq!(t1.events[5].as_ref().unwrap().actor, "wuye");
+    assert_eq!(t1.status(), Status::Handled);
+    chen.device.comment(city.t1, "已核实", 30).unwrap();
+    chen.try_push(&doc).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_rewrite_that_bumps_the_schema_major_is_refused() {
+    rewrite_with_retype(
+        |tx| tx.put(ROOT, schema::SCHEMA, "2.0"),
+        "of schema `2.0`, a major the relay does not read",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_rewrite_that_deletes_the_doc_type_is_refused() {
+    rewrite_with_retype(
+        |tx| tx.delete(ROOT, schema::DOC_TYPE),
+        "a document without a `doc_type`",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_rewrite_that_changes_the_doc_type_is_refused() {
+    rewrite_with_retype(
+        |tx| tx.put(ROOT, schema::DOC_TYPE, "visit_log"),
+        "a `visit_log`",
+    )
+    .await;
+    rewrite_with_retype(
+        |tx| tx.put(ROOT, schema::DOC_TYPE, "incident"),
+        "of unknown type `incident`",
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_or_duplicating_an_event_and_rewriting_the_reporter_are_refused() {
     let city = City::start(config()).await;

@@ -26,8 +26,8 @@ use client_core::protocol::Message;
 use client_core::repo::Repo;
 use client_core::store::{MemoryStore, Store};
 use server::audit::{AuditAction, AuditFilter};
-use support::SyncClient;
-use support::city::{City, code, config, ticket_in};
+use support::city::{City, code, config, identity, ticket_in};
+use support::{SyncClient, TestServer};
 
 const NAME: &str = "张阿姨";
 const PHONE: &str = "13912345678";
@@ -332,6 +332,123 @@ async fn a_change_writing_a_residents_contact_into_a_ticket_is_refused() {
             "nothing of the new ticket is stored"
         );
     }
+}
+
+// An open relay (no users yet) used to check no write at all, so an old
+// gridsync, a plain JS client or a hand-made document could store a ticket
+// with the contact in its history; the one-time migration had already run
+// at the first start, so once the relay had users, units and reviewers
+// received it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_written_into_a_ticket_on_an_open_relay_never_reaches_units_or_reviewers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.redb");
+    let open = TestServer::start(&path, config()).await;
+    // An up-to-date device reports with a contact: it goes to the private
+    // document, and both sync.
+    let mut wang = SyncClient::join(&open, "wang", Role::Worker).await;
+    let id = wang
+        .device
+        .report(&with_contact("G-01", "楼道漏水"), 10)
+        .unwrap();
+    wang.sync_all().await;
+    assert!(
+        open.database()
+            .load(&id.private_document_id())
+            .unwrap()
+            .is_some()
+    );
+
+    // An old client writes the contact into a new ticket, and into the
+    // stored one: both refused, nothing of them stored.
+    let old = ticket_in("G-01", "旧版本上报");
+    let mut mallory = SyncClient::join(&open, "mallory", Role::Worker).await;
+    mallory
+        .device
+        .repo()
+        .change(&old.id.document_id(), |tx| {
+            ticket::create(tx, &old, "mallory", Role::Worker, 11)?;
+            tx.put(ROOT, "resident_name", NAME)
+        })
+        .unwrap();
+    let why = mallory.try_push(&old.id.document_id()).await.unwrap_err();
+    assert!(
+        why.contains("cannot hold a resident's contact (`resident_name`)"),
+        "{why}"
+    );
+    assert!(
+        open.database()
+            .load(&old.id.document_id())
+            .unwrap()
+            .is_none()
+    );
+    let mut mallory = SyncClient::join(&open, "mallory", Role::Worker).await;
+    assert!(mallory.fetch(&id.document_id()).await);
+    mallory
+        .device
+        .repo()
+        .change(&id.document_id(), |tx| {
+            tx.put(ROOT, "resident_phone", PHONE)
+        })
+        .unwrap();
+    let why = mallory.try_push(&id.document_id()).await.unwrap_err();
+    assert!(why.contains("(`resident_phone`)"), "{why}");
+    let refused = server::audit::query(
+        &open.database().database(),
+        &AuditFilter {
+            doc: Some(id.document_id().to_string()),
+            ..AuditFilter::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        refused.iter().any(|r| r.action == AuditAction::Refused
+            && r.reason.as_deref().is_some_and(|r| r.contains("resident"))),
+        "{refused:?}"
+    );
+    // Meanwhile the reporter's device keeps syncing.
+    wang.device.comment(id, "已联系住户", 12).unwrap();
+    wang.sync_all().await;
+    open.stop().await.unwrap();
+
+    // The relay gets its users; the ticket is dispatched to `wuye`.
+    let tokens = support::city::registry(&path);
+    let server = TestServer::start(&path, config()).await;
+    let join = |user: &'static str| {
+        SyncClient::join_as(&server, identity(user, &["G-01"]), Some(&tokens[user]))
+    };
+    let mut zhou = join("zhou").await;
+    assert!(zhou.fetch(&id.document_id()).await);
+    zhou.device
+        .act(id, Action::Accepted, EventInput::default(), 13)
+        .unwrap();
+    let dispatch = EventInput {
+        unit: Some("wuye".into()),
+        due_at: Some(2_000_000),
+        ..EventInput::default()
+    };
+    zhou.device
+        .act(id, Action::Dispatched, dispatch, 14)
+        .unwrap();
+    zhou.try_push(&id.document_id()).await.unwrap();
+    for (user, what) in [("wuye", "the unit"), ("zhao", "the district's reviewer")] {
+        let mut c = join(user).await;
+        sync_all_checking_frames(&mut c, what).await;
+        let ticket = c.device.ticket(id).unwrap();
+        assert_eq!(ticket.comments.len(), 1, "{what} holds the ticket");
+        let leaked = documents_with_contact(c.device.repo().store());
+        assert!(
+            leaked.is_empty(),
+            "{what} received the contact in {leaked:?}"
+        );
+    }
+    // The reporter still reads it.
+    let mut wang = join("wang").await;
+    wang.sync_all().await;
+    assert_eq!(
+        wang.device.ticket(id).unwrap().resident.phone.as_deref(),
+        Some(PHONE)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -208,6 +208,10 @@ test("a reviewer sees the figures and no action buttons, and an action is refuse
   const reported = await page.locator('[data-figure="reported"] .figure-value').innerText();
   assert.ok(Number(reported) >= 1, `reported: ${reported}`);
   await page.locator(".trend svg").waitFor();
+  // Per handling unit: the new ticket is held by none yet.
+  const byUnit = page.locator('[data-table="by_unit"]');
+  await byUnit.locator("th", { hasText: "督办次数" }).waitFor();
+  await byUnit.locator("td", { hasText: "未派遣" }).waitFor();
   assert.equal(await page.locator('.sidebar a[href="/console/"]').count(), 0);
   await screenshot(page, "figures");
 

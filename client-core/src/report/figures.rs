@@ -24,7 +24,7 @@
 //! | handled 处置次数 | `handled` events in the period |
 //! | reworked 返工次数 | `rework` (返工) events in the period |
 //! | extensions approved 延期批准次数 | `extension_approved` (延期批准) events in the period; the deadline they grant is the ticket's `due_at` from then on, so due-to-close, on-time and overdue figures count it |
-//! | urged 督办次数 | `urged` (督办) events in the period; per handling unit in the export's statistics (`urged_by_unit`) |
+//! | urged 督办次数 | `urged` (督办) events in the period; also per handling unit, in the by-unit table (按处置单位汇总) |
 //! | on-time closure rate 按期结案率 | closed on time / (due to close − suspended) |
 //! | closure rate 结案率 | closed / (due to close − suspended) |
 //! | rework rate 返工率 | reworked / handled |

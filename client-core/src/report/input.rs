@@ -39,6 +39,8 @@ pub enum TableArg {
     ByCommunity,
     /// 按街道汇总: figures per street
     ByStreet,
+    /// 按处置单位汇总: figures per handling unit (urgings, extensions)
+    ByUnit,
     /// 工单明细: one row per ticket
     Tickets,
     /// 走访明细: one row per visit
@@ -135,9 +137,9 @@ macro_rules! named_values {
 named_values!(FormatArg, "an export format", "xlsx, csv, geojson or json", {
     "xlsx" => Xlsx, "csv" => Csv, "geojson" => Geojson, "json" => Json,
 });
-named_values!(TableArg, "a table", "by-grid, by-community, by-street, tickets or visits", {
+named_values!(TableArg, "a table", "by-grid, by-community, by-street, by-unit, tickets or visits", {
     "by-grid" => ByGrid, "by-community" => ByCommunity, "by-street" => ByStreet,
-    "tickets" => Tickets, "visits" => Visits,
+    "by-unit" => ByUnit, "tickets" => Tickets, "visits" => Visits,
 });
 named_values!(LangArg, "a language", "zh (中文) or en", { "zh" => Zh, "en" => En });
 
@@ -147,6 +149,7 @@ impl From<TableArg> for Table {
             TableArg::ByGrid => Table::ByGrid,
             TableArg::ByCommunity => Table::ByCommunity,
             TableArg::ByStreet => Table::ByStreet,
+            TableArg::ByUnit => Table::ByUnit,
             TableArg::Tickets => Table::Tickets,
             TableArg::Visits => Table::Visits,
         }

@@ -25,6 +25,9 @@ pub enum Table {
     ByCommunity,
     /// Figures per street (按街道汇总).
     ByStreet,
+    /// Figures per handling unit (按处置单位汇总): the tickets a unit holds
+    /// now, and its urgings and extensions.
+    ByUnit,
     /// One row per ticket (工单明细).
     Tickets,
     /// One row per visit record (走访明细).
@@ -32,10 +35,11 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::ByGrid,
         Table::ByCommunity,
         Table::ByStreet,
+        Table::ByUnit,
         Table::Tickets,
         Table::Visits,
     ];
@@ -46,6 +50,7 @@ impl Table {
             Table::ByGrid => "summary_by_grid",
             Table::ByCommunity => "summary_by_community",
             Table::ByStreet => "summary_by_street",
+            Table::ByUnit => "summary_by_unit",
             Table::Tickets => "tickets",
             Table::Visits => "visits",
         }
@@ -57,11 +62,13 @@ impl Table {
             (Table::ByGrid, Lang::Zh) => "按网格汇总",
             (Table::ByCommunity, Lang::Zh) => "按社区汇总",
             (Table::ByStreet, Lang::Zh) => "按街道汇总",
+            (Table::ByUnit, Lang::Zh) => "按处置单位汇总",
             (Table::Tickets, Lang::Zh) => "工单明细",
             (Table::Visits, Lang::Zh) => "走访明细",
             (Table::ByGrid, Lang::En) => "By grid",
             (Table::ByCommunity, Lang::En) => "By community",
             (Table::ByStreet, Lang::En) => "By street",
+            (Table::ByUnit, Lang::En) => "By unit",
             (Table::Tickets, Lang::En) => "Tickets",
             (Table::Visits, Lang::En) => "Visits",
         }
@@ -241,6 +248,57 @@ pub(crate) fn summary_columns(table: Table) -> Vec<Column> {
     let mut cols = place_columns(table).to_vec();
     cols.extend_from_slice(FIGURE_COLUMNS);
     cols
+}
+
+/// The figures of the by-unit table (of [`FIGURE_COLUMNS`]): what a unit's
+/// work shows; reports, acceptance, callbacks and visits are not its doing.
+const UNIT_FIGURES: &[&str] = &[
+    "due",
+    "closed",
+    "closed_on_time",
+    "overdue_open",
+    "on_time_rate",
+    "returned",
+    "handled",
+    "reworked",
+    "rework_rate",
+    "handling_count",
+    "mean_handling_hours",
+    "median_handling_hours",
+    "extensions_approved",
+    "urged",
+];
+
+/// The columns of the by-unit table: the unit, its tickets, then
+/// [`UNIT_FIGURES`].
+pub(crate) fn unit_columns() -> Vec<Column> {
+    let mut cols = vec![
+        col("unit", "处置单位", "Handling unit"),
+        col("tickets", "工单数", "Tickets"),
+    ];
+    cols.extend(
+        FIGURE_COLUMNS
+            .iter()
+            .filter(|c| UNIT_FIGURES.contains(&c.key)),
+    );
+    cols
+}
+
+/// A by-unit row: the unit, how many tickets it holds in the report, and
+/// the [`UNIT_FIGURES`] of `s`.
+pub(crate) fn unit_row(unit: String, tickets: u64, s: &Summary) -> Vec<Cell<'static>> {
+    let mut row = vec![
+        Cell::Text(unit.into()),
+        Cell::Int(i64::try_from(tickets).unwrap_or(i64::MAX)),
+    ];
+    row.extend(
+        summary_row(Vec::new(), s)
+            .into_iter()
+            .zip(FIGURE_COLUMNS)
+            .filter(|(_, c)| UNIT_FIGURES.contains(&c.key))
+            .map(|(cell, _)| cell),
+    );
+    row
 }
 
 /// A summary row: the place values (as many as the table has place

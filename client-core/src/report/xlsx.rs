@@ -30,8 +30,8 @@ const MAX_CELL_CHARS: usize = 32_767;
 const ZIP_LEVEL: u8 = 2;
 
 const META_SHEET: usize = 0;
-const TICKETS_SHEET: usize = 4;
-const VISITS_SHEET: usize = 5;
+const TICKETS_SHEET: usize = 5;
+const VISITS_SHEET: usize = 6;
 
 struct Formats {
     header: Format,
@@ -77,7 +77,12 @@ impl<W: Write + Send> XlsxOut<W> {
         write_header(sheet, META_COLUMNS, lang, &formats.header)?;
         sheet.set_column_width(0, 28)?;
         sheet.set_column_width(1, 90)?;
-        for table in [Table::ByGrid, Table::ByCommunity, Table::ByStreet] {
+        for table in [
+            Table::ByGrid,
+            Table::ByCommunity,
+            Table::ByStreet,
+            Table::ByUnit,
+        ] {
             let sheet = book.add_worksheet();
             sheet.set_name(table.title(lang))?;
         }

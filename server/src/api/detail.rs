@@ -193,7 +193,7 @@ impl Detail {
                 .collect(),
             conflicts,
             actions: if may_change {
-                next_actions(p, t)
+                next_actions(p, t, super::now())
             } else {
                 Vec::new()
             },
@@ -313,12 +313,19 @@ fn event_json(entry: &lifecycle::EventEntry, applied: bool) -> EventJson {
 /// The actions `p` may take on `t` now: the rules of `lifecycle::RULES`
 /// whose roles include `p`'s and whose states include the ticket's, that
 /// the lifecycle check (`lifecycle::check`, what `Device::act` runs) lets
-/// `p` take once their required fields are filled. The caller has asked
-/// the policy whether `p` may change the ticket at all.
-fn next_actions(p: &Principal, t: &Ticket) -> Vec<NextAction> {
+/// `p` take once their required fields are filled, and that the device's
+/// own checks allow at `now` (urging only an overdue or nearly due ticket,
+/// `device::urgeable_from`). The caller has asked the policy whether `p`
+/// may change the ticket at all.
+fn next_actions(p: &Principal, t: &Ticket, now: i64) -> Vec<NextAction> {
     let mut out = Vec::new();
     for rule in lifecycle::RULES {
         if !rule.roles.contains(&p.role) || !rule.from.contains(&t.state.status) {
+            continue;
+        }
+        if rule.action == Action::Urged
+            && client_core::device::urgeable_from(t).is_none_or(|from| now < from)
+        {
             continue;
         }
         // Ask the lifecycle check what is missing, filling in each field

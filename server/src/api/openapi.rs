@@ -463,12 +463,31 @@ pub(crate) fn document() -> Value {
         "Figures".into(),
         json!({
             "type": "object",
-            "description": "As the export's JSON: metadata (calendar, period, filter, definitions) and one row object per grid, community and street, each ending with the total row. Rates are fractions.",
+            "description": "As the export's JSON: metadata (calendar, period, filter, definitions) and one row object per grid, community, street and handling unit, each ending with the total row. Rates are fractions.",
             "properties": {
                 "metadata": { "type": "object" },
                 "summary_by_grid": { "type": "array", "items": { "type": "object" } },
                 "summary_by_community": { "type": "array", "items": { "type": "object" } },
                 "summary_by_street": { "type": "array", "items": { "type": "object" } },
+                "summary_by_unit": {
+                    "type": "array",
+                    "description": "One row per handling unit a ticket of the report is dispatched to now (its urgings and extensions count for it), then 未派遣 for tickets no unit holds, then the total (合计)",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "unit": string(), "tickets": { "type": "integer" },
+                            "due": { "type": "integer" }, "closed": { "type": "integer" },
+                            "closed_on_time": { "type": "integer" }, "overdue_open": { "type": "integer" },
+                            "on_time_rate": { "type": ["number", "null"] },
+                            "returned": { "type": "integer" }, "handled": { "type": "integer" },
+                            "reworked": { "type": "integer" }, "rework_rate": { "type": ["number", "null"] },
+                            "handling_count": { "type": "integer" },
+                            "mean_handling_hours": { "type": ["number", "null"] },
+                            "median_handling_hours": { "type": ["number", "null"] },
+                            "extensions_approved": { "type": "integer" }, "urged": { "type": "integer" },
+                        },
+                    },
+                },
             },
         }),
     );

@@ -148,6 +148,9 @@ impl From<WriteError> for ApiError {
                     StatusCode::CONFLICT,
                     client_core::device::AFTER_PHOTOS_REQUIRED,
                 ),
+                DeviceError::NotNearlyDue { .. } => {
+                    (StatusCode::CONFLICT, client_core::device::NOT_NEARLY_DUE)
+                }
                 DeviceError::ForbiddenGrid { .. } => (StatusCode::FORBIDDEN, "forbidden"),
                 DeviceError::UnknownTicket(_) => (StatusCode::NOT_FOUND, "not_found"),
                 DeviceError::Invalid(_) => (StatusCode::BAD_REQUEST, "bad_request"),

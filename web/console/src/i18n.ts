@@ -145,6 +145,10 @@ const TEXT = {
     "请对比处置前后的照片，再选择「核查通过」或「返工」。",
     "Compare the photos before and after the work, then verify or send it back.",
   ],
+  not_nearly_due: [
+    "督办仅用于已超期或即将到期（处置时限的最后四分之一）的工单；该工单尚未到此时间，或还没有派遣。",
+    "Urging is for an overdue or nearly due ticket (the last quarter of its time limit); this one is not yet, or has not been dispatched.",
+  ],
   verify_no_after: ["没有处置后照片。", "No photo after the work."],
   verify_no_before: ["没有处置前照片。", "No photo before the work."],
   after_photos_required: [
@@ -197,6 +201,10 @@ const TEXT = {
   by_street: ["按街道", "By street"],
   by_community: ["按社区", "By community"],
   by_grid: ["按网格", "By grid"],
+  by_unit: ["按处置单位", "By handling unit"],
+  tickets_n: ["工单数", "Tickets"],
+  extensions_approved_n: ["延期批准", "Extensions approved"],
+  urged_n: ["督办次数", "Urged"],
   weekly_trend: ["近 {n} 周趋势", "Last {n} weeks"],
   trend_reported: ["上报数", "Reported"],
   trend_closed: ["结案数", "Closed"],

@@ -152,6 +152,8 @@ export interface Figures {
   summary_by_grid?: FigureRow[];
   summary_by_community?: FigureRow[];
   summary_by_street?: FigureRow[];
+  /** Per handling unit (then 未派遣 and the total): urgings and extensions count for the unit. */
+  summary_by_unit?: FigureRow[];
   [key: string]: unknown;
 }
 

@@ -1,6 +1,6 @@
 // The district-review figures (`/api/figures`, the export's definitions
-// and numbers): headline rates, the tables per street, community and grid,
-// and a weekly trend drawn as SVG from one figures request per week.
+// and numbers): headline rates, the tables per street, community, grid and
+// handling unit, and a weekly trend drawn as SVG from one figures request per week.
 
 import { useState } from "preact/hooks";
 import { api, type Query } from "../api";
@@ -128,6 +128,13 @@ function FiguresView({ figures }: { figures: Figures }) {
         place={["street", "community"]}
       />
       <FigureTable title={t("by_grid")} rows={rowsOf(figures.summary_by_grid)} place={["community", "grid", "grid_name"]} />
+      <FigureTable
+        title={t("by_unit")}
+        rows={(figures.summary_by_unit ?? []).filter((r) => !TOTAL_NAMES.has(String(r.unit)))}
+        place={["unit"]}
+        columns={UNIT_COLUMNS}
+        table="by_unit"
+      />
     </>
   );
 }
@@ -138,6 +145,7 @@ const PLACE_LABEL: Record<string, Key> = {
   community: "community",
   grid: "code",
   grid_name: "name",
+  unit: "unit",
 };
 
 const COLUMNS: { field: string; label: Key; rate?: boolean }[] = [
@@ -149,9 +157,31 @@ const COLUMNS: { field: string; label: Key; rate?: boolean }[] = [
   { field: "satisfaction_rate", label: "satisfaction_rate", rate: true },
 ];
 
-function FigureTable({ title, rows, place }: { title: string; rows: FigureRow[]; place: string[] }) {
+/** What the by-unit table shows of a unit's work: its tickets, lateness, extensions and urgings. */
+const UNIT_COLUMNS: typeof COLUMNS = [
+  { field: "tickets", label: "tickets_n" },
+  { field: "closed", label: "closed_n" },
+  { field: "overdue_open", label: "overdue_open_n" },
+  { field: "on_time_rate", label: "on_time_rate", rate: true },
+  { field: "extensions_approved", label: "extensions_approved_n" },
+  { field: "urged", label: "urged_n" },
+];
+
+function FigureTable({
+  title,
+  rows,
+  place,
+  columns = COLUMNS,
+  table,
+}: {
+  title: string;
+  rows: FigureRow[];
+  place: string[];
+  columns?: typeof COLUMNS;
+  table?: string;
+}) {
   return (
-    <section class="panel">
+    <section class="panel" data-table={table}>
       <h2>{title}</h2>
       <table class="grid-table figures">
         <thead>
@@ -159,7 +189,7 @@ function FigureTable({ title, rows, place }: { title: string; rows: FigureRow[];
             {place.map((p) => (
               <th key={p}>{t(PLACE_LABEL[p] ?? "name")}</th>
             ))}
-            {COLUMNS.map((c) => (
+            {columns.map((c) => (
               <th key={c.field} class="num">
                 {t(c.label)}
               </th>
@@ -174,7 +204,7 @@ function FigureTable({ title, rows, place }: { title: string; rows: FigureRow[];
                   {String(r[p] ?? "")}
                 </td>
               ))}
-              {COLUMNS.map((c) => (
+              {columns.map((c) => (
                 <td key={c.field} class="num">
                   {c.rate ? percent(r[c.field]) : String(r[c.field] ?? 0)}
                 </td>

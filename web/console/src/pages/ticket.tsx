@@ -431,6 +431,9 @@ function refusalText(error: unknown, id: string): string {
   if (error instanceof ApiError && error.reason === "after_photos_required") {
     return t("after_photos_required", { id });
   }
+  if (error instanceof ApiError && error.reason === "not_nearly_due") {
+    return t("not_nearly_due");
+  }
   return errorText(error);
 }
 
