@@ -172,6 +172,9 @@ pub struct Hub<S> {
     /// stored copy is neither used nor merged, and the first changes that
     /// arrive replace it whole.
     replacing: HashSet<DocumentId>,
+    /// Peers are told this hub takes changes, not whole documents
+    /// ([`Hub::ask_for_changes`]).
+    changes_only: bool,
 }
 
 impl<S: Store> Hub<S> {
@@ -197,6 +200,7 @@ impl<S: Store> Hub<S> {
             batches_sent: std::collections::VecDeque::new(),
             limits: HubLimits::default(),
             replacing: HashSet::new(),
+            changes_only: false,
         }
     }
 
@@ -208,6 +212,20 @@ impl<S: Store> Hub<S> {
     /// Puts an access policy in force for every later input.
     pub fn set_access(&mut self, access: Box<dyn Access>) {
         self.access = access;
+    }
+
+    /// Sends sync messages without automerge's flags, so without the
+    /// `MessageV2` capability: peers then send this hub the changes it
+    /// lacks, never a whole document. A document chunk would have to be
+    /// loaded and each of its changes rebuilt from it
+    /// (`Automerge::get_changes` re-encodes every one) for the limits and
+    /// the access policy, which read changes; on a relay that rebuild was
+    /// the largest avoidable cost of a JS client's upload. The flags' only
+    /// other uses are read-only mode and sync resets, which a hub never
+    /// asks for. Peers that advertise V2 are still sent whole documents
+    /// when they hold nothing.
+    pub fn ask_for_changes(&mut self) {
+        self.changes_only = true;
     }
 
     /// Declares that others write to the store too (a device, whose own
@@ -946,7 +964,11 @@ impl<S: Store> Hub<S> {
         let storage = self.peers.get(peer).and_then(|p| p.storage.clone());
         let mut state = self.state_for(doc, peer, storage.as_ref())?;
         let d = self.docs.get_mut(doc).expect("caller loads the document");
-        if let Some(msg) = d.doc.generate_sync_message(&mut state) {
+        if let Some(mut msg) = d.doc.generate_sync_message(&mut state) {
+            if self.changes_only {
+                // No flags, so no `MessageV2` capability: see `ask_for_changes`.
+                msg.flags = None;
+            }
             let data = msg.encode();
             let (sender_id, target_id, document_id) = (self.me.clone(), peer.clone(), *doc);
             fx.send.push((
@@ -1130,6 +1152,67 @@ mod tests {
     /// `waiting` map but not in the peer's own list, so a disconnect left
     /// it behind for ever: random ids from clients that come and go grew
     /// the relay's memory without bound. Now the peer's entries go with it.
+    /// A hub that asks for changes is uploaded changes; one that does not
+    /// is sent a whole document by a peer that holds it and sees the hub
+    /// hold nothing.
+    #[test]
+    fn a_hub_that_asks_for_changes_is_sent_changes_not_a_document() {
+        use automerge::sync::SyncDoc;
+        let upload = |changes_only: bool| {
+            let (first, second) = two_changes();
+            let mut phone_doc = Automerge::new();
+            phone_doc.apply_changes([first, second]).unwrap();
+            let mut hub = Hub::new(MemoryStore::new(), PeerId::from("relay"), 10);
+            if changes_only {
+                hub.ask_for_changes();
+            }
+            let peer = PeerId::from("phone");
+            hub.connect(peer.clone(), &PeerMetadata::default());
+            let doc = DocumentId::random();
+            let mut state = sync::State::new();
+            let mut sent = Vec::new();
+            for _ in 0..4 {
+                let Some(msg) = phone_doc.generate_sync_message(&mut state) else {
+                    break;
+                };
+                sent.push(msg.clone());
+                let sync = Message::Sync {
+                    sender_id: peer.clone(),
+                    target_id: PeerId::from("relay"),
+                    document_id: doc,
+                    data: msg.encode(),
+                };
+                let mut fx = Effects::default();
+                hub.receive(&peer, sync, &mut fx).unwrap();
+                hub.repo().store().write(fx.batch).unwrap();
+                for (_, reply) in fx.send {
+                    let Message::Sync { data, .. } = reply else {
+                        panic!("a sync reply: {reply:?}")
+                    };
+                    phone_doc
+                        .receive_sync_message(&mut state, sync::Message::decode(&data).unwrap())
+                        .unwrap();
+                }
+            }
+            assert_eq!(hub.heads(&doc).unwrap(), phone_doc.get_heads(), "uploaded");
+            let chunks: Vec<Vec<u8>> = sent
+                .iter()
+                .flat_map(|m| m.changes.iter().map(|c| c.to_vec()))
+                .collect();
+            chunks
+        };
+        let chunks = upload(true);
+        assert_eq!(chunks.len(), 2, "two changes, each its own chunk");
+        assert!(
+            chunks
+                .iter()
+                .all(|c| automerge::Change::from_bytes(c.clone()).is_ok())
+        );
+        let chunks = upload(false);
+        assert_eq!(chunks.len(), 1, "one document chunk");
+        assert!(automerge::Change::from_bytes(chunks[0].clone()).is_err());
+    }
+
     #[test]
     fn a_disconnect_forgets_what_the_peer_was_waiting_for() {
         let mut hub = Hub::new(MemoryStore::new(), PeerId::from("relay"), 10);

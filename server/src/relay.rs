@@ -247,8 +247,12 @@ impl Round {
 
 impl<S: Store> Relay<S> {
     pub(crate) fn new(store: S, me: PeerId, capacity: usize, outbound_queue: usize) -> Self {
+        let mut hub = Hub::new(store, me, capacity);
+        // Peers upload changes, which the limits and the policy read as
+        // they come, rather than whole documents to rebuild them from.
+        hub.ask_for_changes();
         Self {
-            hub: Hub::new(store, me, capacity),
+            hub,
             links: HashMap::new(),
             outbound_queue,
             outbound_bytes: usize::MAX,
