@@ -231,3 +231,155 @@ fn a_relay_killed_in_the_middle_of_an_upload_takes_the_rest_after_its_restart() 
         (200, bytes)
     );
 }
+
+/// The README's walk-through, "A photo from the field to the console":
+/// the worker names the link's address to a `sync` that fails (nothing
+/// listens there yet), and once `gridsync-proxy` is up a plain `sync`
+/// goes through it. `sync --server` used to remember the address only
+/// after a sync that worked, so that plain `sync` went straight to the
+/// relay the device logged in to and the proxy carried nothing.
+#[test]
+fn the_address_given_to_a_sync_that_failed_is_the_one_the_next_sync_uses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("relay");
+    let tokens = set_up(&data);
+    let relay = Relay::start(&data);
+    let wang = device(tmp.path(), "wang", &relay.url(), &tokens["wang"]);
+    wang.ok(&["sync"]);
+
+    // On patrol: the ticket and its photo, and the link's address.
+    let bytes = photo(50_000, 3);
+    let file = tmp.path().join("IMG_0412.jpg");
+    std::fs::write(&file, &bytes).unwrap();
+    let hash = hex(&bytes);
+    wang.ok(&[
+        "ticket",
+        "new",
+        "--grid",
+        "GL-01",
+        "--title",
+        "路口垃圾堆积",
+        "--photo",
+        file.to_str().unwrap(),
+    ]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap();
+    drop(listener);
+    let link_url = format!("ws://{port}/");
+    let out = wang.run(&["sync", "--server", &link_url, "--timeout", "5"]);
+    assert_eq!(out.status.code(), Some(4), "out of reach: exit 4");
+    assert_eq!(wang.json(&["whoami"])["server"], link_url.as_str());
+
+    // The signal returns through the link; a plain `sync` takes it.
+    let link = Proxy::start_on(
+        std::net::TcpListener::bind(port).unwrap(),
+        relay.addr.parse().unwrap(),
+        Shape {
+            latency: Duration::from_millis(20),
+            ..Shape::default()
+        },
+    );
+    let synced = wang.json(&["sync"]);
+    assert_eq!(synced["relay"], link_url.as_str());
+    assert_eq!(synced["photos_uploaded"], 1, "{synced}");
+    assert!(
+        link.bytes_up() > bytes.len() as u64,
+        "{} bytes crossed the link for a photo of {}: the sync went round it",
+        link.bytes_up(),
+        bytes.len()
+    );
+    assert_eq!(
+        hex(&std::fs::read(data.join("blobs").join(&hash)).unwrap()),
+        hash
+    );
+}
+
+/// A photo stored on the device for a record the device then refused (a
+/// ticket in a grid not the worker's, a photo added by a reviewer) was
+/// kept, and `sync` offered every stored photo: the relay answered 404
+/// (no ticket lists it) and `sync` exited 4 on every run, for good. Now a
+/// refused command stores nothing, and `sync` offers only photos a ticket
+/// lists (a file left by a crash between storing and recording is never
+/// offered).
+#[test]
+fn a_photo_for_a_refused_record_is_not_kept_and_never_holds_sync_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("relay");
+    let tokens = set_up(&data);
+    tests::city::admin(
+        &data,
+        &[
+            "user",
+            "add",
+            "--name",
+            "zhao",
+            "--role",
+            "reviewer",
+            "--scope",
+            "street:文三街道",
+        ],
+    );
+    let zhao_token: serde_json::Value = serde_json::from_str(&tests::city::admin(
+        &data,
+        &["token", "issue", "--user", "zhao", "--json"],
+    ))
+    .unwrap();
+    let relay = Relay::start(&data);
+    let wang = device(tmp.path(), "wang", &relay.url(), &tokens["wang"]);
+    let zhao = device(
+        tmp.path(),
+        "zhao",
+        &relay.url(),
+        zhao_token["token"].as_str().unwrap(),
+    );
+    let bytes = photo(30_000, 5);
+    let file = tmp.path().join("p.jpg");
+    std::fs::write(&file, &bytes).unwrap();
+    let hash = hex(&bytes);
+    let f = file.to_str().unwrap();
+
+    // Another grid's ticket: refused, and no photo stored.
+    let out = wang.run(&[
+        "ticket",
+        "new",
+        "--grid",
+        "GL-02",
+        "--title",
+        "别人的网格",
+        "--photo",
+        f,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        !wang.data.join("photos").join(&hash).exists(),
+        "the refused report left its photo on the device"
+    );
+    assert_eq!(
+        wang.json(&["sync"])["photos_not_uploaded"],
+        serde_json::json!([])
+    );
+
+    // A reviewer adding a photo: refused, and no photo stored.
+    let id = wang.json(&["ticket", "new", "--grid", "GL-01", "--title", "井盖缺失"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wang.ok(&["sync"]);
+    zhao.ok(&["sync"]);
+    let out = zhao.run(&["ticket", "photo", "add", &id, f, "--phase", "after"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        !zhao.data.join("photos").join(&hash).exists(),
+        "the refused photo was kept on the reviewer's device"
+    );
+    zhao.ok(&["sync"]);
+
+    // A file no ticket names (a crash between storing and recording) is
+    // never offered to the relay.
+    std::fs::create_dir_all(wang.data.join("photos")).unwrap();
+    std::fs::write(wang.data.join("photos").join(&hash), &bytes).unwrap();
+    let synced = wang.json(&["sync"]);
+    assert_eq!(synced["photos_uploaded"], 0, "{synced}");
+    assert_eq!(synced["photos_not_uploaded"], serde_json::json!([]));
+    assert!(!data.join("blobs/partial").join(&hash).exists());
+}
