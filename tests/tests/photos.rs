@@ -383,3 +383,79 @@ fn a_photo_for_a_refused_record_is_not_kept_and_never_holds_sync_back() {
     assert_eq!(synced["photos_not_uploaded"], serde_json::json!([]));
     assert!(!data.join("blobs/partial").join(&hash).exists());
 }
+
+/// The per-photo limit is the operator's: `gridsync-server serve
+/// --max-photo-size` (with the daily quota, the grace period and the idle
+/// timeout beside it in `--help`). A photo over it is refused at the
+/// start of its upload, and `sync` names it and says why.
+#[test]
+fn a_per_photo_limit_set_on_the_relay_refuses_a_bigger_photo_clearly() {
+    let help = Command::new(bin("gridsync-server"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--max-photo-size <SIZE>",
+        "[default: 20MiB]",
+        "--daily-upload-per-user <SIZE>",
+        "[default: 1GiB]",
+        "--blob-grace <DURATION>",
+        "[default: 24h]",
+        "--upload-idle-timeout <DURATION>",
+        "[default: 30s]",
+    ] {
+        assert!(help.contains(flag), "`serve --help` lacks {flag}:\n{help}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("relay");
+    let tokens = set_up(&data);
+    let bad = Command::new(bin("gridsync-server"))
+        .args(["serve", "--max-photo-size", "100XB", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(said.contains("`100XB` is not a size"), "{said}");
+
+    let relay = Relay::start_with(
+        &bin("gridsync-server"),
+        &data,
+        "127.0.0.1:0",
+        &["--max-photo-size", "100KiB"],
+    );
+    let wang = device(tmp.path(), "wang", &relay.url(), &tokens["wang"]);
+    let small = tmp.path().join("small.jpg");
+    let big = tmp.path().join("big.jpg");
+    std::fs::write(&small, photo(100 * 1024, 1)).unwrap();
+    let big_bytes = photo(100 * 1024 + 1, 2);
+    std::fs::write(&big, &big_bytes).unwrap();
+    for (title, file) in [("小图", &small), ("大图", &big)] {
+        wang.ok(&[
+            "ticket",
+            "new",
+            "--grid",
+            "GL-01",
+            "--title",
+            title,
+            "--photo",
+            file.to_str().unwrap(),
+        ]);
+    }
+    let out = wang.run(&["sync"]);
+    assert_eq!(out.status.code(), Some(4));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("photos: 1 uploaded, 1 not yet uploaded"),
+        "{said}"
+    );
+    let line = said
+        .lines()
+        .find(|l| l.contains(&hex(&big_bytes)))
+        .unwrap_or_else(|| panic!("the big photo is not named:\n{said}"));
+    assert!(
+        line.contains("at most 102400 bytes and this one has 102401"),
+        "{line}"
+    );
+}
