@@ -459,3 +459,83 @@ fn a_per_photo_limit_set_on_the_relay_refuses_a_bigger_photo_clearly() {
         "{line}"
     );
 }
+
+/// `--photo` given more than once attaches each file once; a device whose
+/// ticket lists photos nobody has uploaded yet gets none from `photo get`,
+/// which names them and exits 4; and the CSV export links every photo, one
+/// per line of the cell.
+#[test]
+fn two_photos_on_one_report_wait_for_their_upload_and_the_csv_links_both() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("relay");
+    let tokens = set_up(&data);
+    // Photos of 2 KiB do not fit: they stay on the worker's device.
+    let relay = Relay::start_with(
+        &bin("gridsync-server"),
+        &data,
+        "127.0.0.1:0",
+        &["--max-photo-size", "1KiB"],
+    );
+    let wang = device(tmp.path(), "wang", &relay.url(), &tokens["wang"]);
+    let (a, b) = (photo(2048, 21), photo(2048, 22));
+    let (fa, fb) = (tmp.path().join("a.jpg"), tmp.path().join("b.jpg"));
+    std::fs::write(&fa, &a).unwrap();
+    std::fs::write(&fb, &b).unwrap();
+    let (fa, fb) = (fa.to_str().unwrap(), fb.to_str().unwrap());
+    let made = wang.json(&[
+        "ticket",
+        "new",
+        "--grid",
+        "GL-01",
+        "--title",
+        "两张照片",
+        "--photo",
+        fa,
+        "--photo",
+        fb,
+        "--photo",
+        fa,
+    ]);
+    let id = made["id"].as_str().unwrap().to_owned();
+    let (ha, hb) = (hex(&a), hex(&b));
+    assert_eq!(made["photos"], serde_json::json!([ha, hb]));
+    let shown = wang.json(&["ticket", "show", &id]);
+    assert_eq!(shown["photos"].as_array().unwrap().len(), 2, "{shown}");
+    assert_eq!(shown["photos_not_uploaded"], serde_json::json!([ha, hb]));
+    let out = wang.run(&["--json", "sync"]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "the photos are too large for the relay"
+    );
+
+    let chen = device(tmp.path(), "chen", &relay.url(), &tokens["chen"]);
+    chen.ok(&["sync"]);
+    let dir = tmp.path().join("chen-photos");
+    let got = chen.run(&[
+        "--json",
+        "ticket",
+        "photo",
+        "get",
+        &id,
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(got.status.code(), Some(4), "{got:?}");
+    let said: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(said["written"], serde_json::json!([]));
+    assert_eq!(said["missing"], serde_json::json!([ha, hb]));
+    let err = String::from_utf8_lossy(&got.stderr);
+    assert!(
+        err.contains("2 of the ticket's photos are neither on this device nor on the relay"),
+        "{err}"
+    );
+
+    let csv = chen.ok(&[
+        "export", "--format", "csv", "--table", "tickets", "--out", "-",
+    ]);
+    assert!(csv.lines().next().unwrap().contains("照片链接"), "{csv}");
+    let base = format!("http://{}/api/blobs/", relay.addr);
+    let cell = format!("\"before {base}{ha}\nbefore {base}{hb}\"");
+    assert!(csv.contains(&cell), "no cell {cell} in:\n{csv}");
+}
