@@ -539,3 +539,46 @@ fn two_photos_on_one_report_wait_for_their_upload_and_the_csv_links_both() {
     let cell = format!("\"before {base}{ha}\nbefore {base}{hb}\"");
     assert!(csv.contains(&cell), "no cell {cell} in:\n{csv}");
 }
+
+/// A `--photo` the device cannot take (missing, or over the 20 MiB a
+/// photo may have) stops the report before anything is recorded, and says
+/// what to do.
+#[test]
+fn a_photo_file_that_cannot_be_taken_stops_the_report_before_it_is_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wang = Cli::new(&tmp.path().join("wang"));
+    wang.ok(&[
+        "init", "--user", "wang", "--role", "worker", "--grid", "GL-01",
+    ]);
+    let huge = tmp.path().join("huge.jpg");
+    // Sparse: the size is refused before a byte is read.
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(20 * 1024 * 1024 + 1)
+        .unwrap();
+    let missing = tmp.path().join("missing.jpg");
+    for (file, code, says) in [
+        (
+            &huge,
+            1,
+            "a photo may have at most 20971520: take it at a lower resolution",
+        ),
+        (&missing, 3, "cannot read the photo"),
+    ] {
+        let out = wang.run(&[
+            "ticket",
+            "new",
+            "--grid",
+            "GL-01",
+            "--title",
+            "拍不进来",
+            "--photo",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(code), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+    }
+    assert_eq!(wang.json(&["ticket", "list"]), serde_json::json!([]));
+    assert!(!wang.data.join("photos").exists());
+}
