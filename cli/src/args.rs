@@ -152,7 +152,8 @@ pub struct LoginArgs {
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// The relay, for example ws://relay.example:3030/ (remembered for next time)
+    /// The relay, for example ws://relay.example:3030/ (remembered for next
+    /// time, even when it cannot be reached now)
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// Keep syncing: stay connected, send local edits as they are made,

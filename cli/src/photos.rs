@@ -10,6 +10,7 @@
 //! once, which redb would copy into its pages and rewrite at compaction.
 //! Sent photos stay (they are what `photo get` copies from first).
 
+use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
@@ -30,6 +31,13 @@ pub const MAX_PHOTO_BYTES: u64 = 20 * 1024 * 1024;
 const MAX_FAILURES: u32 = 8;
 /// Damaged copies in a row before giving up on a photo for this sync.
 const MAX_DAMAGED: u32 = 3;
+
+/// A photo file read and named by its hash, not stored yet.
+#[derive(Debug)]
+pub struct Taken {
+    pub hash: String,
+    bytes: Vec<u8>,
+}
 
 /// The device's photo files.
 #[derive(Debug, Clone)]
@@ -69,9 +77,10 @@ impl PhotoStore {
         self.has(hash) && !self.is_sent(hash)
     }
 
-    /// Copies the file at `from` into the store (durably) and returns its
-    /// hash. A photo already stored is not written again.
-    pub fn add(&self, from: &Path) -> Result<String, CliError> {
+    /// Reads the photo at `from` and names it by its hash, writing nothing:
+    /// a file that cannot be read or is too large stops a command before it
+    /// records anything.
+    pub fn read(from: &Path) -> Result<Taken, CliError> {
         let size = fs::metadata(from)
             .map_err(io_error(format!(
                 "cannot read the photo {}",
@@ -90,8 +99,15 @@ impl PhotoStore {
             from.display()
         )))?;
         let hash = hex(&Sha256::digest(&bytes));
-        self.put(&hash, &bytes)?;
-        Ok(hash)
+        Ok(Taken { hash, bytes })
+    }
+
+    /// Stores a photo read by [`Self::read`] (durably) and returns its
+    /// hash. A photo already stored is not written again. Called once the
+    /// device has agreed to record it and before a ticket names it.
+    pub fn keep(&self, photo: Taken) -> Result<String, CliError> {
+        self.put(&photo.hash, &photo.bytes)?;
+        Ok(photo.hash)
     }
 
     /// Stores `bytes` as `hash` (already checked) durably.
@@ -117,8 +133,11 @@ impl PhotoStore {
         sync_dir(&self.dir).map_err(io_error(context()))
     }
 
-    /// Photos on this device the relay does not hold yet, by hash.
-    pub fn pending(&self) -> Result<Vec<String>, CliError> {
+    /// Photos on this device the relay does not hold yet and some ticket
+    /// in `listed` names, by hash. A file no ticket names (left by a crash
+    /// between storing a photo and recording it) is the relay's 404: it is
+    /// never offered, so it cannot hold `sync` back.
+    pub fn pending(&self, listed: &BTreeSet<String>) -> Result<Vec<String>, CliError> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -129,6 +148,7 @@ impl PhotoStore {
             let entry = entry.map_err(io_error(format!("cannot list {}", self.dir.display())))?;
             if let Some(name) = entry.file_name().to_str()
                 && is_hash(name)
+                && listed.contains(name)
                 && !self.is_sent(name)
             {
                 out.push(name.to_owned());

@@ -295,19 +295,17 @@ impl<S: Store> Device<S> {
         }
     }
 
-    /// Records a new ticket and lists it in its grid's index. Re-sending the
-    /// same ticket id writes nothing.
-    pub fn report(&self, t: &NewTicket, now: i64) -> Result<TicketId, DeviceError> {
+    /// Whether [`Self::report`] would refuse `t` for who this device is or
+    /// for what it holds, without writing anything: a caller that stores
+    /// files the ticket will name (its photos) asks first, so a refused
+    /// report leaves nothing behind.
+    pub fn may_report(&self, t: &NewTicket, now: i64) -> Result<(), DeviceError> {
         self.ensure_writer()?;
         self.ensure_grid(&t.grid)?;
         if t.title.trim().is_empty() {
             return Err(DeviceError::Invalid(
                 "a ticket needs a title (--title)".into(),
             ));
-        }
-        let doc_id = t.id.document_id();
-        if self.repo.store().load(&doc_id)?.is_some() {
-            return Ok(t.id);
         }
         let event = Event::new(
             None,
@@ -316,12 +314,22 @@ impl<S: Store> Device<S> {
             self.identity.role,
             now,
         );
-        if let Err(reason) = lifecycle::check(&lifecycle::Folded::default(), &event) {
-            return Err(DeviceError::Transition {
+        lifecycle::check(&lifecycle::Folded::default(), &event).map_err(|reason| {
+            DeviceError::Transition {
                 ticket: t.id,
                 action: Action::Reported,
                 reason,
-            });
+            }
+        })
+    }
+
+    /// Records a new ticket and lists it in its grid's index. Re-sending the
+    /// same ticket id writes nothing.
+    pub fn report(&self, t: &NewTicket, now: i64) -> Result<TicketId, DeviceError> {
+        self.may_report(t, now)?;
+        let doc_id = t.id.document_id();
+        if self.repo.store().load(&doc_id)?.is_some() {
+            return Ok(t.id);
         }
         let (_, mut batch) = self.repo.edit(&doc_id, |tx| {
             ticket::create(tx, t, &self.identity.user, self.identity.role, now)
@@ -515,6 +523,19 @@ impl<S: Store> Device<S> {
         Ok(c.id)
     }
 
+    /// Whether [`Self::add_photo`] would refuse a photo for ticket `id` in
+    /// `phase`, without writing anything; returns the ticket. Asked before
+    /// the photo's bytes are stored, so a refusal leaves no file behind.
+    pub fn may_add_photo(&self, id: TicketId, phase: &str) -> Result<Ticket, DeviceError> {
+        self.ensure_writer()?;
+        if !matches!(phase, "before" | "after") {
+            return Err(DeviceError::Invalid(
+                "a photo's phase is `before` or `after`".into(),
+            ));
+        }
+        self.ticket(id)
+    }
+
     /// Records a photo on a ticket by its content hash (hex SHA-256) and
     /// `phase` (`before` or `after` the work); the bytes travel separately
     /// (the caller keeps them until the relay has them). A hash the ticket
@@ -526,18 +547,12 @@ impl<S: Store> Device<S> {
         phase: &str,
         now: i64,
     ) -> Result<(), DeviceError> {
-        self.ensure_writer()?;
         if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(DeviceError::Invalid(
                 "a photo is named by the 64 hex digits of its SHA-256".into(),
             ));
         }
-        if !matches!(phase, "before" | "after") {
-            return Err(DeviceError::Invalid(
-                "a photo's phase is `before` or `after`".into(),
-            ));
-        }
-        let ticket = self.ticket(id)?;
+        let ticket = self.may_add_photo(id, phase)?;
         let hash = hash.to_ascii_lowercase();
         if ticket
             .photos

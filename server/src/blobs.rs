@@ -218,9 +218,12 @@ impl Blobs {
 
     /// Takes the hash's upload for one writer; `None` while another has it.
     pub(crate) fn lock(&self, hash: BlobHash) -> Option<Busy<'_>> {
-        self.busy()
-            .insert(hash)
-            .then_some(Busy { blobs: self, hash })
+        // The set's guard must be gone before a `Busy` can exist: one made
+        // and dropped while it is held (`then_some` builds its argument
+        // even for `false`) would lock the set again from its `drop` (a
+        // deadlock of the worker thread) and free the other writer's hash.
+        let taken = self.busy().insert(hash);
+        taken.then(|| Busy { blobs: self, hash })
     }
 
     /// Where a finished blob lives.

@@ -136,6 +136,12 @@ pub struct Config {
     pub blob_grace: Duration,
     /// How often the blob sweep runs.
     pub blob_sweep_interval: Duration,
+    /// How long a photo upload's body may send nothing before the relay
+    /// stops reading it, keeps what arrived and lets the photo's upload
+    /// lock go. A link that goes silent without closing (a phone out of
+    /// reach) would otherwise hold the lock until the socket dies, and the
+    /// device's resume would get `409 upload_busy` meanwhile.
+    pub upload_idle_timeout: Duration,
     /// The base map the console draws tickets on (`/console/config.json`);
     /// `None`, the default, draws the points on a plain background, as a
     /// relay with no internet must.
@@ -251,6 +257,7 @@ impl Default for Config {
             max_upload_bytes_per_user_per_day: 1024 * 1024 * 1024,
             blob_grace: Duration::from_secs(24 * 3600),
             blob_sweep_interval: Duration::from_secs(3600),
+            upload_idle_timeout: Duration::from_secs(30),
             map_tiles: None,
             metrics_from: MetricsFrom::Loopback,
         }
@@ -314,6 +321,7 @@ impl Config {
             ("registry_poll", self.registry_poll),
             ("storage_retry", self.storage_retry),
             ("header_read_timeout", self.header_read_timeout),
+            ("upload_idle_timeout", self.upload_idle_timeout),
         ];
         for (name, value) in durations {
             if value.is_zero() {

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -264,6 +265,73 @@ struct ServeArgs {
     /// through proxies too
     #[arg(long)]
     metrics_from_anywhere: bool,
+    /// Largest photo one upload may declare (bytes, or with KiB, MiB, GiB,
+    /// KB, MB, GB); a larger one is refused with 413 `photo_too_large`
+    #[arg(long, value_name = "SIZE", default_value = "20MiB", value_parser = size)]
+    max_photo_size: u64,
+    /// Photo bytes one user may start uploading per UTC day (a size as for
+    /// --max-photo-size); past it, 429 `upload_quota` until the next day
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = size)]
+    daily_upload_per_user: u64,
+    /// How long a photo no ticket lists, or an upload nobody continues, is
+    /// kept before the hourly sweep removes it (30s, 90m, 24h, 7d)
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = duration)]
+    blob_grace: Duration,
+    /// How long an upload's body may send nothing before the relay keeps
+    /// what arrived and lets the photo go (the device resumes from there)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    upload_idle_timeout: Duration,
+}
+
+/// A size as people write it: `20971520`, `20MiB`, `500 KB`, `1GiB`.
+fn size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "kib" | "k" => 1024,
+        "mb" => 1000 * 1000,
+        "mib" | "m" => 1024 * 1024,
+        "gb" => 1000 * 1000 * 1000,
+        "gib" | "g" => 1024 * 1024 * 1024,
+        _ => u64::MAX,
+    };
+    n.parse::<u64>()
+        .ok()
+        .filter(|_| factor != u64::MAX)
+        .and_then(|n| n.checked_mul(factor))
+        .filter(|&v| v > 0)
+        .ok_or_else(|| {
+            format!("`{s}` is not a size: write a whole number of bytes, or one with KiB, MiB or GiB (20MiB)")
+        })
+}
+
+/// A duration as people write it: `500ms`, `30s`, `90m`, `24h`, `7d`.
+fn duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let millis: Option<u64> = match unit.trim() {
+        "ms" => Some(1),
+        "s" => Some(1000),
+        "m" | "min" => Some(60_000),
+        "h" => Some(3_600_000),
+        "d" => Some(86_400_000),
+        _ => None,
+    };
+    n.parse::<u64>()
+        .ok()
+        .zip(millis)
+        .and_then(|(n, m)| n.checked_mul(m))
+        .filter(|&v| v > 0)
+        .map(Duration::from_millis)
+        .ok_or_else(|| {
+            format!(
+                "`{s}` is not a duration: write a whole number with ms, s, m, h or d (30s, 24h)"
+            )
+        })
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -320,6 +388,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             server::MetricsFrom::Addresses(args.metrics_from)
         },
+        max_photo_bytes: args.max_photo_size,
+        max_upload_bytes_per_user_per_day: args.daily_upload_per_user,
+        blob_grace: args.blob_grace,
+        upload_idle_timeout: args.upload_idle_timeout,
         ..Config::default()
     };
     config.validate()?;
@@ -677,5 +749,29 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("Ctrl-C received"),
         () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{duration, size};
+    use std::time::Duration;
+
+    #[test]
+    fn sizes_and_durations_read_as_people_write_them() {
+        assert_eq!(size("20MiB"), Ok(20 * 1024 * 1024));
+        assert_eq!(size("500 KB"), Ok(500_000));
+        assert_eq!(size("1gib"), Ok(1 << 30));
+        assert_eq!(size("4096"), Ok(4096));
+        for bad in ["", "0", "20XB", "MiB", "1.5MiB", "-3"] {
+            assert!(size(bad).unwrap_err().contains("20MiB"), "{bad}");
+        }
+        assert_eq!(duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(duration("90 m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
+        for bad in ["30", "0s", "1w", "h"] {
+            assert!(duration(bad).unwrap_err().contains("30s, 24h"), "{bad}");
+        }
     }
 }

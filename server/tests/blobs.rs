@@ -324,6 +324,63 @@ async fn the_size_and_daily_limits_answer_413_and_429() {
     );
 }
 
+/// A link that goes silent in the middle of a PATCH body, without closing
+/// (a phone out of reach): the relay used to wait on the body for as long
+/// as the socket lived, holding the photo's upload lock, so the device's
+/// resume got `409 upload_busy` again and again. Now the body read times
+/// out after `upload_idle_timeout` of no bytes, what arrived is kept, and
+/// the resume (HEAD for the offset, PATCH from it) completes. The second
+/// request while the first still held the photo also found that `409
+/// upload_busy` was never answered: `Blobs::lock` dropped a `Busy` while
+/// holding the set's mutex, which deadlocked the relay's worker thread.
+#[tokio::test]
+async fn an_upload_whose_link_goes_silent_is_let_go_and_resumed_from_what_arrived() {
+    use tokio::io::AsyncWriteExt as _;
+    let city = City::start(Config {
+        upload_idle_timeout: Duration::from_secs(1),
+        ..config()
+    })
+    .await;
+    let photo = png(500, 400);
+    let hash = attach(&city, city.t1, &photo).await;
+    assert_eq!(create(&city, "wang", &hash, photo.len()).await.status, 201);
+
+    // The stalled request: every header, a body of the whole length
+    // announced, a third of it sent, then nothing; the socket stays open.
+    let third = photo.len() / 3;
+    let mut stalled = tokio::net::TcpStream::connect(city.server.addr)
+        .await
+        .unwrap();
+    let head_lines = format!(
+        "PATCH /api/blobs/{hash} HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer {}\r\n\
+         Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n\
+         Content-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
+        city.tokens["wang"],
+        photo.len()
+    );
+    stalled.write_all(head_lines.as_bytes()).await.unwrap();
+    stalled.write_all(&photo[..third]).await.unwrap();
+    stalled.flush().await.unwrap();
+    // While the body is still expected, the photo is busy.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // (A few bytes: a relay that answers without reading would leave a
+    // big body unsent in a full socket buffer.)
+    let busy = patch(&city, "wang", &hash, third, &photo[third..third + 16]).await;
+    assert_eq!((busy.status, busy.reason().as_str()), (409, "upload_busy"));
+
+    // A second past the last byte the relay lets the stalled body go.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let at = offset(&head(&city, "wang", &hash).await);
+    assert_eq!(at, third, "the relay kept what arrived");
+    let rest = patch(&city, "wang", &hash, at, &photo[at..]).await;
+    assert_eq!(rest.status, 204, "{}", rest.body);
+    assert_eq!(offset(&rest), photo.len());
+    let got = get(&city, "zhou", &format!("/api/blobs/{hash}")).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(hex(&got.raw), hash);
+    drop(stalled);
+}
+
 #[tokio::test]
 async fn the_sweep_removes_stale_uploads_and_photos_no_ticket_lists() {
     let city = City::start(Config {

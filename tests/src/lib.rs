@@ -59,9 +59,15 @@ impl Relay {
     /// [`Self::start_on`] with another build of `gridsync-server` (a
     /// benchmark comparing two).
     pub fn start_binary(binary: &Path, data: &Path, listen: &str) -> Relay {
+        Self::start_with(binary, data, listen, &[])
+    }
+
+    /// [`Self::start_binary`] with more `serve` flags (`--max-photo-size`).
+    pub fn start_with(binary: &Path, data: &Path, listen: &str, flags: &[&str]) -> Relay {
         let mut child = Command::new(binary)
             .args(["serve", "--listen", listen, "--data"])
             .arg(data)
+            .args(flags)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),

@@ -231,3 +231,354 @@ fn a_relay_killed_in_the_middle_of_an_upload_takes_the_rest_after_its_restart() 
         (200, bytes)
     );
 }
+
+/// The README's walk-through, "A photo from the field to the console":
+/// the worker names the link's address to a `sync` that fails (nothing
+/// listens there yet), and once `gridsync-proxy` is up a plain `sync`
+/// goes through it. `sync --server` used to remember the address only
+/// after a sync that worked, so that plain `sync` went straight to the
+/// relay the device logged in to and the proxy carried nothing.
+#[test]
+fn the_address_given_to_a_sync_that_failed_is_the_one_the_next_sync_uses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("relay");
+    let tokens = set_up(&data);
+    let relay = Relay::start(&data);
+    let wang = device(tmp.path(), "wang", &relay.url(), &tokens["wang"]);
+    wang.ok(&["sync"]);
+
+    // On patrol: the ticket and its photo, and the link's address.
+    let bytes = photo(50_000, 3);
+    let file = tmp.path().join("IMG_0412.jpg");
+    std::fs::write(&file, &bytes).unwrap();
+    let hash = hex(&bytes);
+    wang.ok(&[
+        "ticket",
+        "new",
+        "--grid",
+        "GL-01",
+        "--title",
+        "路口垃圾堆积",
+        "--photo",
+        file.to_str().unwrap(),
+    ]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap();
+    drop(listener);
+    let link_url = format!("ws://{port}/");
+    let out = wang.run(&["sync", "--server", &link_url, "--timeout", "5"]);
+    assert_eq!(out.status.code(), Some(4), "out of reach: exit 4");
+    assert_eq!(wang.json(&["whoami"])["server"], link_url.as_str());
+
+    // The signal returns through the link; a plain `sync` takes it.
+    let link = Proxy::start_on(
+        std::net::TcpListener::bind(port).unwrap(),
+        relay.addr.parse().unwrap(),
+        Shape {
+            latency: Duration::from_millis(20),
+            ..Shape::default()
+        },
+    );
+    let synced = wang.json(&["sync"]);
+    assert_eq!(synced["relay"], link_url.as_str());
+    assert_eq!(synced["photos_uploaded"], 1, "{synced}");
+    assert!(
+        link.bytes_up() > bytes.len() as u64,
+        "{} bytes crossed the link for a photo of {}: the sync went round it",
+        link.bytes_up(),
+        bytes.len()
+    );
+    assert_eq!(
+        hex(&std::fs::read(data.join("blobs").join(&hash)).unwrap()),
+        hash
+    );
+}
+
+/// A photo stored on the device for a record the device then refused (a
+/// ticket in a grid not the worker's, a photo added by a reviewer) was
+/// kept, and `sync` offered every stored photo: the relay answered 404
+/// (no ticket lists it) and `sync` exited 4 on every run, for good. Now a
+/// refused command stores nothing, and `sync` offers only photos a ticket
+/// lists (a file left by a crash between storing and recording is never
+/// offered).
+#[test]
+fn a_photo_for_a_refused_record_is_not_kept_and_never_holds_sync_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("relay");
+    let tokens = set_up(&data);
+    tests::city::admin(
+        &data,
+        &[
+            "user",
+            "add",
+            "--name",
+            "zhao",
+            "--role",
+            "reviewer",
+            "--scope",
+            "street:文三街道",
+        ],
+    );
+    let zhao_token: serde_json::Value = serde_json::from_str(&tests::city::admin(
+        &data,
+        &["token", "issue", "--user", "zhao", "--json"],
+    ))
+    .unwrap();
+    let relay = Relay::start(&data);
+    let wang = device(tmp.path(), "wang", &relay.url(), &tokens["wang"]);
+    let zhao = device(
+        tmp.path(),
+        "zhao",
+        &relay.url(),
+        zhao_token["token"].as_str().unwrap(),
+    );
+    let bytes = photo(30_000, 5);
+    let file = tmp.path().join("p.jpg");
+    std::fs::write(&file, &bytes).unwrap();
+    let hash = hex(&bytes);
+    let f = file.to_str().unwrap();
+
+    // Another grid's ticket: refused, and no photo stored.
+    let out = wang.run(&[
+        "ticket",
+        "new",
+        "--grid",
+        "GL-02",
+        "--title",
+        "别人的网格",
+        "--photo",
+        f,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        !wang.data.join("photos").join(&hash).exists(),
+        "the refused report left its photo on the device"
+    );
+    assert_eq!(
+        wang.json(&["sync"])["photos_not_uploaded"],
+        serde_json::json!([])
+    );
+
+    // A reviewer adding a photo: refused, and no photo stored.
+    let id = wang.json(&["ticket", "new", "--grid", "GL-01", "--title", "井盖缺失"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wang.ok(&["sync"]);
+    zhao.ok(&["sync"]);
+    let out = zhao.run(&["ticket", "photo", "add", &id, f, "--phase", "after"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        !zhao.data.join("photos").join(&hash).exists(),
+        "the refused photo was kept on the reviewer's device"
+    );
+    zhao.ok(&["sync"]);
+
+    // A file no ticket names (a crash between storing and recording) is
+    // never offered to the relay.
+    std::fs::create_dir_all(wang.data.join("photos")).unwrap();
+    std::fs::write(wang.data.join("photos").join(&hash), &bytes).unwrap();
+    let synced = wang.json(&["sync"]);
+    assert_eq!(synced["photos_uploaded"], 0, "{synced}");
+    assert_eq!(synced["photos_not_uploaded"], serde_json::json!([]));
+    assert!(!data.join("blobs/partial").join(&hash).exists());
+}
+
+/// The per-photo limit is the operator's: `gridsync-server serve
+/// --max-photo-size` (with the daily quota, the grace period and the idle
+/// timeout beside it in `--help`). A photo over it is refused at the
+/// start of its upload, and `sync` names it and says why.
+#[test]
+fn a_per_photo_limit_set_on_the_relay_refuses_a_bigger_photo_clearly() {
+    let help = Command::new(bin("gridsync-server"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--max-photo-size <SIZE>",
+        "[default: 20MiB]",
+        "--daily-upload-per-user <SIZE>",
+        "[default: 1GiB]",
+        "--blob-grace <DURATION>",
+        "[default: 24h]",
+        "--upload-idle-timeout <DURATION>",
+        "[default: 30s]",
+    ] {
+        assert!(help.contains(flag), "`serve --help` lacks {flag}:\n{help}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("relay");
+    let tokens = set_up(&data);
+    let bad = Command::new(bin("gridsync-server"))
+        .args(["serve", "--max-photo-size", "100XB", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(said.contains("`100XB` is not a size"), "{said}");
+
+    let relay = Relay::start_with(
+        &bin("gridsync-server"),
+        &data,
+        "127.0.0.1:0",
+        &["--max-photo-size", "100KiB"],
+    );
+    let wang = device(tmp.path(), "wang", &relay.url(), &tokens["wang"]);
+    let small = tmp.path().join("small.jpg");
+    let big = tmp.path().join("big.jpg");
+    std::fs::write(&small, photo(100 * 1024, 1)).unwrap();
+    let big_bytes = photo(100 * 1024 + 1, 2);
+    std::fs::write(&big, &big_bytes).unwrap();
+    for (title, file) in [("小图", &small), ("大图", &big)] {
+        wang.ok(&[
+            "ticket",
+            "new",
+            "--grid",
+            "GL-01",
+            "--title",
+            title,
+            "--photo",
+            file.to_str().unwrap(),
+        ]);
+    }
+    let out = wang.run(&["sync"]);
+    assert_eq!(out.status.code(), Some(4));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("photos: 1 uploaded, 1 not yet uploaded"),
+        "{said}"
+    );
+    let line = said
+        .lines()
+        .find(|l| l.contains(&hex(&big_bytes)))
+        .unwrap_or_else(|| panic!("the big photo is not named:\n{said}"));
+    assert!(
+        line.contains("at most 102400 bytes and this one has 102401"),
+        "{line}"
+    );
+}
+
+/// `--photo` given more than once attaches each file once; a device whose
+/// ticket lists photos nobody has uploaded yet gets none from `photo get`,
+/// which names them and exits 4; and the CSV export links every photo, one
+/// per line of the cell.
+#[test]
+fn two_photos_on_one_report_wait_for_their_upload_and_the_csv_links_both() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("relay");
+    let tokens = set_up(&data);
+    // Photos of 2 KiB do not fit: they stay on the worker's device.
+    let relay = Relay::start_with(
+        &bin("gridsync-server"),
+        &data,
+        "127.0.0.1:0",
+        &["--max-photo-size", "1KiB"],
+    );
+    let wang = device(tmp.path(), "wang", &relay.url(), &tokens["wang"]);
+    let (a, b) = (photo(2048, 21), photo(2048, 22));
+    let (fa, fb) = (tmp.path().join("a.jpg"), tmp.path().join("b.jpg"));
+    std::fs::write(&fa, &a).unwrap();
+    std::fs::write(&fb, &b).unwrap();
+    let (fa, fb) = (fa.to_str().unwrap(), fb.to_str().unwrap());
+    let made = wang.json(&[
+        "ticket",
+        "new",
+        "--grid",
+        "GL-01",
+        "--title",
+        "两张照片",
+        "--photo",
+        fa,
+        "--photo",
+        fb,
+        "--photo",
+        fa,
+    ]);
+    let id = made["id"].as_str().unwrap().to_owned();
+    let (ha, hb) = (hex(&a), hex(&b));
+    assert_eq!(made["photos"], serde_json::json!([ha, hb]));
+    let shown = wang.json(&["ticket", "show", &id]);
+    assert_eq!(shown["photos"].as_array().unwrap().len(), 2, "{shown}");
+    assert_eq!(shown["photos_not_uploaded"], serde_json::json!([ha, hb]));
+    let out = wang.run(&["--json", "sync"]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "the photos are too large for the relay"
+    );
+
+    let chen = device(tmp.path(), "chen", &relay.url(), &tokens["chen"]);
+    chen.ok(&["sync"]);
+    let dir = tmp.path().join("chen-photos");
+    let got = chen.run(&[
+        "--json",
+        "ticket",
+        "photo",
+        "get",
+        &id,
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(got.status.code(), Some(4), "{got:?}");
+    let said: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(said["written"], serde_json::json!([]));
+    assert_eq!(said["missing"], serde_json::json!([ha, hb]));
+    let err = String::from_utf8_lossy(&got.stderr);
+    assert!(
+        err.contains("2 of the ticket's photos are neither on this device nor on the relay"),
+        "{err}"
+    );
+
+    let csv = chen.ok(&[
+        "export", "--format", "csv", "--table", "tickets", "--out", "-",
+    ]);
+    assert!(csv.lines().next().unwrap().contains("照片链接"), "{csv}");
+    let base = format!("http://{}/api/blobs/", relay.addr);
+    let cell = format!("\"before {base}{ha}\nbefore {base}{hb}\"");
+    assert!(csv.contains(&cell), "no cell {cell} in:\n{csv}");
+}
+
+/// A `--photo` the device cannot take (missing, or over the 20 MiB a
+/// photo may have) stops the report before anything is recorded, and says
+/// what to do.
+#[test]
+fn a_photo_file_that_cannot_be_taken_stops_the_report_before_it_is_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wang = Cli::new(&tmp.path().join("wang"));
+    wang.ok(&[
+        "init", "--user", "wang", "--role", "worker", "--grid", "GL-01",
+    ]);
+    let huge = tmp.path().join("huge.jpg");
+    // Sparse: the size is refused before a byte is read.
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(20 * 1024 * 1024 + 1)
+        .unwrap();
+    let missing = tmp.path().join("missing.jpg");
+    for (file, code, says) in [
+        (
+            &huge,
+            1,
+            "a photo may have at most 20971520: take it at a lower resolution",
+        ),
+        (&missing, 3, "cannot read the photo"),
+    ] {
+        let out = wang.run(&[
+            "ticket",
+            "new",
+            "--grid",
+            "GL-01",
+            "--title",
+            "拍不进来",
+            "--photo",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(code), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+    }
+    assert_eq!(wang.json(&["ticket", "list"]), serde_json::json!([]));
+    assert!(!wang.data.join("photos").exists());
+}

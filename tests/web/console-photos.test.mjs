@@ -112,7 +112,8 @@ test("a photo attached offline reaches the supervisor's console over a poor link
   // The signal returns, poor: 50 kbit/s, 400 ms RTT, a cut every 20 s.
   const link = await Proxy.start(relay.addr, { listen: port, kbit: 50, rttMs: 400, cutEvery: "20s" });
   proxies.push(link);
-  const syncing = wang.start(["--json", "sync", "--server", link.ws]);
+  // As the README: a plain `sync`, to the address the failed one kept.
+  const syncing = wang.start(["--json", "sync"]);
 
   // The ticket arrives first; the photo is still crossing the link, which
   // now stalls for a moment (nothing moves while it is paused).

@@ -1,5 +1,6 @@
 //! `gridsync sync`: sync this device with the relay.
 
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,15 @@ use crate::photos::{PhotoStore, Relay, Sent};
 pub fn run(args: &SyncArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliError> {
     let store = dir.open_shared()?;
     let url = match &args.server {
-        Some(url) => url.clone(),
+        // The address given is the one the next `sync` uses, whether or not
+        // the relay answers now: a worker names the link while out of reach
+        // and syncs plainly once the signal returns (README, "A photo from
+        // the field to the console"). `--watch` has always done the same.
+        Some(url) => {
+            crate::commands::api_url(url, "/")?;
+            remember_server(&store, url)?;
+            url.clone()
+        }
         None => match store.meta(meta::SERVER_URL)? {
             Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             None => {
@@ -58,10 +67,9 @@ pub fn run(args: &SyncArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliEr
         ));
     bar.finish_and_clear();
     let report = report?;
-    remember_server(&store, &url)?;
     // Photos after the documents: the relay takes a photo only for a ticket
     // it holds that lists it.
-    let photos = upload_photos(dir, &url, cfg.token.clone())?;
+    let photos = upload_photos(dir, &url, cfg.token.clone(), &listed_photos(&store)?)?;
     if out.is_json() {
         out.json(&serde_json::json!({
             "relay": url,
@@ -112,13 +120,25 @@ struct PhotoUploads {
     left: Vec<(String, String)>,
 }
 
+/// Every photo a ticket on this device lists: the ones the relay takes.
+fn listed_photos(store: &RedbStore) -> Result<BTreeSet<String>, CliError> {
+    let mut listed = BTreeSet::new();
+    for doc in store.documents()? {
+        if let Some(summary) = store.summary(&doc)? {
+            listed.extend(summary.photos);
+        }
+    }
+    Ok(listed)
+}
+
 fn upload_photos(
     dir: &DataDir,
     url: &str,
     token: Option<String>,
+    listed: &BTreeSet<String>,
 ) -> Result<PhotoUploads, CliError> {
     let store = PhotoStore::new(dir);
-    let pending = store.pending()?;
+    let pending = store.pending(listed)?;
     let mut done = PhotoUploads {
         uploaded: 0,
         left: Vec::new(),
@@ -182,7 +202,6 @@ fn watch(
     cfg: &ClientConfig,
 ) -> Result<(), CliError> {
     let url = cfg.url.clone();
-    remember_server(&store, &url)?;
     eprintln!("watching: syncing with {url} until Ctrl-C");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -51,18 +51,27 @@ pub fn run(args: &TicketNewArgs, dir: &DataDir, out: &mut Output) -> Result<(), 
             }
         }
     }
-    // Photos first: a file that cannot be read stops the report before
-    // anything is written, and every photo the ticket names is on disk.
-    let store = PhotoStore::new(dir);
-    let hashes = args
+    // Photos are read first (a file that cannot be read stops the report
+    // before anything is written) and stored only once the device agrees to
+    // the report (a refused one leaves no photo behind), but before the
+    // ticket names them (every photo a ticket names is on disk).
+    let taken = args
         .photo
         .iter()
-        .map(|f| store.add(f))
+        .map(|f| PhotoStore::read(f))
         .collect::<Result<Vec<_>, _>>()?;
     let now = time::now_ms();
-    let id = device
-        .report(&ticket, now)
-        .map_err(|e| refusal::explain(e, None::<Status>, device.identity().role))?;
+    let refused = |e| refusal::explain(e, None::<Status>, device.identity().role);
+    device.may_report(&ticket, now).map_err(refused)?;
+    let store = PhotoStore::new(dir);
+    let mut hashes: Vec<String> = Vec::new();
+    for photo in taken {
+        let hash = store.keep(photo)?;
+        if !hashes.contains(&hash) {
+            hashes.push(hash);
+        }
+    }
+    let id = device.report(&ticket, now).map_err(refused)?;
     for hash in &hashes {
         device.add_photo(id, hash, "before", now)?;
     }

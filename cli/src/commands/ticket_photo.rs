@@ -18,9 +18,12 @@ use crate::time;
 pub fn add(args: &PhotoAddArgs, dir: &DataDir, out: &mut Output) -> Result<(), CliError> {
     let device = dir.open_device()?;
     let id = resolve_ticket(&device, &args.id)?;
-    // Checked before the copy, so a refused ticket leaves no file behind.
-    device.ticket(id)?;
-    let hash = PhotoStore::new(dir).add(&args.file)?;
+    // Read, then asked, then stored: a file that cannot be read records
+    // nothing, and a refusal (a reviewer, an unknown ticket) leaves no file
+    // behind.
+    let photo = PhotoStore::read(&args.file)?;
+    device.may_add_photo(id, &args.phase)?;
+    let hash = PhotoStore::new(dir).keep(photo)?;
     device.add_photo(id, &hash, &args.phase, time::now_ms())?;
     if out.is_json() {
         out.json(&json!({ "ticket": id, "photo": hash, "phase": args.phase, "uploaded": false }))

@@ -532,10 +532,18 @@ async fn append(
     let mut stream = body.into_data_stream();
     let mut too_long = false;
     let mut broke = None;
-    while let Some(chunk) = stream.next().await {
-        let bytes = match chunk {
-            Ok(bytes) => bytes,
-            Err(e) => {
+    let idle = shared.config.upload_idle_timeout;
+    loop {
+        // A body that stops arriving without its connection closing (a
+        // link gone silent) ends here, so the lock goes with the handler.
+        let bytes = match tokio::time::timeout(idle, stream.next()).await {
+            Err(_) => {
+                info!(%addr, blob = %hash.hex(), offset = at, idle_secs = idle.as_secs_f64(), "photo upload stalled; kept what arrived");
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(Ok(bytes))) => bytes,
+            Ok(Some(Err(e))) => {
                 broke = Some(e);
                 break;
             }

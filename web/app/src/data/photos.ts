@@ -15,12 +15,15 @@
 // a ticket on this device lists once that ticket's document is acknowledged
 // by the relay (the relay accepts an upload only for a ticket it holds that
 // lists the hash). It speaks tus through `tus.ts`, resuming from the
-// relay's offset, backs off after a failure, and deletes the local copy
-// only after HEAD shows the relay has every byte. A photo no ticket lists
+// relay's offset; `queue.ts` picks the next photo and backs each off on its
+// own after a failure, so one the relay keeps refusing (named in `error`)
+// never holds back the others. It deletes the local copy only after HEAD
+// shows the relay has every byte. A photo no ticket lists
 // (taken on a form not yet saved) is a draft: kept, never sent.
 
 import type { Catalog, Photo, Ticket } from "../model/docs.js";
 import type { Store } from "./store.js";
+import { UploadQueue } from "./queue.js";
 import { type Http, type Outcome, backoff, upload } from "./tus.js";
 
 /** The long side of a stored photo, in px: a sign or a manhole cover stays readable on a phone and in the console. */
@@ -199,7 +202,10 @@ export class Photos {
   private timer: ReturnType<typeof setTimeout> | null = null;
   /** A look at the queue is due (store changes come in bursts while syncing). */
   private kickQueued = false;
+  /** Storage failures in a row (reading a photo back). */
   private failures = 0;
+  /** Which photo goes next; each backs off on its own. */
+  private readonly queue = new UploadQueue();
   private wasOnline = false;
   /** Why the last upload stopped, shown until one succeeds. */
   error: string | null = null;
@@ -333,6 +339,7 @@ export class Photos {
       clearTimeout(this.timer);
       this.timer = null;
       this.failures = 0;
+      this.queue.retryNow();
     }
     this.wasOnline = online;
     if (!this.running && this.timer === null && online && !this.closed) void this.run();
@@ -345,9 +352,15 @@ export class Photos {
     try {
       await this.loaded;
       while (this.store.online && !this.closed) {
-        const ready = [...this.listing()].filter(([, synced]) => synced).map(([h]) => h);
-        const next = ready[0];
-        if (!next) break;
+        const listing = this.listing();
+        this.queue.forgetAllBut(new Set(listing.keys()));
+        const ready = [...listing].filter(([, synced]) => synced).map(([h]) => h);
+        // Each photo in turn; one that keeps failing waits on its own.
+        const next = this.queue.next(ready, Date.now());
+        if (!next) {
+          wait = this.queue.wake(ready, Date.now());
+          break;
+        }
         let stored: Stored | undefined;
         try {
           stored = await this.db.get(next);
@@ -371,29 +384,21 @@ export class Photos {
           bytes: new Uint8Array(stored.bytes),
         });
         this.sentBytes += out.sent;
+        this.queue.settle(next, out, Date.now());
+        let trouble: string | null = null;
         if (out.kind === "done") {
+          this.failures = 0;
           try {
             await this.db.delete(next);
           } catch (e) {
-            this.error = storageError(e).message;
+            trouble = storageError(e).message;
           }
           this.local.delete(next);
           this.forgetUrl(next);
-          this.failures = 0;
-          this.error = null;
-          this.notify();
-          continue;
         }
-        this.failures++;
-        if (out.kind === "refused") {
-          this.error = `照片上传被服务器拒绝（${out.why}）：照片保留在本机，稍后自动重试`;
-          wait = 300_000;
-        } else {
-          // Cut, busy, or the relay not yet holding the ticket: resume later.
-          this.error = null;
-          wait = backoff(this.failures);
-        }
-        break;
+        // A cut or a busy relay is not news; a refusal is, until it clears.
+        this.error = this.stuckText() ?? trouble;
+        this.notify();
       }
     } finally {
       this.running = false;
@@ -407,6 +412,23 @@ export class Photos {
       // Only after work: a change notice re-runs the uploader.
       if (changed) this.notify();
     }
+  }
+
+  /** Photos the relay refused (named by ticket and hash), or null. */
+  stuck(): { hash: string; title: string; why: string }[] {
+    const titles = new Map<string, string>();
+    for (const v of this.store.tickets()) for (const p of v.ticket.photos) titles.set(p.hash, v.ticket.title);
+    return this.queue
+      .stuck()
+      .filter((s) => this.local.has(s.hash))
+      .map((s) => ({ ...s, title: titles.get(s.hash) ?? "" }));
+  }
+
+  private stuckText(): string | null {
+    const stuck = this.stuck();
+    if (stuck.length === 0) return null;
+    const which = stuck.map((s) => `「${s.title}」的照片 ${s.hash.slice(0, 8)}（${s.why}）`).join("；");
+    return `${stuck.length} 张照片上传被服务器拒绝：${which}。照片保留在本机，稍后自动重试；其余照片照常上传`;
   }
 
   close(): void {
