@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use client_core::client::session::{Handshake, Session, Step};
-use client_core::device::{Device, EventInput, Identity};
+use client_core::device::{Device, DeviceError, EventInput, Identity};
 use client_core::ids::{DocumentId, EventId, GridCode, TicketId, VisitId};
 use client_core::model::lifecycle::{self, Action, Rating, Role};
 use client_core::model::ticket::{Kind, NewTicket, Source, Urgency};
@@ -335,7 +335,11 @@ fn run(world: &mut World, ops: &[Op], rec: &mut Recorded, clock: &mut i64) {
                     rating: Some(Rating::Basic),
                     ..EventInput::default()
                 };
-                let t = d.act(s.id, action, input, *clock).unwrap();
+                let t = match d.act(s.id, action, input, *clock) {
+                    // Urging waits until a ticket is nearly due.
+                    Err(DeviceError::NotNearlyDue { .. }) => continue,
+                    done => done.unwrap(),
+                };
                 let last = t.events.last().unwrap().as_ref().unwrap();
                 rec.events.insert((s.id, last.id));
             }
