@@ -333,6 +333,9 @@ fn run(world: &mut World, ops: &[Op], rec: &mut Recorded, clock: &mut i64) {
                     note: Some("说明".into()),
                     unit: Some(UNIT.into()),
                     rating: Some(Rating::Basic),
+                    // An extension is asked for with the date it proposes.
+                    due_at: (action == Action::ExtensionRequested)
+                        .then_some(*clock + 3 * 86_400_000),
                     ..EventInput::default()
                 };
                 let t = d.act(s.id, action, input, *clock).unwrap();
