@@ -317,12 +317,18 @@ fn run(world: &mut World, ops: &[Op], rec: &mut Recorded, clock: &mut i64) {
                 }
                 let s = &tickets[pick % tickets.len()];
                 let me = &d.identity().user;
+                let pending = d.ticket(s.id).unwrap().state.extension.is_some();
                 let actions: Vec<Action> =
                     lifecycle::actions_for(Some(s.status), d.identity().role)
                         .into_iter()
-                        .filter(|a| {
-                            !matches!(a, Action::Verified | Action::Rework)
-                                || s.handled_by.as_deref() != Some(me)
+                        .filter(|a| match a {
+                            Action::Verified | Action::Rework => {
+                                s.handled_by.as_deref() != Some(me)
+                            }
+                            // One extension request at a time, each decided once.
+                            Action::ExtensionRequested => !pending,
+                            Action::ExtensionApproved | Action::ExtensionRefused => pending,
+                            _ => true,
                         })
                         .collect();
                 if actions.is_empty() {

@@ -825,10 +825,10 @@ fn stored_head(node: &Node, doc: &DocumentId) -> automerge::ChangeHash {
 }
 
 /// A sync frame from `from` to `to` about `doc`, as `from` would send it
-/// holding `heads` if its bloom filter of what it has since `heads`
-/// happened to claim `claimed` too (a false positive, about one hash in a
-/// hundred): the peer leaves `claimed` out of its answer, and what
-/// depends on it arrives without it.
+/// with the heads it stores if its bloom filter of what it holds happened
+/// to claim `claimed` too (a false positive, about one hash in a hundred):
+/// the peer leaves `claimed` out of its answer, and what depends on it
+/// arrives without it.
 fn false_positive(
     from: &Node,
     to: &PeerId,
