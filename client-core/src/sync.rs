@@ -696,6 +696,7 @@ impl<S: Store> Hub<S> {
             self.refuse(from, &reason, fx);
             return Ok(());
         }
+        resend_what_they_need(&mut state);
         if !have && !self.access.may_read(from, &doc_id, &d.doc) {
             // Allowed to write but not to read back: nothing more to say.
             d.states.insert(from.clone(), state);
@@ -1060,6 +1061,27 @@ impl Incoming {
                 changes
             }
             _ => doc.get_changes(before),
+        }
+    }
+}
+
+/// Takes the changes a peer just said it needs out of what `state`
+/// remembers sending it, so the next message carries them again.
+///
+/// Automerge never sends a change twice in one session (`sent_hashes`),
+/// trusting that what it sent is held, applied or queued, at the other
+/// end. A change whose dependencies have not arrived waits in the
+/// document's queue, in memory only, and a hub drops that queue when it
+/// evicts the document, or a device's hub when it reloads the document
+/// after a local edit. The peer then asked for the change (`need`) and
+/// never got it, while each side answered the other's message with
+/// another one: a livelock that burned the relay's CPU. On an ordered
+/// connection a change already sent is asked for again only if it was
+/// lost, or when the request crossed it on the wire (then it goes twice).
+fn resend_what_they_need(state: &mut sync::State) {
+    if let Some(need) = &state.their_need {
+        for hash in need {
+            state.sent_hashes.remove(hash);
         }
     }
 }

@@ -317,12 +317,18 @@ fn run(world: &mut World, ops: &[Op], rec: &mut Recorded, clock: &mut i64) {
                 }
                 let s = &tickets[pick % tickets.len()];
                 let me = &d.identity().user;
+                let pending = d.ticket(s.id).unwrap().state.extension.is_some();
                 let actions: Vec<Action> =
                     lifecycle::actions_for(Some(s.status), d.identity().role)
                         .into_iter()
-                        .filter(|a| {
-                            !matches!(a, Action::Verified | Action::Rework)
-                                || s.handled_by.as_deref() != Some(me)
+                        .filter(|a| match a {
+                            Action::Verified | Action::Rework => {
+                                s.handled_by.as_deref() != Some(me)
+                            }
+                            // One extension request at a time, each decided once.
+                            Action::ExtensionRequested => !pending,
+                            Action::ExtensionApproved | Action::ExtensionRefused => pending,
+                            _ => true,
                         })
                         .collect();
                 if actions.is_empty() {
@@ -333,6 +339,9 @@ fn run(world: &mut World, ops: &[Op], rec: &mut Recorded, clock: &mut i64) {
                     note: Some("说明".into()),
                     unit: Some(UNIT.into()),
                     rating: Some(Rating::Basic),
+                    // An extension is asked for with the date it proposes.
+                    due_at: (action == Action::ExtensionRequested)
+                        .then_some(*clock + 3 * 86_400_000),
                     ..EventInput::default()
                 };
                 let t = match d.act(s.id, action, input, *clock) {
