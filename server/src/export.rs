@@ -805,7 +805,14 @@ mod tests {
                     note: Some("快点".into()),
                     ..EventInput::default()
                 };
-                chen.act(id, Action::Urged, note, at + 4).unwrap();
+                // Urged once overdue (urging waits until a ticket is nearly due).
+                let due = store
+                    .summary(&id.document_id())
+                    .unwrap()
+                    .unwrap()
+                    .due_at
+                    .unwrap();
+                chen.act(id, Action::Urged, note, due + 1).unwrap();
             }
             ids.push(id);
         }
