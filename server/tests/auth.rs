@@ -173,7 +173,8 @@ async fn each_role_writes_exactly_its_scope() {
         .unwrap();
     root.try_push(&doc).await.unwrap();
 
-    // Emptying a document (a blank one is readable by all) is refused.
+    // Emptying a document (a blank one is readable by all) is refused: it
+    // would lose the `doc_type` (and the `grid`) that its history checks rest on.
     let mut liu = city.join("liu", &["G-01"]).await;
     assert!(liu.fetch(&city.t1.document_id()).await);
     liu.device
@@ -186,7 +187,7 @@ async fn each_role_writes_exactly_its_scope() {
         })
         .unwrap();
     let why = liu.try_push(&city.t1.document_id()).await.unwrap_err();
-    assert!(why.contains("without a `grid`"), "{why}");
+    assert!(why.contains("without a `doc_type`"), "{why}");
 
     // What was stored is what was allowed.
     let mut reader = city.join("zhao", &[]).await;
