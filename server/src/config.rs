@@ -39,6 +39,13 @@ pub struct Config {
     pub hub_queue: usize,
     /// Most inputs folded into one storage transaction (group commit).
     pub max_commit_inputs: usize,
+    /// How long a round that has changes to store waits for more inputs
+    /// before it commits, when fewer than `max_commit_inputs` are queued.
+    /// During a sync storm the inputs trickle in from the connection
+    /// tasks; waiting a little folds several trickles into one commit (one
+    /// fsync) instead of committing each. Rounds that only read never wait.
+    /// Zero commits at once.
+    pub commit_delay: Duration,
     /// How long a closing connection may take to flush its last frames and
     /// answer the close frame before the socket is dropped.
     pub close_timeout: Duration,
@@ -229,6 +236,7 @@ impl Default for Config {
             doc_capacity: 400,
             hub_queue: 4096,
             max_commit_inputs: 256,
+            commit_delay: Duration::from_millis(5),
             close_timeout: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(10),
             auth: AuthMode::FromRegistry,

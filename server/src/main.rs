@@ -281,6 +281,11 @@ struct ServeArgs {
     /// what arrived and lets the photo go (the device resumes from there)
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
     upload_idle_timeout: Duration,
+    /// How long a round with changes to store waits for more before it
+    /// commits, so a sync storm commits many devices' changes per fsync
+    /// (0 commits at once; 5ms, 10ms)
+    #[arg(long, value_name = "DURATION", default_value = "5ms", value_parser = delay)]
+    commit_delay: Duration,
 }
 
 /// A size as people write it: `20971520`, `20MiB`, `500 KB`, `1GiB`.
@@ -332,6 +337,14 @@ fn duration(s: &str) -> Result<Duration, String> {
                 "`{s}` is not a duration: write a whole number with ms, s, m, h or d (30s, 24h)"
             )
         })
+}
+
+/// A duration that may be zero (`0`, `0s`, `0ms`): a wait that can be off.
+fn delay(s: &str) -> Result<Duration, String> {
+    match s.trim() {
+        "0" | "0s" | "0ms" => Ok(Duration::ZERO),
+        _ => duration(s),
+    }
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -392,6 +405,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_upload_bytes_per_user_per_day: args.daily_upload_per_user,
         blob_grace: args.blob_grace,
         upload_idle_timeout: args.upload_idle_timeout,
+        commit_delay: args.commit_delay,
         ..Config::default()
     };
     config.validate()?;
@@ -754,7 +768,7 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    use super::{duration, size};
+    use super::{delay, duration, size};
     use std::time::Duration;
 
     #[test]
@@ -773,5 +787,10 @@ mod tests {
         for bad in ["30", "0s", "1w", "h"] {
             assert!(duration(bad).unwrap_err().contains("30s, 24h"), "{bad}");
         }
+        // A wait that can be off takes zero as well.
+        assert_eq!(delay("0"), Ok(Duration::ZERO));
+        assert_eq!(delay("0ms"), Ok(Duration::ZERO));
+        assert_eq!(delay("2ms"), Ok(Duration::from_millis(2)));
+        assert!(delay("00x").is_err());
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Connection tasks send it [`Input`]s over a bounded channel. The thread
 //! blocks for one input, takes whatever else is already queued (up to
-//! `max_commit_inputs`), feeds all of it to the hub, commits the combined
+//! `max_commit_inputs`; a round with changes to store waits `commit_delay`
+//! once for more), feeds all of it to the hub, commits the combined
 //! storage batch in one transaction, and only then hands the frames to the
 //! connections' outbound queues with `try_send`. Nothing is acknowledged
 //! before it is durable, and a busy relay commits many frames per fsync.
@@ -36,7 +37,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use client_core::clip::clip;
 use client_core::ids::DocumentId;
@@ -114,6 +115,7 @@ pub(crate) async fn start<S: Store + 'static>(
         config.max_commit_inputs,
         config.outbound_queue,
     );
+    let commit_delay = config.commit_delay;
     let (limits, outbound_bytes) = (config.hub_limits(), config.outbound_queue_bytes);
     let changes = Changes::new();
     let publish = changes.clone();
@@ -142,7 +144,7 @@ pub(crate) async fn start<S: Store + 'static>(
                 relay.publish_catalog(&mut Effects::default());
             }
             let _ = ready_tx.send(Ok(identity));
-            relay.serve(receiver, max_inputs);
+            relay.serve(receiver, max_inputs, commit_delay);
         })
         .map_err(ServerError::SpawnHub)?;
     match ready_rx.await {
@@ -276,18 +278,40 @@ impl<S: Store> Relay<S> {
     }
 
     /// The thread's loop: one round per wake-up, until `Stop` or until
-    /// every sender is gone.
-    fn serve(mut self, mut inputs: mpsc::Receiver<Input>, max_inputs: usize) {
+    /// every sender is gone. A round that has changes to store and room
+    /// for more inputs waits `commit_delay` once for more before it
+    /// commits (see [`crate::Config::commit_delay`]).
+    fn serve(
+        mut self,
+        mut inputs: mpsc::Receiver<Input>,
+        max_inputs: usize,
+        commit_delay: Duration,
+    ) {
         let mut pending = Vec::with_capacity(max_inputs);
-        while let Some(first) = inputs.blocking_recv() {
-            pending.push(first);
-            while pending.len() < max_inputs {
+        let take = |inputs: &mut mpsc::Receiver<Input>, pending: &mut Vec<Input>, room: usize| {
+            while pending.len() < room {
                 match inputs.try_recv() {
                     Ok(input) => pending.push(input),
                     Err(_) => break,
                 }
             }
-            if self.round(pending.drain(..)) {
+        };
+        while let Some(first) = inputs.blocking_recv() {
+            pending.push(first);
+            take(&mut inputs, &mut pending, max_inputs);
+            let mut round = Round::default();
+            let mut stop = self.handle(&mut round, pending.drain(..));
+            if !stop
+                && !commit_delay.is_zero()
+                && round.inputs < max_inputs
+                && round.fx.batch.holds_data()
+            {
+                std::thread::sleep(commit_delay);
+                take(&mut inputs, &mut pending, max_inputs - round.inputs);
+                stop = self.handle(&mut round, pending.drain(..));
+            }
+            self.finish(&mut round);
+            if stop {
                 break;
             }
         }
@@ -299,8 +323,18 @@ impl<S: Store> Relay<S> {
 
     /// Handles a batch of inputs with one commit. Returns whether `Stop`
     /// was among them.
+    #[cfg(test)]
     pub(crate) fn round(&mut self, inputs: impl IntoIterator<Item = Input>) -> bool {
         let mut round = Round::default();
+        let stop = self.handle(&mut round, inputs);
+        self.finish(&mut round);
+        stop
+    }
+
+    /// Feeds inputs to the hub, gathering what they do in `round` (which
+    /// may already hold earlier inputs' effects). Returns whether `Stop`
+    /// was among them.
+    fn handle(&mut self, round: &mut Round, inputs: impl IntoIterator<Item = Input>) -> bool {
         let mut stop = false;
         for input in inputs {
             round.inputs += 1;
@@ -312,7 +346,7 @@ impl<S: Store> Relay<S> {
                     link,
                     principal,
                 } => {
-                    let principal = match self.admit(&peer, principal, &mut round) {
+                    let principal = match self.admit(&peer, principal, round) {
                         Ok(principal) => principal,
                         Err(close) => {
                             self.metrics.refused(Refused::Join);
@@ -323,7 +357,7 @@ impl<S: Store> Relay<S> {
                     if self.links.contains_key(&peer) {
                         // Frames for the old connection must not reach the
                         // new one: route them before replacing it.
-                        self.flush(&mut round);
+                        self.flush(round);
                         self.kill(
                             &peer,
                             Close::new(
@@ -358,7 +392,7 @@ impl<S: Store> Relay<S> {
                         Ok(Ok(())) if self.fault.is_some() && fx.batch.holds_data() => {
                             // Nothing can be stored: drop what the hub
                             // applied in memory and refuse the write.
-                            self.flush(&mut round);
+                            self.flush(round);
                             if let Some(doc) = doc {
                                 self.hub.forget(&doc);
                             }
@@ -374,7 +408,7 @@ impl<S: Store> Relay<S> {
                             self.metrics.storage_error(StorageOp::Read);
                             error!(%peer, error = %e, "could not handle a frame; closing the connection so the peer retries");
                             self.fail_frame(
-                                &mut round,
+                                round,
                                 &peer,
                                 doc,
                                 format!("the relay could not handle this message ({e}); reconnect and retry"),
@@ -386,7 +420,7 @@ impl<S: Store> Relay<S> {
                             self.metrics.refused(Refused::Panic);
                             error!(%peer, doc = ?doc, panic = %what, "a frame made the hub panic; refusing it and closing that connection");
                             self.fail_frame(
-                                &mut round,
+                                round,
                                 &peer,
                                 doc,
                                 "the relay could not handle this message; it was refused".into(),
@@ -401,19 +435,23 @@ impl<S: Store> Relay<S> {
                     }
                 }
                 Input::Audit(record) => round.audit.push(record),
-                Input::Write(request) => self.write_as(*request, &mut round),
-                Input::Recheck { generation } => self.recheck(generation, &mut round),
+                Input::Write(request) => self.write_as(*request, round),
+                Input::Recheck { generation } => self.recheck(generation, round),
                 Input::Probe => {
-                    self.flush(&mut round);
+                    self.flush(round);
                     self.probe();
                 }
                 Input::Stop => stop = true,
             }
         }
-        self.flush(&mut round);
+        stop
+    }
+
+    /// Commits a round and sends what it answers.
+    fn finish(&mut self, round: &mut Round) {
+        self.flush(round);
         self.documents_in_memory
             .store(self.hub.loaded(), Ordering::Relaxed);
-        stop
     }
 
     /// Fails one frame that the hub could not handle: keeps what earlier

@@ -338,7 +338,10 @@ test("a long 待立案 shows a page and more on demand; 即将超期 lists what 
   }
 
   await page.reload();
-  const counted = Number(await page.locator('[data-queue="to_accept"] .queue-count').getAttribute("data-count"));
+  // The count is empty ("…" on screen) until /api/queues answers.
+  const count = page.locator('[data-queue="to_accept"] .queue-count:not([data-count=""])');
+  await count.waitFor();
+  const counted = Number(await count.getAttribute("data-count"));
   assert.ok(counted > 50, `${counted}`);
   const rows = page.locator('[data-queue-list="to_accept"] tr[data-ticket]');
   await page.locator("[data-queue-more]").waitFor();
