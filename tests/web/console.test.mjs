@@ -354,8 +354,12 @@ test("a long 待立案 shows a page and more on demand; 即将超期 lists what 
 
   await page.click('[data-queue="due_soon"]');
   await queueRow(page, "due_soon", soon).waitFor();
-  assert.equal(await page.locator('[data-queue="due_soon"] .queue-count').getAttribute("data-count"), "1");
-  assert.equal(await page.locator('[data-queue-list="due_soon"] tr[data-ticket]').count(), 1);
+  // Earlier tests' tickets may be nearly due too, depending on the hour:
+  // the list holds exactly what the card counts, the overdue one not.
+  const dueSoon = Number(await page.locator('[data-queue="due_soon"] .queue-count').getAttribute("data-count"));
+  assert.ok(dueSoon >= 1, `${dueSoon}`);
+  assert.equal(await page.locator('[data-queue-list="due_soon"] tr[data-ticket]').count(), dueSoon);
+  assert.equal(await queueRow(page, "due_soon", late).count(), 0, "an overdue ticket is not 即将超期");
   await page.click('[data-queue="overdue"]');
   await queueRow(page, "overdue", late).waitFor();
   assert.deepEqual(page.errors, []);
