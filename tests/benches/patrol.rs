@@ -33,21 +33,6 @@ fn env(name: &str, default: u64) -> u64 {
     }
 }
 
-/// Incompressible bytes, as a JPEG is.
-fn photo(len: usize, seed: u64) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(len + 8);
-    bytes.extend_from_slice(&[0xff, 0xd8, 0xff, 0xe0]);
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d);
-    while bytes.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        bytes.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    bytes.truncate(len);
-    bytes
-}
-
 /// One `gridsync --json sync`: its JSON when it succeeded.
 fn sync(cli: &Cli) -> (bool, serde_json::Value, String) {
     let out = cli.run(&["--json", "sync"]);
@@ -63,7 +48,7 @@ fn main() {
     let tickets = env("PATROL_TICKETS", 30) as usize;
     let visits = env("PATROL_VISITS", 50) as usize;
     let photos = env("PATROL_PHOTOS", 30) as usize;
-    let photo_bytes = env("PATROL_PHOTO_BYTES", 1_500_000) as usize;
+    let photo_len = env("PATROL_PHOTO_BYTES", 1_500_000) as usize;
     let kbits = env("PATROL_KBITS", 50);
     let rtt = Duration::from_millis(env("PATROL_RTT_MS", 400));
     let cut = env("PATROL_CUT_SECS", 60);
@@ -105,7 +90,7 @@ fn main() {
         ];
         if n < photos {
             let file = dir.join(format!("p{n}.jpg"));
-            std::fs::write(&file, photo(photo_bytes, n as u64)).unwrap();
+            std::fs::write(&file, tests::photo_bytes(photo_len, n as u64)).unwrap();
             args.extend(["--photo".to_owned(), file.display().to_string()]);
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -114,7 +99,7 @@ fn main() {
     }
     for n in tickets..photos {
         let file = dir.join(format!("p{n}.jpg"));
-        std::fs::write(&file, photo(photo_bytes, n as u64)).unwrap();
+        std::fs::write(&file, tests::photo_bytes(photo_len, n as u64)).unwrap();
         let id = &ids[n % tickets];
         wang.ok(&[
             "ticket",
@@ -147,9 +132,9 @@ fn main() {
         wang.ok(&args);
     }
     let recorded = started.elapsed();
-    let payload = (photos * photo_bytes) as u64;
+    let payload = (photos * photo_len) as u64;
     println!(
-        "a day's patrol: {tickets} tickets, {visits} visits, {photos} photos of {photo_bytes} bytes \
+        "a day's patrol: {tickets} tickets, {visits} visits, {photos} photos of {photo_len} bytes \
          ({:.1} MB), recorded offline in {:.1} s",
         payload as f64 / 1e6,
         recorded.as_secs_f64()

@@ -14,6 +14,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// `len` bytes that start like a JPEG and do not compress (a JPEG's
+/// entropy-coded data does not): xorshift64* from `seed`, so each seed
+/// gives other bytes and every run the same ones.
+pub fn photo_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(len + 8);
+    bytes.extend_from_slice(&[0xff, 0xd8, 0xff, 0xe0]);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d);
+    while bytes.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        bytes.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
 /// Path of a workspace binary next to the running test executable, or in
 /// `GRIDSYNC_BIN_DIR` when set (a long benchmark run from copies, so a
 /// rebuild meanwhile does not change what it runs).

@@ -34,15 +34,7 @@ fn a_3_mb_photo_crosses_a_50_kbit_link_cut_every_20_s() {
     wang.ok(&["login", "--server", &link.url(), "--token", &tokens["wang"]]);
 
     let len = 3 * 1024 * 1024;
-    let mut bytes = Vec::with_capacity(len);
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    while bytes.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        bytes.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    bytes.truncate(len);
+    let bytes = tests::photo_bytes(len, 0);
     let hash: String = Sha256::digest(&bytes)
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -18,23 +18,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tests::city::{http_get, set_up};
 use tests::proxy::{Proxy, Shape};
-use tests::{Cli, Relay, bin};
-
-/// `len` bytes that do not compress (a JPEG's entropy-coded data does not).
-fn photo(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len);
-    out.extend_from_slice(&[0xff, 0xd8, 0xff, 0xe0]);
-    while out.len() < len {
-        // xorshift64*
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+use tests::{Cli, Relay, bin, photo_bytes};
 
 fn hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -66,7 +50,7 @@ fn a_photo_damaged_on_the_way_is_refused_and_sent_again_and_only_the_grid_sees_i
     let wang = device(tmp.path(), "wang", &link.url(), &tokens["wang"]);
 
     // Offline: the ticket and its photo.
-    let bytes = photo(120_000, 7);
+    let bytes = photo_bytes(120_000, 7);
     let file = tmp.path().join("井盖.jpg");
     std::fs::write(&file, &bytes).unwrap();
     let hash = hex(&bytes);
@@ -173,7 +157,7 @@ fn a_relay_killed_in_the_middle_of_an_upload_takes_the_rest_after_its_restart() 
         .unwrap()
         .to_owned();
     wang.ok(&["sync"]);
-    let bytes = photo(2_000_000, 11);
+    let bytes = photo_bytes(2_000_000, 11);
     let hash = hex(&bytes);
     let file = tmp.path().join("after.jpg");
     std::fs::write(&file, &bytes).unwrap();
@@ -248,7 +232,7 @@ fn the_address_given_to_a_sync_that_failed_is_the_one_the_next_sync_uses() {
     wang.ok(&["sync"]);
 
     // On patrol: the ticket and its photo, and the link's address.
-    let bytes = photo(50_000, 3);
+    let bytes = photo_bytes(50_000, 3);
     let file = tmp.path().join("IMG_0412.jpg");
     std::fs::write(&file, &bytes).unwrap();
     let hash = hex(&bytes);
@@ -332,7 +316,7 @@ fn a_photo_for_a_refused_record_is_not_kept_and_never_holds_sync_back() {
         &relay.url(),
         zhao_token["token"].as_str().unwrap(),
     );
-    let bytes = photo(30_000, 5);
+    let bytes = photo_bytes(30_000, 5);
     let file = tmp.path().join("p.jpg");
     std::fs::write(&file, &bytes).unwrap();
     let hash = hex(&bytes);
@@ -428,8 +412,8 @@ fn a_per_photo_limit_set_on_the_relay_refuses_a_bigger_photo_clearly() {
     let wang = device(tmp.path(), "wang", &relay.url(), &tokens["wang"]);
     let small = tmp.path().join("small.jpg");
     let big = tmp.path().join("big.jpg");
-    std::fs::write(&small, photo(100 * 1024, 1)).unwrap();
-    let big_bytes = photo(100 * 1024 + 1, 2);
+    std::fs::write(&small, photo_bytes(100 * 1024, 1)).unwrap();
+    let big_bytes = photo_bytes(100 * 1024 + 1, 2);
     std::fs::write(&big, &big_bytes).unwrap();
     for (title, file) in [("小图", &small), ("大图", &big)] {
         wang.ok(&[
@@ -477,7 +461,7 @@ fn two_photos_on_one_report_wait_for_their_upload_and_the_csv_links_both() {
         &["--max-photo-size", "1KiB"],
     );
     let wang = device(tmp.path(), "wang", &relay.url(), &tokens["wang"]);
-    let (a, b) = (photo(2048, 21), photo(2048, 22));
+    let (a, b) = (photo_bytes(2048, 21), photo_bytes(2048, 22));
     let (fa, fb) = (tmp.path().join("a.jpg"), tmp.path().join("b.jpg"));
     std::fs::write(&fa, &a).unwrap();
     std::fs::write(&fb, &b).unwrap();

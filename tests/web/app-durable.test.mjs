@@ -8,13 +8,15 @@
 // logout and a lost token warn with the unsynced count (and a re-login
 // keeps the records); the relay is SIGKILLed while the app uploads and
 // nothing the app showed as acknowledged is lost; a grid-A worker's app
-// holds none of grid B's documents in IndexedDB. Screenshots go to
+// holds none of grid B's documents in IndexedDB; a first connection that
+// nobody answers for seconds still brings the catalog and the tickets once
+// the relay does. Screenshots go to
 // target/screenshots/app-*.png.
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { Relay, screenshot } from "./harness.mjs";
+import { Relay, catalogArrived, screenshot } from "./harness.mjs";
 import { documentIdFromBytes, gridIndexId, ticketDocumentId, ticketPrivateId, visitLogId } from "./ids.mjs";
 
 const A = "GL-03-07";
@@ -43,11 +45,7 @@ after(async () => {
   await relay?.stop();
 });
 
-/** The app has the catalog (so the report form offers categories), online. */
-async function ready(page) {
-  await page.click('a.tab[href="#/report"]');
-  await page.locator('select[name="category"] option[value="0302"]').waitFor({ state: "attached" });
-}
+const ready = (page) => catalogArrived(page);
 
 const synced = (page) => page.locator('[data-testid="unsynced"]', { hasText: "已全部同步" }).waitFor();
 
@@ -316,6 +314,30 @@ test("the relay is SIGKILLed while the app uploads offline reports: nothing the 
   for (const t of titles) assert.ok(listed.includes(t), `${t} missing after the re-sync`);
   assert.deepEqual(page.errors, []);
   await context.close();
+});
+
+test("a first connection slower than the repo waits for: the catalog and the grid's tickets open once the relay answers", async () => {
+  const wangCli = relay.device("wang", "worker", [A]);
+  const ticket = wangCli.report(A, "首次连接很慢时上报的工单");
+  wangCli.sync();
+  // The app's first socket opens and nobody answers on it: after a second
+  // the repo stops waiting for peers and finds the catalog and the index
+  // unavailable. Then the socket drops, the app reconnects to the relay,
+  // and the documents come.
+  let attempts = 0;
+  const prepare = (page, context) =>
+    context.routeWebSocket(/\/\?token=/, (ws) => {
+      attempts += 1;
+      if (attempts === 1) setTimeout(() => ws.close({ code: 1001, reason: "no signal" }), 2500);
+      else ws.connectToServer();
+    });
+  const { page } = await relay.fieldApp("wang", PASSWORD.wang, HERE, { prepare });
+  await page.locator('[data-testid="net"]', { hasText: "在线" }).waitFor();
+  assert.ok(attempts >= 2, `the app connected ${attempts} time(s)`);
+  await ready(page);
+  await page.click('a.tab[href="#/list"]');
+  await page.locator(`a.ticket[data-ticket="${ticket}"]`).waitFor();
+  assert.deepEqual(page.errors, []);
 });
 
 test("a grid-A worker's app never receives grid B's tickets: none of B's document ids in its IndexedDB, none on screen", async () => {

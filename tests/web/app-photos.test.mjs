@@ -23,7 +23,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Relay, cameraJpeg, screenshot } from "./harness.mjs";
+import { Relay, cameraJpeg, catalogArrived, screenshot } from "./harness.mjs";
 
 const GRID = "GL-03-07";
 const PASSWORD = { wang: "wang-密码-2026", wuye: "wuye-pass-2026" };
@@ -74,6 +74,7 @@ test("offline: a ticket reported with a photo keeps it across a reload, uploads 
   const { page, context } = await relay.fieldApp("wang", PASSWORD.wang, HERE);
   await page.locator('[data-testid="net"]', { hasText: "在线" }).waitFor();
   const jpeg = await cameraJpeg(page, { width: 4000, height: 3000, noise: 0.25 });
+  await catalogArrived(page, "2101");
 
   await context.setOffline(true);
   await page.locator('[data-testid="net"]', { hasText: "离线" }).waitFor();

@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Relay, cameraJpeg, screenshot } from "./harness.mjs";
+import { Relay, cameraJpeg, catalogArrived, screenshot } from "./harness.mjs";
 
 const GRID = "GL-03-07";
 const PASSWORD = { wang: "wang-密码-2026", wuye: "wuye-pass-2026" };
@@ -60,6 +60,7 @@ test("offline: a worker reports tickets and logs a visit, reloads offline, syncs
   let { page, context } = app;
   await page.locator('[data-testid="net"]', { hasText: "在线" }).waitFor();
   await screenshot(page, "app-list-empty", PHONE);
+  await catalogArrived(page, "0101");
 
   await context.setOffline(true);
   await page.locator('[data-testid="net"]', { hasText: "离线" }).waitFor();

@@ -147,11 +147,14 @@ export class Relay {
 
   /**
    * The field app at /app on a 360×640 phone (touch, zh-CN, GPS at `geo`),
-   * logged in as `user` with `password`, in a fresh profile of its own.
+   * logged in as `user` with `password`, in a fresh profile of its own;
+   * `prepare(page, context)`, if given, runs before the app is opened.
    */
-  async fieldApp(user, password, geo = { latitude: 30.2741, longitude: 120.1551, accuracy: 8 }) {
+  async fieldApp(user, password, geo = { latitude: 30.2741, longitude: 120.1551, accuracy: 8 }, { prepare } = {}) {
     const profile = mkdtempSync(join(this.dir, `app-${user}-`));
     const { page, context } = await this.phone(profile, geo);
+    // For a test to set up the browser (routes, say) before the app starts.
+    if (prepare) await prepare(page, context);
     await page.goto(`${this.url}/app/`);
     await page.fill('input[name="user"]', user);
     await page.fill('input[name="password"]', password);
@@ -297,6 +300,15 @@ export class Proxy {
 }
 
 /** Saves a screenshot (full page unless `fullPage: false`: what a phone's screen shows) as target/screenshots/NAME.png. */
+/**
+ * The field app holds the category catalog (its report form offers
+ * `code`): what a worker has once online for a moment, before going out.
+ */
+export async function catalogArrived(page, code = "0302") {
+  await page.click('a.tab[href="#/report"]');
+  await page.locator(`select[name="category"] option[value="${code}"]`).waitFor({ state: "attached" });
+}
+
 export async function screenshot(page, name, { fullPage = true } = {}) {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage });

@@ -302,14 +302,19 @@ export class Store extends EventTarget {
       const h = this.repo.handles[id] as DocHandle<Doc> | undefined;
       if (h && !this.waiting.has(id)) {
         this.waiting.add(id);
-        h.once("heads-changed", () => {
-          this.waiting.delete(id);
-          if (h.isReady()) {
+        // The handle says `heads-changed` just before it turns ready (the
+        // first changes from a peer make it so): look once the event is
+        // over, and keep listening until it is.
+        const arrived = () =>
+          queueMicrotask(() => {
+            if (!h.isReady() || !this.waiting.has(id)) return;
+            h.off("heads-changed", arrived);
+            this.waiting.delete(id);
             this.watch(h);
             if (this.isIndex(h)) void this.openListed(h);
             this.changed();
-          }
-        });
+          });
+        h.on("heads-changed", arrived);
       }
       return null;
     } finally {
