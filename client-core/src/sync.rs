@@ -621,7 +621,7 @@ impl<S: Store> Hub<S> {
             // Apply to a copy first; only an accepted copy replaces the document.
             let mut copy = d.doc.clone();
             let mut copy_state = state.clone();
-            match copy.receive_sync_message(&mut copy_state, msg) {
+            match incoming.receive(&mut copy, &mut copy_state, msg) {
                 Err(e) => Err(format!(
                     "sync message for {doc_id} could not be applied: {e}"
                 )),
@@ -657,8 +657,8 @@ impl<S: Store> Hub<S> {
                 }
             }
         } else {
-            d.doc
-                .receive_sync_message(&mut state, msg)
+            incoming
+                .receive(&mut d.doc, &mut state, msg)
                 .map_err(|e| format!("sync message for {doc_id} could not be applied: {e}"))
                 .and_then(|()| {
                     changes = incoming.applied(&d.doc, &before);
@@ -1035,7 +1035,20 @@ impl Incoming {
                 let mut seen = HashSet::new();
                 let mut changes = Vec::with_capacity(chunks.len());
                 for chunk in chunks.iter() {
+                    // Only a change chunk (type 1, or 2 compressed) is read
+                    // here: a document chunk, what the JS client sends for a
+                    // new document, was parsed whole only to be refused.
+                    if !matches!(chunk.get(8), Some(1 | 2)) {
+                        return None;
+                    }
                     let change = Change::from_bytes(chunk.to_vec()).ok()?;
+                    // A chunk's header carries the first bytes of its
+                    // change's hash; `from_bytes` does not compare them
+                    // and automerge's own reading refuses a mismatch.
+                    // Such a message is left to automerge.
+                    if chunk.get(4..8) != Some(&change.hash().0[..4]) {
+                        return None;
+                    }
                     if seen.insert(change.hash()) {
                         changes.push(change);
                     }
@@ -1047,6 +1060,52 @@ impl Incoming {
             changes,
             known: doc.stats().num_changes,
         }
+    }
+
+    /// Applies `msg` to `doc` as `receive_sync_message` does, without
+    /// reading its changes a second time: the changes `of` read are
+    /// applied, then the rest of the message (heads, needs, bloom) is
+    /// received with no changes in it, and `state` is left as receiving
+    /// the whole message leaves it. A message `of` could not read whole
+    /// goes to automerge as it is.
+    fn receive(
+        &self,
+        doc: &mut Automerge,
+        state: &mut sync::State,
+        mut msg: sync::Message,
+    ) -> Result<(), automerge::AutomergeError> {
+        let Some(changes) = self.changes.as_ref() else {
+            return doc.receive_sync_message(state, msg);
+        };
+        if changes.is_empty() || state.read_only || msg.changes.is_empty() {
+            return doc.receive_sync_message(state, msg);
+        }
+        let before: HashSet<ChangeHash> = doc.get_heads().into_iter().collect();
+        doc.apply_changes(changes.iter().cloned())?;
+        let after = doc.get_heads();
+        // What automerge makes of the heads it shares with the peer once
+        // the changes applied: its own new heads, and those shared heads
+        // still heads.
+        let mut shared: Vec<ChangeHash> = after
+            .iter()
+            .filter(|h| !before.contains(h))
+            .chain(state.shared_heads.iter().filter(|h| after.contains(h)))
+            .copied()
+            .collect();
+        shared.sort();
+        shared.dedup();
+        state.shared_heads = shared;
+        // A message with no changes whose heads are ours marks them sent
+        // (nothing to answer); this one brought changes, and the peer is
+        // owed the answer that acknowledges them.
+        let owed = !msg.heads.is_empty() && msg.heads == after;
+        let last_sent = state.last_sent_heads.clone();
+        msg.changes = sync::ChunkList::empty();
+        doc.receive_sync_message(state, msg)?;
+        if owed {
+            state.last_sent_heads = last_sent;
+        }
+        Ok(())
     }
 
     /// What `doc` gained since `before` by applying the message: the
@@ -1168,6 +1227,163 @@ mod tests {
             .map(|c| c.hash())
             .collect();
         assert_eq!(gained, vec![first.hash(), second.hash()]);
+    }
+
+    /// Receives `msg` both ways, into copies of `relay` and `state`: the
+    /// relay's own (`Incoming`) and automerge's `receive_sync_message`.
+    /// The documents, the states and what each answers next must agree.
+    /// Leaves `relay` and `state` as automerge's receive left them.
+    fn receive_both(relay: &mut Automerge, state: &mut sync::State, msg: sync::Message) {
+        use automerge::sync::SyncDoc;
+        let (mut ours, mut ours_state) = (relay.clone(), state.clone());
+        let incoming = Incoming::of(&ours, &msg.changes);
+        let ours_ok = incoming
+            .receive(&mut ours, &mut ours_state, msg.clone())
+            .is_ok();
+        let theirs_ok = relay.receive_sync_message(state, msg).is_ok();
+        assert_eq!(ours_ok, theirs_ok);
+        assert_eq!(ours.get_heads(), relay.get_heads());
+        assert_eq!(ours_state.shared_heads, state.shared_heads);
+        assert_eq!(ours_state.last_sent_heads, state.last_sent_heads);
+        assert_eq!(ours_state.sent_hashes, state.sent_hashes);
+        let answer =
+            |d: &mut Automerge, s: &mut sync::State| d.generate_sync_message(s).map(|m| m.encode());
+        assert_eq!(
+            answer(&mut ours, &mut ours_state),
+            answer(&mut relay.clone(), &mut state.clone()),
+            "the relay's next answer"
+        );
+    }
+
+    fn edit(doc: &mut Automerge, key: &str, n: i64) {
+        use automerge::transaction::Transactable;
+        let mut tx = doc.transaction();
+        tx.put(automerge::ROOT, key, n).unwrap();
+        let list = tx
+            .put_object(
+                automerge::ROOT,
+                format!("{key}-list"),
+                automerge::ObjType::List,
+            )
+            .unwrap();
+        tx.insert(&list, 0, "x".repeat(300)).unwrap();
+        tx.commit();
+    }
+
+    /// Syncs `phone` into `relay` to the end, every message the relay gets
+    /// received both ways (`receive_both`); how many of them carried
+    /// changes the relay read itself.
+    fn sync_both(phone: &mut Automerge, relay: &mut Automerge) -> usize {
+        use automerge::sync::SyncDoc;
+        let (mut phone_state, mut relay_state) = (sync::State::new(), sync::State::new());
+        let mut received = 0;
+        for _ in 0..10 {
+            if let Some(msg) = phone.generate_sync_message(&mut phone_state) {
+                if Incoming::of(relay, &msg.changes)
+                    .changes
+                    .is_some_and(|c| !c.is_empty())
+                {
+                    received += 1;
+                }
+                receive_both(relay, &mut relay_state, msg);
+            }
+            let mut to_phone = relay.generate_sync_message(&mut relay_state);
+            if let Some(msg) = &mut to_phone {
+                // As the relay says it (`ask_for_changes`): the phone then
+                // sends changes, not a whole document.
+                msg.flags = None;
+                phone
+                    .receive_sync_message(&mut phone_state, msg.clone())
+                    .unwrap();
+            }
+            if to_phone.is_none() && phone.get_heads() == relay.get_heads() {
+                break;
+            }
+        }
+        assert_eq!(phone.get_heads(), relay.get_heads(), "in sync");
+        received
+    }
+
+    fn message(heads: Vec<ChangeHash>, changes: Vec<Vec<u8>>) -> sync::Message {
+        sync::Message {
+            heads,
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: sync::ChunkList::from(changes),
+            flags: None,
+            version: sync::MessageVersion::V1,
+        }
+    }
+
+    /// The relay reads a message's changes once (`Incoming::of`) and
+    /// applies them itself: the document, its sync state and what it
+    /// answers next are what automerge's own `receive_sync_message` makes
+    /// of the same message: an upload into an empty document (the answer
+    /// acknowledges it), a sync in which both sides have changes of their
+    /// own, a message of which only some changes apply (one waits for a
+    /// dependency), a whole document in one chunk (left to automerge), and
+    /// a chunk whose header checksum is wrong (left to automerge, which
+    /// does not apply it).
+    #[test]
+    fn changes_read_once_leave_the_document_and_the_answer_as_automerge_does() {
+        // An upload: the relay holds nothing of it.
+        let mut phone = Automerge::new();
+        for n in 0..3 {
+            edit(&mut phone, "phone", n);
+        }
+        let mut relay = Automerge::new();
+        assert!(sync_both(&mut phone, &mut relay) >= 1);
+
+        // Both sides changed a shared document.
+        let mut phone = Automerge::new();
+        edit(&mut phone, "shared", 0);
+        let mut relay = phone.fork();
+        for n in 1..4 {
+            edit(&mut phone, "phone", n);
+        }
+        edit(&mut relay, "relay", 9);
+        assert!(sync_both(&mut phone, &mut relay) >= 1);
+
+        // Of the first and third change, the first applies and the third
+        // waits for the second.
+        let mut phone = Automerge::new();
+        for n in 0..3 {
+            edit(&mut phone, "phone", n);
+        }
+        let changes = phone.get_changes(&[]);
+        let mut relay = Automerge::new();
+        let mut state = sync::State::new();
+        let chunks = vec![
+            changes[0].raw_bytes().to_vec(),
+            changes[2].raw_bytes().to_vec(),
+        ];
+        receive_both(&mut relay, &mut state, message(phone.get_heads(), chunks));
+        assert_eq!(relay.get_heads(), vec![changes[0].hash()]);
+
+        // A whole document in one chunk, as the JS client sends a new one:
+        // left to automerge, which loads it.
+        let msg = message(phone.get_heads(), vec![phone.save()]);
+        assert!(
+            Incoming::of(&Automerge::new(), &msg.changes)
+                .changes
+                .is_none()
+        );
+        let mut fresh = Automerge::new();
+        receive_both(&mut fresh, &mut sync::State::new(), msg);
+        assert_eq!(fresh.get_heads(), phone.get_heads());
+
+        // A damaged checksum.
+        let before = relay.get_heads();
+        let mut bytes = changes[1].raw_bytes().to_vec();
+        bytes[5] ^= 0xff;
+        let msg = message(phone.get_heads(), vec![bytes]);
+        assert!(Incoming::of(&relay, &msg.changes).changes.is_none());
+        receive_both(&mut relay, &mut state, msg);
+        assert_eq!(
+            relay.get_heads(),
+            before,
+            "the damaged change is not applied"
+        );
     }
 
     /// A request for a document nobody held was remembered in the hub's
