@@ -1043,9 +1043,9 @@ impl Incoming {
                     }
                     let change = Change::from_bytes(chunk.to_vec()).ok()?;
                     // A chunk's header carries the first bytes of its
-                    // change's hash; `from_bytes` does not compare them
-                    // and automerge's own reading refuses a mismatch.
-                    // Such a message is left to automerge.
+                    // change's hash; `from_bytes` does not compare them,
+                    // and automerge's own reading skips a chunk where they
+                    // differ. Such a message is left to automerge.
                     if chunk.get(4..8) != Some(&change.hash().0[..4]) {
                         return None;
                     }

@@ -363,6 +363,8 @@ test("a grid-A worker's app never receives grid B's tickets: none of B's documen
   for (const id of bIds) assert.ok(!held.has(id), `grid B's document ${id} is on grid A's phone`);
   const screen = await page.locator("main.body").innerText();
   assert.doesNotMatch(screen, /翠苑/);
+  // Reported from the CLI with no category: the row says so.
+  assert.match(await page.locator(`a.ticket[data-ticket="${aTicket}"] .row2`).innerText(), /^未分类 · /);
   await screenshot(page, "app-list", PHONE);
   assert.deepEqual(page.errors, []);
 });

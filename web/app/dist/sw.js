@@ -5,13 +5,13 @@
 // every request for /app/ from that cache first, so after one online visit
 // the app opens with no network, across reloads and restarts. Navigations
 // get the cached page; /api and the sync WebSocket are never touched.
-const VERSION = "0f32f9a59dd8";
+const VERSION = "da79252d3d5c";
 const PRECACHE = [
   "/app/",
   "/app/assets/automerge-LjMxZKTS.wasm",
-  "/app/assets/index--SIKks-8.js",
   "/app/assets/index-Di4cSJUh.css",
-  "/app/assets/live-8c6FnSb1.js",
+  "/app/assets/index-MKS2Nzlm.js",
+  "/app/assets/live-BlyLpt4f.js",
   "/app/icon-192.png",
   "/app/icon-512.png",
   "/app/icon.svg",

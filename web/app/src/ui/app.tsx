@@ -239,7 +239,7 @@ function TicketRowOf({ store, v }: { store: Store; v: TicketView; catalog: unkno
           <span class={`status s-${status}`}>{STATUS_ZH[status]}</span>
         </span>
         <span class="row2">
-          <span>{cat ? cat.name_zh : t.category} · {fmt(t.created_at)}</span>
+          <span>{cat ? cat.name_zh : t.category || "未分类"} · {fmt(t.created_at)}</span>
           <Marks v={v} />
         </span>
       </a>

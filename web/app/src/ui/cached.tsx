@@ -41,7 +41,7 @@ export function CachedRow({ t }: { t: ListedTicket }) {
           <span class={`status s-${t.status}`}>{STATUS_ZH[t.status]}</span>
         </span>
         <span class="row2">
-          <span>{t.category} · {fmt(t.created_at)}</span>
+          <span>{t.category || "未分类"} · {fmt(t.created_at)}</span>
           <span class="marks">
             {t.unsaved && <span class="mark unsaved">未保存</span>}
             {t.unsynced && <span class="mark unsynced">未同步</span>}
